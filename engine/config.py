@@ -1,0 +1,72 @@
+"""Rollcall settings, read from the environment (prefix ``ROLLCALL_``) and an optional ``.env``."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+#: Everything Rollcall persists on the embedded defaults lives here (Temporal history, SQLite store).
+STATE_DIR = Path(".rollcall")
+
+
+class LogFormat(StrEnum):
+    CONSOLE = "console"
+    JSON = "json"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ROLLCALL_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    # Temporal. An empty address means "start the embedded dev server" (``rollcall up`` only).
+    temporal_address: str = ""
+    temporal_namespace: str = "default"
+    temporal_tls: bool = False
+    temporal_tls_cert_path: Path | None = None
+    temporal_tls_key_path: Path | None = None
+    temporal_api_key: SecretStr | None = None
+    temporal_ui_port: int = 8233
+    temporal_dev_port: int = 7233
+
+    # CRM store: SQLite under .rollcall/ by default; PostgreSQL via postgresql+psycopg://…
+    database_url: str = f"sqlite:///{STATE_DIR / 'rollcall.db'}"
+
+    # HTTP API
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    #: Bearer keys accepted by the API, comma separated. Admin keys may also change global settings.
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    admin_api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+
+    log_format: LogFormat = LogFormat.CONSOLE
+    log_level: str = "INFO"
+
+    @field_validator("api_keys", "admin_api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        # Environment variables carry a comma-separated list; pydantic-settings would expect JSON.
+        if isinstance(value, str):
+            return [key.strip() for key in value.split(",") if key.strip()]
+        return value
+
+    @property
+    def embedded_temporal(self) -> bool:
+        return not self.temporal_address
+
+    @property
+    def temporal_target(self) -> str:
+        return self.temporal_address or f"127.0.0.1:{self.temporal_dev_port}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
