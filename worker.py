@@ -1,1 +1,61 @@
+"""The Rollcall worker: runs every workflow and activity on Rollcall's task queue."""
 
+from __future__ import annotations
+
+import asyncio
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import structlog
+from sqlalchemy import Engine
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.system import SystemActivities
+from engine.config import Settings
+from engine.temporal import TaskQueue, connect, register_search_attributes
+from workflows.system_check import SystemCheckWorkflow
+
+log = structlog.get_logger("rollcall.worker")
+
+WORKFLOWS = [SystemCheckWorkflow]
+
+
+def build_worker(
+    client: Client,
+    db_engine: Engine,
+    *,
+    task_queue: str = TaskQueue.MAIN,
+    executor: ThreadPoolExecutor,
+) -> Worker:
+    """The one place that decides what a Rollcall worker runs; the tests build theirs here too."""
+    system = SystemActivities(db_engine)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=[system.check_store],
+        # Synchronous activities (database work) run here, off the event loop.
+        activity_executor=executor,
+        max_concurrent_activities=32,
+        graceful_shutdown_timeout=timedelta(seconds=10),
+    )
+
+
+async def run_worker(settings: Settings, db_engine: Engine) -> None:
+    client = await connect(settings)
+    added = await register_search_attributes(client)
+    if added:
+        log.info("registered search attributes", names=added)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    with ThreadPoolExecutor(max_workers=32, thread_name_prefix="activity") as executor:
+        worker = build_worker(client, db_engine, executor=executor)
+        log.info("worker started", task_queue=TaskQueue.MAIN.value, temporal=settings.temporal_target)
+        async with worker:
+            await stop.wait()
+            log.info("worker stopping: finishing running activities")
+    log.info("worker stopped")

@@ -1,0 +1,51 @@
+"""The FastAPI application: health checks open, everything under /v1 behind a bearer API key."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, Depends, FastAPI
+from sqlalchemy import Engine
+from temporalio.client import Client
+
+from engine.api.auth import require_api_key
+from engine.api.deps import TemporalGateway
+from engine.api.errors import install_error_handlers
+from engine.api.routers import health, system
+from engine.config import Settings
+from engine.crm.db import create_db_engine
+
+#: Routers mounted under /v1; each one owns one resource.
+V1_ROUTERS: list[APIRouter] = [system.router]
+
+
+def create_app(
+    settings: Settings,
+    *,
+    db_engine: Engine | None = None,
+    temporal_client: Client | None = None,
+) -> FastAPI:
+    """Build the API. Tests pass their own engine and client; the entry points pass neither."""
+    engine = db_engine or create_db_engine(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if db_engine is None:
+            engine.dispose()
+
+    app = FastAPI(
+        title="Rollcall API",
+        version="0.1.0",
+        description="Enroll contacts into workflows, sync Zoom webinars, and read the CRM store.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db_engine = engine
+    app.state.temporal = TemporalGateway(settings, temporal_client)
+    install_error_handlers(app)
+    app.include_router(health.router)
+    for router in V1_ROUTERS:
+        app.include_router(router, prefix="/v1", dependencies=[Depends(require_api_key)])
+    return app

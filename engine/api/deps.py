@@ -1,0 +1,57 @@
+"""Request-scoped dependencies: database sessions and the Temporal client."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine
+from sqlmodel import Session
+from temporalio.client import Client
+
+from engine.config import Settings
+from engine.errors import ConfigurationError
+from engine.temporal import connect
+
+
+class TemporalGateway:
+    """Connects to Temporal on first use and keeps the client; the API starts even while Temporal
+    is still coming up, and /readyz reports it."""
+
+    def __init__(self, settings: Settings, client: Client | None = None) -> None:
+        self._settings = settings
+        self._client = client
+        self._lock = asyncio.Lock()
+
+    async def client(self) -> Client:
+        if self._client is None:
+            async with self._lock:
+                if self._client is None:
+                    try:
+                        self._client = await connect(self._settings)
+                    except RuntimeError as exc:
+                        raise ConfigurationError(
+                            f"cannot reach Temporal at {self._settings.temporal_target}: {exc}"
+                        ) from None
+        return self._client
+
+
+def get_engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.db_engine
+    return engine
+
+
+def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
+    with Session(engine) as session:
+        yield session
+
+
+async def get_temporal_client(request: Request) -> Client:
+    gateway: TemporalGateway = request.app.state.temporal
+    return await gateway.client()
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+TemporalDep = Annotated[Client, Depends(get_temporal_client)]

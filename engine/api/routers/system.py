@@ -1,0 +1,64 @@
+"""System checks: a round trip API → Temporal → worker → store, to prove a deployment works."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
+
+from engine.api.deps import TemporalDep
+from engine.errors import NotFound
+from engine.temporal import TaskQueue
+from workflows.system_check import SystemCheckInput, SystemCheckResult, SystemCheckWorkflow
+
+router = APIRouter(prefix="/system/checks", tags=["system"])
+
+
+class SystemCheckStarted(BaseModel):
+    workflow_id: str
+    run_id: str
+
+
+class SystemCheckStatus(BaseModel):
+    workflow_id: str
+    status: str
+    result: SystemCheckResult | None = None
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED)
+async def start_system_check(client: TemporalDep) -> SystemCheckStarted:
+    workflow_id = f"system-check:{uuid.uuid4().hex[:12]}"
+    handle = await client.start_workflow(
+        SystemCheckWorkflow.run,
+        SystemCheckInput(trigger="api"),
+        id=workflow_id,
+        task_queue=TaskQueue.MAIN,
+        execution_timeout=timedelta(minutes=5),
+        search_attributes=SystemCheckWorkflow.initial_search_attributes("api"),
+        static_summary="system check: API → Temporal → worker → store",
+    )
+    return SystemCheckStarted(workflow_id=workflow_id, run_id=handle.result_run_id or "")
+
+
+@router.get("/{workflow_id}")
+async def get_system_check(workflow_id: str, client: TemporalDep) -> SystemCheckStatus:
+    if not workflow_id.startswith("system-check:"):
+        raise NotFound(f"no system check {workflow_id!r}")
+    handle = client.get_workflow_handle(workflow_id)
+    try:
+        description = await handle.describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise NotFound(f"no system check {workflow_id!r}") from None
+        raise
+    run_status = description.status or WorkflowExecutionStatus.RUNNING
+    result = None
+    if run_status == WorkflowExecutionStatus.COMPLETED:
+        result = await handle.result(result_type=SystemCheckResult)
+    return SystemCheckStatus(workflow_id=workflow_id, status=run_status.name.lower(), result=result)
+
+

