@@ -44,10 +44,13 @@ def configure_logging(log_format: LogFormat = LogFormat.CONSOLE, level: str = "I
     )
     # Libraries (uvicorn, temporalio, alembic) log through the standard library: route them
     # through the same renderer so a JSON deployment gets only JSON lines.
-    formatter = structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared, processors=[
-        structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer])
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared, processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer]
+    )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Alembic narrates every migration context at INFO; only its warnings matter to an operator.
+    logging.getLogger("alembic").setLevel(logging.WARNING)

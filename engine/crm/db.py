@@ -57,7 +57,8 @@ def check_database(engine: Engine) -> None:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
     except SQLAlchemyError as exc:
-        reason = str(exc.orig if getattr(exc, "orig", None) else exc).strip().splitlines()[0]
+        cause = getattr(exc, "orig", None) or exc
+        reason = str(cause).strip().splitlines()[0]
         raise ConfigurationError(
             f"cannot reach the database at {engine.url.render_as_string(hide_password=True)}: {reason}"
         ) from None

@@ -48,7 +48,7 @@ async def start_system_check(client: TemporalDep) -> SystemCheckStarted:
 async def get_system_check(workflow_id: str, client: TemporalDep) -> SystemCheckStatus:
     if not workflow_id.startswith("system-check:"):
         raise NotFound(f"no system check {workflow_id!r}")
-    handle = client.get_workflow_handle(workflow_id)
+    handle = client.get_workflow_handle(workflow_id, result_type=SystemCheckResult)
     try:
         description = await handle.describe()
     except RPCError as exc:
@@ -58,7 +58,5 @@ async def get_system_check(workflow_id: str, client: TemporalDep) -> SystemCheck
     run_status = description.status or WorkflowExecutionStatus.RUNNING
     result = None
     if run_status == WorkflowExecutionStatus.COMPLETED:
-        result = await handle.result(result_type=SystemCheckResult)
+        result = await handle.result()
     return SystemCheckStatus(workflow_id=workflow_id, status=run_status.name.lower(), result=result)
-
-

@@ -1,0 +1,28 @@
+# The two commands of the quick start: `make up` and `make test`. Each creates .venv and
+# installs everything the first time (or when pyproject.toml changes), then does its job.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: up test lint typecheck unit bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check --editable '.[test]'
+	touch $(STAMP)
+
+up: $(STAMP)
+	$(BIN)/rollcall up
+
+test: lint typecheck
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .rollcall .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,146 @@
+"""The ``rollcall`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+
+from engine.config import Settings, get_settings
+from engine.errors import RollcallError
+from engine.logging import configure_logging
+
+app = typer.Typer(
+    name="rollcall",
+    help="Rollcall: durable Zoom webinar workflows on Temporal.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="The CRM store's database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+console = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _exit(code: int) -> NoReturn:
+    # The Temporal SDK can abort during interpreter finalisation (temporal-notes, pitfall 1):
+    # flush and leave without running finalisers.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def command(func: F) -> F:
+    """Run a command; a RollcallError becomes one red line and exit status 2, never a traceback."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            func(*args, **kwargs)
+        except RollcallError as exc:
+            console.print(f"[red]rollcall: {exc.message}[/red]", soft_wrap=True, highlight=False)
+            _exit(2)
+        except KeyboardInterrupt:
+            _exit(130)
+        _exit(0)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _settings() -> Settings:
+    settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    return settings
+
+
+@app.command()
+@command
+def up() -> None:
+    """Start the whole stack: Temporal dev server (unless ROLLCALL_TEMPORAL_ADDRESS is set), worker and API."""
+    from engine.stack import run_stack
+
+    _exit(run_stack(_settings(), console))
+
+
+@app.command()
+@command
+def worker() -> None:
+    """Run a worker on Rollcall's task queue until SIGINT/SIGTERM."""
+    from engine.crm.db import check_database, create_db_engine
+    from worker import run_worker
+
+    settings = _settings()
+    db_engine = create_db_engine(settings.database_url)
+    check_database(db_engine)
+    asyncio.run(run_worker(settings, db_engine))
+
+
+@app.command()
+@command
+def api(
+    host: Annotated[str | None, typer.Option(help="Bind address (default ROLLCALL_API_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default ROLLCALL_API_PORT).")] = None,
+) -> None:
+    """Serve the HTTP API with uvicorn."""
+    import uvicorn
+
+    from engine.api.app import create_app
+
+    settings = _settings()
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        log_config=None,
+        access_log=False,
+    )
+
+
+@db_app.command("upgrade")
+@command
+def db_upgrade() -> None:
+    """Apply the CRM store's migrations."""
+    from engine.crm.db import create_db_engine, current_revision, upgrade_database
+
+    db_engine = create_db_engine(_settings().database_url)
+    upgrade_database(db_engine)
+    console.print(f"database at revision {current_revision(db_engine)}")
+
+
+def _not_built(what: str, issue: int) -> NoReturn:
+    console.print(f"[red]rollcall: {what} is not built yet (issue #{issue}); nothing was done.[/red]")
+    _exit(3)
+
+
+@app.command()
+def validate(path: Annotated[Path, typer.Argument(help="A definition file or a folder of them.")]) -> None:
+    """Validate workflow definitions (not built yet)."""
+    _not_built("`rollcall validate`", 5)
+
+
+@app.command()
+def enroll(key: Annotated[str, typer.Argument(help="The workflow definition key.")]) -> None:
+    """Enroll contacts into a workflow (not built yet)."""
+    _not_built("`rollcall enroll`", 5)
+
+
+@app.command()
+def sync(webinar_id: Annotated[str, typer.Argument(help="The Zoom webinar id.")]) -> None:
+    """Sync one webinar now (not built yet)."""
+    _not_built("`rollcall sync`", 7)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

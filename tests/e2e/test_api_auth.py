@@ -1,0 +1,48 @@
+"""The API's contract at the edge: health open, everything else behind a bearer key, errors as JSON."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+OPEN_PATHS = {"/healthz", "/readyz"}
+
+
+def _concrete(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "1", path)
+
+
+def test_every_non_health_endpoint_answers_401_json_without_a_valid_key(stack) -> None:  # type: ignore[no-untyped-def]
+    spec = httpx.get(f"{stack.api_url}/openapi.json").json()
+    checked = []
+    for path, operations in spec["paths"].items():
+        if path in OPEN_PATHS:
+            continue
+        for method in operations:
+            for headers in ({}, {"Authorization": "Bearer wrong-key"}, {"Authorization": "Basic abc"}):
+                response = httpx.request(method, f"{stack.api_url}{_concrete(path)}", headers=headers, json={})
+                assert response.status_code == 401, (method, path, headers, response.text)
+                assert response.json()["error"]["code"] == "UNAUTHORIZED"
+            checked.append((method, path))
+    assert ("post", "/v1/system/checks") in checked
+
+
+def test_health_endpoints_need_no_key_and_readyz_reports_each_dependency(stack) -> None:  # type: ignore[no-untyped-def]
+    assert httpx.get(f"{stack.api_url}/healthz").json() == {"status": "ok"}
+    ready = httpx.get(f"{stack.api_url}/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {"ready": True, "checks": {"database": {"ok": True}, "temporal": {"ok": True}}}
+
+
+def test_errors_are_json_with_a_stable_code(stack) -> None:  # type: ignore[no-untyped-def]
+    headers = {"Authorization": f"Bearer {stack.api_key}"}
+    missing = httpx.get(f"{stack.api_url}/v1/system/checks/system-check:nope", headers=headers)
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "NOT_FOUND"
+    unknown = httpx.get(f"{stack.api_url}/v1/no-such-thing", headers=headers)
+    assert unknown.status_code == 404
+    assert unknown.json() == {"error": {"code": "NOT_FOUND", "message": "Not Found", "details": None}}
+    wrong_method = httpx.delete(f"{stack.api_url}/healthz")
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["error"]["code"] == "METHOD_NOT_ALLOWED"

@@ -1,0 +1,51 @@
+"""Settings from the environment, secrets kept out of output, and honest CLI stubs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import structlog
+
+from engine.config import LogFormat, Settings
+from engine.logging import configure_logging
+
+
+def test_api_keys_come_from_a_comma_separated_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ROLLCALL_API_KEYS", "alpha, beta,")
+    monkeypatch.setenv("ROLLCALL_ADMIN_API_KEYS", "root")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert [key.get_secret_value() for key in settings.api_keys] == ["alpha", "beta"]
+    assert [key.get_secret_value() for key in settings.admin_api_keys] == ["root"]
+    assert "alpha" not in repr(settings) and "root" not in repr(settings)
+
+
+def test_defaults_are_the_embedded_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("ROLLCALL_TEMPORAL_ADDRESS", "ROLLCALL_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.embedded_temporal
+    assert settings.temporal_target == "127.0.0.1:7233"
+    assert settings.database_url == "sqlite:///.rollcall/rollcall.db"
+
+
+def test_json_logs_redact_secrets(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging(LogFormat.JSON)
+    structlog.get_logger("t").info("connected", client_secret="s3cr3t", api_key="k3y", account="acme")
+    line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert line["client_secret"] == "**redacted**"
+    assert line["api_key"] == "**redacted**"
+    assert line["account"] == "acme"
+    structlog.reset_defaults()
+
+
+@pytest.mark.parametrize(
+    ("argv", "issue"),
+    [(["validate", "definitions"], "#5"), (["enroll", "webinar-invite"], "#5"), (["sync", "81234"], "#7")],
+)
+def test_unbuilt_commands_exit_non_zero_and_say_so(argv: list[str], issue: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "engine.cli", *argv], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 3
+    assert "not built yet" in result.stderr and issue in result.stderr
