@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from engine.config import Settings, get_settings
+from engine.crm.cli import audit_command, contacts_app, settings_app
 from engine.errors import RollcallError
 from engine.logging import configure_logging
 
@@ -25,6 +26,9 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="The CRM store's database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(contacts_app, name="contacts")
+app.add_typer(settings_app, name="settings")
+app.command("audit")(audit_command)
 
 console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -122,8 +126,17 @@ def _not_built(what: str, issue: int) -> NoReturn:
 
 @app.command()
 def validate(path: Annotated[Path, typer.Argument(help="A definition file or a folder of them.")]) -> None:
-    """Validate workflow definitions (not built yet)."""
-    _not_built("`rollcall validate`", 5)
+    """Validate workflow definitions; print every error like a compiler and exit 1 if there is any."""
+    from engine.dsl import format_errors, validate_path
+
+    results = validate_path(path)
+    errors = [error for result in results for error in result.errors]
+    if errors:
+        print(format_errors(errors))
+        console.print(f"[red]{len(errors)} error(s) in {sum(1 for r in results if r.errors)} file(s)[/red]")
+        _exit(1)
+    console.print(f"{len(results)} definition(s) valid")
+    _exit(0)
 
 
 @app.command()

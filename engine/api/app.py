@@ -12,12 +12,29 @@ from temporalio.client import Client
 from engine.api.auth import require_api_key
 from engine.api.deps import TemporalGateway
 from engine.api.errors import install_error_handlers
-from engine.api.routers import health, system
+from engine.api.routers import (
+    account_users,
+    audit,
+    business_units,
+    contacts,
+    health,
+    sync_settings,
+    system,
+    zoom_connections,
+)
 from engine.config import Settings
 from engine.crm.db import create_db_engine
 
 #: Routers mounted under /v1; each one owns one resource.
-V1_ROUTERS: list[APIRouter] = [system.router]
+V1_ROUTERS: list[APIRouter] = [
+    system.router,
+    contacts.router,
+    account_users.router,
+    business_units.router,
+    zoom_connections.router,
+    sync_settings.router,
+    audit.router,
+]
 
 
 def create_app(

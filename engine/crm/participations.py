@@ -1,0 +1,456 @@
+"""Webinars as marketing events, and what contacts did in them: registrations, attendance sessions,
+recordings, timeline events, and the four rollups derived from all that (R-PROP-1…4).
+
+Every write is an upsert keyed by a business key, so a re-run of a sync writes nothing new
+(R-SYNC-6): marketing events by Zoom webinar id, participations by (event, contact), sessions by
+(event, contact, join time), recordings by Zoom file id, timeline events by idempotency key.
+Rollups are recomputed from the stored participations in one UPDATE, never incremented.
+
+A typical sync of one webinar::
+
+    event_id = upsert_marketing_events(session, [event])[event.zoom_webinar_id]
+    touched = upsert_registrations(session, event_id, registrations)
+    touched |= upsert_attendance_sessions(session, event_id, sessions)
+    recompute_rollups(session, touched)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from engine.crm.bulk import (
+    MAX_ROWS_PER_STATEMENT,
+    any_changed,
+    chunked,
+    connection_of,
+    dialect_insert,
+    excluded_of,
+    insert_missing,
+    upsert,
+)
+from engine.crm.cursors import decode_position, encode_position
+from engine.crm.tables import (
+    AttendanceSession,
+    Contact,
+    MarketingEvent,
+    Participation,
+    ParticipationState,
+    Recording,
+    TimelineEvent,
+    TimelineEventKind,
+    table_of,
+    utcnow,
+)
+
+CONTACTS = table_of(Contact)
+EVENTS = table_of(MarketingEvent)
+PARTICIPATIONS = table_of(Participation)
+SESSIONS = table_of(AttendanceSession)
+RECORDINGS = table_of(Recording)
+TIMELINE = table_of(TimelineEvent)
+
+
+@dataclass(frozen=True)
+class MarketingEventUpsert:
+    zoom_webinar_id: str
+    business_unit_id: int
+    topic: str
+    connection_id: int | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    duration_minutes: int | None = None
+    host_email: str | None = None
+    join_url: str | None = None
+    is_zoom_event: bool = False
+
+
+def upsert_marketing_events(session: Session, events: Sequence[MarketingEventUpsert]) -> dict[str, int]:
+    """Create or update one marketing event per webinar (R-SYNC-3); returns webinar id → event id."""
+    if not events:
+        return {}
+    connection = connection_of(session)
+    now = utcnow()
+    rows = [
+        {
+            "zoom_webinar_id": event.zoom_webinar_id,
+            "business_unit_id": event.business_unit_id,
+            "connection_id": event.connection_id,
+            "topic": event.topic,
+            "start_time": event.start_time,
+            "end_time": event.end_time,
+            "duration_minutes": event.duration_minutes,
+            "host_email": event.host_email,
+            "join_url": event.join_url,
+            "is_zoom_event": event.is_zoom_event,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for event in {event.zoom_webinar_id: event for event in events}.values()
+    ]
+    excluded = excluded_of(connection, EVENTS)
+    changing = {
+        name: excluded[name]
+        for name in (
+            "business_unit_id",
+            "connection_id",
+            "topic",
+            "start_time",
+            "end_time",
+            "duration_minutes",
+            "host_email",
+            "join_url",
+            "is_zoom_event",
+        )
+    }
+    upsert(
+        connection,
+        EVENTS,
+        rows,
+        key=["zoom_webinar_id"],
+        update={**changing, "updated_at": excluded.updated_at},
+        update_where=any_changed(EVENTS, changing),
+    )
+    ids = [row["zoom_webinar_id"] for row in rows]
+    found = connection.execute(
+        sa.select(EVENTS.c.zoom_webinar_id, EVENTS.c.id).where(EVENTS.c.zoom_webinar_id.in_(ids))
+    )
+    return {row.zoom_webinar_id: row.id for row in found}
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A registrant as Zoom reports it. ``cancelled_at`` is set for denied or cancelled registrants."""
+
+    contact_id: int
+    registered_at: datetime | None
+    join_link: str | None = None
+    registrant_id: str | None = None
+    cancelled_at: datetime | None = None
+
+
+def upsert_registrations(session: Session, marketing_event_id: int, registrations: Sequence[Registration]) -> set[int]:
+    """Record registrations and cancellations on a marketing event; returns the contact ids touched.
+
+    An attended participation stays ``attended`` whatever the registration says; a cancellation
+    keeps the time it was first seen, so re-syncs do not move it.
+    """
+    if not registrations:
+        return set()
+    connection = connection_of(session)
+    now = utcnow()
+    rows = [
+        {
+            "marketing_event_id": marketing_event_id,
+            "contact_id": registration.contact_id,
+            "state": ParticipationState.CANCELLED if registration.cancelled_at else ParticipationState.REGISTERED,
+            "registered_at": registration.registered_at,
+            "attended": False,
+            "cancelled_at": registration.cancelled_at,
+            "join_link": registration.join_link,
+            "registrant_id": registration.registrant_id,
+            "attendance_seconds": 0,
+            "updated_at": now,
+        }
+        for registration in {r.contact_id: r for r in registrations}.values()
+    ]
+    excluded = excluded_of(connection, PARTICIPATIONS)
+    stored = PARTICIPATIONS.c
+    cancelled_at = sa.case(
+        (excluded.cancelled_at.is_(None), sa.null()), else_=sa.func.coalesce(stored.cancelled_at, excluded.cancelled_at)
+    )
+    changing: dict[str, Any] = {
+        "registered_at": sa.func.coalesce(excluded.registered_at, stored.registered_at),
+        "join_link": sa.func.coalesce(excluded.join_link, stored.join_link),
+        "registrant_id": sa.func.coalesce(excluded.registrant_id, stored.registrant_id),
+        "cancelled_at": cancelled_at,
+        "state": sa.case(
+            (stored.attended, ParticipationState.ATTENDED.value),
+            (excluded.cancelled_at.is_not(None), ParticipationState.CANCELLED.value),
+            else_=ParticipationState.REGISTERED.value,
+        ),
+    }
+    upsert(
+        connection,
+        PARTICIPATIONS,
+        rows,
+        key=["marketing_event_id", "contact_id"],
+        update={**changing, "updated_at": excluded.updated_at},
+        update_where=any_changed(PARTICIPATIONS, changing),
+    )
+    return {registration.contact_id for registration in registrations}
+
+
+@dataclass(frozen=True)
+class AttendanceSessionIn:
+    """One row of the participants report; sessions of one person are summed (R-SYNC-1)."""
+
+    contact_id: int
+    join_time: datetime
+    leave_time: datetime | None
+
+    @property
+    def seconds(self) -> int:
+        if self.leave_time is None:
+            return 0
+        return max(0, int((self.leave_time - self.join_time).total_seconds()))
+
+
+def upsert_attendance_sessions(
+    session: Session, marketing_event_id: int, sessions: Sequence[AttendanceSessionIn]
+) -> set[int]:
+    """Record attendance sessions and derive the attendees' participations from *all* their stored
+    sessions (seconds, percent of the webinar's duration capped at 100, R-SYNC-3/R-PROP-1).
+    Returns the contact ids touched."""
+    if not sessions:
+        return set()
+    connection = connection_of(session)
+    rows: list[dict[str, Any]] = [
+        {
+            "marketing_event_id": marketing_event_id,
+            "contact_id": item.contact_id,
+            "join_time": item.join_time,
+            "leave_time": item.leave_time,
+            "seconds": item.seconds,
+        }
+        for item in {(s.contact_id, s.join_time): s for s in sessions}.values()
+    ]
+    excluded = excluded_of(connection, SESSIONS)
+    changing = {"leave_time": excluded.leave_time, "seconds": excluded.seconds}
+    upsert(
+        connection,
+        SESSIONS,
+        rows,
+        key=["marketing_event_id", "contact_id", "join_time"],
+        update=changing,
+        update_where=any_changed(SESSIONS, changing),
+    )
+    contact_ids = sorted({item.contact_id for item in sessions})
+    duration_minutes = connection.execute(
+        sa.select(EVENTS.c.duration_minutes).where(EVENTS.c.id == marketing_event_id)
+    ).scalar()
+    for chunk in chunked(contact_ids, MAX_ROWS_PER_STATEMENT):
+        _refresh_attendance(connection, marketing_event_id, chunk, duration_minutes)
+    return set(contact_ids)
+
+
+def _refresh_attendance(
+    connection: sa.Connection, marketing_event_id: int, contact_ids: Sequence[int], duration_minutes: int | None
+) -> None:
+    total = sa.func.sum(SESSIONS.c.seconds)
+    if duration_minutes and duration_minutes > 0:
+        share = total * 100.0 / (duration_minutes * 60)
+        percent: sa.ColumnElement[Any] = sa.case((share > 100.0, 100.0), else_=share)
+    else:
+        percent = sa.null()
+    summed = (
+        sa.select(
+            sa.literal(marketing_event_id).label("marketing_event_id"),
+            SESSIONS.c.contact_id,
+            sa.literal(ParticipationState.ATTENDED.value).label("state"),
+            sa.true().label("attended"),
+            sa.cast(total, sa.Integer).label("attendance_seconds"),
+            sa.cast(percent, sa.Float).label("attendance_percent"),
+            sa.literal(utcnow(), PARTICIPATIONS.c.updated_at.type).label("updated_at"),
+        )
+        # SQLite needs a WHERE in an INSERT … SELECT … ON CONFLICT (parsing ambiguity); we have one.
+        .where(SESSIONS.c.marketing_event_id == marketing_event_id, SESSIONS.c.contact_id.in_(contact_ids))
+        .group_by(SESSIONS.c.contact_id)
+    )
+    columns = [
+        "marketing_event_id",
+        "contact_id",
+        "state",
+        "attended",
+        "attendance_seconds",
+        "attendance_percent",
+        "updated_at",
+    ]
+    statement = dialect_insert(connection, PARTICIPATIONS).from_select(columns, summed)
+    excluded = statement.excluded
+    changing = {
+        "state": excluded.state,
+        "attended": excluded.attended,
+        "attendance_seconds": excluded.attendance_seconds,
+        "attendance_percent": excluded.attendance_percent,
+    }
+    connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=["marketing_event_id", "contact_id"],
+            set_={**changing, "updated_at": excluded.updated_at},
+            where=any_changed(PARTICIPATIONS, changing),
+        )
+    )
+
+
+def recompute_rollups(session: Session, contact_ids: Iterable[int]) -> None:
+    """Set the four Zoom rollups of ``contact_ids`` from their participations, in one UPDATE per chunk.
+
+    - R-PROP-3 registration count: participations with a registration that is not cancelled;
+    - R-PROP-4 attendance count: participations attended;
+    - R-PROP-1 average duration: mean attendance percent (already capped at 100) over attended
+      webinars whose duration is known; NULL when there is none;
+    - R-PROP-2 join link: the personal join link of the most recent non-cancelled registration.
+    """
+    connection = connection_of(session)
+    p = PARTICIPATIONS.alias("p")
+    mine = p.c.contact_id == CONTACTS.c.id
+    registered = sa.and_(mine, p.c.registered_at.is_not(None), p.c.state != ParticipationState.CANCELLED.value)
+    values = {
+        "zoom_webinar_registration_count": sa.select(sa.func.count())
+        .select_from(p)
+        .where(registered)
+        .scalar_subquery(),
+        "zoom_webinar_attendance_count": sa.select(sa.func.count())
+        .select_from(p)
+        .where(mine, p.c.attended)
+        .scalar_subquery(),
+        "zoom_webinar_attendance_average_duration": sa.select(sa.func.avg(p.c.attendance_percent))
+        .where(mine, p.c.attended)
+        .scalar_subquery(),
+        "zoom_webinar_joinlink": sa.select(p.c.join_link)
+        .where(registered)
+        .order_by(p.c.registered_at.desc(), p.c.id.desc())
+        .limit(1)
+        .scalar_subquery(),
+    }
+    for chunk in chunked(sorted(set(contact_ids)), MAX_ROWS_PER_STATEMENT):
+        connection.execute(sa.update(CONTACTS).where(CONTACTS.c.id.in_(chunk)).values(values))
+
+
+@dataclass(frozen=True)
+class RecordingUpsert:
+    zoom_file_id: str
+    marketing_event_id: int
+    file_type: str
+    status: str
+    topic: str | None = None
+    play_url: str | None = None
+    download_url: str | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+
+
+def upsert_recordings(session: Session, recordings: Sequence[RecordingUpsert]) -> dict[str, int]:
+    """Create or update recordings and transcripts by Zoom file id (R-SYNC-5); returns file id → id."""
+    if not recordings:
+        return {}
+    connection = connection_of(session)
+    now = utcnow()
+    rows = [
+        {
+            "zoom_file_id": r.zoom_file_id,
+            "marketing_event_id": r.marketing_event_id,
+            "file_type": r.file_type,
+            "status": r.status,
+            "topic": r.topic,
+            "play_url": r.play_url,
+            "download_url": r.download_url,
+            "start_time": r.start_time,
+            "end_time": r.end_time,
+            "updated_at": now,
+        }
+        for r in {r.zoom_file_id: r for r in recordings}.values()
+    ]
+    excluded = excluded_of(connection, RECORDINGS)
+    changing = {
+        name: excluded[name]
+        for name in ("file_type", "status", "topic", "play_url", "download_url", "start_time", "end_time")
+    }
+    upsert(
+        connection,
+        RECORDINGS,
+        rows,
+        key=["zoom_file_id"],
+        update={**changing, "updated_at": excluded.updated_at},
+        update_where=any_changed(RECORDINGS, changing),
+    )
+    ids = [row["zoom_file_id"] for row in rows]
+    found = connection.execute(
+        sa.select(RECORDINGS.c.zoom_file_id, RECORDINGS.c.id).where(RECORDINGS.c.zoom_file_id.in_(ids))
+    )
+    return {row.zoom_file_id: row.id for row in found}
+
+
+def timeline_key(kind: TimelineEventKind, *parts: object) -> str:
+    """The idempotency key of a timeline event: its kind and the business ids that make it unique,
+    e.g. ``timeline_key(WEBINAR_ATTENDANCE, webinar_id, contact_id, join_time.isoformat())``."""
+    return ":".join([kind.value, *(str(part) for part in parts)])
+
+
+@dataclass(frozen=True)
+class TimelineEventIn:
+    contact_id: int
+    kind: TimelineEventKind
+    occurred_at: datetime
+    idempotency_key: str
+    marketing_event_id: int | None = None
+    recording_id: int | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+def add_timeline_events(session: Session, events: Sequence[TimelineEventIn]) -> int:
+    """Add timeline events (R-SYNC-4); one already stored under the same key is left alone.
+    Returns how many were new."""
+    if not events:
+        return 0
+    now = utcnow()
+    rows = [
+        {
+            "contact_id": e.contact_id,
+            "kind": e.kind.value,
+            "marketing_event_id": e.marketing_event_id,
+            "recording_id": e.recording_id,
+            "occurred_at": e.occurred_at,
+            "data": dict(e.data),
+            "idempotency_key": e.idempotency_key,
+            "created_at": now,
+        }
+        for e in {e.idempotency_key: e for e in events}.values()
+    ]
+    return insert_missing(connection_of(session), TIMELINE, rows, key=["idempotency_key"])
+
+
+@dataclass(frozen=True)
+class TimelinePage:
+    events: list[TimelineEvent]
+    next_cursor: str | None
+
+
+def list_timeline(session: Session, contact_id: int, *, cursor: str | None = None, limit: int = 50) -> TimelinePage:
+    """A contact's timeline, newest first, keyset-paginated on (occurred_at, id)."""
+    limit = max(1, min(limit, 200))
+    query = (
+        sa.select(TimelineEvent)
+        .where(TIMELINE.c.contact_id == contact_id)
+        .order_by(TIMELINE.c.occurred_at.desc(), TIMELINE.c.id.desc())
+        .limit(limit + 1)
+    )
+    if cursor:
+        at, row_id = decode_position(cursor)
+        query = query.where(
+            sa.or_(TIMELINE.c.occurred_at < at, sa.and_(TIMELINE.c.occurred_at == at, TIMELINE.c.id < row_id))
+        )
+    events = list(session.scalars(query))
+    next_cursor = None
+    if len(events) > limit:
+        events = events[:limit]
+        assert events[-1].id is not None
+        next_cursor = encode_position(events[-1].occurred_at, events[-1].id)
+    return TimelinePage(events=events, next_cursor=next_cursor)
+
+
+def list_participations(session: Session, contact_id: int) -> list[tuple[Participation, MarketingEvent]]:
+    """A contact's participations with their webinars, most recent webinar first."""
+    query = (
+        sa.select(Participation, MarketingEvent)
+        .join(MarketingEvent, EVENTS.c.id == PARTICIPATIONS.c.marketing_event_id)
+        .where(PARTICIPATIONS.c.contact_id == contact_id)
+        .order_by(EVENTS.c.start_time.desc(), PARTICIPATIONS.c.id.desc())
+    )
+    return [(row[0], row[1]) for row in session.execute(query).all()]

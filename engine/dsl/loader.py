@@ -1,0 +1,246 @@
+"""YAML → plain JSON-like data, remembering where every key and value starts in the text.
+
+PyYAML's composer gives nodes with start marks; converting the nodes ourselves (instead of
+``yaml.safe_load``) lets validation point each error at a line and column, and refuse what a
+JSON document cannot hold: duplicate keys (``safe_load`` silently keeps the last), tags such as
+``!!python/object``, recursive aliases and alias bombs.
+
+Scalars follow the YAML 1.2 core schema, not PyYAML's 1.1 one: ``on``/``yes``/``no`` stay text
+(a weekday list must not turn into booleans), ``1:20`` is not sexagesimal 80, and unquoted
+dates stay text (``until: 2026-03-01T10:00:00Z`` is validated as a date-time string).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from engine.dsl.errors import DocumentPath, ErrorCode
+
+_TAG = "tag:yaml.org,2002:"
+STR, INT, FLOAT, BOOL, NULL, MAP, SEQ = (_TAG + name for name in ("str", "int", "float", "bool", "null", "map", "seq"))
+
+#: Guards against alias bombs ("billion laughs") and stack exhaustion; real definitions are far
+#: below both.
+MAX_NODES = 50_000
+MAX_DEPTH = 64
+
+
+class _CoreSchemaLoader(yaml.SafeLoader):
+    pass
+
+
+# A fresh table: add_implicit_resolver would otherwise extend a copy of SafeLoader's 1.1 rules.
+_CoreSchemaLoader.yaml_implicit_resolvers = {}
+
+
+for _tag, _pattern, _first in (
+    (NULL, r"^(?:~|null|Null|NULL|)$", "~nN"),
+    (BOOL, r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    (INT, r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
+    (FLOAT, r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$", "-+0123456789."),
+):
+    _CoreSchemaLoader.add_implicit_resolver(_tag, re.compile(_pattern), [*_first, ""] if _tag == NULL else list(_first))
+
+
+@dataclass(frozen=True)
+class Position:
+    line: int
+    column: int
+
+
+def _position(mark: yaml.Mark) -> Position:
+    return Position(mark.line + 1, mark.column + 1)
+
+
+@dataclass(frozen=True)
+class LoadProblem:
+    code: ErrorCode
+    message: str
+    path: DocumentPath
+    position: Position
+
+
+@dataclass
+class LoadedDocument:
+    """The data of one YAML document and where each part of it starts."""
+
+    data: Any
+    key_positions: dict[DocumentPath, Position] = field(default_factory=dict)
+    value_positions: dict[DocumentPath, Position] = field(default_factory=dict)
+
+    def position(self, path: DocumentPath) -> Position:
+        """Where ``path`` starts: its key for a mapping entry, else its value; the nearest
+        existing parent for a path that is not in the document (a missing field)."""
+        current = path
+        while True:
+            found = self.key_positions.get(current) or self.value_positions.get(current)
+            if found is not None:
+                return found
+            if not current:
+                return Position(1, 1)
+            current = current[:-1]
+
+
+class _Abort(Exception):
+    """The document cannot be converted at all (too big, too deep, recursive)."""
+
+    def __init__(self, problem: LoadProblem) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
+
+
+class _Converter:
+    def __init__(self) -> None:
+        self.document = LoadedDocument(data=None)
+        self.problems: list[LoadProblem] = []
+        self.nodes = 0
+        self.open_nodes: set[int] = set()
+
+    def problem(self, code: ErrorCode, message: str, path: DocumentPath, mark: yaml.Mark) -> None:
+        self.problems.append(LoadProblem(code, message, path, _position(mark)))
+
+    def convert(self, node: yaml.Node, path: DocumentPath) -> Any:
+        self.nodes += 1
+        here = _position(node.start_mark)
+        if self.nodes > MAX_NODES:
+            raise _Abort(
+                LoadProblem(
+                    ErrorCode.UNSUPPORTED_YAML, f"the document expands to more than {MAX_NODES} values", path, here
+                )
+            )
+        if len(path) > MAX_DEPTH:
+            raise _Abort(LoadProblem(ErrorCode.UNSUPPORTED_YAML, f"nested more than {MAX_DEPTH} levels", path, here))
+        if id(node) in self.open_nodes:
+            raise _Abort(
+                LoadProblem(ErrorCode.UNSUPPORTED_YAML, "an alias refers to a value that contains it", path, here)
+            )
+        self.document.value_positions.setdefault(path, here)
+        if isinstance(node, yaml.ScalarNode):
+            return self.scalar(node, path)
+        self.open_nodes.add(id(node))
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                if node.tag != SEQ:
+                    self.problem(ErrorCode.UNSUPPORTED_YAML, f"unsupported tag {node.tag!r}", path, node.start_mark)
+                return [self.convert(item, (*path, index)) for index, item in enumerate(node.value)]
+            if isinstance(node, yaml.MappingNode):
+                if node.tag != MAP:
+                    self.problem(ErrorCode.UNSUPPORTED_YAML, f"unsupported tag {node.tag!r}", path, node.start_mark)
+                return self.mapping(node, path)
+            raise _Abort(LoadProblem(ErrorCode.UNSUPPORTED_YAML, "unknown YAML node", path, here))
+        finally:
+            self.open_nodes.discard(id(node))
+
+    def mapping(self, node: yaml.MappingNode, path: DocumentPath) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.problem(ErrorCode.UNSUPPORTED_YAML, "a key must be plain text", path, key_node.start_mark)
+                continue
+            # Keys are text, as in JSON: `200:` is the key "200".
+            key = key_node.value
+            key_path = (*path, key)
+            if key in result:
+                first = self.document.key_positions[key_path]
+                self.problem(
+                    ErrorCode.DUPLICATE_KEY,
+                    f"key {key!r} is given twice (first at line {first.line})",
+                    key_path,
+                    key_node.start_mark,
+                )
+                continue
+            self.document.key_positions[key_path] = _position(key_node.start_mark)
+            result[key] = self.convert(value_node, key_path)
+        return result
+
+    def scalar(self, node: yaml.ScalarNode, path: DocumentPath) -> Any:
+        text = node.value
+        try:
+            if node.tag == STR:
+                return text
+            if node.tag == NULL:
+                return None
+            if node.tag == BOOL and text.lower() in ("true", "false"):
+                return text.lower() == "true"
+            if node.tag == INT:
+                body = text.lstrip("+-")
+                sign = -1 if text.startswith("-") else 1
+                if body.startswith("0o"):
+                    return sign * int(body[2:], 8)
+                if body.startswith("0x"):
+                    return sign * int(body[2:], 16)
+                return sign * int(body, 10)
+            if node.tag == FLOAT:
+                number = float(text)
+                if not math.isfinite(number):
+                    raise ValueError("out of range")
+                return number
+        except ValueError:
+            self.problem(
+                ErrorCode.INVALID_VALUE,
+                f"{text[:40]!r} is not a valid {node.tag.removeprefix(_TAG)}",
+                path,
+                node.start_mark,
+            )
+            return None
+        self.problem(ErrorCode.UNSUPPORTED_YAML, f"unsupported tag {node.tag!r}", path, node.start_mark)
+        return None
+
+
+def load_document(text: str) -> tuple[LoadedDocument | None, list[LoadProblem]]:
+    """The document in ``text`` with positions, and the problems found; None when nothing usable was read."""
+    try:
+        # The reader checks the characters as soon as the loader is built.
+        loader = _CoreSchemaLoader(text)
+        try:
+            root = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        position = _position(mark) if mark is not None else Position(1, 1)
+        message = exc.problem or "invalid YAML"
+        if exc.context and exc.context_mark is not None:
+            started = _position(exc.context_mark)
+            message += f" ({exc.context} that started at line {started.line}, column {started.column})"
+        return None, [LoadProblem(ErrorCode.YAML_SYNTAX, message, (), position)]
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        character = exc.character if isinstance(exc.character, str) else chr(exc.character)
+        message = f"character #x{ord(character):04x} is not allowed in YAML: {exc.reason}"
+        return None, [LoadProblem(ErrorCode.YAML_SYNTAX, message, (), Position(line, column))]
+    except yaml.YAMLError as exc:
+        return None, [LoadProblem(ErrorCode.YAML_SYNTAX, str(exc), (), Position(1, 1))]
+    except RecursionError:
+        # PyYAML composes nested collections recursively: thousands of levels exhaust the stack.
+        return None, [LoadProblem(ErrorCode.UNSUPPORTED_YAML, "the document is nested too deeply", (), Position(1, 1))]
+    if root is None:
+        return None, [
+            LoadProblem(
+                ErrorCode.NOT_A_MAPPING,
+                "the document is empty; a definition is a mapping with key, name, enrollment and steps",
+                (),
+                Position(1, 1),
+            )
+        ]
+    converter = _Converter()
+    try:
+        converter.document.data = converter.convert(root, ())
+    except _Abort as exc:
+        return None, [*converter.problems, exc.problem]
+    if not isinstance(converter.document.data, dict):
+        return None, [
+            LoadProblem(
+                ErrorCode.NOT_A_MAPPING,
+                "a definition is a mapping with key, name, enrollment and steps, not a single value or a list",
+                (),
+                _position(root.start_mark),
+            )
+        ]
+    return converter.document, converter.problems

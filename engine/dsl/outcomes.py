@@ -1,0 +1,58 @@
+"""The outcome codes a step ends with: what the interpreter records and what branches test.
+
+Every step ends with exactly one code. ``SKIPPED`` is the outcome of a step the enrollment never
+ran (a branch jumped over it), so ``outcome_of`` may name any step.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class StepOutcomeCode(StrEnum):
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"
+    # add_contact_to_zoom_webinar (R-ADD-1…6)
+    REGISTERED = "REGISTERED"
+    BUSINESS_UNIT_MISMATCH = "BUSINESS_UNIT_MISMATCH"
+    HOST_CANNOT_REGISTER = "HOST_CANNOT_REGISTER"
+    EXTRA_REQUIRED_FIELDS = "EXTRA_REQUIRED_FIELDS"
+    REGISTRATION_DISABLED = "REGISTRATION_DISABLED"
+    WEBINAR_ENDED = "WEBINAR_ENDED"
+    WEBINAR_NOT_FOUND = "WEBINAR_NOT_FOUND"
+    MISSING_CONTACT_FIELDS = "MISSING_CONTACT_FIELDS"
+    DAILY_LIMIT_REACHED = "DAILY_LIMIT_REACHED"
+    INVALID_WEBINAR_ID = "INVALID_WEBINAR_ID"
+    # webhook
+    DELIVERED = "DELIVERED"
+
+
+_ANY_STEP = frozenset({StepOutcomeCode.SKIPPED})
+#: A step that calls out fails with FAILED when its retries are exhausted and on_error lets the
+#: enrollment go on (``continue`` or ``goto``).
+_CALLS_OUT = _ANY_STEP | {StepOutcomeCode.FAILED}
+
+#: Which codes each step type can end with: validation refuses a branch testing a code its step
+#: can never produce (a typo like testing REGISTERED on a webhook would silently never match).
+OUTCOMES_BY_STEP_TYPE: dict[str, frozenset[StepOutcomeCode]] = {
+    "add_contact_to_zoom_webinar": _CALLS_OUT
+    | {
+        StepOutcomeCode.REGISTERED,
+        StepOutcomeCode.BUSINESS_UNIT_MISMATCH,
+        StepOutcomeCode.HOST_CANNOT_REGISTER,
+        StepOutcomeCode.EXTRA_REQUIRED_FIELDS,
+        StepOutcomeCode.REGISTRATION_DISABLED,
+        StepOutcomeCode.WEBINAR_ENDED,
+        StepOutcomeCode.WEBINAR_NOT_FOUND,
+        StepOutcomeCode.MISSING_CONTACT_FIELDS,
+        StepOutcomeCode.DAILY_LIMIT_REACHED,
+        StepOutcomeCode.INVALID_WEBINAR_ID,
+    },
+    "webhook": _CALLS_OUT | {StepOutcomeCode.DELIVERED},
+    "set_property": _CALLS_OUT | {StepOutcomeCode.COMPLETED},
+    "enroll": _CALLS_OUT | {StepOutcomeCode.COMPLETED},
+    "delay": _ANY_STEP | {StepOutcomeCode.COMPLETED},
+    "branch": _ANY_STEP | {StepOutcomeCode.COMPLETED},
+    "end": _ANY_STEP | {StepOutcomeCode.COMPLETED},
+}

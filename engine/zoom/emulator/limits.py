@@ -1,0 +1,100 @@
+"""Zoom's per-account rate limits as the emulator enforces them (zoom-api.md, "Rate limits").
+
+Per-second budgets count in fixed one-second windows of the emulator clock; daily budgets per
+UTC day. ``RateLimitMode.NO_HEADERS`` reproduces real answers that lack the rate-limit headers.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from engine.zoom.emulator.clock import EmulatorClock
+from engine.zoom.ratelimit import DAILY_LIMITS, PER_SECOND_LIMITS, RateLabel
+from engine.zoom.settings import ZoomPlan
+
+QPS_MESSAGE = "You have reached the maximum per-second rate limit for this API. Try again later."
+DAILY_MESSAGE = (
+    "You have reached the maximum daily rate limit for this API. "
+    "Refer to the response header for details on when you can make another request."
+)
+
+
+class RateLimitMode(StrEnum):
+    ENFORCED = "enforced"
+    NO_HEADERS = "no_headers"
+    OFF = "off"
+
+
+@dataclass(frozen=True)
+class RateDecision:
+    allowed: bool
+    headers: dict[str, str]
+    message: str = ""
+
+
+def next_utc_midnight(now: datetime) -> datetime:
+    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+
+
+@dataclass
+class AccountRateLimits:
+    clock: EmulatorClock
+    mode: RateLimitMode = RateLimitMode.ENFORCED
+    _per_second: Counter[tuple[str, RateLabel, int]] = field(default_factory=Counter)
+    _per_day: Counter[tuple[str, RateLabel, str]] = field(default_factory=Counter)
+
+    def check(self, account_id: str, plan: ZoomPlan, label: RateLabel) -> RateDecision:
+        if self.mode is RateLimitMode.OFF:
+            return RateDecision(True, {})
+        now = self.clock.now()
+        second = int(now.timestamp())
+        day = now.date().isoformat()
+        per_second = PER_SECOND_LIMITS[plan][label]
+        daily = DAILY_LIMITS[plan].get(label)
+        with_headers = self.mode is RateLimitMode.ENFORCED
+        if daily is not None and self._per_day[(account_id, label, day)] >= daily:
+            headers = {}
+            if with_headers:
+                headers = {
+                    "X-RateLimit-Category": label.value,
+                    "X-RateLimit-Type": "Daily-limit",
+                    "X-RateLimit-Limit": str(daily),
+                    "X-RateLimit-Remaining": "0",
+                    "Retry-After": next_utc_midnight(now).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                }
+            return RateDecision(False, headers, DAILY_MESSAGE)
+        if self._per_second[(account_id, label, second)] >= per_second:
+            headers = {}
+            if with_headers:
+                headers = {
+                    "X-RateLimit-Category": label.value,
+                    "X-RateLimit-Type": "QPS",
+                    "X-RateLimit-Limit": str(per_second),
+                    "X-RateLimit-Remaining": "0",
+                }
+            return RateDecision(False, headers, QPS_MESSAGE)
+        self._per_second[(account_id, label, second)] += 1
+        self._per_day[(account_id, label, day)] += 1
+        if len(self._per_second) > 10_000:
+            self._forget_old_seconds(second)
+        if not with_headers:
+            return RateDecision(True, {})
+        limit = daily if daily is not None else per_second
+        used = self._per_day[(account_id, label, day)] if daily is not None else self._per_second[
+            (account_id, label, second)
+        ]
+        return RateDecision(
+            True,
+            {
+                "X-RateLimit-Category": label.value,
+                "X-RateLimit-Limit": str(limit),
+                "X-RateLimit-Remaining": str(max(0, limit - used)),
+            },
+        )
+
+    def _forget_old_seconds(self, current: int) -> None:
+        for key in [key for key in self._per_second if key[2] < current]:
+            del self._per_second[key]
