@@ -108,6 +108,19 @@ def api(
     )
 
 
+@app.command("zoom-emulator")
+@command
+def zoom_emulator(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,
+    seed: Annotated[Path | None, typer.Option(help="YAML or JSON seed file (default: the demo seed).")] = None,
+) -> None:
+    """Serve Rollcall's loopback Zoom emulator (OAuth + REST API + admin API)."""
+    from engine.zoom.emulator.__main__ import main as serve
+
+    _settings()
+    serve(["--port", str(port), *(["--seed", str(seed)] if seed else [])])
+
+
 @db_app.command("upgrade")
 @command
 def db_upgrade() -> None:

@@ -67,3 +67,33 @@ def test_validate_accepts_the_shipped_definitions() -> None:
         [sys.executable, "-m", "engine.cli", "validate", "definitions"], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_zoom_emulator_command_serves_zoom_oauth(unused_port: int) -> None:
+    import time
+
+    import httpx
+
+    emulator = subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", "zoom-emulator", "--port", str(unused_port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = httpx.post(
+                    f"http://127.0.0.1:{unused_port}/oauth/token",
+                    data={"grant_type": "account_credentials", "account_id": "nope"},
+                    auth=("bad", "creds"),
+                )
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "emulator did not start"
+                time.sleep(0.2)
+        assert response.status_code == 401
+        assert response.json()["error"] == "invalid_client"
+    finally:
+        emulator.terminate()
+        emulator.wait(timeout=10)
