@@ -322,13 +322,19 @@ class _Checker:
 
     def check_webhook(self, step: WebhookStep, base: DocumentPath, position: int) -> None:
         self.check_template(step.url, (*base, "url"), position, secrets_allowed=True)
-        if not is_template(step.url):
+        try:
             parts = urlsplit(step.url)
+            password = parts.password
+        except ValueError as exc:
+            # urlsplit rejects some malformed URLs (an unclosed IPv6 bracket, a bad port) by raising.
+            self.add((*base, "url"), ErrorCode.INVALID_VALUE, f"{step.url!r} is not a valid URL: {exc}")
+            return
+        if not is_template(step.url):
             if parts.scheme not in ("http", "https") or not parts.netloc:
                 self.add((*base, "url"), ErrorCode.INVALID_VALUE, f"{step.url!r} is not an http(s) URL")
-            elif parts.password is not None:
+            elif password is not None:
                 self.add((*base, "url"), ErrorCode.INLINE_SECRET, "the URL holds a password; use {{ secrets.NAME }}")
-        for name, value in parse_qsl(urlsplit(step.url).query):
+        for name, value in parse_qsl(parts.query):
             if _is_secret_name(name) and "secrets." not in value:
                 self.add(
                     (*base, "url"),

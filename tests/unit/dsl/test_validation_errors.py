@@ -460,3 +460,13 @@ def test_branch_filter_values_may_be_templates_of_earlier_data_only() -> None:
         """
     )
     assert where(text) == [(15, 62, "$.steps[0].cases[0].if.where[1].value", ErrorCode.UNKNOWN_TEMPLATE_VARIABLE)]
+
+
+def test_webhook_url_that_urlsplit_rejects_is_a_validation_error() -> None:
+    """Found by the byte-edit fuzzer: an unclosed IPv6 bracket made urlsplit raise."""
+    text = (
+        "key: hook\nname: Hook\nenrollment:\n  triggers:\n    - type: api\nsteps:\n"
+        "  - id: ping\n    type: webhook\n    url: https://[hooks.example.com/x\n"
+    )
+    result = validate_text(text, "hook.yaml")
+    assert [(e.line, e.path, e.code) for e in result.errors] == [(9, "$.steps[0].url", "INVALID_VALUE")]
