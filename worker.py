@@ -12,14 +12,17 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.enrollment import EnrollmentActivities
 from activities.system import SystemActivities
 from engine.config import Settings
+from engine.enrollment.context import Secrets
 from engine.temporal import TaskQueue, connect, register_search_attributes
+from workflows.enrollment import EnrollmentWorkflow
 from workflows.system_check import SystemCheckWorkflow
 
 log = structlog.get_logger("rollcall.worker")
 
-WORKFLOWS = [SystemCheckWorkflow]
+WORKFLOWS: list[type] = [SystemCheckWorkflow, EnrollmentWorkflow]
 
 
 def build_worker(
@@ -28,14 +31,16 @@ def build_worker(
     *,
     task_queue: str = TaskQueue.MAIN,
     executor: ThreadPoolExecutor,
+    settings: Settings | None = None,
 ) -> Worker:
     """The one place that decides what a Rollcall worker runs; the tests build theirs here too."""
     system = SystemActivities(db_engine)
+    enrollment = EnrollmentActivities(db_engine, secrets=Secrets(settings.secrets_file if settings else None))
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        activities=[system.check_store],
+        activities=[system.check_store, *enrollment.all()],
         # Synchronous activities (database work) run here, off the event loop.
         activity_executor=executor,
         max_concurrent_activities=32,
@@ -53,8 +58,10 @@ async def run_worker(settings: Settings, db_engine: Engine) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     with ThreadPoolExecutor(max_workers=32, thread_name_prefix="activity") as executor:
-        worker = build_worker(client, db_engine, executor=executor)
-        log.info("worker started", task_queue=TaskQueue.MAIN.value, temporal=settings.temporal_target)
+        worker = build_worker(
+            client, db_engine, task_queue=settings.temporal_task_queue, executor=executor, settings=settings
+        )
+        log.info("worker started", task_queue=settings.temporal_task_queue, temporal=settings.temporal_target)
         async with worker:
             await stop.wait()
             log.info("worker stopping: finishing running activities")

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     temporal_api_key: SecretStr | None = None
     temporal_ui_port: int = 8233
     temporal_dev_port: int = 7233
+    #: The task queue the worker polls and the API starts workflows on.
+    temporal_task_queue: str = "rollcall"
 
     # CRM store: SQLite under .rollcall/ by default; PostgreSQL via postgresql+psycopg://…
     database_url: str = f"sqlite:///{STATE_DIR / 'rollcall.db'}"
@@ -46,6 +48,15 @@ class Settings(BaseSettings):
     #: Bearer keys accepted by the API, comma separated. Admin keys may also change global settings.
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     admin_api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+
+    # Workflow definitions: every *.yaml of this folder becomes a revision when the API starts
+    # (an invalid file is reported and skipped; its previous revision stays current).
+    definitions_dir: Path | None = Path("definitions")
+    #: Values for ``{{ secrets.NAME }}`` in webhook steps: a YAML/JSON mapping NAME → value.
+    #: ``ROLLCALL_SECRET_<NAME>`` environment variables take precedence.
+    secrets_file: Path | None = None
+    #: How many enrollments a bulk request starts at the same time.
+    enrollment_concurrency: int = Field(default=32, ge=1, le=256)
 
     log_format: LogFormat = LogFormat.CONSOLE
     log_level: str = "INFO"

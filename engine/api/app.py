@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -20,10 +21,13 @@ from engine.api.routers import (
     health,
     sync_settings,
     system,
+    workflows,
     zoom_connections,
 )
 from engine.config import Settings
 from engine.crm.db import create_db_engine
+from engine.enrollment.definitions import load_definitions_dir
+from engine.enrollment.service import EnrollmentService
 
 #: Routers mounted under /v1; each one owns one resource.
 V1_ROUTERS: list[APIRouter] = [
@@ -34,6 +38,7 @@ V1_ROUTERS: list[APIRouter] = [
     zoom_connections.router,
     sync_settings.router,
     audit.router,
+    workflows.router,
 ]
 
 
@@ -48,6 +53,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if settings.definitions_dir is not None:
+            # Definitions as versioned data: each changed file becomes a new revision.
+            await asyncio.to_thread(load_definitions_dir, engine, settings.definitions_dir)
         yield
         if db_engine is None:
             engine.dispose()
@@ -61,6 +69,12 @@ def create_app(
     app.state.settings = settings
     app.state.db_engine = engine
     app.state.temporal = TemporalGateway(settings, temporal_client)
+    app.state.enrollments = EnrollmentService(
+        engine,
+        app.state.temporal.client,
+        task_queue=settings.temporal_task_queue,
+        concurrency=settings.enrollment_concurrency,
+    )
     install_error_handlers(app)
     app.include_router(health.router)
     for router in V1_ROUTERS:

@@ -1,12 +1,14 @@
-"""Workflow definition revisions and enrollments (the interpreter's durable record in the store).
+"""Workflow definitions as versioned data, enrollments and their action log (issue 5).
 
-Writes are idempotent so Temporal activities may retry them: a revision by (key, content hash),
-an enrollment by workflow id, a step outcome by (enrollment, sequence).
+Writes are idempotent so Temporal activities may retry them: a revision by (key, definition
+hash), an enrollment by its row id, a step outcome by (enrollment, sequence). The partial unique
+index ``uq_enrollments_one_active`` is the permanent guard for "never twice at the same time".
 """
 
 from __future__ import annotations
 
-import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,44 +17,116 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.crm.bulk import connection_of, insert_missing
-from engine.crm.errors import DefinitionRevisionConflict, EnrollmentActive, EnrollmentNotFound
+from engine.crm.errors import DefinitionRevisionConflict, EnrollmentNotFound, WorkflowNotFound
 from engine.crm.tables import (
     DefinitionRevision,
     Enrollment,
     EnrollmentStatus,
     EnrollmentStepOutcome,
+    WorkflowDefinition,
     table_of,
     utcnow,
 )
 
 REVISIONS = table_of(DefinitionRevision)
+DEFINITIONS = table_of(WorkflowDefinition)
 ENROLLMENTS = table_of(Enrollment)
 OUTCOMES = table_of(EnrollmentStepOutcome)
 
 
-def content_hash(yaml_source: str) -> str:
-    return hashlib.sha256(yaml_source.encode()).hexdigest()
+# --- definitions --------------------------------------------------------------------------------
 
 
-def save_definition_revision(session: Session, key: str, yaml_source: str) -> DefinitionRevision:
-    """The revision holding exactly ``yaml_source``: the existing one, or a new one with the next version."""
-    digest = content_hash(yaml_source)
-    query = sa.select(DefinitionRevision).where(REVISIONS.c.key == key, REVISIONS.c.content_hash == digest)
-    existing = session.scalars(query).first()
-    if existing is not None:
-        return existing
-    latest = connection_of(session).execute(sa.select(sa.func.max(REVISIONS.c.version)).where(REVISIONS.c.key == key))
-    revision = DefinitionRevision(
-        key=key, version=(latest.scalar() or 0) + 1, content_hash=digest, yaml_source=yaml_source
-    )
-    session.add(revision)
+@dataclass(frozen=True)
+class SavedDefinition:
+    definition: WorkflowDefinition
+    revision: DefinitionRevision
+    #: True when this call made a new revision (the content changed).
+    changed: bool
+
+
+def save_definition(
+    session: Session,
+    *,
+    key: str,
+    name: str,
+    business_unit: str,
+    enabled: bool,
+    content_hash: str,
+    yaml_source: str,
+    source: str,
+) -> SavedDefinition:
+    """Make ``yaml_source`` the current revision of ``key``: the existing revision with the same
+    definition hash, or a new one with the next version number.
+
+    ``enabled`` from the file applies when the definition is first saved or its content changes;
+    re-saving unchanged content keeps an enable/disable made through the API.
+    """
+    existing_revision = session.scalars(
+        sa.select(DefinitionRevision).where(REVISIONS.c.key == key, REVISIONS.c.content_hash == content_hash)
+    ).first()
+    changed = existing_revision is None
+    revision = existing_revision
+    if revision is None:
+        latest = connection_of(session).execute(
+            sa.select(sa.func.max(REVISIONS.c.version)).where(REVISIONS.c.key == key)
+        )
+        revision = DefinitionRevision(
+            key=key, version=(latest.scalar() or 0) + 1, content_hash=content_hash, yaml_source=yaml_source
+        )
+        session.add(revision)
+    row = session.scalars(sa.select(WorkflowDefinition).where(DEFINITIONS.c.key == key)).first()
+    now = utcnow()
+    if row is None:
+        row = WorkflowDefinition(
+            key=key,
+            name=name,
+            business_unit=business_unit,
+            enabled=enabled,
+            current_version=0,
+            source=source,
+            created_at=now,
+            updated_at=now,
+        )
+        changed = True
     try:
         with session.begin_nested():
+            session.flush()
+            if changed or row.current_version != revision.version:
+                row.current_version = revision.version
+                row.name = name
+                row.business_unit = business_unit
+                row.enabled = enabled
+                row.source = source
+                row.updated_at = now
+                changed = True
+            session.add(row)
             session.flush()
     except IntegrityError:
         # Someone saved a revision of this key at the same time; the caller retries.
         raise DefinitionRevisionConflict(f"definition {key!r} was changed concurrently; retry") from None
-    return revision
+    return SavedDefinition(definition=row, revision=revision, changed=changed)
+
+
+def get_definition(session: Session, key: str) -> WorkflowDefinition:
+    row = session.scalars(sa.select(WorkflowDefinition).where(DEFINITIONS.c.key == key)).first()
+    if row is None:
+        raise WorkflowNotFound(f"no workflow {key!r}", details={"key": key})
+    return row
+
+
+def list_definitions(session: Session) -> list[WorkflowDefinition]:
+    return list(session.scalars(sa.select(WorkflowDefinition).order_by(DEFINITIONS.c.key)))
+
+
+def set_definition_enabled(session: Session, key: str, enabled: bool) -> WorkflowDefinition:
+    row = get_definition(session, key)
+    if row.enabled != enabled:
+        row.enabled = enabled
+        row.updated_at = utcnow()
+        session.add(row)
+        session.flush()
+    return row
 
 
 def get_definition_revision(session: Session, key: str, version: int | None = None) -> DefinitionRevision | None:
@@ -63,95 +137,170 @@ def get_definition_revision(session: Session, key: str, version: int | None = No
     return session.scalars(query.order_by(REVISIONS.c.version.desc())).first()
 
 
-def start_enrollment(
+def list_definition_revisions(session: Session, key: str) -> list[DefinitionRevision]:
+    query = sa.select(DefinitionRevision).where(REVISIONS.c.key == key).order_by(REVISIONS.c.version.desc())
+    return list(session.scalars(query))
+
+
+# --- enrollments --------------------------------------------------------------------------------
+
+
+def active_enrollment(session: Session, definition_key: str, contact_id: int) -> Enrollment | None:
+    query = sa.select(Enrollment).where(
+        ENROLLMENTS.c.definition_key == definition_key,
+        ENROLLMENTS.c.contact_id == contact_id,
+        ENROLLMENTS.c.status == EnrollmentStatus.ACTIVE,
+    )
+    return session.scalars(query).first()
+
+
+def latest_enrollment(session: Session, definition_key: str, contact_id: int) -> Enrollment | None:
+    query = (
+        sa.select(Enrollment)
+        .where(ENROLLMENTS.c.definition_key == definition_key, ENROLLMENTS.c.contact_id == contact_id)
+        .order_by(ENROLLMENTS.c.id.desc())
+    )
+    return session.scalars(query).first()
+
+
+def has_finished_enrollment(session: Session, definition_key: str, contact_id: int) -> bool:
+    query = sa.select(ENROLLMENTS.c.id).where(
+        ENROLLMENTS.c.definition_key == definition_key,
+        ENROLLMENTS.c.contact_id == contact_id,
+        ENROLLMENTS.c.status != EnrollmentStatus.ACTIVE,
+    )
+    return session.execute(query.limit(1)).first() is not None
+
+
+def insert_active_enrollment(
     session: Session,
     *,
     definition_key: str,
     definition_version: int,
     contact_id: int,
     workflow_id: str,
-    run_id: str | None = None,
-) -> Enrollment:
-    """Record an active enrollment (idempotent by workflow id); EnrollmentActive when the contact is
-    already actively enrolled in this definition under another workflow."""
-    existing = session.scalars(sa.select(Enrollment).where(ENROLLMENTS.c.workflow_id == workflow_id)).first()
-    if existing is not None:
-        return existing
+    trigger: str,
+) -> tuple[Enrollment, bool]:
+    """The contact's active enrollment in ``definition_key``: a new one (True), or the one that
+    already exists (False) — the partial unique index decides between concurrent callers."""
     enrollment = Enrollment(
         definition_key=definition_key,
         definition_version=definition_version,
         contact_id=contact_id,
         workflow_id=workflow_id,
-        run_id=run_id,
         status=EnrollmentStatus.ACTIVE,
+        trigger=trigger,
     )
-    session.add(enrollment)
     try:
         with session.begin_nested():
+            session.add(enrollment)
             session.flush()
     except IntegrityError:
-        raise EnrollmentActive(
-            f"contact {contact_id} is already enrolled in {definition_key!r}",
-            details={"contact_id": contact_id, "definition_key": definition_key},
-        ) from None
-    return enrollment
+        session.expunge(enrollment) if enrollment in session else None
+        existing = active_enrollment(session, definition_key, contact_id)
+        if existing is None:  # it finished between the insert and this read: try once more
+            return insert_active_enrollment(
+                session,
+                definition_key=definition_key,
+                definition_version=definition_version,
+                contact_id=contact_id,
+                workflow_id=workflow_id,
+                trigger=trigger,
+            )
+        return existing, False
+    return enrollment, True
 
 
-def get_enrollment(session: Session, workflow_id: str) -> Enrollment:
-    enrollment = session.scalars(sa.select(Enrollment).where(ENROLLMENTS.c.workflow_id == workflow_id)).first()
+def get_enrollment(session: Session, enrollment_id: int) -> Enrollment:
+    enrollment = session.get(Enrollment, enrollment_id)
     if enrollment is None:
-        raise EnrollmentNotFound(f"no enrollment with workflow id {workflow_id!r}")
+        raise EnrollmentNotFound(f"no enrollment {enrollment_id}", details={"enrollment_id": enrollment_id})
     return enrollment
 
 
-def record_step_outcome(
-    session: Session,
-    *,
-    workflow_id: str,
-    sequence: int,
-    step_id: str,
-    outcome: str,
-    message: str | None = None,
-    data: dict[str, Any] | None = None,
-    started_at: datetime | None = None,
-) -> None:
-    """Append one row of an enrollment's history; the same (enrollment, sequence) again is a no-op."""
-    enrollment = get_enrollment(session, workflow_id)
-    insert_missing(
-        connection_of(session),
-        OUTCOMES,
-        [
-            {
-                "enrollment_id": enrollment.id,
-                "sequence": sequence,
-                "step_id": step_id,
-                "outcome": outcome,
-                "message": message,
-                "data": data or {},
-                "started_at": started_at,
-                "finished_at": utcnow(),
-            }
-        ],
-        key=["enrollment_id", "sequence"],
+def find_enrollment(session: Session, definition_key: str, contact_id: int) -> Enrollment:
+    """The contact's active enrollment in the workflow, else its latest one."""
+    enrollment = active_enrollment(session, definition_key, contact_id) or latest_enrollment(
+        session, definition_key, contact_id
     )
-    enrollment.current_step = step_id
-    enrollment.updated_at = utcnow()
-    session.add(enrollment)
-    session.flush()
-
-
-def finish_enrollment(session: Session, workflow_id: str, status: EnrollmentStatus) -> Enrollment:
-    enrollment = get_enrollment(session, workflow_id)
-    enrollment.status = status
-    enrollment.updated_at = utcnow()
-    session.add(enrollment)
-    session.flush()
+    if enrollment is None:
+        raise EnrollmentNotFound(
+            f"contact {contact_id} has never been enrolled in {definition_key!r}",
+            details={"contact_id": contact_id, "definition_key": definition_key},
+        )
     return enrollment
 
 
-def step_history(session: Session, workflow_id: str) -> list[EnrollmentStepOutcome]:
-    enrollment = get_enrollment(session, workflow_id)
+@dataclass(frozen=True)
+class StepOutcomeRecord:
+    """One row of the action log, as the interpreter reports it."""
+
+    sequence: int
+    step_id: str
+    outcome: str
+    message: str | None = None
+    data: dict[str, Any] | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+def record_step_outcomes(
+    session: Session,
+    enrollment_id: int,
+    outcomes: Sequence[StepOutcomeRecord],
+    *,
+    current_step: str | None = None,
+    run_id: str | None = None,
+) -> None:
+    """Append rows of an enrollment's history; an (enrollment, sequence) already there is left as is."""
+    now = utcnow()
+    if outcomes:
+        insert_missing(
+            connection_of(session),
+            OUTCOMES,
+            [
+                {
+                    "enrollment_id": enrollment_id,
+                    "sequence": outcome.sequence,
+                    "step_id": outcome.step_id,
+                    "outcome": outcome.outcome,
+                    "message": outcome.message,
+                    "data": outcome.data or {},
+                    "started_at": outcome.started_at,
+                    "finished_at": outcome.finished_at or now,
+                }
+                for outcome in outcomes
+            ],
+            key=["enrollment_id", "sequence"],
+        )
+    values: dict[str, Any] = {"updated_at": now}
+    if current_step is not None:
+        values["current_step"] = current_step
+    if run_id is not None:
+        values["run_id"] = run_id
+    session.execute(sa.update(ENROLLMENTS).where(ENROLLMENTS.c.id == enrollment_id).values(**values))
+
+
+def finish_enrollment(
+    session: Session, enrollment_id: int, status: EnrollmentStatus, reason: str, *, run_id: str | None = None
+) -> Enrollment:
+    """Close an enrollment once: a finished enrollment keeps its first status and reason."""
+    enrollment = get_enrollment(session, enrollment_id)
+    if enrollment.status == EnrollmentStatus.ACTIVE:
+        now = utcnow()
+        enrollment.status = status
+        enrollment.ended_reason = reason
+        enrollment.ended_at = now
+        enrollment.updated_at = now
+        if run_id is not None:
+            enrollment.run_id = run_id
+        session.add(enrollment)
+        session.flush()
+    return enrollment
+
+
+def step_history(session: Session, enrollment_id: int) -> list[EnrollmentStepOutcome]:
     query = (
-        sa.select(EnrollmentStepOutcome).where(OUTCOMES.c.enrollment_id == enrollment.id).order_by(OUTCOMES.c.sequence)
+        sa.select(EnrollmentStepOutcome).where(OUTCOMES.c.enrollment_id == enrollment_id).order_by(OUTCOMES.c.sequence)
     )
     return list(session.scalars(query))

@@ -96,3 +96,13 @@ class EnrollmentActive(Conflict):
 
 class EnrollmentNotFound(NotFound):
     code = "ENROLLMENT_NOT_FOUND"
+
+
+class WorkflowNotFound(NotFound):
+    code = "WORKFLOW_NOT_FOUND"
+
+
+class WorkflowKeyMismatch(InvalidInput):
+    """``PUT /v1/workflows/{key}`` with a definition whose ``key`` is another one."""
+
+    code = "WORKFLOW_KEY_MISMATCH"

@@ -128,7 +128,15 @@ class EnrollmentStatus(StrEnum):
     ACTIVE = "active"
     COMPLETED = "completed"
     FAILED = "failed"
+    #: Left early: unenrolled through the API, goal met, or suppressed (``ended_reason`` says which).
     CANCELLED = "cancelled"
+
+
+class EnrollmentTrigger(StrEnum):
+    API = "api"
+    MANUAL = "manual"
+    EVENT = "event"
+    WORKFLOW = "workflow"
 
 
 # --- tenancy and people ------------------------------------------------------------------------
@@ -394,6 +402,22 @@ class AuditEntry(SQLModel, table=True):
 # --- workflow definitions and enrollments ----------------------------------------------------
 
 
+class WorkflowDefinition(SQLModel, table=True):
+    """A definition key: whether it is enabled and which revision new enrollments run."""
+
+    __tablename__ = "workflow_definitions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=200, unique=True)
+    name: str = Field(max_length=200)
+    business_unit: str = Field(max_length=200)
+    enabled: bool
+    current_version: int
+    source: str = Field(max_length=500, description="'file:<path>' or 'api'")
+    created_at: datetime = _created_at()
+    updated_at: datetime = _created_at()
+
+
 class DefinitionRevision(SQLModel, table=True):
     __tablename__ = "definition_revisions"
     __table_args__ = (UniqueConstraint("key", "version"), UniqueConstraint("key", "content_hash"))
@@ -424,12 +448,16 @@ class Enrollment(SQLModel, table=True):
     definition_key: str = Field(max_length=200)
     definition_version: int
     contact_id: int = Field(foreign_key="contacts.id", index=True, ondelete="CASCADE")
-    workflow_id: str = Field(max_length=300, unique=True)
+    #: ``enroll:{key}:{contact_id}``, reused by a re-enrollment: not unique, the row id is.
+    workflow_id: str = Field(max_length=300, index=True)
     run_id: str | None = Field(default=None, max_length=100)
     status: str = Field(sa_type=sa.String(16))
+    trigger: str = Field(default=EnrollmentTrigger.API, sa_type=sa.String(16), sa_column_kwargs={"server_default": "api"})
     current_step: str | None = Field(default=None, max_length=200)
+    ended_reason: str | None = Field(default=None, max_length=64)
     created_at: datetime = _created_at()
     updated_at: datetime = _created_at()
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class EnrollmentStepOutcome(SQLModel, table=True):
@@ -447,6 +475,22 @@ class EnrollmentStepOutcome(SQLModel, table=True):
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     finished_at: datetime = _created_at()
+
+
+class ZoomWebhookEvent(SQLModel, table=True):
+    """A verified Zoom webhook delivery; a redelivery (same de-duplication key) only counts up ``deliveries``."""
+
+    __tablename__ = "zoom_webhook_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    connection: str = Field(max_length=100)
+    event: str = Field(max_length=100)
+    dedup_key: str = Field(max_length=300, unique=True)
+    event_ts: int | None = Field(default=None, sa_type=sa.BigInteger)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    deliveries: int = 1
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True)
+    processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 def table_of(model: type[SQLModel]) -> Table:

@@ -24,6 +24,8 @@ class ErrorCode(StrEnum):
     NOT_A_MAPPING = "NOT_A_MAPPING"
     DUPLICATE_KEY = "DUPLICATE_KEY"
     UNSUPPORTED_YAML = "UNSUPPORTED_YAML"
+    # the API: the definition's key is not the one in the URL
+    KEY_MISMATCH = "KEY_MISMATCH"
     FILE_NOT_READABLE = "FILE_NOT_READABLE"
     # shape of the definition
     UNKNOWN_STEP_TYPE = "UNKNOWN_STEP_TYPE"

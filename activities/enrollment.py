@@ -1,0 +1,370 @@
+"""Activities of the enrollment interpreter (``workflows/enrollment.py``).
+
+Each step activity, in one store transaction: writes the outcomes the workflow decided since
+the last activity, checks that the contact still exists, has not met the goal and is not
+suppressed, then runs the step and appends its outcome to the action log. Idempotency: every
+log row is keyed by (enrollment id, sequence), so a retried activity adds nothing twice;
+property writes are absolute values; webhooks carry an ``Idempotency-Key`` header
+(``enrollment-{id}-{sequence}``) so receivers can drop the redeliveries a retry may cause.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine
+from sqlmodel import Session
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from engine.crm.contacts import update_contact
+from engine.crm.enrollments import StepOutcomeRecord, finish_enrollment, record_step_outcomes
+from engine.crm.segments import SegmentFilter, contact_matches
+from engine.crm.tables import Contact, EnrollmentStatus
+from engine.dsl.delays import delay_deadline
+from engine.dsl.models import (
+    AddContactToZoomWebinarStep,
+    BranchStep,
+    DelayStep,
+    EnrollStep,
+    OutcomeCondition,
+    SetPropertyStep,
+    WebhookStep,
+)
+from engine.dsl.outcomes import StepOutcomeCode
+from engine.dsl.templates import TemplateRenderError, is_template, render, render_filter, render_json
+from engine.dsl.webinar_ids import InvalidWebinarId, normalise_webinar_id
+from engine.enrollment.context import Secrets, template_context
+from engine.enrollment.contracts import (
+    ExitReason,
+    FinishRequest,
+    OutcomeNote,
+    RecordRequest,
+    StepContext,
+    StepResult,
+)
+
+#: Responses worth retrying: the receiver is busy or broken right now.
+_RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+_MAX_RESPONSE_OUTPUT = 4096
+
+
+def _records(notes: list[OutcomeNote]) -> list[StepOutcomeRecord]:
+    return [
+        StepOutcomeRecord(
+            sequence=note.sequence,
+            step_id=note.step_id,
+            outcome=note.outcome,
+            message=note.message,
+            data=note.data,
+            started_at=note.started_at,
+        )
+        for note in notes
+    ]
+
+
+def _run_id() -> str | None:
+    try:
+        return activity.info().workflow_run_id
+    except RuntimeError:
+        return None
+
+
+def _permanent(kind: str, message: str) -> ApplicationError:
+    return ApplicationError(message, type=kind, non_retryable=True)
+
+
+class EnrollmentActivities:
+    def __init__(self, db_engine: Engine, *, secrets: Secrets | None = None) -> None:
+        self._engine = db_engine
+        self._secrets = secrets or Secrets(None)
+        self._http: httpx.AsyncClient | None = None
+
+    # --- shared prelude ---------------------------------------------------------------------------
+
+    def _begin(self, session: Session, ctx: StepContext, step_id: str) -> tuple[Contact | None, ExitReason | None]:
+        """Write pending outcomes, then decide whether the contact leaves before this step."""
+        record_step_outcomes(session, ctx.enrollment_id, _records(ctx.pending), current_step=step_id, run_id=_run_id())
+        contact = session.get(Contact, ctx.contact_id)
+        if contact is None:
+            return None, ExitReason.CONTACT_DELETED
+        context = template_context(contact, ctx)
+        if ctx.goal is not None and self._matches(session, ctx.goal, context):
+            return contact, ExitReason.GOAL_MET
+        if ctx.suppression is not None and self._matches(session, ctx.suppression, context):
+            return contact, ExitReason.SUPPRESSED
+        return contact, None
+
+    @staticmethod
+    def _matches(session: Session, node: SegmentFilter, context: dict[str, Any]) -> bool:
+        try:
+            rendered = render_filter(node, context)
+        except TemplateRenderError as exc:
+            raise _permanent("TEMPLATE_ERROR", exc.message) from None
+        return contact_matches(session, rendered, context["contact"]["id"])
+
+    @staticmethod
+    def _outcome(
+        session: Session,
+        ctx: StepContext,
+        step_id: str,
+        outcome: StepOutcomeCode,
+        *,
+        message: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        record = StepOutcomeRecord(ctx.sequence, step_id, outcome, message, data)
+        record_step_outcomes(session, ctx.enrollment_id, [record], current_step=step_id)
+
+    # --- steps ------------------------------------------------------------------------------------
+
+    @activity.defn
+    def plan_delay(self, ctx: StepContext, step: DelayStep) -> StepResult:
+        """When the delay ends (``until`` templates read fresh contact data)."""
+        with Session(self._engine) as session:
+            contact, leave = self._begin(session, ctx, step.id)
+            session.commit()
+            if leave is not None or contact is None:
+                return StepResult(exit=leave)
+            until = None
+            if step.until is not None and is_template(step.until):
+                try:
+                    until = render(step.until, template_context(contact, ctx))
+                except TemplateRenderError as exc:
+                    raise _permanent("TEMPLATE_ERROR", exc.message) from None
+            try:
+                deadline = delay_deadline(step, datetime.now(UTC), until)
+            except ValueError:
+                raise _permanent(
+                    "INVALID_DATETIME", f"delay {step.id!r}: 'until' gave {until!r}, which is not an ISO 8601 date-time"
+                ) from None
+            return StepResult(deadline=deadline)
+
+    @activity.defn
+    def evaluate_branch(self, ctx: StepContext, step: BranchStep) -> StepResult:
+        """The first case that holds now, on fresh contact data or on earlier outcomes."""
+        with Session(self._engine) as session:
+            contact, leave = self._begin(session, ctx, step.id)
+            if leave is not None or contact is None:
+                session.commit()
+                return StepResult(exit=leave)
+            context = template_context(contact, ctx)
+            chosen: str | None = step.else_
+            case_number: int | None = None
+            for number, case in enumerate(step.cases):
+                condition = case.if_
+                if isinstance(condition, OutcomeCondition):
+                    holds = ctx.outcomes.get(condition.outcome_of, StepOutcomeCode.SKIPPED) in condition.is_
+                else:
+                    holds = self._matches(session, condition, context)
+                if holds:
+                    chosen, case_number = case.then, number
+                    break
+            data = {"case": case_number, "next": chosen}
+            message = f"case {case_number + 1} → {chosen}" if case_number is not None else f"else → {chosen or 'next'}"
+            self._outcome(session, ctx, step.id, StepOutcomeCode.COMPLETED, message=message, data=data)
+            session.commit()
+            return StepResult(outcome=StepOutcomeCode.COMPLETED, message=message, next_step=chosen, output=data)
+
+    @activity.defn
+    def set_property(self, ctx: StepContext, step: SetPropertyStep) -> StepResult:
+        with Session(self._engine) as session:
+            contact, leave = self._begin(session, ctx, step.id)
+            if leave is not None or contact is None:
+                session.commit()
+                return StepResult(exit=leave)
+            value = step.value
+            if isinstance(value, str):
+                try:
+                    value = render(value, template_context(contact, ctx))
+                except TemplateRenderError as exc:
+                    raise _permanent("TEMPLATE_ERROR", exc.message) from None
+            assert contact.id is not None
+            update_contact(session, contact.id, properties={step.property: value})
+            output = {"property": step.property, "value": value}
+            self._outcome(session, ctx, step.id, StepOutcomeCode.COMPLETED, data=output)
+            session.commit()
+            return StepResult(outcome=StepOutcomeCode.COMPLETED, output=output)
+
+    @activity.defn
+    def prepare_registration(self, ctx: StepContext, step: AddContactToZoomWebinarStep) -> StepResult:
+        """Render and normalise the webinar id (R-ADD-2); an invalid one is the step's outcome."""
+        with Session(self._engine) as session:
+            contact, leave = self._begin(session, ctx, step.id)
+            if leave is not None or contact is None:
+                session.commit()
+                return StepResult(exit=leave)
+            raw = step.webinar_id
+            try:
+                if is_template(raw):
+                    raw = render(raw, template_context(contact, ctx))
+                webinar_id = normalise_webinar_id(raw)
+            except (TemplateRenderError, InvalidWebinarId) as exc:
+                message = f"the webinar id {raw!r} is not valid: {exc}"
+                self._outcome(session, ctx, step.id, StepOutcomeCode.INVALID_WEBINAR_ID, message=message)
+                session.commit()
+                return StepResult(outcome=StepOutcomeCode.INVALID_WEBINAR_ID, message=message)
+            session.commit()
+            return StepResult(webinar_id=webinar_id)
+
+    @activity.defn
+    async def call_webhook(self, ctx: StepContext, step: WebhookStep) -> StepResult:
+        prepared = await asyncio.to_thread(self._prepare_webhook, ctx, step)
+        if isinstance(prepared, StepResult):
+            return prepared
+        url, headers, body = prepared
+        headers.setdefault("Idempotency-Key", f"enrollment-{ctx.enrollment_id}-{ctx.sequence}")
+        if self._http is None:
+            self._http = httpx.AsyncClient(follow_redirects=False)
+        try:
+            response = await self._http.request(
+                step.method,
+                url,
+                headers=headers,
+                json=body if body is not None and step.method != "GET" else None,
+                timeout=step.timeout.total_seconds(),
+            )
+        except httpx.TimeoutException:
+            raise ApplicationError(
+                f"webhook {step.id!r}: no answer within {step.timeout.total_seconds():g} s", type="WEBHOOK_TIMEOUT"
+            ) from None
+        except (httpx.TransportError, httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+            retryable = isinstance(exc, httpx.TransportError) and not isinstance(exc, httpx.UnsupportedProtocol)
+            raise ApplicationError(
+                f"webhook {step.id!r}: {type(exc).__name__}: {exc}",
+                type="WEBHOOK_UNREACHABLE",
+                non_retryable=not retryable,
+            ) from None
+        status = response.status_code
+        if status in _RETRYABLE_STATUS:
+            raise ApplicationError(
+                f"webhook {step.id!r}: HTTP {status}",
+                type="WEBHOOK_RETRYABLE_STATUS",
+                next_retry_delay=_retry_after(response.headers.get("retry-after")),
+            )
+        if not 200 <= status < 300:
+            raise _permanent("WEBHOOK_REJECTED", f"webhook {step.id!r}: HTTP {status}: {response.text[:300]}")
+        output: dict[str, Any] = {"status_code": status}
+        if response.headers.get("content-type", "").startswith("application/json") and len(response.content) <= (
+            _MAX_RESPONSE_OUTPUT
+        ):
+            with contextlib.suppress(ValueError):
+                output["response"] = response.json()
+        await asyncio.to_thread(self._delivered, ctx, step.id, output)
+        return StepResult(outcome=StepOutcomeCode.DELIVERED, output=output)
+
+    def _prepare_webhook(self, ctx: StepContext, step: WebhookStep) -> StepResult | tuple[str, dict[str, str], Any]:
+        with Session(self._engine) as session:
+            contact, leave = self._begin(session, ctx, step.id)
+            session.commit()
+            if leave is not None or contact is None:
+                return StepResult(exit=leave)
+            context = template_context(contact, ctx, secrets=self._secrets)
+            try:
+                url = render(step.url, context)
+                headers = {name: render(value, context) for name, value in step.headers.items()}
+                body = render_json(step.body, context)
+            except TemplateRenderError as exc:
+                # The message names the template, never a secret's value.
+                raise _permanent("TEMPLATE_ERROR", f"webhook {step.id!r}: {exc.message}") from None
+            return url, headers, body
+
+    def _delivered(self, ctx: StepContext, step_id: str, output: dict[str, Any]) -> None:
+        with Session(self._engine) as session:
+            self._outcome(session, ctx, step_id, StepOutcomeCode.DELIVERED, data=output)
+            session.commit()
+
+    @activity.defn
+    async def enroll_contact(self, ctx: StepContext, step: EnrollStep) -> StepResult:
+        """Enroll the contact into another workflow, which applies its own rules."""
+        from engine.enrollment.errors import EnrollmentRefused
+        from engine.enrollment.service import ContactIn, EnrollmentService
+
+        def prelude() -> ExitReason | None:
+            with Session(self._engine) as session:
+                _contact, leave = self._begin(session, ctx, step.id)
+                session.commit()
+                return leave
+
+        leave = await asyncio.to_thread(prelude)
+        if leave is not None:
+            return StepResult(exit=leave)
+        service = EnrollmentService(self._engine, activity.client(), task_queue=activity.info().task_queue)
+        try:
+            started = await service.enroll(step.workflow, ContactIn(contact_id=ctx.contact_id), trigger="workflow")
+        except EnrollmentRefused as exc:
+            output: dict[str, Any] = {"enrolled": False, "code": exc.code}
+            message = exc.message
+        else:
+            output = {
+                "enrolled": started.created,
+                "code": None if started.created else "ALREADY_ENROLLED",
+                "enrollment_id": started.enrollment_id,
+                "workflow_id": started.workflow_id,
+            }
+            message = f"enrolled into {step.workflow}" if started.created else f"already enrolled in {step.workflow}"
+
+        def record() -> None:
+            with Session(self._engine) as session:
+                self._outcome(session, ctx, step.id, StepOutcomeCode.COMPLETED, message=message, data=output)
+                session.commit()
+
+        await asyncio.to_thread(record)
+        return StepResult(outcome=StepOutcomeCode.COMPLETED, message=message, output=output)
+
+    # --- bookkeeping ------------------------------------------------------------------------------
+
+    @activity.defn
+    def record_outcomes(self, request: RecordRequest) -> None:
+        with Session(self._engine) as session:
+            record_step_outcomes(
+                session,
+                request.enrollment_id,
+                _records(request.notes),
+                current_step=request.current_step,
+                run_id=_run_id(),
+            )
+            session.commit()
+
+    @activity.defn
+    def finish(self, request: FinishRequest) -> None:
+        with Session(self._engine) as session:
+            record_step_outcomes(session, request.enrollment_id, _records(request.notes), run_id=_run_id())
+            finish_enrollment(
+                session, request.enrollment_id, EnrollmentStatus(request.status), request.reason, run_id=_run_id()
+            )
+            session.commit()
+
+    def all(self) -> list[Any]:
+        return [
+            self.plan_delay,
+            self.evaluate_branch,
+            self.set_property,
+            self.prepare_registration,
+            self.call_webhook,
+            self.enroll_contact,
+            self.record_outcomes,
+            self.finish,
+        ]
+
+
+def _retry_after(value: str | None) -> timedelta | None:
+    """``Retry-After`` as seconds or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return timedelta(seconds=max(0, int(value.strip())))
+    except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(timedelta(0), moment - datetime.now(UTC))

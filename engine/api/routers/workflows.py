@@ -1,0 +1,295 @@
+"""Workflow definitions (versioned) and enrollments: enroll one or many, unenroll, action log."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Path, Request, Response, status
+from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import Session
+
+from engine.api.deps import SessionDep
+from engine.crm.enrollments import (
+    get_definition,
+    list_definition_revisions,
+    list_definitions,
+    set_definition_enabled,
+)
+from engine.crm.segments import SegmentFilter, search_contacts
+from engine.crm.tables import WorkflowDefinition
+from engine.enrollment.definitions import put_definition_text
+from engine.enrollment.service import MAX_BULK_ITEMS, ContactIn, EnrollmentService, EnrollmentView
+from engine.errors import InvalidInput
+
+router = APIRouter(prefix="/workflows", tags=["workflows"])
+
+Key = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")]
+ContactId = Annotated[int, Path(ge=1, le=2_147_483_647)]
+
+_YAML_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/yaml": {"schema": {"type": "string"}},
+            "text/plain": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+class WorkflowOut(BaseModel):
+    key: str
+    name: str
+    business_unit: str
+    enabled: bool
+    current_version: int
+    source: str
+    updated_at: datetime
+
+
+class RevisionOut(BaseModel):
+    version: int
+    content_hash: str
+    created_at: datetime
+
+
+class WorkflowDetail(WorkflowOut):
+    yaml: str
+    revisions: list[RevisionOut]
+
+
+class WorkflowSaved(WorkflowOut):
+    changed: bool
+
+
+class EnrollmentOut(BaseModel):
+    enrollment_id: int
+    workflow_key: str
+    contact_id: int
+    version: int
+    workflow_id: str
+    run_id: str | None
+    status: str
+    created: bool
+
+
+class StepOutcomeOut(BaseModel):
+    sequence: int
+    step_id: str
+    outcome: str
+    message: str | None
+    data: dict[str, Any]
+    started_at: datetime | None
+    finished_at: datetime
+
+
+class EnrollmentDetail(BaseModel):
+    enrollment_id: int
+    workflow_key: str
+    version: int
+    contact_id: int
+    workflow_id: str
+    run_id: str | None
+    trigger: str
+    status: str
+    ended_reason: str | None
+    current_step: str | None
+    waiting_until: datetime | None
+    enrolled_at: datetime
+    ended_at: datetime | None
+    history: list[StepOutcomeOut]
+
+
+class BulkEnrollmentRequest(BaseModel):
+    """Contacts to enroll, listed (at most 10,000) or as a segment (the first ``limit`` matches from ``cursor``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    contacts: list[ContactIn] | None = Field(default=None, max_length=MAX_BULK_ITEMS)
+    segment: SegmentFilter | None = None
+    limit: int = Field(default=MAX_BULK_ITEMS, ge=1, le=MAX_BULK_ITEMS)
+    cursor: str | None = Field(default=None, max_length=500)
+    trigger: str = Field(default="api", pattern="^(api|manual)$")
+
+
+class BulkItemOut(BaseModel):
+    index: int
+    status: str
+    contact_id: int | None
+    enrollment_id: int | None
+    workflow_id: str | None
+    code: str | None
+    message: str | None
+
+
+class BulkEnrollmentResult(BaseModel):
+    counts: dict[str, int]
+    results: list[BulkItemOut]
+    #: For a segment: where the next request continues (None when every match was handled).
+    next_cursor: str | None = None
+
+
+def _service(request: Request) -> EnrollmentService:
+    service: EnrollmentService = request.app.state.enrollments
+    return service
+
+
+def _workflow_out(row: WorkflowDefinition) -> dict[str, Any]:
+    return {
+        "key": row.key,
+        "name": row.name,
+        "business_unit": row.business_unit,
+        "enabled": row.enabled,
+        "current_version": row.current_version,
+        "source": row.source,
+        "updated_at": row.updated_at,
+    }
+
+
+# --- definitions -----------------------------------------------------------------------------------
+
+
+@router.get("")
+def list_workflows(session: SessionDep) -> list[WorkflowOut]:
+    return [WorkflowOut.model_validate(_workflow_out(row)) for row in list_definitions(session)]
+
+
+@router.get("/{key}")
+def get_workflow(key: Key, session: SessionDep) -> WorkflowDetail:
+    row = get_definition(session, key)
+    revisions = list_definition_revisions(session, key)
+    current = next(revision for revision in revisions if revision.version == row.current_version)
+    return WorkflowDetail.model_validate(
+        {
+            **_workflow_out(row),
+            "yaml": current.yaml_source,
+            "revisions": [
+                {"version": r.version, "content_hash": r.content_hash, "created_at": r.created_at} for r in revisions
+            ],
+        }
+    )
+
+
+@router.put("/{key}", openapi_extra=_YAML_BODY, responses={201: {"model": WorkflowSaved}})
+async def put_workflow(key: Key, request: Request, response: Response) -> WorkflowSaved:
+    """Save a definition (YAML body) as the workflow's new revision; unchanged content keeps its version."""
+    raw = await request.body()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput("the definition must be UTF-8 text") from None
+
+    def save() -> WorkflowSaved:
+        with Session(request.app.state.db_engine) as session:
+            saved = put_definition_text(session, key, text, source="api")
+            session.commit()
+            return WorkflowSaved.model_validate({**_workflow_out(saved.definition), "changed": saved.changed})
+
+    result = await asyncio.to_thread(save)
+    response.status_code = status.HTTP_201_CREATED if result.changed else status.HTTP_200_OK
+    return result
+
+
+def _set_enabled(key: str, enabled: bool, session: SessionDep) -> WorkflowOut:
+    row = set_definition_enabled(session, key, enabled)
+    session.commit()
+    return WorkflowOut.model_validate(_workflow_out(row))
+
+
+@router.post("/{key}/enable")
+def enable_workflow(key: Key, session: SessionDep) -> WorkflowOut:
+    return _set_enabled(key, True, session)
+
+
+@router.post("/{key}/disable")
+def disable_workflow(key: Key, session: SessionDep) -> WorkflowOut:
+    """New enrollments are refused (WORKFLOW_DISABLED); running ones go on."""
+    return _set_enabled(key, False, session)
+
+
+# --- enrollments -----------------------------------------------------------------------------------
+
+
+@router.post(
+    "/{key}/enrollments",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={200: {"model": EnrollmentOut, "description": "the contact is already enrolled: the running one"}},
+)
+async def enroll(key: Key, body: Annotated[ContactIn, Body()], request: Request, response: Response) -> EnrollmentOut:
+    """Enroll one contact (by id, or by email: created or updated). 202: started; 200: already running."""
+    started = await _service(request).enroll(key, body, trigger="api")
+    if not started.created:
+        response.status_code = status.HTTP_200_OK
+    return EnrollmentOut(
+        enrollment_id=started.enrollment_id,
+        workflow_key=key,
+        contact_id=started.contact_id,
+        version=started.version,
+        workflow_id=started.workflow_id,
+        run_id=started.run_id,
+        status=started.status,
+        created=started.created,
+    )
+
+
+@router.post("/{key}/enrollments:bulk")
+async def enroll_bulk(key: Key, body: BulkEnrollmentRequest, request: Request) -> BulkEnrollmentResult:
+    """Enroll up to 10,000 contacts, started with bounded concurrency; one result per item."""
+    if (body.contacts is None) == (body.segment is None):
+        raise InvalidInput("give either contacts or segment", details={"fields": ["contacts", "segment"]})
+    next_cursor: str | None = None
+    contacts = body.contacts
+    if body.segment is not None:
+        segment = body.segment
+
+        def page() -> tuple[list[ContactIn], str | None]:
+            with Session(request.app.state.db_engine) as session:
+                found = search_contacts(session, segment, limit=body.limit, cursor=body.cursor)
+                return [ContactIn(contact_id=c.id) for c in found.contacts], found.next_cursor
+
+        contacts, next_cursor = await asyncio.to_thread(page)
+    assert contacts is not None
+    results = await _service(request).enroll_many(key, contacts, trigger=body.trigger)
+    counts: dict[str, int] = {}
+    for item in results:
+        counts[item.status] = counts.get(item.status, 0) + 1
+    return BulkEnrollmentResult(
+        counts=counts,
+        results=[BulkItemOut.model_validate(item, from_attributes=True) for item in results],
+        next_cursor=next_cursor,
+    )
+
+
+def _detail(key: str, view: EnrollmentView) -> EnrollmentDetail:
+    enrollment = view.enrollment
+    assert enrollment.id is not None
+    return EnrollmentDetail(
+        enrollment_id=enrollment.id,
+        workflow_key=key,
+        version=enrollment.definition_version,
+        contact_id=enrollment.contact_id,
+        workflow_id=enrollment.workflow_id,
+        run_id=enrollment.run_id,
+        trigger=enrollment.trigger,
+        status=enrollment.status,
+        ended_reason=enrollment.ended_reason,
+        current_step=(view.progress.step_id if view.progress else None) or enrollment.current_step,
+        waiting_until=view.progress.waiting_until if view.progress else None,
+        enrolled_at=enrollment.created_at,
+        ended_at=enrollment.ended_at,
+        history=[StepOutcomeOut.model_validate(row, from_attributes=True) for row in view.history],
+    )
+
+
+@router.get("/{key}/enrollments/{contact_id}")
+async def get_enrollment(key: Key, contact_id: ContactId, request: Request) -> EnrollmentDetail:
+    """The contact's active enrollment (else its latest): status, current step and the action log."""
+    return _detail(key, await _service(request).view(key, contact_id))
+
+
+@router.delete("/{key}/enrollments/{contact_id}")
+async def unenroll(key: Key, contact_id: ContactId, request: Request) -> EnrollmentDetail:
+    """End the contact's enrollment now (even mid-delay); the action log records "unenrolled"."""
+    return _detail(key, await _service(request).unenroll(key, contact_id))

@@ -1,0 +1,368 @@
+"""EnrollmentWorkflow: one workflow type interprets any definition revision (issue 5).
+
+The run's input holds the frozen revision, so editing the YAML never changes a running
+enrollment. Each step is one activity (a child workflow for ``add_contact_to_zoom_webinar``);
+every step activity first checks the contact still exists and that the goal is not met and the
+suppression list does not hold it, and writes the step's outcome to the store's action log in the
+same transaction. Outcomes the workflow decides itself (a delay that ended, a failure handled by
+``on_error``) travel to the store with the next activity call, so a step costs one activity.
+
+Delays are ``wait_condition`` with a timeout: a durable timer that an ``unenroll`` signal
+interrupts at once. History holds ids, step outputs and outcome codes, never contact data.
+
+Changing this interpreter while enrollments are running: put the new behaviour behind
+``workflow.patched("<change-id>")`` and add a history to ``tests/replay/histories`` (README,
+"Changing the interpreter").
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy as TemporalRetryPolicy
+from temporalio.exceptions import ActivityError, ChildWorkflowError, FailureError
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.enrollment import EnrollmentActivities
+    from engine.dsl.delays import remaining
+    from engine.dsl.models import (
+        AddContactToZoomWebinarStep,
+        BranchStep,
+        CallOutStep,
+        DelayStep,
+        EndStep,
+        EnrollStep,
+        GotoOnError,
+        RetryPolicy,
+        SetPropertyStep,
+        Step,
+        WebhookStep,
+    )
+    from engine.dsl.outcomes import StepOutcomeCode
+    from engine.enrollment.contracts import (
+        WORKFLOW_TYPE,
+        EnrollmentInput,
+        EnrollmentProgress,
+        EnrollmentResult,
+        ExitReason,
+        FinishRequest,
+        InterpreterState,
+        OutcomeNote,
+        RecordRequest,
+        StepContext,
+        StepResult,
+    )
+    from engine.temporal import SearchAttribute
+
+#: The registration saga (``workflows/add_to_webinar.py``), started by name with a JSON input so
+#: the interpreter does not import its activities' dependencies.
+ADD_TO_WEBINAR_WORKFLOW = "AddContactToWebinar"
+
+#: Store writes and checks: quick, retried for a long time (the store may be restarting).
+_STORE_RETRY = TemporalRetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
+_STORE_TIMEOUT = timedelta(seconds=60)
+
+_STATUS_BY_EXIT = {
+    ExitReason.COMPLETED: "completed",
+    ExitReason.END_STEP: "completed",
+    ExitReason.GOAL_MET: "completed",
+    ExitReason.SUPPRESSED: "cancelled",
+    ExitReason.UNENROLLED: "cancelled",
+    ExitReason.CONTACT_DELETED: "cancelled",
+    ExitReason.STEP_FAILED: "failed",
+}
+
+
+def _retry_policy(policy: RetryPolicy) -> TemporalRetryPolicy:
+    return TemporalRetryPolicy(
+        initial_interval=policy.initial_interval,
+        backoff_coefficient=policy.backoff,
+        maximum_interval=policy.maximum_interval,
+        maximum_attempts=policy.max_attempts,
+    )
+
+
+def _describe(step: Step) -> str:
+    if isinstance(step, AddContactToZoomWebinarStep):
+        return f"{step.id}: register to webinar {step.webinar_id}"
+    if isinstance(step, DelayStep):
+        return f"{step.id}: delay"
+    if isinstance(step, BranchStep):
+        return f"{step.id}: branch"
+    if isinstance(step, SetPropertyStep):
+        return f"{step.id}: set {step.property}"
+    if isinstance(step, WebhookStep):
+        return f"{step.id}: webhook {step.method}"
+    if isinstance(step, EnrollStep):
+        return f"{step.id}: enroll into {step.workflow}"
+    return f"{step.id}: end"
+
+
+def _failure_message(error: BaseException) -> str:
+    cause: BaseException | None = error
+    while isinstance(cause, ActivityError | ChildWorkflowError) and cause.__cause__ is not None:
+        cause = cause.__cause__
+    if isinstance(cause, FailureError):
+        return cause.message
+    return str(cause or error)
+
+
+@workflow.defn(name=WORKFLOW_TYPE)
+class EnrollmentWorkflow:
+    def __init__(self) -> None:
+        self._unenrolled = False
+        self._state = InterpreterState()
+        self._waiting_until: datetime | None = None
+        self._steps: list[Step] = []
+
+    @workflow.signal
+    def unenroll(self) -> None:
+        """End the enrollment now, even in the middle of a delay."""
+        self._unenrolled = True
+
+    @workflow.query
+    def progress(self) -> EnrollmentProgress:
+        position = self._state.position
+        return EnrollmentProgress(
+            position=position,
+            step_id=self._steps[position].id if position < len(self._steps) else None,
+            step_count=len(self._steps),
+            waiting_until=self._waiting_until,
+            outcomes=dict(self._state.outcomes),
+        )
+
+    @workflow.run
+    async def run(self, params: EnrollmentInput) -> EnrollmentResult:
+        definition = params.definition
+        self._steps = steps = list(definition.steps)
+        index = {step.id: number for number, step in enumerate(steps)}
+        state = self._state = params.state or InterpreterState()
+        pending: list[OutcomeNote] = []
+
+        def advance(step: Step, jump: str | None = None) -> None:
+            target = jump or getattr(step, "next", None)
+            state.position = index[target] if target is not None else state.position + 1
+
+        while True:
+            if self._unenrolled:
+                return await self._finish(params, ExitReason.UNENROLLED, pending)
+            if state.position >= len(steps):
+                return await self._finish(params, ExitReason.COMPLETED, pending)
+            if workflow.info().is_continue_as_new_suggested():
+                await self._record(params, pending)
+                workflow.continue_as_new(params.model_copy(update={"state": state}))
+            step = steps[state.position]
+            sequence = state.sequence + 1
+            ctx = StepContext(
+                enrollment_id=params.enrollment_id,
+                contact_id=params.contact_id,
+                definition_key=definition.key,
+                version=params.version,
+                trigger=params.trigger,
+                enrolled_at=params.enrolled_at,
+                sequence=sequence,
+                step_index=state.position,
+                step_count=len(steps),
+                outputs=state.outputs,
+                outcomes=state.outcomes,
+                goal=definition.enrollment.goal,
+                suppression=definition.enrollment.suppression,
+                pending=pending,
+            )
+            pending = []
+            workflow.set_current_details(f"step {state.position + 1}/{len(steps)}: {_describe(step)}")
+
+            if isinstance(step, EndStep):
+                state.sequence = sequence
+                state.outcomes[step.id] = StepOutcomeCode.COMPLETED
+                note = OutcomeNote(sequence=sequence, step_id=step.id, outcome=StepOutcomeCode.COMPLETED)
+                return await self._finish(params, ExitReason.END_STEP, [*ctx.pending, note])
+
+            try:
+                result = await self._run_step(ctx, step)
+            except (ActivityError, ChildWorkflowError) as error:
+                assert isinstance(step, CallOutStep)
+                message = _failure_message(error)
+                state.sequence = sequence
+                state.outcomes[step.id] = StepOutcomeCode.FAILED
+                pending.append(
+                    OutcomeNote(
+                        sequence=sequence,
+                        step_id=step.id,
+                        outcome=StepOutcomeCode.FAILED,
+                        message=message,
+                        data={"on_error": step.on_error if isinstance(step.on_error, str) else "goto"},
+                    )
+                )
+                if step.on_error == "fail":
+                    return await self._finish(params, ExitReason.STEP_FAILED, pending)
+                advance(step, step.on_error.goto if isinstance(step.on_error, GotoOnError) else None)
+                continue
+
+            if result.exit is not None:
+                return await self._finish(params, result.exit, [])
+            state.sequence = sequence
+
+            if isinstance(step, DelayStep):
+                if result.deadline is not None and not await self._wait(step, result.deadline):
+                    return await self._finish(params, ExitReason.UNENROLLED, pending)
+                state.outcomes[step.id] = StepOutcomeCode.COMPLETED
+                pending.append(
+                    OutcomeNote(
+                        sequence=sequence,
+                        step_id=step.id,
+                        outcome=StepOutcomeCode.COMPLETED,
+                        data={"until": result.deadline.isoformat() if result.deadline else None},
+                    )
+                )
+                advance(step)
+                continue
+
+            assert result.outcome is not None
+            state.outcomes[step.id] = result.outcome
+            if result.output:
+                state.outputs[step.id] = result.output
+            if isinstance(step, BranchStep):
+                state.position = index[result.next_step] if result.next_step else state.position + 1
+            else:
+                advance(step)
+
+    async def _run_step(self, ctx: StepContext, step: Step) -> StepResult:
+        summary = _describe(step)
+        if isinstance(step, DelayStep):
+            return await workflow.execute_activity_method(
+                EnrollmentActivities.plan_delay,
+                args=[ctx, step],
+                start_to_close_timeout=_STORE_TIMEOUT,
+                retry_policy=_STORE_RETRY,
+                summary=summary,
+            )
+        if isinstance(step, BranchStep):
+            return await workflow.execute_activity_method(
+                EnrollmentActivities.evaluate_branch,
+                args=[ctx, step],
+                start_to_close_timeout=_STORE_TIMEOUT,
+                retry_policy=_STORE_RETRY,
+                summary=summary,
+            )
+        assert isinstance(step, CallOutStep)
+        retry = _retry_policy(step.retry)
+        deadline = step.retry.maximum_duration
+        if isinstance(step, SetPropertyStep):
+            return await workflow.execute_activity_method(
+                EnrollmentActivities.set_property,
+                args=[ctx, step],
+                start_to_close_timeout=_STORE_TIMEOUT,
+                schedule_to_close_timeout=deadline,
+                retry_policy=retry,
+                summary=summary,
+            )
+        if isinstance(step, WebhookStep):
+            return await workflow.execute_activity_method(
+                EnrollmentActivities.call_webhook,
+                args=[ctx, step],
+                start_to_close_timeout=step.timeout + timedelta(seconds=30),
+                schedule_to_close_timeout=deadline,
+                retry_policy=retry,
+                summary=summary,
+            )
+        if isinstance(step, EnrollStep):
+            return await workflow.execute_activity_method(
+                EnrollmentActivities.enroll_contact,
+                args=[ctx, step],
+                start_to_close_timeout=_STORE_TIMEOUT,
+                schedule_to_close_timeout=deadline,
+                retry_policy=retry,
+                summary=summary,
+            )
+        assert isinstance(step, AddContactToZoomWebinarStep)
+        return await self._add_to_webinar(ctx, step)
+
+    async def _add_to_webinar(self, ctx: StepContext, step: AddContactToZoomWebinarStep) -> StepResult:
+        prepared = await workflow.execute_activity_method(
+            EnrollmentActivities.prepare_registration,
+            args=[ctx, step],
+            start_to_close_timeout=_STORE_TIMEOUT,
+            retry_policy=_STORE_RETRY,
+            summary=f"{step.id}: read the webinar id",
+        )
+        if prepared.exit is not None or prepared.outcome is not None or prepared.webinar_id is None:
+            return prepared  # left the workflow, or INVALID_WEBINAR_ID (already recorded)
+        registered: dict[str, Any] = await workflow.execute_child_workflow(
+            ADD_TO_WEBINAR_WORKFLOW,
+            {
+                "contact_id": ctx.contact_id,
+                "webinar_id": prepared.webinar_id,
+                "enrollment_id": ctx.enrollment_id,
+                "step_id": step.id,
+                "retry": step.retry.model_dump(mode="json", by_alias=True),
+            },
+            id=f"add-to-webinar:{prepared.webinar_id}:{ctx.contact_id}",
+            result_type=dict,
+            # Cancelling the enrollment lets the registration saga run its compensations.
+            parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
+            static_summary=f"register contact {ctx.contact_id} → webinar {prepared.webinar_id}",
+        )
+        code = str(registered.get("code", StepOutcomeCode.FAILED))
+        message = registered.get("message")
+        output = {name: value for name, value in registered.items() if name not in ("code", "message")}
+        note = OutcomeNote(sequence=ctx.sequence, step_id=step.id, outcome=code, message=message, data=output)
+        await self._record_notes(ctx.enrollment_id, [note], step.id)
+        return StepResult(outcome=code, message=message, output=output)
+
+    async def _wait(self, step: DelayStep, deadline: datetime) -> bool:
+        """Sleep until ``deadline``; False when unenrolled meanwhile."""
+        left = remaining(deadline, workflow.now())
+        if left is None:
+            return True
+        self._waiting_until = deadline
+        position = self._state.position
+        workflow.set_current_details(
+            f"step {position + 1}/{len(self._steps)}: waiting until {deadline:%Y-%m-%d %H:%M} UTC ({step.id})"
+        )
+        try:
+            await workflow.wait_condition(
+                lambda: self._unenrolled,
+                timeout=left,
+                timeout_summary=f"{step.id}: until {deadline:%Y-%m-%d %H:%M} UTC",
+            )
+        except TimeoutError:
+            pass
+        finally:
+            self._waiting_until = None
+        return not self._unenrolled
+
+    async def _record(self, params: EnrollmentInput, notes: list[OutcomeNote]) -> None:
+        if notes:
+            await self._record_notes(params.enrollment_id, notes, None)
+
+    async def _record_notes(self, enrollment_id: int, notes: list[OutcomeNote], current_step: str | None) -> None:
+        await workflow.execute_activity_method(
+            EnrollmentActivities.record_outcomes,
+            RecordRequest(enrollment_id=enrollment_id, notes=notes, current_step=current_step),
+            start_to_close_timeout=_STORE_TIMEOUT,
+            retry_policy=_STORE_RETRY,
+            summary="write the action log",
+        )
+
+    async def _finish(self, params: EnrollmentInput, reason: ExitReason, notes: list[OutcomeNote]) -> EnrollmentResult:
+        status = _STATUS_BY_EXIT[reason]
+        workflow.set_current_details(f"{status}: {reason.value.replace('_', ' ')}")
+        await workflow.execute_activity_method(
+            EnrollmentActivities.finish,
+            FinishRequest(enrollment_id=params.enrollment_id, status=status, reason=reason, notes=notes),
+            start_to_close_timeout=_STORE_TIMEOUT,
+            retry_policy=_STORE_RETRY,
+            summary=f"close the enrollment ({reason.value})",
+        )
+        workflow.upsert_search_attributes([SearchAttribute.STATUS.value_set(status)])
+        return EnrollmentResult(
+            enrollment_id=params.enrollment_id,
+            status=status,
+            reason=reason,
+            steps_run=self._state.sequence,
+            outcomes=dict(self._state.outcomes),
+        )
