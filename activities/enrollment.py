@@ -138,7 +138,7 @@ class EnrollmentActivities:
                 except TemplateRenderError as exc:
                     raise _permanent("TEMPLATE_ERROR", exc.message) from None
             try:
-                deadline = delay_deadline(step, datetime.now(UTC), until)
+                deadline = delay_deadline(step, ctx.now, until)
             except ValueError:
                 raise _permanent(
                     "INVALID_DATETIME", f"delay {step.id!r}: 'until' gave {until!r}, which is not an ISO 8601 date-time"

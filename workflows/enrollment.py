@@ -164,6 +164,7 @@ class EnrollmentWorkflow:
                 trigger=params.trigger,
                 enrolled_at=params.enrolled_at,
                 sequence=sequence,
+                now=workflow.now(),
                 step_index=state.position,
                 step_count=len(steps),
                 outputs=state.outputs,

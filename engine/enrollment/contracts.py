@@ -86,6 +86,8 @@ class StepContext(BaseModel):
     trigger: str
     enrolled_at: datetime
     sequence: int
+    #: The workflow's clock when the step started (delays count from it, also under time skipping).
+    now: datetime
     step_index: int
     step_count: int
     outputs: dict[str, dict[str, Any]] = Field(default_factory=dict)
