@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -113,12 +114,17 @@ def api(
 def zoom_emulator(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,
     seed: Annotated[Path | None, typer.Option(help="YAML or JSON seed file (default: the demo seed).")] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn's log level (`rollcall up` uses warning).")] = "info",
 ) -> None:
     """Serve Rollcall's loopback Zoom emulator (OAuth + REST API + admin API)."""
     from engine.zoom.emulator.__main__ import main as serve
 
     _settings()
-    serve(["--port", str(port), *(["--seed", str(seed)] if seed else [])])
+    level = logging.getLevelName(log_level.upper())
+    if isinstance(level, int):
+        # The webhook emitter's httpx logs one line per delivery; quiet it with uvicorn.
+        logging.getLogger("httpx").setLevel(level)
+    serve(["--port", str(port), *(["--seed", str(seed)] if seed else []), "--log-level", log_level])
 
 
 @db_app.command("upgrade")

@@ -3,19 +3,33 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
+import re
 import secrets
+import socket
 import sys
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
+from sqlalchemy import Engine
+from sqlmodel import Session
 
 from engine.config import STATE_DIR, Settings
+from engine.crm import accounts
 from engine.crm.db import create_db_engine, current_revision, upgrade_database
+from engine.crm.errors import BusinessUnitExists, ZoomConnectionExists
+from engine.crm.tables import PRIMARY_BUSINESS_UNIT_ID
 from engine.errors import ConfigurationError
 from engine.supervisor import Child, ChildFailed, Supervisor, installed_binary, port_open
 from engine.temporal import connect, dev_server_search_attribute_args, register_search_attributes
+from engine.zoom.emulator.seeds import DEMO_SEED_PATH, SeedDocument, load_seed
+from engine.zoom.settings import ZoomConfigError, ZoomConnectionConfig, load_zoom_connections
 
 
 def local_api_key(state_dir: Path = STATE_DIR) -> str:
@@ -60,6 +74,14 @@ async def _prepare_temporal(settings: Settings, target: str) -> None:
     await register_search_attributes(client)
 
 
+def _loopback_url(settings: Settings) -> str:
+    """The API's URL from this machine (a wildcard bind address is reached on loopback)."""
+    host = settings.api_host
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    return f"http://{host}:{settings.api_port}"
+
+
 def _http_ok(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=1) as response:
@@ -68,12 +90,187 @@ def _http_ok(url: str) -> bool:
         return False
 
 
+# --- Zoom: real connections, or the built-in emulator with the demo seed ------------------------
+
+#: The variable the worker and API read their Zoom connections from (``ZoomSettings.connections``).
+ZOOM_CONNECTIONS_VARIABLE = "ROLLCALL_ZOOM_CONNECTIONS"
+#: Where the second demo account's business unit gets its name when the seed's account name says
+#: nothing like "(BU EMEA)".
+FALLBACK_SECOND_BUSINESS_UNIT = "EMEA"
+
+
+@dataclass(frozen=True)
+class DemoZoomConnection:
+    """One demo Zoom account of the emulator, and the business unit it is connected to."""
+
+    config: ZoomConnectionConfig
+    #: None: the primary business unit (``Account``, id 1); else the name of a secondary one.
+    business_unit: str | None
+    connected_by_email: str
+
+    @property
+    def business_unit_label(self) -> str:
+        return self.business_unit or "Account"
+
+    def to_env_json(self) -> dict[str, object]:
+        config = self.config
+        assert config.webhook_secret_token is not None
+        return {
+            "name": config.name,
+            "account_id": config.account_id,
+            "client_id": config.client_id,
+            "client_secret": config.client_secret.get_secret_value(),
+            "api_base_url": config.api_base_url,
+            "oauth_base_url": config.oauth_base_url,
+            "plan": config.plan.value,
+            "webhook_secret_token": config.webhook_secret_token.get_secret_value(),
+        }
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "bu"
+
+
+def demo_zoom_connections(seed: SeedDocument, emulator_url: str) -> list[DemoZoomConnection]:
+    """The demo seed's first account for BU ``Account``, its second for a second BU (named from the
+    seed account's "(BU …)" or ``EMEA``). Credentials are the seed's; the webhook secret token is
+    made fresh for every ``rollcall up`` (the emulator learns it when it subscribes, see below), so
+    a demo stack never accepts webhooks signed with a secret anyone could read in the repository."""
+    if len(seed.accounts) < 2:
+        raise ConfigurationError(f"the demo Zoom seed {DEMO_SEED_PATH} needs two accounts")
+    found: list[DemoZoomConnection] = []
+    for index, account in enumerate(seed.accounts[:2]):
+        if index == 0:
+            business_unit = None
+        else:
+            match = re.search(r"\(BU ([^)]+)\)", account.name)
+            business_unit = match.group(1).strip() if match else FALLBACK_SECOND_BUSINESS_UNIT
+        config = ZoomConnectionConfig.model_validate(
+            {
+                "name": f"demo-{_slug(business_unit or 'account')}",
+                "account_id": account.id,
+                "client_id": account.client_id,
+                "client_secret": account.client_secret,
+                "api_base_url": f"{emulator_url}/v2",
+                "oauth_base_url": emulator_url,
+                "plan": account.plan,
+                "webhook_secret_token": secrets.token_urlsafe(24),
+            }
+        )
+        if not account.users:
+            raise ConfigurationError(f"demo Zoom account {account.id} has no users to connect it")
+        # The account's first user is the one who connected it (the marketing owner in the demo seed).
+        found.append(DemoZoomConnection(config, business_unit, account.users[0].email))
+    return found
+
+
+def register_demo_zoom_connections(db_engine: Engine, demo: list[DemoZoomConnection]) -> list[str]:
+    """Link each demo account to its business unit in the CRM store, creating the secondary BU if
+    missing. Idempotent: an existing link is kept; a BU already connected to another Zoom account
+    (or an account already linked elsewhere) is left alone. Returns one line per link for the banner."""
+    lines: list[str] = []
+    with Session(db_engine) as session:
+        for link in demo:
+            if link.business_unit is None:
+                unit_id = PRIMARY_BUSINESS_UNIT_ID
+            else:
+                unit = next((u for u in accounts.list_business_units(session) if u.name == link.business_unit), None)
+                if unit is None:
+                    try:
+                        unit = accounts.create_business_unit(session, link.business_unit)
+                    except BusinessUnitExists:  # created concurrently
+                        unit = next(u for u in accounts.list_business_units(session) if u.name == link.business_unit)
+                assert unit.id is not None
+                unit_id = unit.id
+            existing = accounts.zoom_connection_of_business_unit(session, unit_id)
+            config = link.config
+            target = f"{config.name} ({config.account_id}) → BU {link.business_unit_label}"
+            if existing is not None and existing.zoom_account_id != config.account_id:
+                lines.append(f"{target}: not linked, the BU is connected to {existing.zoom_account_id}")
+                continue
+            if existing is None:
+                try:
+                    accounts.create_zoom_connection(
+                        session,
+                        business_unit_id=unit_id,
+                        name=config.name,
+                        zoom_account_id=config.account_id,
+                        connected_by_email=link.connected_by_email,
+                        credentials_ref=f"env:{ZOOM_CONNECTIONS_VARIABLE}",
+                    )
+                except ZoomConnectionExists:
+                    lines.append(f"{target}: not linked, the name or account is connected to another BU")
+                    continue
+            lines.append(target)
+        session.commit()
+    return lines
+
+
+def _load_zoom_connections() -> dict[str, ZoomConnectionConfig]:
+    try:
+        return load_zoom_connections()
+    except ZoomConfigError as exc:
+        raise ConfigurationError(str(exc)) from None
+
+
+def _subscribe_demo_webhooks(emulator_url: str, api_url: str, demo: list[DemoZoomConnection]) -> list[str]:
+    """Subscribe the API's webhook route in the emulator for each demo account (the emulator runs
+    Zoom's URL-validation handshake against it); returns what to print. Failures are reported, not fatal."""
+    lines = []
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request otherwise
+    with httpx.Client(timeout=15) as client:
+        for link in demo:
+            config = link.config
+            assert config.webhook_secret_token is not None
+            url = f"{api_url}/v1/zoom/webhooks/{config.name}"
+            try:
+                response = client.post(
+                    f"{emulator_url}/_admin/webhooks/subscriptions",
+                    json={
+                        "account_id": config.account_id,
+                        "url": url,
+                        "secret_token": config.webhook_secret_token.get_secret_value(),
+                    },
+                )
+                answer = response.json()
+                problem = "" if answer.get("validated") else str(answer.get("validation_error") or response.text)
+            except (httpx.HTTPError, ValueError) as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+            lines.append(f"{url}" + (f"  [NOT subscribed: {problem}]" if problem else ""))
+    return lines
+
+
+def _emulator_child(port: int) -> Child:
+    rollcall = [sys.executable, "-m", "engine.cli"]
+    return Child(
+        name="zoom-emulator",
+        argv=[*rollcall, "zoom-emulator", "--port", str(port), "--seed", str(DEMO_SEED_PATH), "--log-level", "warning"],
+    )
+
+
 def run_stack(settings: Settings, console: Console) -> int:
+    zoom_connections = _load_zoom_connections()
     db_engine = create_db_engine(settings.database_url)
     upgrade_database(db_engine)
     console.print(
         f"store: {db_engine.url.render_as_string(hide_password=True)} at revision {current_revision(db_engine)}"
     )
+    demo: list[DemoZoomConnection] = []
+    emulator_url = ""
+    emulator_port = 0
+    demo_links: list[str] = []
+    if not zoom_connections:
+        emulator_port = _free_port()
+        emulator_url = f"http://127.0.0.1:{emulator_port}"
+        demo = demo_zoom_connections(load_seed(DEMO_SEED_PATH), emulator_url)
+        demo_links = register_demo_zoom_connections(db_engine, demo)
     db_engine.dispose()
 
     if port_open(settings.api_host, settings.api_port):
@@ -101,6 +298,25 @@ def run_stack(settings: Settings, console: Console) -> int:
             child_env["ROLLCALL_TEMPORAL_ADDRESS"] = target
         asyncio.run(_prepare_temporal(settings, target))
 
+        if demo:
+            console.print(
+                f"Zoom: no credentials configured — using the built-in Zoom emulator with demo data at "
+                f"{emulator_url} (admin API at {emulator_url}/_admin)",
+                soft_wrap=True,
+                highlight=False,
+                markup=False,
+            )
+            supervisor.start(_emulator_child(emulator_port))
+            supervisor.wait_until("the Zoom emulator", lambda: _http_ok(f"{emulator_url}/_admin/clock"), 60)
+            child_env[ZOOM_CONNECTIONS_VARIABLE] = json.dumps([link.to_env_json() for link in demo])
+        else:
+            console.print(
+                f"Zoom: {len(zoom_connections)} connection(s) configured: {', '.join(sorted(zoom_connections))}",
+                soft_wrap=True,
+                highlight=False,
+                markup=False,
+            )
+
         rollcall = [sys.executable, "-m", "engine.cli"]
         supervisor.start(Child(name="worker", argv=[*rollcall, "worker"], env=child_env))
         supervisor.start(Child(name="api", argv=[*rollcall, "api"], env=child_env))
@@ -111,6 +327,14 @@ def run_stack(settings: Settings, console: Console) -> int:
         if settings.embedded_temporal:
             lines.append(f"Temporal UI  http://127.0.0.1:{settings.temporal_ui_port}")
         lines.append(f"Temporal     {target}  namespace {settings.temporal_namespace}")
+        if demo:
+            hooks = _subscribe_demo_webhooks(emulator_url, _loopback_url(settings), demo)
+            lines.append(f"Zoom         built-in emulator, demo data: {emulator_url}")
+            lines.append(f"             admin API {emulator_url}/_admin")
+            lines.extend(f"             {escape(link)}" for link in demo_links)
+            lines.extend(f"Webhooks     {escape(hook)}" for hook in hooks)
+        else:
+            lines.append(f"Zoom         {', '.join(sorted(zoom_connections))}")
         if generated_key:
             lines.append(f"API key      {generated_key}  (admin; kept in {STATE_DIR / 'api-key'})")
         lines.append("Ctrl-C stops everything.")

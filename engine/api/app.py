@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import structlog
 from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy import Engine
 from temporalio.client import Client
@@ -23,11 +24,16 @@ from engine.api.routers import (
     system,
     workflows,
     zoom_connections,
+    zoom_webhooks,
 )
 from engine.config import Settings
 from engine.crm.db import create_db_engine
 from engine.enrollment.definitions import load_definitions_dir
 from engine.enrollment.service import EnrollmentService
+from engine.errors import ConfigurationError
+from engine.zoom.settings import ZoomConfigError, ZoomSettings, load_zoom_connections
+
+log = structlog.get_logger("rollcall.api")
 
 #: Routers mounted under /v1; each one owns one resource.
 V1_ROUTERS: list[APIRouter] = [
@@ -47,15 +53,25 @@ def create_app(
     *,
     db_engine: Engine | None = None,
     temporal_client: Client | None = None,
+    zoom_settings: ZoomSettings | None = None,
 ) -> FastAPI:
-    """Build the API. Tests pass their own engine and client; the entry points pass neither."""
+    """Build the API. Tests pass their own engine, client and Zoom settings; the entry points pass none."""
+    try:
+        # Loaded once per app: the webhook route looks connections (and their secret tokens) up here.
+        zoom_connections_by_name = load_zoom_connections(zoom_settings)
+    except ZoomConfigError as exc:
+        raise ConfigurationError(str(exc)) from None
     engine = db_engine or create_db_engine(settings.database_url)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if settings.definitions_dir is not None:
-            # Definitions as versioned data: each changed file becomes a new revision.
-            await asyncio.to_thread(load_definitions_dir, engine, settings.definitions_dir)
+            # Definitions as versioned data: each changed file becomes a new revision. A store
+            # that is not ready yet must not stop the API (/readyz reports it).
+            try:
+                await asyncio.to_thread(load_definitions_dir, engine, settings.definitions_dir)
+            except Exception as exc:
+                log.error("definitions not loaded", error=str(exc))
         yield
         if db_engine is None:
             engine.dispose()
@@ -75,8 +91,16 @@ def create_app(
         task_queue=settings.temporal_task_queue,
         concurrency=settings.enrollment_concurrency,
     )
+    app.state.zoom_connections = zoom_connections_by_name
+    #: Issue #7's hook: an async ``(connection_name, event_row) -> None`` awaited after a new Zoom
+    #: webhook event is recorded (see engine/api/routers/zoom_webhooks.py). None: only record.
+    app.state.webhook_dispatch = None
     install_error_handlers(app)
     app.include_router(health.router)
     for router in V1_ROUTERS:
         app.include_router(router, prefix="/v1", dependencies=[Depends(require_api_key)])
+    # Zoom cannot send our bearer key: the webhook route is authenticated by Zoom's signature over
+    # the raw body (and the connection's webhook secret token) instead, so it is mounted without
+    # require_api_key. Every other /v1 route stays behind the key.
+    app.include_router(zoom_webhooks.router, prefix="/v1")
     return app

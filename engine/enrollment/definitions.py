@@ -136,7 +136,7 @@ def load_definitions_dir(db_engine: Engine, folder: Path) -> LoadReport:
             continue
         path = Path(result.file)
         yaml_source = path.read_text(encoding="utf-8")
-        with Session(db_engine) as session:
+        with Session(db_engine, expire_on_commit=False) as session:
             item = store_definition(session, result.definition, yaml_source, f"file:{path}")
             session.commit()
         saved.append(item)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_API_BASE_URL = "https://api.zoom.us/v2"
@@ -92,3 +92,26 @@ def load_connections_file(path: Path) -> ZoomConnectionsFile:
         raise ZoomConfigError(f"cannot read Zoom connections file {path}: {exc.strerror}") from exc
     data: Any = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
     return ZoomConnectionsFile.model_validate(data)
+
+
+def load_zoom_connections(settings: ZoomSettings | None = None) -> dict[str, ZoomConnectionConfig]:
+    """``ZoomSettings().load_connections()`` with every failure turned into one ``ZoomConfigError`` line.
+
+    The message names where the problem is but never echoes a configured value (they hold secrets).
+    """
+    try:
+        return (settings if settings is not None else ZoomSettings()).load_connections()
+    except ZoomConfigError:
+        raise
+    except ValidationError as exc:
+        first = exc.errors(include_input=False, include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or "connections"
+        raise ZoomConfigError(
+            f"the Zoom configuration is invalid ({exc.error_count()} error(s); first at {where}: {first['msg']})"
+        ) from None
+    except (ValueError, yaml.YAMLError) as exc:
+        # pydantic-settings' SettingsError (bad JSON in ROLLCALL_ZOOM_CONNECTIONS), json/yaml syntax errors.
+        raise ZoomConfigError(
+            f"the Zoom configuration cannot be parsed ({type(exc).__name__}); check ROLLCALL_ZOOM_CONNECTIONS "
+            "and ROLLCALL_ZOOM_CONNECTIONS_FILE"
+        ) from None

@@ -7,6 +7,8 @@ import re
 import httpx
 
 OPEN_PATHS = {"/healthz", "/readyz"}
+#: Authenticated by Zoom's signature instead of a key (tests/integration/zoom/test_webhook_route.py).
+SIGNATURE_PATHS = {"/v1/zoom/webhooks/{connection}"}
 
 
 def _concrete(path: str) -> str:
@@ -18,6 +20,13 @@ def test_every_non_health_endpoint_answers_401_json_without_a_valid_key(stack) -
     checked = []
     for path, operations in spec["paths"].items():
         if path in OPEN_PATHS:
+            continue
+        if path in SIGNATURE_PATHS:
+            # No key helps here and none is needed: without a valid signature nothing gets through.
+            for method in operations:
+                response = httpx.request(method, f"{stack.api_url}{_concrete(path)}", json={})
+                assert response.status_code in (401, 404), (method, path, response.text)
+                assert response.json()["error"]["code"] in ("MISSING_SIGNATURE", "ZOOM_CONNECTION_NOT_FOUND")
             continue
         for method in operations:
             for headers in ({}, {"Authorization": "Bearer wrong-key"}, {"Authorization": "Basic abc"}):

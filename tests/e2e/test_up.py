@@ -2,35 +2,77 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import httpx
 import psutil
+from temporalio.client import Client
 
 from engine.temporal import SearchAttribute
+from engine.zoom.emulator.seeds import DEMO_SEED_PATH, load_seed
 
 from .conftest import pick_port, wait_for_http  # type: ignore[import-not-found]
 
-
-def _up(cwd: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "up"],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+EMULATOR_LINE = re.compile(
+    r"Zoom: no credentials configured — using the built-in Zoom emulator with demo data at "
+    r"(http://127\.0\.0\.1:\d+) \(admin API at (http://127\.0\.0\.1:\d+/_admin)\)"
+)
 
 
-def _stop(up: subprocess.Popen[bytes]) -> tuple[int, str]:
-    up.send_signal(signal.SIGINT)  # what Ctrl-C sends
-    output, _ = up.communicate(timeout=60)
-    return up.returncode, output.decode()
+class _Up:
+    """``rollcall up`` as a child process whose merged output is read as it comes."""
+
+    def __init__(self, cwd: Path, env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "engine.cli", "up"],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        self.pid = self.process.pid
+        self._lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for raw in self.process.stdout:
+            self._lines.append(raw.decode(errors="replace"))
+
+    @property
+    def output(self) -> str:
+        return "".join(self._lines)
+
+    def wait_for(self, pattern: re.Pattern[str], timeout: float = 60) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = pattern.search(self.output)
+            if found:
+                return found
+            assert self.process.poll() is None, f"rollcall up exited:\n{self.output}"
+            time.sleep(0.1)
+        raise AssertionError(f"{pattern.pattern!r} not printed within {timeout} s:\n{self.output}")
+
+
+def _up(cwd: Path, env: dict[str, str]) -> _Up:
+    return _Up(cwd, env)
+
+
+def _stop(up: _Up) -> tuple[int, str]:
+    up.process.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    up.process.wait(timeout=60)
+    up._reader.join(timeout=10)
+    return up.process.returncode, up.output
 
 
 def _clean_env(tmp_path: Path) -> dict[str, str]:
@@ -56,7 +98,8 @@ def test_up_starts_everything_stops_cleanly_and_keeps_history(tmp_path: Path) ->
         wait_for_http(f"{api}/healthz", timeout=60)
         wait_for_http(f"http://127.0.0.1:{env['ROLLCALL_TEMPORAL_UI_PORT']}/", timeout=30)
         children = psutil.Process(up.pid).children(recursive=True)
-        assert len(children) >= 3, [c.cmdline() for c in children]
+        assert len(children) >= 4, [c.cmdline() for c in children]
+        assert any("zoom-emulator" in c.cmdline() for c in children), [c.cmdline() for c in children]
 
         attributes = subprocess.run(
             [temporal, "operator", "search-attribute", "list", "--address", temporal_address],
@@ -75,6 +118,8 @@ def test_up_starts_everything_stops_cleanly_and_keeps_history(tmp_path: Path) ->
         while httpx.get(f"{api}/v1/system/checks/{workflow_id}", headers=headers).json()["status"] != "completed":
             assert time.monotonic() < deadline, "system check did not complete"
             time.sleep(0.3)
+
+        _check_demo_zoom(up, api, headers, tmp_path / ".rollcall" / "rollcall.db")
     finally:
         returncode, output = _stop(up)
     assert returncode == 0, output
@@ -93,9 +138,113 @@ def test_up_starts_everything_stops_cleanly_and_keeps_history(tmp_path: Path) ->
         assert described.returncode == 0, described.stderr
         assert "COMPLETED" in described.stdout.upper()
         assert workflow_id in described.stdout
+
+        # The demo's Zoom connections are registered once, however often `up` runs.
+        up.wait_for(EMULATOR_LINE)
+        connections = httpx.get(f"{api}/v1/zoom-connections", headers=headers).json()
+        assert [c["name"] for c in connections] == ["demo-account", "demo-emea"]
+        units = httpx.get(f"{api}/v1/business-units", headers=headers).json()
+        assert [u["name"] for u in units] == ["Account", "EMEA"]
     finally:
         returncode, output = _stop(up)
     assert returncode == 0, output
+
+
+def _check_demo_zoom(up: _Up, api: str, headers: dict[str, str], store: Path) -> None:
+    """Without Zoom credentials `up` runs the emulator with the demo seed, hands the worker and API
+    its two accounts, registers them in the store, and subscribes the API's webhook route."""
+    emulator, admin_api = up.wait_for(EMULATOR_LINE).groups()
+    assert admin_api == f"{emulator}/_admin"
+    up.wait_for(re.compile("Rollcall is up"))
+    seed = load_seed(DEMO_SEED_PATH)
+    main, emea = seed.accounts[:2]
+
+    tokens = {}
+    for account in (main, emea):
+        answer = httpx.post(
+            f"{emulator}/oauth/token",
+            data={"grant_type": "account_credentials", "account_id": account.id},
+            auth=(account.client_id, account.client_secret),
+        )
+        assert answer.status_code == 200, answer.text
+        tokens[account.id] = {"Authorization": f"Bearer {answer.json()['access_token']}"}
+    webinar = httpx.get(f"{emulator}/v2/webinars/81000000001", headers=tokens[main.id])
+    assert (webinar.status_code, webinar.json()["topic"]) == (200, main.webinars[0].topic)
+
+    connections = httpx.get(f"{api}/v1/zoom-connections", headers=headers).json()
+    units = {unit["id"]: unit["name"] for unit in httpx.get(f"{api}/v1/business-units", headers=headers).json()}
+    assert [
+        (
+            c["name"],
+            c["zoom_account_id"],
+            c["business_unit_id"] == 1,
+            units[c["business_unit_id"]],
+            c["connected_by_email"],
+        )
+        for c in connections
+    ] == [
+        ("demo-account", main.id, True, "Account", main.users[0].email),
+        ("demo-emea", emea.id, False, "EMEA", emea.users[0].email),
+    ]
+    assert {c["credentials_ref"] for c in connections} == {"env:ROLLCALL_ZOOM_CONNECTIONS"}
+
+    # A registration made through the emulator's Zoom API reaches the API as a signed webhook.
+    registered = httpx.post(
+        f"{emulator}/v2/webinars/81000000001/registrants",
+        json={"email": "e2e.webhook@customers.example", "first_name": "E", "last_name": "Two"},
+        headers=tokens[main.id],
+    )
+    assert registered.status_code == 201, registered.text
+    deadline = time.monotonic() + 15
+    while True:
+        with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
+            rows = db.execute("SELECT connection, event, deliveries, payload FROM zoom_webhook_events").fetchall()
+        if rows or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert [row[:3] for row in rows] == [("demo-account", "webinar.registration_created", 1)]
+    assert json.loads(rows[0][3])["payload"]["object"]["registrant"]["email"] == "e2e.webhook@customers.example"
+
+
+def test_up_with_zoom_connections_configured_starts_no_emulator(temporal_client: Client, tmp_path: Path) -> None:
+    env = _clean_env(tmp_path)
+    env["ROLLCALL_TEMPORAL_ADDRESS"] = temporal_client.service_client.config.target_host
+    env["ROLLCALL_ZOOM_CONNECTIONS"] = json.dumps(
+        [
+            {"name": "acme-emea", "account_id": "a1", "client_id": "c1", "client_secret": "s1"},
+            {"name": "acme", "account_id": "a2", "client_id": "c2", "client_secret": "s2"},
+        ]
+    )
+    api = f"http://127.0.0.1:{env['ROLLCALL_API_PORT']}"
+    up = _up(tmp_path, env)
+    try:
+        up.wait_for(re.compile("Rollcall is up"))
+        children = psutil.Process(up.pid).children(recursive=True)
+        assert not any("zoom-emulator" in c.cmdline() for c in children), [c.cmdline() for c in children]
+        key = (tmp_path / ".rollcall" / "api-key").read_text().strip()
+        connections = httpx.get(f"{api}/v1/zoom-connections", headers={"Authorization": f"Bearer {key}"})
+        assert connections.json() == []  # real connections are linked to business units by an admin
+    finally:
+        returncode, output = _stop(up)
+    assert returncode == 0, output
+    assert "Zoom: 2 connection(s) configured: acme, acme-emea" in output
+    assert "emulator" not in output
+    psutil.wait_procs(children, timeout=5)
+    assert [c.pid for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE] == []
+
+
+def test_up_with_invalid_zoom_connections_exits_with_one_line_and_no_secret(tmp_path: Path) -> None:
+    env = _clean_env(tmp_path)
+    env["ROLLCALL_ZOOM_CONNECTIONS"] = json.dumps([{"name": "acme", "client_secret": "very-secret-value"}])
+    result = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "up"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("rollcall: the Zoom configuration is invalid"), lines
+    assert "connections.0.account_id" in lines[0]
+    assert "very-secret-value" not in result.stdout + result.stderr
 
 
 def test_up_with_unreachable_database_exits_with_one_line(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Liveness and readiness. The only routes without authentication."""
+"""Liveness and readiness: no authentication (the Zoom webhook route is authenticated by Zoom's signature)."""
 
 from __future__ import annotations
 

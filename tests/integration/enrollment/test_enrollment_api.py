@@ -237,3 +237,30 @@ async def test_no_500_for_anything_a_user_sends(api: httpx.AsyncClient, definiti
     for body in bulk_bad:
         response = await api.post(f"/v1/workflows/{key}/enrollments:bulk", json=body)
         assert 400 <= response.status_code < 500, (body, response.text)
+
+
+async def test_the_api_loads_definitions_at_start(db_engine: Engine, database_url: str, tmp_path: Any) -> None:
+    """Each changed file becomes a revision when the API starts; an invalid one is skipped."""
+    from engine.api.app import create_app
+    from engine.config import Settings
+    from engine.crm.enrollments import get_definition
+
+    folder = tmp_path / "definitions"
+    folder.mkdir()
+    (folder / "good.yaml").write_text(RULES.replace('"{key}"', "startup-good"))
+    (folder / "bad.yaml").write_text("key: startup-bad\nname: Bad\nsteps: 3\n")
+
+    async def start() -> None:
+        app = create_app(Settings(database_url=database_url, definitions_dir=folder), db_engine=db_engine)
+        async with app.router.lifespan_context(app):
+            pass
+
+    await start()
+    await start()  # unchanged: no new revision
+    (folder / "good.yaml").write_text(RULES.replace('"{key}"', "startup-good").replace("30d", "7d"))
+    await start()
+    with Session(db_engine) as session:
+        row = get_definition(session, "startup-good")
+        assert (row.current_version, row.source) == (2, f"file:{folder / 'good.yaml'}")
+        assert [r.version for r in list_definition_revisions(session, "startup-good")] == [2, 1]
+        assert list_definition_revisions(session, "startup-bad") == []
