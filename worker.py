@@ -14,15 +14,18 @@ from temporalio.worker import Worker
 
 from activities.enrollment import EnrollmentActivities
 from activities.system import SystemActivities
+from activities.zoom_registration import ZoomRegistrationActivities
 from engine.config import Settings
 from engine.enrollment.context import Secrets
 from engine.temporal import TaskQueue, connect, register_search_attributes
+from engine.zoom.settings import ZoomSettings
+from workflows.add_to_webinar import AddContactToWebinarWorkflow
 from workflows.enrollment import EnrollmentWorkflow
 from workflows.system_check import SystemCheckWorkflow
 
 log = structlog.get_logger("rollcall.worker")
 
-WORKFLOWS: list[type] = [SystemCheckWorkflow, EnrollmentWorkflow]
+WORKFLOWS: list[type] = [SystemCheckWorkflow, EnrollmentWorkflow, AddContactToWebinarWorkflow]
 
 
 def build_worker(
@@ -32,15 +35,18 @@ def build_worker(
     task_queue: str = TaskQueue.MAIN,
     executor: ThreadPoolExecutor,
     settings: Settings | None = None,
+    zoom_settings: ZoomSettings | None = None,
 ) -> Worker:
     """The one place that decides what a Rollcall worker runs; the tests build theirs here too."""
     system = SystemActivities(db_engine)
+    # Zoom settings default to the environment's, read when a Zoom activity first runs.
+    zoom_registration = ZoomRegistrationActivities(db_engine, zoom_settings)
     enrollment = EnrollmentActivities(db_engine, secrets=Secrets(settings.secrets_file if settings else None))
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        activities=[system.check_store, *enrollment.all()],
+        activities=[system.check_store, *enrollment.all(), *zoom_registration.activities()],
         # Synchronous activities (database work) run here, off the event loop.
         activity_executor=executor,
         max_concurrent_activities=32,

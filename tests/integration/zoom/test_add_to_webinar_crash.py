@@ -1,0 +1,149 @@
+"""Crash test of the "Add Contact to Zoom Webinar" action: ``rollcall worker`` (a real process) is
+SIGKILLed right after Zoom accepted the registration and before the CRM store write; a restarted
+worker finishes the run with exactly one registrant in Zoom and one participation in the store."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import Engine
+from sqlmodel import Session
+from temporalio.client import Client
+from zoom_world import MAIN, W_OPEN
+
+from engine.crm.accounts import create_zoom_connection
+from engine.crm.contacts import create_contact
+from engine.crm.tables import Participation, table_of
+from engine.dsl.models import RetryPolicy
+from engine.dsl.outcomes import StepOutcomeCode
+from engine.failpoints import ENV_VARIABLE as FAILPOINTS_VARIABLE
+from engine.temporal import TaskQueue
+from engine.zoom.emulator import EmulatorAdmin, EmulatorServer
+from workflows.add_to_webinar import (
+    AddContactToWebinarWorkflow,
+    AddToWebinarInput,
+    add_to_webinar_summary,
+    add_to_webinar_workflow_id,
+)
+
+EMAIL = "crash@customers.example"
+
+
+class WorkerProcess:
+    """``python -m engine.cli worker`` with its output in a file (read when a test fails)."""
+
+    def __init__(self, env: dict[str, str], cwd: Path, log: Path) -> None:
+        self._log = log.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "engine.cli", "worker"],
+            env={**os.environ, **env},
+            cwd=cwd,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_for_exit(self, timeout: float) -> int:
+        return self.process.wait(timeout=timeout)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+
+
+@pytest.fixture
+def worker_processes() -> Iterator[list[WorkerProcess]]:
+    started: list[WorkerProcess] = []
+    yield started
+    for worker in started:
+        worker.stop()
+
+
+def _participations(engine: Engine, contact_id: int) -> int:
+    with Session(engine) as session:
+        query = sa.select(sa.func.count()).where(table_of(Participation).c.contact_id == contact_id)
+        return int(session.execute(query).scalar_one())
+
+
+@pytest.mark.timeout(180)
+async def test_worker_killed_after_zoom_accepted_recovers_with_one_registrant_and_one_participation(
+    temporal_client: Client,
+    database_url: str,
+    db_engine: Engine,
+    emulator_server: EmulatorServer,
+    admin: EmulatorAdmin,
+    tmp_path: Path,
+    worker_processes: list[WorkerProcess],
+) -> None:
+    with Session(db_engine) as session:
+        create_zoom_connection(
+            session,
+            business_unit_id=1,
+            name="account",
+            zoom_account_id=MAIN,
+            connected_by_email="connector@rollcall.example",
+            credentials_ref="env:ZOOM_ACCOUNT",
+        )
+        contact = create_contact(session, email=EMAIL, first_name="Crash", last_name="Test")
+        session.commit()
+        assert contact.id is not None
+        contact_id = contact.id
+    connection = emulator_server.connection(MAIN, name="account").model_dump(mode="json")
+    connection["client_secret"] = emulator_server.emulator.state.accounts[MAIN].client_secret
+    env = {
+        "ROLLCALL_TEMPORAL_ADDRESS": temporal_client.service_client.config.target_host,
+        "ROLLCALL_DATABASE_URL": database_url,
+        "ROLLCALL_ZOOM_CONNECTIONS": json.dumps([connection]),
+        "ROLLCALL_LOG_FORMAT": "json",
+    }
+    log = tmp_path / "worker.log"
+
+    # The first worker dies (SIGKILL) inside the register activity, after Zoom's 201.
+    worker_processes.append(
+        WorkerProcess({**env, FAILPOINTS_VARIABLE: "zoom_registration.after_add_registrant=kill"}, tmp_path, log)
+    )
+    handle = await temporal_client.start_workflow(
+        AddContactToWebinarWorkflow.run,
+        AddToWebinarInput(contact_id=contact_id, webinar_id=str(W_OPEN), retry=RetryPolicy()),
+        id=f"{add_to_webinar_workflow_id(str(W_OPEN), contact_id)}:{uuid.uuid4().hex[:8]}",
+        task_queue=TaskQueue.MAIN,
+        static_summary=add_to_webinar_summary(str(W_OPEN), contact_id),
+    )
+    try:
+        returncode = worker_processes[0].wait_for_exit(timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the worker was not killed by the failpoint; its log:\n{log.read_text()}")
+    assert returncode == -signal.SIGKILL, log.read_text()
+
+    # Zoom has the registrant, the store has nothing yet.
+    registrants = [r for r in await admin.registrants(W_OPEN) if r["email"] == EMAIL]
+    assert len(registrants) == 1
+    assert _participations(db_engine, contact_id) == 0
+
+    # A new worker (no failpoint) picks the run up: the activity times out, is retried, Zoom answers
+    # the same email with the same registrant, and the store records it once.
+    started = time.monotonic()
+    worker_processes.append(WorkerProcess(env, tmp_path, log))
+    result = await handle.result()
+    assert result.code == StepOutcomeCode.REGISTERED, log.read_text()
+    assert result.registrant_id == registrants[0]["id"]
+    assert [r for r in await admin.registrants(W_OPEN) if r["email"] == EMAIL] == registrants
+    assert (await admin.stats())["requests"]["add_registrant"] == 2
+    assert _participations(db_engine, contact_id) == 1
+    assert time.monotonic() - started < 90
