@@ -56,10 +56,13 @@ with workflow.unsafe.imports_passed_through():
         StepResult,
     )
     from engine.temporal import SearchAttribute
-
-#: The registration saga (``workflows/add_to_webinar.py``), started by name with a JSON input so
-#: the interpreter does not import its activities' dependencies.
-ADD_TO_WEBINAR_WORKFLOW = "AddContactToWebinar"
+    from workflows.add_to_webinar import (
+        AddContactToWebinarWorkflow,
+        AddToWebinarInput,
+        add_to_webinar_summary,
+        add_to_webinar_workflow_id,
+        result_from_failure,
+    )
 
 #: Store writes and checks: quick, retried for a long time (the store may be restarting).
 _STORE_RETRY = TemporalRetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
@@ -187,6 +190,8 @@ class EnrollmentWorkflow:
             except (ActivityError, ChildWorkflowError) as error:
                 assert isinstance(step, CallOutStep)
                 message = _failure_message(error)
+                failed = result_from_failure(error) if isinstance(error, ChildWorkflowError) else None
+                data: dict[str, Any] = failed.outputs() if failed is not None else {}
                 state.sequence = sequence
                 state.outcomes[step.id] = StepOutcomeCode.FAILED
                 pending.append(
@@ -194,8 +199,8 @@ class EnrollmentWorkflow:
                         sequence=sequence,
                         step_id=step.id,
                         outcome=StepOutcomeCode.FAILED,
-                        message=message,
-                        data={"on_error": step.on_error if isinstance(step.on_error, str) else "goto"},
+                        message=failed.message if failed is not None else message,
+                        data={**data, "on_error": step.on_error if isinstance(step.on_error, str) else "goto"},
                     )
                 )
                 if step.on_error == "fail":
@@ -292,24 +297,22 @@ class EnrollmentWorkflow:
         )
         if prepared.exit is not None or prepared.outcome is not None or prepared.webinar_id is None:
             return prepared  # left the workflow, or INVALID_WEBINAR_ID (already recorded)
-        registered: dict[str, Any] = await workflow.execute_child_workflow(
-            ADD_TO_WEBINAR_WORKFLOW,
-            {
-                "contact_id": ctx.contact_id,
-                "webinar_id": prepared.webinar_id,
-                "enrollment_id": ctx.enrollment_id,
-                "step_id": step.id,
-                "retry": step.retry.model_dump(mode="json", by_alias=True),
-            },
-            id=f"add-to-webinar:{prepared.webinar_id}:{ctx.contact_id}",
-            result_type=dict,
-            # Cancelling the enrollment lets the registration saga run its compensations.
+        registered = await workflow.execute_child_workflow(
+            AddContactToWebinarWorkflow.run,
+            AddToWebinarInput(
+                contact_id=ctx.contact_id,
+                webinar_id=prepared.webinar_id,
+                enrollment_id=ctx.enrollment_id,
+                step_id=step.id,
+                retry=step.retry,
+            ),
+            id=add_to_webinar_workflow_id(prepared.webinar_id, ctx.contact_id),
+            # On cancellation the saga finishes what it sent to Zoom (a registration Zoom accepted is
+            # recorded, or compensated) before it ends.
             parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
-            static_summary=f"register contact {ctx.contact_id} → webinar {prepared.webinar_id}",
+            static_summary=add_to_webinar_summary(prepared.webinar_id, ctx.contact_id),
         )
-        code = str(registered.get("code", StepOutcomeCode.FAILED))
-        message = registered.get("message")
-        output = {name: value for name, value in registered.items() if name not in ("code", "message")}
+        code, message, output = registered.code, registered.message, registered.outputs()
         note = OutcomeNote(sequence=ctx.sequence, step_id=step.id, outcome=code, message=message, data=output)
         await self._record_notes(ctx.enrollment_id, [note], step.id)
         return StepResult(outcome=code, message=message, output=output)
