@@ -14,18 +14,21 @@ from temporalio.worker import Worker
 
 from activities.enrollment import EnrollmentActivities
 from activities.system import SystemActivities
+from activities.webinar_sync import WebinarSyncActivities
 from activities.zoom_registration import ZoomRegistrationActivities
 from engine.config import Settings
 from engine.enrollment.context import Secrets
 from engine.temporal import TaskQueue, connect, register_search_attributes
+from engine.zoom.pool import ZoomClientPool
 from engine.zoom.settings import ZoomSettings
 from workflows.add_to_webinar import AddContactToWebinarWorkflow
 from workflows.enrollment import EnrollmentWorkflow
 from workflows.system_check import SystemCheckWorkflow
+from workflows.webinar_sync import WebinarSyncWorkflow
 
 log = structlog.get_logger("rollcall.worker")
 
-WORKFLOWS: list[type] = [SystemCheckWorkflow, EnrollmentWorkflow, AddContactToWebinarWorkflow]
+WORKFLOWS: list[type] = [SystemCheckWorkflow, EnrollmentWorkflow, AddContactToWebinarWorkflow, WebinarSyncWorkflow]
 
 
 def build_worker(
@@ -42,11 +45,12 @@ def build_worker(
     # Zoom settings default to the environment's, read when a Zoom activity first runs.
     zoom_registration = ZoomRegistrationActivities(db_engine, zoom_settings)
     enrollment = EnrollmentActivities(db_engine, secrets=Secrets(settings.secrets_file if settings else None))
+    sync = WebinarSyncActivities(db_engine, ZoomClientPool(zoom_settings), enrollment_task_queue=task_queue)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        activities=[system.check_store, *enrollment.all(), *zoom_registration.activities()],
+        activities=[system.check_store, *enrollment.all(), *zoom_registration.activities(), *sync.all()],
         # Synchronous activities (database work) run here, off the event loop.
         activity_executor=executor,
         max_concurrent_activities=32,

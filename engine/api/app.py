@@ -22,6 +22,7 @@ from engine.api.routers import (
     health,
     sync_settings,
     system,
+    webinars,
     workflows,
     zoom_connections,
     zoom_webhooks,
@@ -31,6 +32,8 @@ from engine.crm.db import create_db_engine
 from engine.enrollment.definitions import load_definitions_dir
 from engine.enrollment.service import EnrollmentService
 from engine.errors import ConfigurationError
+from engine.sync.service import SyncService
+from engine.zoom.pool import ZoomClientPool
 from engine.zoom.settings import ZoomConfigError, ZoomSettings, load_zoom_connections
 
 log = structlog.get_logger("rollcall.api")
@@ -45,6 +48,7 @@ V1_ROUTERS: list[APIRouter] = [
     sync_settings.router,
     audit.router,
     workflows.router,
+    webinars.router,
 ]
 
 
@@ -94,7 +98,11 @@ def create_app(
     app.state.zoom_connections = zoom_connections_by_name
     #: Issue #7's hook: an async ``(connection_name, event_row) -> None`` awaited after a new Zoom
     #: webhook event is recorded (see engine/api/routers/zoom_webhooks.py). None: only record.
-    app.state.webhook_dispatch = None
+    app.state.zoom_pool = ZoomClientPool(zoom_settings, connections=zoom_connections_by_name)
+    app.state.sync = SyncService(
+        engine, app.state.zoom_pool, app.state.temporal.client, task_queue=settings.temporal_task_queue
+    )
+    app.state.webhook_dispatch = app.state.sync.dispatch_webhook
     install_error_handlers(app)
     app.include_router(health.router)
     for router in V1_ROUTERS:

@@ -452,7 +452,9 @@ class Enrollment(SQLModel, table=True):
     workflow_id: str = Field(max_length=300, index=True)
     run_id: str | None = Field(default=None, max_length=100)
     status: str = Field(sa_type=sa.String(16))
-    trigger: str = Field(default=EnrollmentTrigger.API, sa_type=sa.String(16), sa_column_kwargs={"server_default": "api"})
+    trigger: str = Field(
+        default=EnrollmentTrigger.API, sa_type=sa.String(16), sa_column_kwargs={"server_default": "api"}
+    )
     current_step: str | None = Field(default=None, max_length=200)
     ended_reason: str | None = Field(default=None, max_length=64)
     created_at: datetime = _created_at()

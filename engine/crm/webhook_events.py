@@ -80,3 +80,8 @@ def list_webhook_events(
     if after_id is not None:
         query = query.where(EVENTS.c.id > after_id)
     return list(session.scalars(query))
+
+
+def mark_processed(session: Session, event_id: int) -> None:
+    """The event has been handed to what it triggers (the webinar's sync)."""
+    session.execute(sa.update(EVENTS).where(EVENTS.c.id == event_id).values(processed_at=utcnow()))

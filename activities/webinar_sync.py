@@ -1,0 +1,572 @@
+"""Activities of the per-webinar sync saga (``workflows/webinar_sync.py``).
+
+Idempotency keys: the audit entry by run key (workflow id + run id); contacts by primary email;
+the marketing event by Zoom webinar id; participations by (event, contact); sessions by (event,
+contact, join time); timeline events by their ``timeline_key``; recordings by Zoom file id;
+enrollments by the store's one-active-enrollment guard. A retried activity therefore rewrites
+the same rows, and a chunk resumes from its heartbeated cursor (phase, page token).
+
+Participant lists never leave these activities: each chunk pages Zoom, writes page by page in
+one transaction each (rows + rollups together) and returns counts and a cursor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from pydantic import BaseModel
+from sqlalchemy import Engine
+from sqlmodel import Session
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from engine.crm.enrollments import list_definitions
+from engine.crm.participations import MarketingEventUpsert, RecordingUpsert, upsert_marketing_events
+from engine.crm.segments import Condition, EventFilter, EventKind, Operator, search_contacts
+from engine.crm.sync_settings import get_sync_settings
+from engine.crm.tables import (
+    AuditWarningCode,
+    BusinessUnit,
+    SyncStatus,
+    ZoomConnection,
+    ZoomUser,
+    ZoomWebinarOverride,
+    table_of,
+)
+from engine.dsl.models import EventTrigger
+from engine.enrollment.definitions import load_revision
+from engine.sync.audit_run import add_warning, close_run, open_run
+from engine.sync.contracts import (
+    FinishInput,
+    FinishResult,
+    RecordingResult,
+    RecordingState,
+    SyncPlan,
+    SyncRequest,
+)
+from engine.sync.decide import decide
+from engine.sync.writer import PageResult, write_recordings, write_registrants, write_sessions
+from engine.zoom.client import Page, ZoomClient
+from engine.zoom.errors import ZoomError, ZoomNoRecording, ZoomNotFound, ZoomPageTokenExpired
+from engine.zoom.models import RegistrantStatus
+from engine.zoom.pool import ZoomClientPool
+from engine.zoom.settings import ZoomConfigError
+
+T = TypeVar("T")
+
+#: Registrants of every status (R-SYNC-1); Zoom lists approved ones only unless asked.
+REGISTRANT_STATUSES = (RegistrantStatus.APPROVED, RegistrantStatus.PENDING, RegistrantStatus.DENIED)
+_VIDEO_TYPES = {"MP4", "M4A"}
+_TRANSCRIPT = "TRANSCRIPT"
+
+USERS = table_of(ZoomUser)
+OVERRIDES = table_of(ZoomWebinarOverride)
+CONNECTIONS = table_of(ZoomConnection)
+
+
+class ChunkInput(BaseModel):
+    plan: SyncPlan
+    phase: int = 0
+    token: str | None = None
+    max_pages: int = 10
+
+
+class ChunkResult(BaseModel):
+    phase: int
+    token: str | None
+    done: bool
+    counts: dict[str, int]
+    total: int | None = None
+
+
+def zoom_failure(error: ZoomError) -> ApplicationError:
+    """Transient Zoom failures are retried by Temporal (honouring Retry-After); others are not."""
+    delay = error.retry_after
+    return ApplicationError(
+        str(error),
+        type=error.code,
+        non_retryable=not error.retryable,
+        next_retry_delay=timedelta(seconds=delay) if delay else None,
+    )
+
+
+def _config_failure(error: ZoomConfigError) -> ApplicationError:
+    return ApplicationError(str(error), type=getattr(error, "code", "ZOOM_CONFIG_INVALID"), non_retryable=True)
+
+
+def _add(counts: dict[str, int], page: PageResult, prefix: str) -> None:
+    for name, value in (
+        (f"{prefix}_rows", page.rows),
+        (f"{prefix}_written", page.written),
+        ("contacts_created", page.contacts_created),
+        ("contacts_updated", page.contacts_updated),
+        ("timeline_events", page.timeline_events),
+        ("guests_without_email", page.guests_without_email),
+        ("emails_excluded", len(page.excluded)),
+    ):
+        if value:
+            counts[name] = counts.get(name, 0) + value
+
+
+class WebinarSyncActivities:
+    def __init__(self, db_engine: Engine, pool: ZoomClientPool, *, enrollment_task_queue: str | None = None) -> None:
+        self._engine = db_engine
+        self._pool = pool
+        self._task_queue = enrollment_task_queue
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [
+            self.plan_sync,
+            self.sync_registrants,
+            self.sync_attendees,
+            self.sync_recordings,
+            self.finish_sync,
+            self.publish_events,
+        ]
+
+    def _client(self, connection: str) -> ZoomClient:
+        try:
+            return self._pool.client(connection)
+        except ZoomConfigError as error:
+            raise _config_failure(error) from None
+
+    # --- 1–2: decide, webinar, connection and BU, marketing event -----------------------------
+
+    @activity.defn
+    async def plan_sync(self, request: SyncRequest) -> SyncPlan:
+        info = activity.info()
+        plan = SyncPlan(
+            run_key=f"{info.workflow_id}:{info.workflow_run_id}",
+            webinar_id=request.webinar_id,
+            connection=request.connection,
+            trigger=request.trigger,
+            started_at=datetime.now(UTC),
+        )
+        client = self._client(request.connection)
+        try:
+            webinar = await client.get_webinar(request.webinar_id)
+        except ZoomNotFound:
+            await asyncio.to_thread(self._skip, plan, None, "the webinar was not found in Zoom (deleted?)", False)
+            return plan
+        except ZoomError as error:
+            raise zoom_failure(error) from None
+        host_email = webinar.host_email
+        if not host_email and webinar.host_id:
+            try:
+                host_email = (await client.get_user(webinar.host_id)).email
+            except ZoomNotFound:
+                host_email = None
+            except ZoomError as error:
+                raise zoom_failure(error) from None
+        instances: list[str] = []
+        try:
+            instances = [instance.uuid for instance in await client.list_past_instances(request.webinar_id)]
+        except ZoomNotFound:
+            instances = []  # not started or not ended yet
+        except ZoomError as error:
+            raise zoom_failure(error) from None
+        end = (
+            webinar.start_time + timedelta(minutes=webinar.duration)
+            if webinar.start_time and webinar.duration
+            else None
+        )
+        plan.topic = webinar.topic
+        plan.duration_minutes = webinar.duration
+        plan.instance_uuids = instances
+        plan.ended = bool(instances)
+        plan.host_email_domain = host_email.rpartition("@")[2].lower() if host_email else None
+
+        def store() -> SyncPlan:
+            with Session(self._engine) as session:
+                connection = session.scalars(
+                    sa.select(ZoomConnection).where(CONNECTIONS.c.name == request.connection)
+                ).first()
+                if connection is None or connection.id is None:
+                    self._skip_in(
+                        session,
+                        plan,
+                        None,
+                        f"connected Zoom account data not found: no connection named {request.connection!r} in the "
+                        "store (R-BU-1)",
+                        True,
+                    )
+                    session.commit()
+                    return plan
+                plan.business_unit_id = connection.business_unit_id
+                unit = session.get(BusinessUnit, connection.business_unit_id)
+                plan.business_unit = unit.name if unit else None
+                user = session.scalars(
+                    sa.select(ZoomUser).where(
+                        USERS.c.connection_id == connection.id, USERS.c.zoom_user_id == (webinar.host_id or "")
+                    )
+                ).first()
+                override = None
+                if user is not None:
+                    override = session.scalars(
+                        sa.select(ZoomWebinarOverride).where(
+                            OVERRIDES.c.zoom_user_id == user.id, OVERRIDES.c.zoom_webinar_id == request.webinar_id
+                        )
+                    ).first()
+                decision = decide(
+                    get_sync_settings(session),
+                    host_email=host_email,
+                    zoom_user=user,
+                    override=override,
+                    is_zoom_event=webinar.is_zoom_event,
+                )
+                open_run(
+                    session,
+                    run_key=plan.run_key,
+                    webinar_id=plan.webinar_id,
+                    trigger=plan.trigger,
+                    started_at=plan.started_at,
+                    business_unit_id=plan.business_unit_id,
+                )
+                if not decision.sync:
+                    assert decision.reason is not None
+                    self._skip_in(session, plan, plan.business_unit_id, decision.reason, False)
+                    session.commit()
+                    return plan
+                plan.sync = True
+                plan.recordings = decision.recordings
+                if not decision.recordings and plan.ended:
+                    add_warning(
+                        session,
+                        plan.run_key,
+                        AuditWarningCode.RECORDING_NOT_SYNCED,
+                        f"recordings and transcripts were not synced: {decision.recording_reason}",
+                    )
+                ids = upsert_marketing_events(
+                    session,
+                    [
+                        MarketingEventUpsert(
+                            zoom_webinar_id=request.webinar_id,
+                            business_unit_id=connection.business_unit_id,
+                            connection_id=connection.id,
+                            topic=webinar.topic,
+                            start_time=webinar.start_time,
+                            end_time=end,
+                            duration_minutes=webinar.duration,
+                            host_email=host_email,
+                            join_url=webinar.join_url,
+                            is_zoom_event=webinar.is_zoom_event,
+                        )
+                    ],
+                )
+                plan.marketing_event_id = ids[request.webinar_id]
+                session.commit()
+                return plan
+
+        return await asyncio.to_thread(store)
+
+    def _skip(self, plan: SyncPlan, business_unit_id: int | None, reason: str, error: bool) -> None:
+        with Session(self._engine) as session:
+            self._skip_in(session, plan, business_unit_id, reason, error)
+            session.commit()
+
+    @staticmethod
+    def _skip_in(session: Session, plan: SyncPlan, business_unit_id: int | None, reason: str, error: bool) -> None:
+        """A webinar not to sync: the entry says which setting or rule stopped it (R-AUD-1, R-AUD-4)."""
+        open_run(
+            session,
+            run_key=plan.run_key,
+            webinar_id=plan.webinar_id,
+            trigger=plan.trigger,
+            started_at=plan.started_at,
+            business_unit_id=business_unit_id,
+        )
+        not_created = [{"record": "marketing_event"}, {"record": "contacts"}, {"record": "recordings"}]
+        if error:
+            add_warning(session, plan.run_key, AuditWarningCode.SYNC_ERROR, reason)
+        elif reason.startswith("R-SET"):
+            add_warning(session, plan.run_key, AuditWarningCode.SYNC_SETTING_OFF, reason)
+            add_warning(
+                session,
+                plan.run_key,
+                AuditWarningCode.WEBINAR_DATA_NOT_SYNCED,
+                "webinar data was not synced because a sync setting is off",
+                not_created,
+            )
+        else:
+            add_warning(session, plan.run_key, AuditWarningCode.WEBINAR_DATA_NOT_SYNCED, reason, not_created)
+
+    # --- 3: registrants -----------------------------------------------------------------------
+
+    async def _chunk(
+        self,
+        request: ChunkInput,
+        phases: int,
+        pages_of: Callable[[int, str | None], AsyncIterator[Page[T]]],
+        write: Callable[[list[T]], PageResult],
+        prefix: str,
+    ) -> ChunkResult:
+        """Up to ``max_pages`` pages from the cursor, each written in its own transaction; the
+        cursor is heartbeated after every page so a retry resumes at the next one."""
+        phase, token, counts = request.phase, request.token, {}
+        details = activity.info().heartbeat_details
+        if details:
+            phase, token, counts = details[0], details[1], dict(details[2])
+        pages = 0
+        total: int | None = None
+        while phase < phases:
+            try:
+                async for page in pages_of(phase, token):
+                    total = page.total_records
+                    result = await asyncio.to_thread(write, page.items)
+                    _add(counts, result, prefix)
+                    token = page.next_page_token or None
+                    pages += 1
+                    if token is None:
+                        break
+                    activity.heartbeat(phase, token, counts)
+                    if pages >= request.max_pages:
+                        return ChunkResult(phase=phase, token=token, done=False, counts=counts, total=total)
+            except ZoomPageTokenExpired:
+                # Tokens live 15 minutes; start this listing again (every write is an upsert).
+                token = None
+                continue
+            except ZoomError as error:
+                raise zoom_failure(error) from None
+            phase, token = phase + 1, None
+            activity.heartbeat(phase, token, counts)
+        return ChunkResult(phase=phase, token=None, done=True, counts=counts, total=total)
+
+    @activity.defn
+    async def sync_registrants(self, request: ChunkInput) -> ChunkResult:
+        plan = request.plan
+        assert plan.marketing_event_id is not None and plan.business_unit_id is not None
+        client = self._client(plan.connection)
+        excluded_domains = await asyncio.to_thread(self._contact_exclusions)
+
+        def pages(phase: int, token: str | None) -> AsyncIterator[Page[Any]]:
+            return client.registrant_pages(plan.webinar_id, REGISTRANT_STATUSES[phase], start_token=token)
+
+        def write(items: list[Any]) -> PageResult:
+            with Session(self._engine) as session:
+                result = write_registrants(
+                    session,
+                    marketing_event_id=plan.marketing_event_id or 0,
+                    zoom_webinar_id=plan.webinar_id,
+                    business_unit_id=plan.business_unit_id or 0,
+                    excluded_domains=excluded_domains,
+                    registrants=items,
+                    seen_at=datetime.now(UTC),
+                )
+                self._excluded(session, plan, result)
+                session.commit()
+                return result
+
+        return await self._chunk(request, len(REGISTRANT_STATUSES), pages, write, "registrants")
+
+    def _contact_exclusions(self) -> list[str]:
+        with Session(self._engine) as session:
+            return list(get_sync_settings(session).contact_exclusion_domains)
+
+    @staticmethod
+    def _excluded(session: Session, plan: SyncPlan, result: PageResult) -> None:
+        if result.excluded:
+            add_warning(
+                session,
+                plan.run_key,
+                AuditWarningCode.EMAILS_EXCLUDED,
+                "some emails were excluded (R-EXC-1…5)",
+                [{"email": email, "reason": reason} for email, reason in sorted(result.excluded.items())],
+            )
+
+    # --- 4–5: attendees -----------------------------------------------------------------------
+
+    @activity.defn
+    async def sync_attendees(self, request: ChunkInput) -> ChunkResult:
+        """The participants report of every ended instance (one row per join session)."""
+        plan = request.plan
+        assert plan.marketing_event_id is not None and plan.business_unit_id is not None
+        client = self._client(plan.connection)
+        excluded_domains = await asyncio.to_thread(self._contact_exclusions)
+
+        def pages(phase: int, token: str | None) -> AsyncIterator[Page[Any]]:
+            return client.participant_report_pages(plan.instance_uuids[phase], start_token=token)
+
+        def write(items: list[Any]) -> PageResult:
+            with Session(self._engine) as session:
+                result = write_sessions(
+                    session,
+                    marketing_event_id=plan.marketing_event_id or 0,
+                    zoom_webinar_id=plan.webinar_id,
+                    business_unit_id=plan.business_unit_id or 0,
+                    excluded_domains=excluded_domains,
+                    rows=items,
+                    webinar_topic=plan.topic,
+                )
+                self._excluded(session, plan, result)
+                session.commit()
+                return result
+
+        return await self._chunk(request, len(plan.instance_uuids), pages, write, "attendees")
+
+    # --- 6: recordings and transcripts --------------------------------------------------------
+
+    @activity.defn
+    async def sync_recordings(self, plan: SyncPlan) -> RecordingResult:
+        """Store what is ready; say what is still missing so the workflow waits (R-SYNC-5)."""
+        assert plan.marketing_event_id is not None
+        client = self._client(plan.connection)
+        files: list[RecordingUpsert] = []
+        missing = 0
+        videos = transcripts = 0
+        for uuid in plan.instance_uuids or [plan.webinar_id]:
+            try:
+                recording = await client.get_recordings(uuid)
+            except (ZoomNoRecording, ZoomNotFound):
+                missing += 1
+                continue
+            except ZoomError as error:
+                raise zoom_failure(error) from None
+            for item in recording.recording_files:
+                kind = item.file_type.upper()
+                if kind not in _VIDEO_TYPES and kind != _TRANSCRIPT:
+                    continue
+                if (item.status or "completed") != "completed":
+                    continue
+                videos += kind in _VIDEO_TYPES
+                transcripts += kind == _TRANSCRIPT
+                files.append(
+                    RecordingUpsert(
+                        zoom_file_id=item.id,
+                        marketing_event_id=plan.marketing_event_id,
+                        file_type=kind,
+                        status="available",
+                        topic=recording.topic or plan.topic,
+                        play_url=item.play_url or recording.share_url,
+                        download_url=item.download_url,
+                        start_time=item.recording_start or recording.start_time,
+                        end_time=item.recording_end,
+                    )
+                )
+
+        def store() -> tuple[int, int]:
+            with Session(self._engine) as session:
+                stored = write_recordings(
+                    session,
+                    marketing_event_id=plan.marketing_event_id or 0,
+                    zoom_webinar_id=plan.webinar_id,
+                    recordings=files,
+                    seen_at=datetime.now(UTC),
+                )
+                session.commit()
+                return stored
+
+        stored, events = await asyncio.to_thread(store) if files else (0, 0)
+        counts = {"recording_files": stored, "recording_events": events}
+        if videos == 0:
+            state = RecordingState.PROCESSING if missing or not files else RecordingState.NONE
+            return RecordingResult(state=state, counts=counts, detail="no recording is ready in Zoom yet")
+        if transcripts == 0:
+            return RecordingResult(
+                state=RecordingState.TRANSCRIPT_PENDING, counts=counts, detail="the video is stored; no transcript yet"
+            )
+        return RecordingResult(state=RecordingState.SYNCED, counts=counts)
+
+    # --- 7: the audit entry -------------------------------------------------------------------
+
+    @activity.defn
+    def finish_sync(self, request: FinishInput) -> FinishResult:
+        plan = request.plan
+        with Session(self._engine) as session:
+            open_run(
+                session,
+                run_key=plan.run_key,
+                webinar_id=plan.webinar_id,
+                trigger=plan.trigger,
+                started_at=plan.started_at,
+                business_unit_id=plan.business_unit_id,
+            )
+            guests = request.counts.get("guests_without_email", 0)
+            if guests:
+                add_warning(
+                    session,
+                    plan.run_key,
+                    AuditWarningCode.PARTICIPANTS_NOT_SYNCED,
+                    f"{guests} participant session(s) had no email (Zoom hides guests' emails) and were not synced; "
+                    "turn registration on for the webinar so attendees are identified (R-SCOPE-3)",
+                    [{"guests_without_email": guests}],
+                )
+            recording = request.recording
+            if recording is not None and recording.state != RecordingState.SYNCED:
+                waited = f" after waiting {request.waited_seconds // 60} min" if request.waited_seconds else ""
+                message = {
+                    RecordingState.PROCESSING: f"recording unavailable or still processing in Zoom{waited}; "
+                    "the next sync picks it up",
+                    RecordingState.TRANSCRIPT_PENDING: f"the transcript was not available{waited}; the video is "
+                    "synced, the next sync picks the transcript up",
+                    RecordingState.NONE: "no recording: deleted or never recorded",
+                }[recording.state]
+                add_warning(session, plan.run_key, AuditWarningCode.RECORDING_NOT_SYNCED, message)
+            status = None
+            if request.error is not None:
+                add_warning(
+                    session,
+                    plan.run_key,
+                    AuditWarningCode.SYNC_ERROR,
+                    f"the sync stopped: {request.error}; what was written before is kept and consistent "
+                    f"(counts show it), the rest was not applied",
+                )
+                status = SyncStatus.FAILED
+            elif not plan.sync:
+                status = SyncStatus.SKIPPED
+            entry_id, final = close_run(session, plan.run_key, status=status, counts=request.counts)
+            session.commit()
+            return FinishResult(audit_entry_id=entry_id, status=final)
+
+    # --- 8: events for event-triggered enrollments --------------------------------------------
+
+    @activity.defn
+    async def publish_events(self, plan: SyncPlan) -> int:
+        """Enroll, into every enabled definition with an ``event`` trigger, the contacts whose
+        events of this webinar match it. Idempotent: already enrolled contacts are left alone."""
+        from engine.enrollment.service import ContactIn, EnrollmentService
+
+        def matches() -> list[tuple[str, list[int]]]:
+            found: list[tuple[str, list[int]]] = []
+            with Session(self._engine) as session:
+                for row in list_definitions(session):
+                    if not row.enabled:
+                        continue
+                    _version, definition = load_revision(session, row.key, row.current_version)
+                    for trigger in definition.enrollment.triggers:
+                        if not isinstance(trigger, EventTrigger):
+                            continue
+                        here = Condition(type="condition", field="webinar_id", op=Operator.EQ, value=plan.webinar_id)
+                        # Built without validation: the trigger may already hold the maximum of conditions.
+                        node = EventFilter.model_construct(
+                            type="event", event=trigger.event, where=[*trigger.where, here]
+                        )
+                        ids: list[int] = []
+                        cursor = None
+                        while True:
+                            page = search_contacts(session, node, limit=500, cursor=cursor)
+                            ids.extend(contact.id for contact in page.contacts if contact.id is not None)
+                            cursor = page.next_cursor
+                            if cursor is None:
+                                break
+                        if ids:
+                            found.append((row.key, ids))
+            return found
+
+        found = await asyncio.to_thread(matches)
+        if not found:
+            return 0
+        service = EnrollmentService(
+            self._engine, activity.client(), task_queue=self._task_queue or activity.info().task_queue
+        )
+        started = 0
+        for key, ids in found:
+            results = await service.enroll_many(key, [ContactIn(contact_id=i) for i in ids], trigger="event")
+            started += sum(1 for item in results if item.status == "enrolled")
+        return started
+
+
+__all__ = ["ChunkInput", "ChunkResult", "EventKind", "WebinarSyncActivities", "zoom_failure"]
