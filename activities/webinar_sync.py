@@ -103,7 +103,7 @@ def _add(counts: dict[str, int], page: PageResult, prefix: str) -> None:
         (f"{prefix}_rows", page.rows),
         (f"{prefix}_written", page.written),
         ("contacts_created", page.contacts_created),
-        ("contacts_updated", page.contacts_updated),
+        ("contacts_matched", page.contacts_matched),
         ("timeline_events", page.timeline_events),
         ("guests_without_email", page.guests_without_email),
         ("emails_excluded", len(page.excluded)),

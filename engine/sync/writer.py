@@ -38,7 +38,7 @@ PARTICIPATIONS = table_of(Participation)
 @dataclass
 class PageResult:
     contacts_created: int = 0
-    contacts_updated: int = 0
+    contacts_matched: int = 0
     rows: int = 0
     written: int = 0
     guests_without_email: int = 0
@@ -79,7 +79,7 @@ def _contacts(
         return {}
     written = upsert_contacts(session, list(wanted.values()), business_unit_id=business_unit_id)
     result.contacts_created += len(written.created)
-    result.contacts_updated += len(set(written.ids) - set(written.created))
+    result.contacts_matched += len(set(written.ids) - set(written.created))
     for email in written.refused:
         result.excluded.setdefault(email, ExclusionReason.DELETED_CONTACT.value)
     ids: dict[str, int] = {}
