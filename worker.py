@@ -13,22 +13,31 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.enrollment import EnrollmentActivities
+from activities.reconcile import ReconcileActivities
 from activities.system import SystemActivities
 from activities.webinar_sync import WebinarSyncActivities
 from activities.zoom_registration import ZoomRegistrationActivities
 from engine.config import Settings
 from engine.enrollment.context import Secrets
+from engine.sync.schedule import ensure_reconcile_schedule
 from engine.temporal import TaskQueue, connect, register_search_attributes
 from engine.zoom.pool import ZoomClientPool
 from engine.zoom.settings import ZoomSettings
 from workflows.add_to_webinar import AddContactToWebinarWorkflow
 from workflows.enrollment import EnrollmentWorkflow
+from workflows.reconcile import ReconcileWebinarsWorkflow
 from workflows.system_check import SystemCheckWorkflow
 from workflows.webinar_sync import WebinarSyncWorkflow
 
 log = structlog.get_logger("rollcall.worker")
 
-WORKFLOWS: list[type] = [SystemCheckWorkflow, EnrollmentWorkflow, AddContactToWebinarWorkflow, WebinarSyncWorkflow]
+WORKFLOWS: list[type] = [
+    SystemCheckWorkflow,
+    EnrollmentWorkflow,
+    AddContactToWebinarWorkflow,
+    WebinarSyncWorkflow,
+    ReconcileWebinarsWorkflow,
+]
 
 
 def build_worker(
@@ -45,12 +54,20 @@ def build_worker(
     # Zoom settings default to the environment's, read when a Zoom activity first runs.
     zoom_registration = ZoomRegistrationActivities(db_engine, zoom_settings)
     enrollment = EnrollmentActivities(db_engine, secrets=Secrets(settings.secrets_file if settings else None))
-    sync = WebinarSyncActivities(db_engine, ZoomClientPool(zoom_settings), enrollment_task_queue=task_queue)
+    pool = ZoomClientPool(zoom_settings)
+    sync = WebinarSyncActivities(db_engine, pool, enrollment_task_queue=task_queue)
+    reconcile = ReconcileActivities(db_engine, pool, task_queue=task_queue)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        activities=[system.check_store, *enrollment.all(), *zoom_registration.activities(), *sync.all()],
+        activities=[
+            system.check_store,
+            *enrollment.all(),
+            *zoom_registration.activities(),
+            *sync.all(),
+            reconcile.reconcile_webinars,
+        ],
         # Synchronous activities (database work) run here, off the event loop.
         activity_executor=executor,
         max_concurrent_activities=32,
@@ -63,6 +80,10 @@ async def run_worker(settings: Settings, db_engine: Engine) -> None:
     added = await register_search_attributes(client)
     if added:
         log.info("registered search attributes", names=added)
+    if settings.sync_reconcile_minutes:
+        interval = timedelta(minutes=settings.sync_reconcile_minutes)
+        outcome = await ensure_reconcile_schedule(client, settings.temporal_task_queue, interval)
+        log.info("reconciliation schedule " + outcome, every_minutes=settings.sync_reconcile_minutes)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

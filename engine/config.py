@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     #: Values for ``{{ secrets.NAME }}`` in webhook steps: a YAML/JSON mapping NAME → value.
     #: ``ROLLCALL_SECRET_<NAME>`` environment variables take precedence.
     secrets_file: Path | None = None
+    #: How often the reconciliation Schedule looks for webinars to sync (0: no schedule).
+    sync_reconcile_minutes: int = Field(default=15, ge=0)
     #: How many enrollments a bulk request starts at the same time.
     enrollment_concurrency: int = Field(default=32, ge=1, le=256)
 

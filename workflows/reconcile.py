@@ -1,0 +1,34 @@
+"""ReconcileWebinarsWorkflow: run by a Temporal Schedule; starts the syncs of webinars that
+changed or ended recently (a safety net under the webhooks)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.reconcile import ReconcileActivities, ReconcileRequest, ReconcileResult
+
+WORKFLOW_TYPE = "ReconcileWebinars"
+SCHEDULE_ID = "webinar-sync-reconcile"
+
+
+@workflow.defn(name=WORKFLOW_TYPE)
+class ReconcileWebinarsWorkflow:
+    @workflow.run
+    async def run(self, request: ReconcileRequest) -> ReconcileResult:
+        workflow.set_current_details("listing webinars of the connected Zoom accounts")
+        result = await workflow.execute_activity_method(
+            ReconcileActivities.reconcile_webinars,
+            request,
+            start_to_close_timeout=timedelta(minutes=20),
+            heartbeat_timeout=timedelta(minutes=2),
+            retry_policy=RetryPolicy(maximum_attempts=3),
+            summary="find webinars to sync and start their syncs",
+        )
+        workflow.set_current_details(
+            f"started {len(result.started)} sync(s); {result.skipped_by_settings} excluded by settings"
+        )
+        return result
