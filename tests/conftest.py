@@ -33,6 +33,8 @@ hypothesis_settings.register_profile("ci", derandomize=True, database=None)
 if os.environ.get("CI"):
     hypothesis_settings.load_profile("ci")
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# --import-mode=importlib puts no test folder on sys.path: shared helpers live in tests/support.
+sys.path.insert(0, str(REPO_ROOT / "tests"))
 SPEC_DIR = REPO_ROOT.parent / "shared" / "spec"
 
 

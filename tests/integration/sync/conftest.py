@@ -5,18 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import threading
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.client import Client
@@ -33,6 +29,7 @@ from worker import build_worker
 sys.path.insert(0, str(Path(__file__).parent))
 
 import sync_world as world
+from support.http import serve  # noqa: F401  (re-exported for the tests here)
 
 
 @pytest.fixture(scope="session")
@@ -137,23 +134,3 @@ async def sync_world(
         )
         async with worker:
             yield SyncWorld(temporal_client, db_engine, task_queue, admin, main_account, emea_account)
-
-
-@contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """Serve an ASGI app with uvicorn on a free loopback port in a thread; yields its base URL."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False, lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, name="sync-api", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)

@@ -7,7 +7,6 @@ import asyncio
 import hashlib
 import hmac
 import json
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
@@ -17,11 +16,11 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-import uvicorn
 from fastapi import FastAPI, Request
 from sqlalchemy import Engine
 from sqlmodel import Session
 from starlette.responses import Response
+from support.http import serve
 from zoom_world import MAIN, W_OPEN
 
 from engine.api.app import create_app
@@ -37,26 +36,6 @@ SECRET = "route-test-secret-token"
 CONNECTION = "main"
 NO_SECRET_CONNECTION = "main-without-webhooks"
 API_KEY = "webhook-route-test-key"
-
-
-@contextmanager
-def serve(app: FastAPI) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on a free loopback port in a thread; yields its base URL."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False, lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, name="webhook-route-test", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @dataclass
