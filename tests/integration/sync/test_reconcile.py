@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 import store_view as view  # type: ignore[import-not-found]
 import sync_world as world  # type: ignore[import-not-found]
-from conftest import SyncWorld  # type: ignore[import-not-found]
 from sqlalchemy import Engine
+from sync_kit import SyncWorld  # type: ignore[import-not-found]
 
 from activities.reconcile import ReconcileRequest, ReconcileResult
 from engine.sync.contracts import sync_workflow_id

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import store_view as view  # type: ignore[import-not-found]
 import sync_world as world  # type: ignore[import-not-found]
-from conftest import SyncWorld  # type: ignore[import-not-found]
 from sqlalchemy import Engine
+from sync_kit import SyncWorld  # type: ignore[import-not-found]
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -12,9 +12,9 @@ import pytest
 import sqlalchemy as sa
 import store_view as view  # type: ignore[import-not-found]
 import sync_world as world  # type: ignore[import-not-found]
-from conftest import SyncWorld, prepare_store  # type: ignore[import-not-found]
 from sqlalchemy import Engine
 from sqlmodel import Session
+from sync_kit import SyncWorld, prepare_store  # type: ignore[import-not-found]
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 

@@ -9,8 +9,9 @@ import httpx
 import pytest
 import store_view as view  # type: ignore[import-not-found]
 import sync_world as world  # type: ignore[import-not-found]
-from conftest import SyncWorld, serve  # type: ignore[import-not-found]
 from sqlalchemy import Engine
+from support.http import serve
+from sync_kit import SyncWorld  # type: ignore[import-not-found]
 from temporalio.client import Client
 
 from engine.api.app import create_app
