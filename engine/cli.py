@@ -16,7 +16,7 @@ from rich.console import Console
 
 from engine.config import Settings, get_settings
 from engine.crm.cli import audit_command, contacts_app, settings_app
-from engine.errors import RollcallError
+from engine.errors import InvalidInput, RollcallError
 from engine.logging import configure_logging
 
 app = typer.Typer(
@@ -138,11 +138,6 @@ def db_upgrade() -> None:
     console.print(f"database at revision {current_revision(db_engine)}")
 
 
-def _not_built(what: str, issue: int) -> NoReturn:
-    console.print(f"[red]rollcall: {what} is not built yet (issue #{issue}); nothing was done.[/red]")
-    _exit(3)
-
-
 @app.command()
 def validate(path: Annotated[Path, typer.Argument(help="A definition file or a folder of them.")]) -> None:
     """Validate workflow definitions; print every error like a compiler and exit 1 if there is any."""
@@ -158,16 +153,193 @@ def validate(path: Annotated[Path, typer.Argument(help="A definition file or a f
     _exit(0)
 
 
-@app.command()
-def enroll(key: Annotated[str, typer.Argument(help="The workflow definition key.")]) -> None:
-    """Enroll contacts into a workflow (not built yet)."""
-    _not_built("`rollcall enroll`", 5)
+# --- clients of the running API: enroll, workflows, schema (logic in engine/cli_enroll.py) ----------
+
+ApiUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--api-url",
+        envvar="ROLLCALL_API_URL",
+        help="The Rollcall API (default http://ROLLCALL_API_HOST:ROLLCALL_API_PORT).",
+    ),
+]
+ApiKeyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key",
+        envvar="ROLLCALL_API_KEY",
+        show_default=False,
+        help="Bearer key (default: .rollcall/api-key, else the first configured key).",
+    ),
+]
 
 
 @app.command()
-def sync(webinar_id: Annotated[str, typer.Argument(help="The Zoom webinar id.")]) -> None:
-    """Sync one webinar now (not built yet)."""
-    _not_built("`rollcall sync`", 7)
+@command
+def enroll(
+    key: Annotated[str, typer.Argument(help="The workflow definition key.")],
+    csv_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--csv",
+            help="CSV with a header: email, first_name, last_name, contact_id; other columns become properties.",
+        ),
+    ] = None,
+    email: Annotated[str | None, typer.Option(help="One contact by email (created or updated).")] = None,
+    first_name: Annotated[str | None, typer.Option(help="The contact's first name.")] = None,
+    last_name: Annotated[str | None, typer.Option(help="The contact's last name.")] = None,
+    contact_id: Annotated[int | None, typer.Option(min=1, help="One existing contact by id.")] = None,
+    properties: Annotated[
+        list[str] | None, typer.Option("--property", help="NAME=VALUE property of the one contact (repeatable).")
+    ] = None,
+    trigger: Annotated[
+        str, typer.Option(help="How the enrollment is recorded: manual (a person, the default) or api.")
+    ] = "manual",
+    report: Annotated[Path | None, typer.Option(help="Write every row's result to this CSV file.")] = None,
+    chunk_size: Annotated[
+        int | None, typer.Option(min=1, max=10_000, help="Rows per bulk request (default: up to 500).")
+    ] = None,
+    parallel: Annotated[int, typer.Option(min=1, max=8, help="Bulk requests in flight at once.")] = 2,
+    api_url: ApiUrlOption = None,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """Enroll contacts into a workflow through the running API: a CSV file with a progress bar and a
+    summary, or one contact. Exit 0 when no row failed (refusals are results), 1 when some rows
+    failed, 2 for usage or connection problems."""
+    from engine.cli_enroll import enroll_command
+
+    _exit(
+        enroll_command(
+            key=key,
+            csv_path=csv_file,
+            email=email,
+            first_name=first_name,
+            last_name=last_name,
+            contact_id=contact_id,
+            properties=properties or [],
+            trigger=trigger,
+            report=report,
+            chunk_rows=chunk_size,
+            parallel=parallel,
+            api_url=api_url,
+            api_key=api_key,
+            settings=_settings(),
+            out=Console(soft_wrap=False),
+            err=console,
+        )
+    )
+
+
+@app.command()
+@command
+def schema(
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write it to this file.")] = None,
+) -> None:
+    """Print the JSON Schema of workflow definitions (for editors: validation and completion)."""
+    from engine.cli_enroll import schema_text
+
+    text = schema_text()
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise RollcallError(f"cannot write {output}: {exc.strerror}") from None
+    console.print(f"wrote {output}", highlight=False)
+
+
+workflows_app = typer.Typer(help="Workflow definitions in the running API.", no_args_is_help=True)
+app.add_typer(workflows_app, name="workflows")
+
+
+@workflows_app.command("list")
+@command
+def workflows_list(api_url: ApiUrlOption = None, api_key: ApiKeyOption = None) -> None:
+    """Every workflow with its current version and state."""
+    from engine.cli_enroll import api_client, list_workflows
+
+    with api_client(api_url, api_key, _settings()) as client:
+        list_workflows(client, Console())
+
+
+@workflows_app.command("show")
+@command
+def workflows_show(
+    key: Annotated[str, typer.Argument(help="The workflow key.")],
+    yaml_only: Annotated[bool, typer.Option("--yaml", help="Print only the current YAML.")] = False,
+    api_url: ApiUrlOption = None,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """A workflow's state, its revisions and its current YAML."""
+    from engine.cli_enroll import api_client, show_workflow
+
+    with api_client(api_url, api_key, _settings()) as client:
+        show_workflow(client, key, Console(), yaml_only=yaml_only)
+
+
+@workflows_app.command("push")
+@command
+def workflows_push(
+    file: Annotated[Path, typer.Argument(help="A definition YAML file.")],
+    key: Annotated[str | None, typer.Option(help="The workflow key (default: the file's `key:`).")] = None,
+    api_url: ApiUrlOption = None,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """Save a definition as the workflow's new revision (unchanged content keeps its version);
+    validation errors print like `rollcall validate` and exit 1."""
+    from engine.cli_enroll import api_client, push_workflow
+
+    with api_client(api_url, api_key, _settings()) as client:
+        code = push_workflow(client, file, Console(), console, key=key)
+    _exit(code)
+
+
+@workflows_app.command("enable")
+@command
+def workflows_enable(
+    key: Annotated[str, typer.Argument(help="The workflow key.")],
+    api_url: ApiUrlOption = None,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """Accept new enrollments again."""
+    from engine.cli_enroll import api_client, set_workflow_enabled
+
+    with api_client(api_url, api_key, _settings()) as client:
+        set_workflow_enabled(client, key, True, Console())
+
+
+@workflows_app.command("disable")
+@command
+def workflows_disable(
+    key: Annotated[str, typer.Argument(help="The workflow key.")],
+    api_url: ApiUrlOption = None,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """Refuse new enrollments (WORKFLOW_DISABLED); running ones go on."""
+    from engine.cli_enroll import api_client, set_workflow_enabled
+
+    with api_client(api_url, api_key, _settings()) as client:
+        set_workflow_enabled(client, key, False, Console())
+
+
+@app.command()
+@command
+def sync(
+    webinar_id: Annotated[str, typer.Argument(help="The Zoom webinar id (digits).")],
+    api_url: ApiUrlOption = None,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """Sync one webinar now (R-SYNC-7): follow the run live, then print its audit entry.
+    Exit 0 when it succeeded, was partial or skipped on purpose; 1 when it failed."""
+    from engine.cli_enroll import api_client
+    from engine.sync.cli import follow_sync
+
+    digits = webinar_id.replace(" ", "").replace("-", "")
+    if not digits.isdigit():
+        raise InvalidInput(f"{webinar_id!r} is not a Zoom webinar id (digits, spaces and dashes allowed)")
+    with api_client(api_url, api_key, _settings()) as client:
+        _exit(follow_sync(client, digits, Console()))
 
 
 def main() -> None:

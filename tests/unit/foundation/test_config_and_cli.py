@@ -43,13 +43,21 @@ def test_json_logs_redact_secrets(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("argv", "issue"),
-    [(["enroll", "webinar-invite"], "#5"), (["sync", "81234"], "#7")],
+    ("argv", "message"),
+    [
+        (["sync", "not-a-webinar"], "is not a Zoom webinar id"),
+        (["sync", "81234567890", "--api-url", "http://127.0.0.1:9", "--api-key", "k"], "cannot reach the Rollcall API"),
+        (
+            ["enroll", "webinar-invite", "--email", "a@b.example", "--api-url", "http://127.0.0.1:9", "--api-key", "k"],
+            "cannot reach",
+        ),
+    ],
 )
-def test_unbuilt_commands_exit_non_zero_and_say_so(argv: list[str], issue: str) -> None:
+def test_api_commands_report_problems_in_one_line(argv: list[str], message: str) -> None:
     result = subprocess.run([sys.executable, "-m", "engine.cli", *argv], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 3
-    assert "not built yet" in result.stderr and issue in result.stderr
+    assert result.returncode == 2, result.stderr
+    assert message in result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
 
 
 def test_validate_prints_errors_like_a_compiler_and_exits_1(tmp_path: Path) -> None:
