@@ -22,7 +22,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy as TemporalRetryPolicy
-from temporalio.exceptions import ActivityError, ChildWorkflowError, FailureError
+from temporalio.exceptions import ActivityError, ChildWorkflowError, FailureError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -297,21 +297,30 @@ class EnrollmentWorkflow:
         )
         if prepared.exit is not None or prepared.outcome is not None or prepared.webinar_id is None:
             return prepared  # left the workflow, or INVALID_WEBINAR_ID (already recorded)
-        registered = await workflow.execute_child_workflow(
-            AddContactToWebinarWorkflow.run,
-            AddToWebinarInput(
-                contact_id=ctx.contact_id,
-                webinar_id=prepared.webinar_id,
-                enrollment_id=ctx.enrollment_id,
-                step_id=step.id,
-                retry=step.retry,
-            ),
-            id=add_to_webinar_workflow_id(prepared.webinar_id, ctx.contact_id),
-            # On cancellation the saga finishes what it sent to Zoom (a registration Zoom accepted is
-            # recorded, or compensated) before it ends.
-            parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
-            static_summary=add_to_webinar_summary(prepared.webinar_id, ctx.contact_id),
-        )
+        child_id = add_to_webinar_workflow_id(prepared.webinar_id, ctx.contact_id)
+        for attempt in range(1, 1000):
+            try:
+                registered = await workflow.execute_child_workflow(
+                    AddContactToWebinarWorkflow.run,
+                    AddToWebinarInput(
+                        contact_id=ctx.contact_id,
+                        webinar_id=prepared.webinar_id,
+                        enrollment_id=ctx.enrollment_id,
+                        step_id=step.id,
+                        retry=step.retry,
+                    ),
+                    id=child_id,
+                    # On cancellation the saga finishes what it sent to Zoom (a registration Zoom accepted is
+                    # recorded, or compensated) before it ends.
+                    parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
+                    static_summary=add_to_webinar_summary(prepared.webinar_id, ctx.contact_id),
+                )
+                break
+            except WorkflowAlreadyStartedError:
+                # Another enrollment of this contact registers it to this webinar right now: wait for
+                # it (Zoom answers the same registrant), then run the saga for this enrollment.
+                workflow.set_current_details(f"{step.id}: waiting for another registration of this contact")
+                await workflow.sleep(timedelta(seconds=min(60, 5 * attempt)), summary="wait for the other registration")
         code, message, output = registered.code, registered.message, registered.outputs()
         note = OutcomeNote(sequence=ctx.sequence, step_id=step.id, outcome=code, message=message, data=output)
         await self._record_notes(ctx.enrollment_id, [note], step.id)

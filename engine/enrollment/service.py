@@ -51,6 +51,7 @@ from engine.crm.enrollments import (
 )
 from engine.crm.errors import EnrollmentNotFound
 from engine.crm.segments import contact_matches
+from engine.crm.sync_settings import get_sync_settings
 from engine.crm.tables import Enrollment, EnrollmentStatus, EnrollmentStepOutcome
 from engine.dsl import Definition, definition_hash
 from engine.dsl.models import ApiTrigger, EventTrigger, ManualTrigger
@@ -167,7 +168,9 @@ def _resolve_contact(session: Session, contact: ContactIn) -> int:
         return found.id
     assert contact.email is not None
     properties = validate_properties(contact.properties)
-    classified = classify_emails(session, [contact.email])
+    # R-SET-6 / R-EXC-2: the company's own domains are never created as contacts, here either.
+    excluded_domains = get_sync_settings(session).contact_exclusion_domains
+    classified = classify_emails(session, [contact.email], excluded_domains=excluded_domains)
     if contact.email in classified.excluded:
         reason = classified.excluded[contact.email]
         raise ContactExcluded(_EXCLUSION_MESSAGES[reason], details={"reason": reason.value})
@@ -394,6 +397,10 @@ class EnrollmentService:
                     )
                 except RollcallError as exc:
                     result = BulkItemResult(index, "error", code=exc.code, message=exc.message)
+                except Exception as exc:
+                    # One item's unexpected failure must not fail the others (some already started).
+                    log.exception("enrollment of one bulk item failed", key=key, index=index)
+                    result = BulkItemResult(index, "error", code="INTERNAL_ERROR", message=type(exc).__name__)
                 else:
                     result = BulkItemResult(
                         index,

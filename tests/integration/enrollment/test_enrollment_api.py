@@ -264,3 +264,25 @@ async def test_the_api_loads_definitions_at_start(db_engine: Engine, database_ur
         assert (row.current_version, row.source) == (2, f"file:{folder / 'good.yaml'}")
         assert [r.version for r in list_definition_revisions(session, "startup-good")] == [2, 1]
         assert list_definition_revisions(session, "startup-bad") == []
+
+
+async def test_the_company_own_domains_are_not_enrolled_as_new_contacts(
+    api: httpx.AsyncClient, definitions: Definitions, db_engine: Engine
+) -> None:
+    """R-SET-6 / R-EXC-2 also hold for enrollment by email: no contact is created for them."""
+    from engine.crm.sync_settings import SyncSettingsValues, put_sync_settings
+
+    with Session(db_engine) as session:
+        put_sync_settings(session, SyncSettingsValues(contact_exclusion_domains=["ourco.example"]), admin=True)
+        session.commit()
+    key = await put(api, definitions, "rules", RULES)
+    response = await api.post(
+        f"/v1/workflows/{key}/enrollments", json={"email": "someone@mail.ourco.example", "properties": {"plan": "a"}}
+    )
+    assert (response.status_code, error_code(response)) == (422, "CONTACT_EXCLUDED")
+    assert response.json()["error"]["details"] == {"reason": "excluded_domain"}
+    found = await api.post(
+        "/v1/contacts/search",
+        json={"filter": {"type": "condition", "field": "email", "op": "contains", "value": "ourco"}},
+    )
+    assert found.status_code in (200, 404, 405) and "someone@mail.ourco.example" not in found.text
