@@ -39,6 +39,7 @@ from engine.crm.tables import (
 )
 from engine.dsl.models import EventTrigger
 from engine.enrollment.definitions import load_revision
+from engine.failpoints import failpoint
 from engine.sync.audit_run import add_warning, close_run, open_run
 from engine.sync.contracts import (
     FinishInput,
@@ -259,6 +260,7 @@ class WebinarSyncActivities:
                 )
                 plan.marketing_event_id = ids[request.webinar_id]
                 session.commit()
+                failpoint("webinar_sync.plan.after_commit")  # crash tests: plan stored, not returned
                 return plan
 
         return await asyncio.to_thread(store)
@@ -307,6 +309,7 @@ class WebinarSyncActivities:
         """Up to ``max_pages`` pages from the cursor, each written in its own transaction; the
         cursor is heartbeated after every page so a retry resumes at the next one."""
         phase, token, counts = request.phase, request.token, {}
+        page_written = f"webinar_sync.{prefix}.page_written"  # failpoint: committed, cursor not heartbeated
         details = activity.info().heartbeat_details
         if details:
             phase, token, counts = details[0], details[1], dict(details[2])
@@ -317,6 +320,7 @@ class WebinarSyncActivities:
                 async for page in pages_of(phase, token):
                     total = page.total_records
                     result = await asyncio.to_thread(write, page.items)
+                    failpoint(page_written)
                     _add(counts, result, prefix)
                     token = page.next_page_token or None
                     pages += 1
@@ -330,6 +334,10 @@ class WebinarSyncActivities:
                 token = None
                 continue
             except ZoomError as error:
+                if error.retryable and pages > 0:
+                    # Progress was made: hand the cursor back, so the next chunk starts afresh (attempt
+                    # 1) instead of one long chunk piling up ever longer backoffs.
+                    return ChunkResult(phase=phase, token=token, done=False, counts=counts, total=total)
                 raise zoom_failure(error) from None
             phase, token = phase + 1, None
             activity.heartbeat(phase, token, counts)
@@ -460,6 +468,7 @@ class WebinarSyncActivities:
                 return stored
 
         stored, events = await asyncio.to_thread(store) if files else (0, 0)
+        failpoint("webinar_sync.recordings.after_write")  # crash tests: files stored, result not returned
         counts = {"recording_files": stored, "recording_events": events}
         if videos == 0:
             state = RecordingState.PROCESSING if missing or not files else RecordingState.NONE
@@ -519,6 +528,7 @@ class WebinarSyncActivities:
                 status = SyncStatus.SKIPPED
             entry_id, final = close_run(session, plan.run_key, status=status, counts=request.counts)
             session.commit()
+            failpoint("webinar_sync.finish.after_commit")  # crash tests: entry closed, result not returned
             return FinishResult(audit_entry_id=entry_id, status=final)
 
     # --- 8: events for event-triggered enrollments --------------------------------------------

@@ -40,7 +40,7 @@ with workflow.unsafe.imports_passed_through():
 
 #: Zoom calls: retried without end by default (a rate-limited or failing Zoom slows the sync
 #: down instead of failing it); permanent errors are non-retryable ApplicationErrors.
-_ZOOM_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5))
+_ZOOM_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=1))
 _STORE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 
 
