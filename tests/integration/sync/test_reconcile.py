@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from datetime import timedelta
 
@@ -11,6 +12,7 @@ import store_view as view  # type: ignore[import-not-found]
 import sync_world as world  # type: ignore[import-not-found]
 from sqlalchemy import Engine
 from sync_kit import SyncWorld  # type: ignore[import-not-found]
+from temporalio.service import RPCError
 
 from activities.reconcile import ReconcileRequest, ReconcileResult
 from engine.sync.contracts import sync_workflow_id
@@ -56,6 +58,9 @@ async def test_nothing_is_started_while_global_sync_is_off(sync_world: SyncWorld
 
 async def test_the_schedule_is_created_once_and_updated(sync_world: SyncWorld) -> None:
     client = sync_world.client
+    # Workers started by the end-to-end tests create it on the shared dev server too.
+    with contextlib.suppress(RPCError):
+        await client.get_schedule_handle(SCHEDULE_ID).delete()
     try:
         assert await ensure_reconcile_schedule(client, sync_world.task_queue, timedelta(minutes=15)) == "created"
         assert await ensure_reconcile_schedule(client, sync_world.task_queue, timedelta(minutes=5)) == "updated"
