@@ -14,13 +14,13 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
-from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio import activity
 
 from engine.crm.sync_settings import get_sync_settings
 from engine.crm.tables import BusinessUnit, MarketingEvent, ZoomConnection, ZoomUser, ZoomWebinarOverride, table_of
+from engine.sync.contracts import ReconcileRequest, ReconcileResult
 from engine.sync.decide import decide
 from engine.sync.triggers import request_sync
 from engine.zoom.errors import ZoomError, ZoomNotFound
@@ -28,23 +28,12 @@ from engine.zoom.models import WebinarListType
 from engine.zoom.pool import ZoomClientPool
 from engine.zoom.settings import ZoomConfigError
 
+__all__ = ["ReconcileActivities", "ReconcileRequest", "ReconcileResult"]
+
 EVENTS = table_of(MarketingEvent)
 CONNECTIONS = table_of(ZoomConnection)
 USERS = table_of(ZoomUser)
 OVERRIDES = table_of(ZoomWebinarOverride)
-
-
-class ReconcileRequest(BaseModel):
-    horizon_hours: int = 24 * 30
-    lookback_hours: int = 48
-    #: Reconcile as of this moment instead of now (a backfill, or a Zoom whose clock is not ours).
-    as_of: datetime | None = None
-
-
-class ReconcileResult(BaseModel):
-    started: list[str] = Field(default_factory=list)
-    skipped_by_settings: int = 0
-    errors: list[str] = Field(default_factory=list)
 
 
 class ReconcileActivities:

@@ -9,10 +9,12 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.reconcile import ReconcileActivities, ReconcileRequest, ReconcileResult
+    from activities.reconcile import ReconcileActivities
+    from engine.sync.contracts import RECONCILE_SCHEDULE_ID as SCHEDULE_ID
+    from engine.sync.contracts import RECONCILE_WORKFLOW_TYPE as WORKFLOW_TYPE
+    from engine.sync.contracts import ReconcileRequest, ReconcileResult
 
-WORKFLOW_TYPE = "ReconcileWebinars"
-SCHEDULE_ID = "webinar-sync-reconcile"
+__all__ = ["SCHEDULE_ID", "WORKFLOW_TYPE", "ReconcileWebinarsWorkflow"]
 
 
 @workflow.defn(name=WORKFLOW_TYPE)

@@ -94,3 +94,22 @@ class SyncProgress(BaseModel):
     done: int = 0
     total: int | None = None
     status: str = "running"
+
+
+# --- reconciliation ---------------------------------------------------------------------------
+
+RECONCILE_WORKFLOW_TYPE = "ReconcileWebinars"
+RECONCILE_SCHEDULE_ID = "webinar-sync-reconcile"
+
+
+class ReconcileRequest(BaseModel):
+    horizon_hours: int = 24 * 30
+    lookback_hours: int = 48
+    #: Reconcile as of this moment instead of now (a backfill, or a Zoom whose clock is not ours).
+    as_of: datetime | None = None
+
+
+class ReconcileResult(BaseModel):
+    started: list[str] = Field(default_factory=list)
+    skipped_by_settings: int = 0
+    errors: list[str] = Field(default_factory=list)

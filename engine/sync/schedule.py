@@ -17,14 +17,13 @@ from temporalio.client import (
     ScheduleUpdateInput,
 )
 
+from engine.sync.contracts import RECONCILE_SCHEDULE_ID, RECONCILE_WORKFLOW_TYPE, ReconcileRequest
+
 
 def reconcile_schedule(task_queue: str, interval: timedelta) -> Schedule:
-    from activities.reconcile import ReconcileRequest
-    from workflows.reconcile import SCHEDULE_ID, WORKFLOW_TYPE
-
     return Schedule(
         action=ScheduleActionStartWorkflow(
-            WORKFLOW_TYPE, ReconcileRequest(), id=f"{SCHEDULE_ID}-run", task_queue=task_queue
+            RECONCILE_WORKFLOW_TYPE, ReconcileRequest(), id=f"{RECONCILE_SCHEDULE_ID}-run", task_queue=task_queue
         ),
         spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=interval)]),
         # A slow pass is never doubled up: the next one waits for it.
@@ -34,16 +33,14 @@ def reconcile_schedule(task_queue: str, interval: timedelta) -> Schedule:
 
 async def ensure_reconcile_schedule(client: Client, task_queue: str, interval: timedelta) -> str:
     """Create the schedule, or bring an existing one to this interval and task queue."""
-    from workflows.reconcile import SCHEDULE_ID
-
     schedule = reconcile_schedule(task_queue, interval)
     try:
-        await client.create_schedule(SCHEDULE_ID, schedule)
+        await client.create_schedule(RECONCILE_SCHEDULE_ID, schedule)
         return "created"
     except ScheduleAlreadyRunningError:
 
         async def update(_: ScheduleUpdateInput) -> ScheduleUpdate:
             return ScheduleUpdate(schedule=schedule)
 
-        await client.get_schedule_handle(SCHEDULE_ID).update(update)
+        await client.get_schedule_handle(RECONCILE_SCHEDULE_ID).update(update)
         return "updated"
