@@ -81,11 +81,16 @@ def close_run(
 ) -> tuple[int, str]:
     """Set the final status (derived from the warnings when None) and counts; returns (id, status)."""
     entry = session.scalars(sa.select(AuditEntry).where(AUDIT.c.run_key == run_key).with_for_update()).one()
+    counts = dict(counts)
+    for warning in entry.warnings:
+        if warning["code"] == AuditWarningCode.EMAILS_EXCLUDED:
+            # Each excluded email once (pages and retries may have met it several times).
+            counts["emails_excluded"] = len({item.get("email") for item in warning["items"]})
     if status is None:
         codes = {warning["code"] for warning in entry.warnings}
         status = SyncStatus.PARTIAL if codes & {code.value for code in _PARTIAL} else SyncStatus.SUCCEEDED
     entry.status = status
-    entry.counts = dict(counts)
+    entry.counts = counts
     entry.finished_at = utcnow()
     session.add(entry)
     session.flush()

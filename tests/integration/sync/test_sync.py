@@ -93,6 +93,7 @@ async def test_a_webinar_syncs_registrants_attendees_and_rollups(sync_world: Syn
     assert entry["counts"]["attendees_rows"] == 7
     assert entry["counts"]["guests_without_email"] == 1
     assert entry["counts"]["contacts_created"] == 4
+    assert entry["counts"]["emails_excluded"] == 5  # each excluded email once (STAFF appears twice)
 
 
 NOTHING_WRITTEN = {world.STAFF, world.OWNER}  # the contacts the store starts with
