@@ -101,3 +101,32 @@ async def test_a_signed_webinar_ended_webhook_syncs_the_webinar_with_no_manual_s
     assert (entry["trigger"], entry["status"]) == ("webhook", "partial")
     assert view.participations(db_engine, world.W_ENDED)["alice@customers.example"][0] == "attended"
     assert [d["status_code"] for d in deliveries if d.get("event") == "webinar.ended"] == [200]
+
+
+async def test_the_sync_command_follows_the_run_and_prints_the_audit_entry(
+    sync_world: SyncWorld, sync_emulator: EmulatorServer, database_url: str, db_engine: Engine, temporal_client: Client
+) -> None:
+    """``rollcall sync`` (engine.sync.cli.follow_sync) over real HTTP: 202, live progress, then the entry."""
+    from rich.console import Console
+
+    from engine.cli_enroll import ApiClient
+    from engine.sync.cli import follow_sync
+
+    settings = Settings(
+        api_keys=[API_KEY],
+        database_url=database_url,
+        definitions_dir=None,
+        temporal_address=temporal_client.service_client.config.target_host,
+        temporal_task_queue=sync_world.task_queue,
+    )
+    app = create_app(settings, db_engine=db_engine, zoom_settings=zoom_settings(sync_world, sync_emulator))
+    console = Console(record=True, width=200)
+    with serve(app) as url, ApiClient(url, API_KEY) as client:
+        code = await asyncio.to_thread(follow_sync, client, world.W_ENDED, console, poll=0.1)
+
+    printed = console.export_text()
+    assert code == 0
+    assert f"webinar-sync:{sync_world.main_account}:{world.W_ENDED}" in printed
+    assert f"audit: webinar {world.W_ENDED} — partial (manual)" in printed
+    assert "EMAILS_EXCLUDED" in printed and "PARTICIPANTS_NOT_SYNCED" in printed
+    assert "contacts_created" in printed
