@@ -195,3 +195,38 @@ async def test_a_transcript_that_comes_two_hours_after_the_video_is_picked_up_by
         "webinar_attendance",
         "webinar_registration",
     ]
+
+
+async def test_a_permanent_failure_records_sync_error_and_leaves_the_store_consistent(
+    sync_world: SyncWorld, db_engine: Engine
+) -> None:
+    """R-AUD-6 and the saga: Zoom refuses the participants report for good (HTTP 400) → the run
+    records SYNC_ERROR with what was applied (registrants) and what was not (attendees); every
+    participation written has its rollups (equal to a recomputation)."""
+    from temporalio.client import WorkflowFailureError
+
+    from engine.zoom.emulator.faults import FaultKind, FaultRule
+
+    await sync_world.admin.add_fault(
+        FaultRule(operation="report_participants", kind=FaultKind.ERROR, status=400, probability=1.0)
+    )
+    with pytest.raises(WorkflowFailureError):
+        await sync_world.sync(world.W_ENDED)
+
+    (entry,) = view.audit(db_engine, world.W_ENDED)
+    assert entry["status"] == "failed"
+    assert "the sync stopped" in entry["warnings"]["SYNC_ERROR"]["message"]
+    assert entry["counts"]["registrants_written"] == 3 and "attendees_rows" not in entry["counts"]
+    assert view.participations(db_engine, world.W_ENDED) == {
+        "alice@customers.example": ("registered", 0, None),
+        "bob@customers.example": ("registered", 0, None),
+        "carol@customers.example": ("cancelled", 0, None),
+    }
+    assert view.sessions(db_engine, world.W_ENDED) == {}
+    before = {email: view.rollups(contact) for email, contact in view.contacts(db_engine).items()}
+    assert before["alice@customers.example"][0] == 1
+    assert recomputed(db_engine) == before
+
+    await sync_world.admin.clear_faults()
+    assert (await sync_world.sync(world.W_ENDED)).status == "partial"  # the next run completes the rest
+    assert view.participations(db_engine, world.W_ENDED)["alice@customers.example"][0] == "attended"
