@@ -60,7 +60,6 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from engine.cli_enroll import ApiClient, Row, run_enrollment
 from engine.config import Settings
 from engine.crm.db import create_db_engine, upgrade_database
-from engine.dsl import definition_hash
 from engine.enrollment.contracts import WORKFLOW_TYPE, EnrollmentInput
 from engine.enrollment.service import Admission, ContactIn, admit, search_attributes
 from engine.supervisor import Child, Supervisor, installed_binary, port_open
@@ -253,7 +252,7 @@ async def bare_start(client: Client, admission: Admission) -> None:
             enrollment_id=enrollment.id,
             contact_id=admission.contact_id,
             version=admission.version,
-            definition_hash=definition_hash(admission.definition),
+            definition_hash=admission.definition_hash,
             trigger=enrollment.trigger,
             definition=admission.definition,
             enrolled_at=enrollment.created_at,

@@ -47,7 +47,7 @@ def scope_of(settings: Settings, token: str) -> Scope | None:
     return None
 
 
-def require_api_key(
+async def require_api_key(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Scope:
@@ -59,7 +59,7 @@ def require_api_key(
     return scope
 
 
-def require_admin_key(scope: Annotated[Scope, Depends(require_api_key)]) -> Scope:
+async def require_admin_key(scope: Annotated[Scope, Depends(require_api_key)]) -> Scope:
     if scope is not Scope.ADMIN:
         raise Forbidden("this operation needs an admin API key (ROLLCALL_ADMIN_API_KEYS)")
     return scope

@@ -83,10 +83,21 @@ def _in_chunks(session: Session, column: sa.Column[Any], values: Sequence[str], 
     return rows
 
 
+def _known_emails(emails: Sequence[str]) -> sa.CompoundSelect[Any]:
+    """What the store knows of ``emails``, in one statement: (kind, email, contact id) rows."""
+    no_id = sa.null().cast(sa.Integer)
+    return sa.union_all(
+        sa.select(sa.literal("account_user"), ACCOUNT_USERS.c.email, no_id).where(ACCOUNT_USERS.c.email.in_(emails)),
+        sa.select(sa.literal("contact"), CONTACTS.c.email, CONTACTS.c.id).where(CONTACTS.c.email.in_(emails)),
+        sa.select(sa.literal("secondary"), SECONDARY_EMAILS.c.email, no_id).where(SECONDARY_EMAILS.c.email.in_(emails)),
+        sa.select(sa.literal("deleted"), TOMBSTONES.c.email, no_id).where(TOMBSTONES.c.email.in_(emails)),
+    )
+
+
 def classify_emails(
     session: Session, emails: Iterable[str | None], *, excluded_domains: Iterable[str] = ()
 ) -> EmailClassification:
-    """Sort ``emails`` for a sync write, in four queries per 2,000 emails.
+    """Sort ``emails`` for a sync write, in one query per 500 emails.
 
     Order matters: an account user is excluded even when a contact exists for the email
     (R-EXC-1); an existing contact is updated even when its domain is excluded (R-EXC-2 only
@@ -104,12 +115,22 @@ def classify_emails(
         else:
             normalised[raw] = email
     unique = sorted(set(normalised.values()))
-    account_users = {row.email for row in _in_chunks(session, ACCOUNT_USERS.c.email, unique, ACCOUNT_USERS.c.email)}
-    contacts = {
-        row.email: row.id for row in _in_chunks(session, CONTACTS.c.email, unique, CONTACTS.c.email, CONTACTS.c.id)
-    }
-    secondary = {row.email for row in _in_chunks(session, SECONDARY_EMAILS.c.email, unique, SECONDARY_EMAILS.c.email)}
-    deleted = {row.email for row in _in_chunks(session, TOMBSTONES.c.email, unique, TOMBSTONES.c.email)}
+    account_users: set[str] = set()
+    contacts: dict[str, int] = {}
+    secondary: set[str] = set()
+    deleted: set[str] = set()
+    connection = connection_of(session)
+    for chunk in chunked(unique, MAX_ROWS_PER_STATEMENT // 4):
+        for row in connection.execute(_known_emails(chunk)):
+            kind, email, contact_id = str(row[0]), str(row[1]), row[2]
+            if kind == "account_user":
+                account_users.add(email)
+            elif kind == "contact":
+                contacts[email] = contact_id
+            elif kind == "secondary":
+                secondary.add(email)
+            else:
+                deleted.add(email)
     domains = frozenset(excluded_domains)
     for raw, email in normalised.items():
         if email in account_users:
@@ -145,13 +166,20 @@ class ContactUpsertResult:
 
 
 def upsert_contacts(
-    session: Session, people: Sequence[ContactUpsert], *, business_unit_id: int = PRIMARY_BUSINESS_UNIT_ID
+    session: Session,
+    people: Sequence[ContactUpsert],
+    *,
+    business_unit_id: int = PRIMARY_BUSINESS_UNIT_ID,
+    classified: bool = False,
 ) -> ContactUpsertResult:
     """Create or update contacts by primary email for a sync write (R-SYNC-2); idempotent.
 
     Existing names are kept and only blanks are filled, so a CRM user's edit is never overwritten
     by what the registrant typed into Zoom. The contact is linked to ``business_unit_id`` (R-BU-1).
-    Emails of deleted contacts and account users are refused, never created.
+    Emails of deleted contacts and account users are refused, never created. ``classified``: the
+    caller sorted these emails with ``classify_emails`` in this transaction and passes only
+    creatable or existing ones, so the two look-ups are not repeated (a contact deleted meanwhile
+    is still caught by the check after the insert).
     """
     by_email: dict[str, ContactUpsert] = {}
     for person in people:
@@ -160,8 +188,10 @@ def upsert_contacts(
     if not emails:
         return ContactUpsertResult(ids={}, created=frozenset(), refused=frozenset())
     connection = connection_of(session)
-    refused = {row.email for row in _in_chunks(session, TOMBSTONES.c.email, emails, TOMBSTONES.c.email)}
-    refused |= {row.email for row in _in_chunks(session, ACCOUNT_USERS.c.email, emails, ACCOUNT_USERS.c.email)}
+    refused: set[str] = set()
+    if not classified:
+        refused |= {row.email for row in _in_chunks(session, TOMBSTONES.c.email, emails, TOMBSTONES.c.email)}
+        refused |= {row.email for row in _in_chunks(session, ACCOUNT_USERS.c.email, emails, ACCOUNT_USERS.c.email)}
     before = {row.email for row in _in_chunks(session, CONTACTS.c.email, emails, CONTACTS.c.email)}
     now = utcnow()
     rows: list[dict[str, Any]] = [

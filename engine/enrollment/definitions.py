@@ -2,7 +2,7 @@
 
 A revision is identified by the definition hash (``engine.dsl.definition_hash``), so reformatting
 a file or reordering its keys does not make a new version. Parsed revisions are cached per
-(key, version): a revision never changes once written.
+(key, version, content hash): a revision never changes once written.
 """
 
 from __future__ import annotations
@@ -31,32 +31,44 @@ from engine.dsl import (
 log = structlog.get_logger("rollcall.definitions")
 
 _CACHE_SIZE = 256
-_cache: OrderedDict[tuple[str, int], Definition] = OrderedDict()
+#: Parsed revisions with their definition hash, by (key, version, stored content hash): the
+#: content hash is in the key because two stores (a test's, a restored backup) may hold a
+#: different revision under the same key and version.
+_cache: OrderedDict[tuple[str, int, str], tuple[Definition, str]] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
-def parse_revision(key: str, version: int, yaml_source: str) -> Definition:
-    """The definition of a stored revision (validated when it was saved)."""
+def parse_revision(key: str, version: int, yaml_source: str, content_hash: str = "") -> tuple[Definition, str]:
+    """The definition of a stored revision (validated when it was saved) and its definition hash."""
+    cache_key = (key, version, content_hash or yaml_source)
     with _cache_lock:
-        found = _cache.get((key, version))
+        found = _cache.get(cache_key)
         if found is not None:
-            _cache.move_to_end((key, version))
+            _cache.move_to_end(cache_key)
             return found
     definition = validate_text(yaml_source, f"{key} v{version}").definition_or_raise()
+    parsed = (definition, definition_hash(definition))
     with _cache_lock:
-        _cache[(key, version)] = definition
+        _cache[cache_key] = parsed
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
-    return definition
+    return parsed
 
 
-def load_revision(session: Session, key: str, version: int | None = None) -> tuple[int, Definition]:
+def load_revision_hashed(session: Session, key: str, version: int | None = None) -> tuple[int, Definition, str]:
+    """A stored revision (the latest when ``version`` is None): version, definition, definition hash."""
     revision = get_definition_revision(session, key, version)
     if revision is None:
         raise WorkflowNotFound(
             f"no workflow {key!r}" + (f" version {version}" if version else ""), details={"key": key}
         )
-    return revision.version, parse_revision(revision.key, revision.version, revision.yaml_source)
+    definition, digest = parse_revision(revision.key, revision.version, revision.yaml_source, revision.content_hash)
+    return revision.version, definition, digest
+
+
+def load_revision(session: Session, key: str, version: int | None = None) -> tuple[int, Definition]:
+    found_version, definition, _digest = load_revision_hashed(session, key, version)
+    return found_version, definition
 
 
 def store_definition(session: Session, definition: Definition, yaml_source: str, source: str) -> SavedDefinition:

@@ -1,12 +1,19 @@
 """Enrolling contacts: the checks (store), the start (Temporal), bulk, unenroll, and reads.
 
-The decision is taken in the store, in one transaction: the contact is upserted (tombstones and
-exclusions respected), the rules are checked (enabled, trigger, re-enrollment, suppression,
-criteria, goal), and an ``active`` enrollment row is inserted under the partial unique index
-that forbids two active enrollments of one contact in one workflow. Only then is the workflow
-started, with id ``enroll:{key}:{contact_id}``. A duplicate request finds the active row and
-answers with the running enrollment; a crash between the commit and the start is repaired by
-the next request for the same contact (it starts the missing run).
+The decision is taken in the store, in one transaction (``engine.enrollment.admission``): the
+contact is upserted (tombstones and exclusions respected), the rules are checked (enabled,
+trigger, re-enrollment, suppression, criteria, goal), and an ``active`` enrollment row is
+inserted under the partial unique index that forbids two active enrollments of one contact in
+one workflow. Only then is the workflow started, with id ``enroll:{key}:{contact_id}``. A
+duplicate request finds the active row and answers with the running enrollment; a crash between
+the commit and the start is repaired by the next request for the same contact (it starts the
+missing run).
+
+Admissions are committed in groups: requests that arrive while a transaction is running are
+decided together in the next one (``_GroupAdmitter``), and a bulk request's contacts go in
+batches of ``ADMISSION_BATCH``. A transaction and its statements cost the same for one contact
+or hundreds, so this is what lets one API process accept hundreds of enrollments per second
+(bench/enroll.py); a request alone waits for no one.
 """
 
 from __future__ import annotations
@@ -17,7 +24,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.client import Client, WorkflowHandle
@@ -31,99 +37,21 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from engine.crm.contacts import (
-    ContactUpsert,
-    ExclusionReason,
-    classify_emails,
-    get_contact,
-    update_contact,
-    upsert_contacts,
-    validate_properties,
-)
-from engine.crm.enrollments import (
-    active_enrollment,
-    find_enrollment,
-    finish_enrollment,
-    get_definition,
-    has_finished_enrollment,
-    insert_active_enrollment,
-    step_history,
-)
+from engine.crm.enrollments import find_enrollment, finish_enrollment, get_definition, step_history
 from engine.crm.errors import EnrollmentNotFound
-from engine.crm.segments import contact_matches
-from engine.crm.sync_settings import get_sync_settings
 from engine.crm.tables import Enrollment, EnrollmentStatus, EnrollmentStepOutcome
-from engine.dsl import Definition, definition_hash
-from engine.dsl.models import ApiTrigger, EventTrigger, ManualTrigger
-from engine.dsl.templates import render_filter
-from engine.enrollment.context import contact_variables, short_name
-from engine.enrollment.contracts import (
-    WORKFLOW_TYPE,
-    EnrollmentInput,
-    EnrollmentProgress,
-    ExitReason,
-    enrollment_workflow_id,
-)
-from engine.enrollment.definitions import load_revision
-from engine.enrollment.errors import (
-    ContactExcluded,
-    CriteriaNotMet,
-    EnrollmentRefused,
-    GoalAlreadyMet,
-    NotEnrolled,
-    ReEnrollmentOff,
-    Suppressed,
-    TemporalUnavailable,
-    TriggerNotAllowed,
-    WorkflowDisabled,
-)
+from engine.dsl import Definition
+from engine.enrollment.admission import Admission, ContactIn, Outcome, admit, admit_many
+from engine.enrollment.contracts import WORKFLOW_TYPE, EnrollmentInput, EnrollmentProgress, ExitReason
+from engine.enrollment.errors import EnrollmentRefused, NotEnrolled, TemporalUnavailable
 from engine.errors import RollcallError
 from engine.temporal import SearchAttribute, TaskQueue
 
 log = structlog.get_logger("rollcall.enrollment")
 
-Scalar = str | int | float | bool | None
 MAX_BULK_ITEMS = 10_000
-
-_TRIGGER_TYPES: dict[str, type[Any]] = {"api": ApiTrigger, "manual": ManualTrigger, "event": EventTrigger}
-
-
-class ContactIn(BaseModel):
-    """Who to enroll: an existing contact by id, or a person by email (created or updated)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    contact_id: int | None = Field(default=None, ge=1, le=2_147_483_647)
-    email: str | None = Field(default=None, max_length=320)
-    first_name: str | None = Field(default=None, max_length=200)
-    last_name: str | None = Field(default=None, max_length=200)
-    properties: dict[str, Scalar] = Field(default_factory=dict, max_length=200)
-
-    @field_validator("email", "first_name", "last_name")
-    @classmethod
-    def _no_nul(cls, value: str | None) -> str | None:
-        # PostgreSQL text cannot hold NUL; refuse it here rather than fail in the database.
-        if value is not None and "\x00" in value:
-            raise ValueError("must not contain NUL characters")
-        return value
-
-    @model_validator(mode="after")
-    def _one_identity(self) -> ContactIn:
-        if (self.contact_id is None) == (self.email is None):
-            raise ValueError("give either contact_id or email")
-        return self
-
-
-@dataclass
-class Admission:
-    """The store's decision for one contact: the active enrollment, new or existing."""
-
-    enrollment: Enrollment
-    created: bool
-    definition: Definition
-    version: int
-    summary: str
-    contact_id: int
+#: Contacts decided in one transaction at most.
+ADMISSION_BATCH = 500
 
 
 @dataclass
@@ -156,118 +84,6 @@ class EnrollmentView:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-# --- the decision in the store ------------------------------------------------------------------
-
-
-def _resolve_contact(session: Session, contact: ContactIn) -> int:
-    if contact.contact_id is not None:
-        found = get_contact(session, contact.contact_id)
-        assert found.id is not None
-        if contact.first_name is not None or contact.last_name is not None or contact.properties:
-            _apply_fields(session, found.id, contact)
-        return found.id
-    assert contact.email is not None
-    properties = validate_properties(contact.properties)
-    # R-SET-6 / R-EXC-2: the company's own domains are never created as contacts, here either.
-    excluded_domains = get_sync_settings(session).contact_exclusion_domains
-    classified = classify_emails(session, [contact.email], excluded_domains=excluded_domains)
-    if contact.email in classified.excluded:
-        reason = classified.excluded[contact.email]
-        raise ContactExcluded(_EXCLUSION_MESSAGES[reason], details={"reason": reason.value})
-    if contact.email in classified.existing:
-        contact_id = classified.existing[contact.email]
-        _apply_fields(session, contact_id, contact.model_copy(update={"properties": properties}))
-        return contact_id
-    email = classified.creatable[contact.email]
-    result = upsert_contacts(session, [ContactUpsert(email, contact.first_name, contact.last_name)])
-    if email not in result.ids:
-        raise ContactExcluded(
-            _EXCLUSION_MESSAGES[ExclusionReason.DELETED_CONTACT], details={"reason": "deleted_contact"}
-        )
-    contact_id = result.ids[email]
-    if properties:
-        update_contact(session, contact_id, properties=properties)
-    return contact_id
-
-
-def _apply_fields(session: Session, contact_id: int, contact: ContactIn) -> None:
-    changes: dict[str, Any] = {}
-    if contact.first_name is not None:
-        changes["first_name"] = contact.first_name
-    if contact.last_name is not None:
-        changes["last_name"] = contact.last_name
-    if contact.properties:
-        changes["properties"] = contact.properties
-    if changes:
-        update_contact(session, contact_id, **changes)
-
-
-_EXCLUSION_MESSAGES = {
-    ExclusionReason.INVALID_EMAIL: "the email is not a valid address",
-    ExclusionReason.MISSING_EMAIL: "the email is empty",
-    ExclusionReason.ACCOUNT_USER: "the email belongs to an account user, who is never enrolled",
-    ExclusionReason.EXCLUDED_DOMAIN: "the email's domain is excluded from contact creation",
-    ExclusionReason.SECONDARY_EMAIL: "the email is another contact's secondary email; enroll that contact by id",
-    ExclusionReason.DELETED_CONTACT: "the contact with this email was deleted; restore it to enroll it",
-}
-
-
-def _matches(session: Session, node: Any, contact_id: int) -> bool:
-    contact = get_contact(session, contact_id)
-    rendered = render_filter(node, {"contact": contact_variables(contact)})
-    return contact_matches(session, rendered, contact_id)
-
-
-def admit(session: Session, key: str, contact: ContactIn, trigger: str) -> Admission:
-    """Decide in the store whether the contact enters workflow ``key`` (commit is the caller's)."""
-    row = get_definition(session, key)
-    if not row.enabled:
-        raise WorkflowDisabled(f"workflow {key!r} is disabled", details={"key": key})
-    version, definition = load_revision(session, key, row.current_version)
-    allowed = tuple(_TRIGGER_TYPES[t.type] for t in definition.enrollment.triggers if t.type in _TRIGGER_TYPES)
-    if trigger in _TRIGGER_TYPES and not issubclass(_TRIGGER_TYPES[trigger], allowed):
-        raise TriggerNotAllowed(
-            f"workflow {key!r} does not accept enrollments by {trigger!r}",
-            details={"trigger": trigger, "allowed": [t.type for t in definition.enrollment.triggers]},
-        )
-    contact_id = _resolve_contact(session, contact)
-    existing = active_enrollment(session, key, contact_id)
-    if existing is not None:
-        return _admission(session, existing, False, definition, existing.definition_version, contact_id)
-    rules = definition.enrollment
-    details = {"key": key, "contact_id": contact_id}
-    if not rules.re_enrollment and has_finished_enrollment(session, key, contact_id):
-        raise ReEnrollmentOff(
-            f"contact {contact_id} was already enrolled in {key!r}, which does not allow re-enrollment", details=details
-        )
-    if rules.suppression is not None and _matches(session, rules.suppression, contact_id):
-        raise Suppressed(f"contact {contact_id} matches the suppression list of {key!r}", details=details)
-    if rules.criteria is not None and not _matches(session, rules.criteria, contact_id):
-        raise CriteriaNotMet(f"contact {contact_id} does not meet the enrollment criteria of {key!r}", details=details)
-    if rules.goal is not None and _matches(session, rules.goal, contact_id):
-        raise GoalAlreadyMet(f"contact {contact_id} already meets the goal of {key!r}", details=details)
-    enrollment, created = insert_active_enrollment(
-        session,
-        definition_key=key,
-        definition_version=version,
-        contact_id=contact_id,
-        workflow_id=enrollment_workflow_id(key, contact_id),
-        trigger=trigger,
-    )
-    return _admission(session, enrollment, created, definition, enrollment.definition_version, contact_id)
-
-
-def _admission(
-    session: Session, enrollment: Enrollment, created: bool, definition: Definition, version: int, contact_id: int
-) -> Admission:
-    if enrollment.definition_version != version or not created:
-        # A running enrollment keeps the revision it started with.
-        version, definition = load_revision(session, enrollment.definition_key, enrollment.definition_version)
-    contact = get_contact(session, contact_id)
-    summary = f"{short_name(contact.first_name, contact.last_name, contact_id)} → {definition.key} v{version}"
-    return Admission(enrollment, created, definition, version, summary, contact_id)
-
-
 # --- the start in Temporal ----------------------------------------------------------------------
 
 
@@ -282,6 +98,99 @@ def search_attributes(definition: Definition, version: int, contact_id: int, tri
             SearchAttributePair(SearchAttribute.TRIGGER, trigger),
         ]
     )
+
+
+@dataclass
+class _Ticket:
+    key: str
+    contact: ContactIn
+    trigger: str
+    future: asyncio.Future[Admission]
+
+
+class _GroupAdmitter:
+    """Group commit of admissions: one transaction at a time per process, deciding every request
+    that arrived while the previous one ran (``admit_many``), in a thread so the event loop goes on.
+
+    One transaction per (workflow, trigger) group; if one fails unexpectedly (say, a database
+    error caused by one contact's row), its contacts are decided again one by one, so a bad row
+    fails only its own request.
+    """
+
+    def __init__(self, engine: Engine, max_batch: int = ADMISSION_BATCH) -> None:
+        self._engine = engine
+        self._max_batch = max_batch
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: list[_Ticket] = []
+        self._drainer: asyncio.Task[None] | None = None
+
+    async def admit(self, key: str, contact: ContactIn, trigger: str) -> Admission:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # a new event loop (a test's): nothing of the old one carries over
+            self._loop, self._queue, self._drainer = loop, [], None
+        ticket = _Ticket(key, contact, trigger, loop.create_future())
+        self._queue.append(ticket)
+        if self._drainer is None:
+            self._drainer = loop.create_task(self._drain(), name="rollcall-admissions")
+        return await ticket.future
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                batch = [t for t in self._queue[: self._max_batch] if not t.future.done()]
+                del self._queue[: self._max_batch]
+                if not batch:
+                    continue
+                try:
+                    outcomes = await asyncio.to_thread(self._decide, [(t.key, t.contact, t.trigger) for t in batch])
+                except Exception as exc:  # the database is unreachable, say: every request learns it
+                    outcomes = [exc] * len(batch)
+                for ticket, outcome in zip(batch, outcomes, strict=True):
+                    if ticket.future.done():  # its request was cancelled (client gone)
+                        continue
+                    if isinstance(outcome, BaseException):
+                        ticket.future.set_exception(outcome)
+                    else:
+                        ticket.future.set_result(outcome)
+        finally:
+            self._drainer = None
+
+    def _decide(self, items: list[tuple[str, ContactIn, str]]) -> list[Outcome | Exception]:
+        groups: dict[tuple[str, str], list[int]] = {}
+        for index, (key, _contact, trigger) in enumerate(items):
+            groups.setdefault((key, trigger), []).append(index)
+        outcomes: list[Outcome | Exception] = [RuntimeError("not decided")] * len(items)
+        for (key, trigger), indices in groups.items():
+            contacts = [items[i][1] for i in indices]
+            decided: Sequence[Outcome | Exception]
+            try:
+                decided = self.decide(key, contacts, trigger)
+            except RollcallError as exc:  # the workflow refuses them all (missing, disabled, trigger)
+                decided = [exc] * len(indices)
+            except Exception:
+                if len(indices) == 1:
+                    raise
+                log.warning("a batch of admissions failed; deciding them one by one", key=key, size=len(indices))
+                decided = [self._decide_alone(key, contact, trigger) for contact in contacts]
+            for index, outcome in zip(indices, decided, strict=True):
+                outcomes[index] = outcome
+        return outcomes
+
+    def decide(self, key: str, contacts: Sequence[ContactIn], trigger: str) -> list[Outcome]:
+        """``admit_many`` in a transaction of its own."""
+        with Session(self._engine, expire_on_commit=False) as session:
+            decided = admit_many(session, key, contacts, trigger)
+            session.commit()
+            return decided
+
+    def _decide_alone(self, key: str, contact: ContactIn, trigger: str) -> Outcome | Exception:
+        try:
+            with Session(self._engine, expire_on_commit=False) as session:
+                admission = admit(session, key, contact, trigger)
+                session.commit()
+                return admission
+        except Exception as exc:
+            return exc
 
 
 class EnrollmentService:
@@ -299,6 +208,7 @@ class EnrollmentService:
         self._client = client
         self._task_queue = task_queue
         self._concurrency = concurrency
+        self._admitter = _GroupAdmitter(db_engine)
 
     async def client(self) -> Client:
         if isinstance(self._client, Client):
@@ -309,14 +219,8 @@ class EnrollmentService:
         assert isinstance(client, Client)
         return client
 
-    def _admit(self, key: str, contact: ContactIn, trigger: str) -> Admission:
-        with Session(self._engine, expire_on_commit=False) as session:
-            admission = admit(session, key, contact, trigger)
-            session.commit()
-            return admission
-
     async def enroll(self, key: str, contact: ContactIn, trigger: str = "api") -> EnrollmentStarted:
-        admission = await asyncio.to_thread(self._admit, key, contact, trigger)
+        admission = await self._admitter.admit(key, contact, trigger)
         return await self._start(admission, trigger)
 
     async def _start(self, admission: Admission, trigger: str) -> EnrollmentStarted:
@@ -336,7 +240,7 @@ class EnrollmentService:
             enrollment_id=enrollment.id,
             contact_id=admission.contact_id,
             version=admission.version,
-            definition_hash=definition_hash(admission.definition),
+            definition_hash=admission.definition_hash,
             trigger=enrollment.trigger,
             definition=admission.definition,
             enrolled_at=enrollment.created_at,
@@ -384,37 +288,67 @@ class EnrollmentService:
         *,
         on_result: Callable[[BulkItemResult], None] | None = None,
     ) -> list[BulkItemResult]:
-        """Enroll each contact with bounded concurrency; one result per item, in order."""
-        limit = asyncio.Semaphore(self._concurrency)
+        """Enroll each contact; one result per item, in order.
 
-        async def one(index: int, contact: ContactIn) -> BulkItemResult:
-            async with limit:
-                try:
-                    started = await self.enroll(key, contact, trigger)
-                except EnrollmentRefused as exc:
-                    result = BulkItemResult(
-                        index, "refused", contact_id=_detail_contact(exc), code=exc.code, message=exc.message
-                    )
-                except RollcallError as exc:
-                    result = BulkItemResult(index, "error", code=exc.code, message=exc.message)
-                except Exception as exc:
-                    # One item's unexpected failure must not fail the others (some already started).
-                    log.exception("enrollment of one bulk item failed", key=key, index=index)
-                    result = BulkItemResult(index, "error", code="INTERNAL_ERROR", message=type(exc).__name__)
-                else:
-                    result = BulkItemResult(
-                        index,
-                        "enrolled" if started.created else "already_enrolled",
-                        contact_id=started.contact_id,
-                        enrollment_id=started.enrollment_id,
-                        workflow_id=started.workflow_id,
-                        code=None if started.created else "ALREADY_ENROLLED",
-                    )
+        Contacts are decided in batches of ``ADMISSION_BATCH`` (one transaction each) and their
+        workflows started with at most ``concurrency`` starts in flight; the next batch is decided
+        while the previous one starts, and no more than two batches wait for their starts.
+        """
+        limit = asyncio.Semaphore(self._concurrency)
+        results: list[BulkItemResult | None] = [None] * len(contacts)
+
+        def done(result: BulkItemResult) -> None:
+            results[result.index] = result
             if on_result is not None:
                 on_result(result)
-            return result
 
-        return list(await asyncio.gather(*(one(i, c) for i, c in enumerate(contacts))))
+        async def start(index: int, admission: Admission) -> None:
+            async with limit:
+                try:
+                    started = await self._start(admission, trigger)
+                except Exception as exc:
+                    done(_failed(key, index, exc))
+                    return
+            done(
+                BulkItemResult(
+                    index,
+                    "enrolled" if started.created else "already_enrolled",
+                    contact_id=started.contact_id,
+                    enrollment_id=started.enrollment_id,
+                    workflow_id=started.workflow_id,
+                    code=None if started.created else "ALREADY_ENROLLED",
+                )
+            )
+
+        async def decide(first: int, chunk: Sequence[ContactIn]) -> list[asyncio.Task[None]]:
+            admitted = await asyncio.gather(
+                *(self._admitter.admit(key, contact, trigger) for contact in chunk), return_exceptions=True
+            )
+            starts = []
+            for offset, outcome in enumerate(admitted):
+                if isinstance(outcome, BaseException):
+                    if isinstance(outcome, asyncio.CancelledError):
+                        raise outcome
+                    done(_failed(key, first + offset, outcome))
+                else:
+                    starts.append(asyncio.create_task(start(first + offset, outcome)))
+            return starts
+
+        waiting: list[list[asyncio.Task[None]]] = []
+        try:
+            for first in range(0, len(contacts), ADMISSION_BATCH):
+                waiting.append(await decide(first, contacts[first : first + ADMISSION_BATCH]))
+                if len(waiting) > 2:
+                    await asyncio.gather(*waiting.pop(0))
+            for tasks in waiting:
+                await asyncio.gather(*tasks)
+        except BaseException:
+            for tasks in waiting:
+                for task in tasks:
+                    task.cancel()
+            raise
+        assert all(result is not None for result in results)
+        return [result for result in results if result is not None]
 
     # --- unenroll and reads ---------------------------------------------------------------------
 
@@ -488,6 +422,16 @@ class EnrollmentService:
             return None
 
 
+def _failed(key: str, index: int, exc: BaseException) -> BulkItemResult:
+    if isinstance(exc, EnrollmentRefused):
+        return BulkItemResult(index, "refused", contact_id=_detail_contact(exc), code=exc.code, message=exc.message)
+    if isinstance(exc, RollcallError):
+        return BulkItemResult(index, "error", code=exc.code, message=exc.message)
+    # One item's unexpected failure must not fail the others (some already started).
+    log.error("enrollment of one bulk item failed", key=key, index=index, error=repr(exc))
+    return BulkItemResult(index, "error", code="INTERNAL_ERROR", message=type(exc).__name__)
+
+
 def _detail_contact(exc: RollcallError) -> int | None:
     details = exc.details
     if isinstance(details, dict):
@@ -505,5 +449,6 @@ __all__ = [
     "EnrollmentStarted",
     "EnrollmentView",
     "admit",
+    "admit_many",
     "search_attributes",
 ]

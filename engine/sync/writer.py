@@ -77,7 +77,7 @@ def _contacts(
             )
     if not wanted:
         return {}
-    written = upsert_contacts(session, list(wanted.values()), business_unit_id=business_unit_id)
+    written = upsert_contacts(session, list(wanted.values()), business_unit_id=business_unit_id, classified=True)
     result.contacts_created += len(written.created)
     result.contacts_matched += len(set(written.ids) - set(written.created))
     for email in written.refused:
