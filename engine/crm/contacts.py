@@ -11,17 +11,20 @@ Functions take a ``Session`` and never commit: the caller owns the transaction.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from engine.crm.bulk import MAX_ROWS_PER_STATEMENT, chunked, connection_of, excluded_of, upsert
+from engine.crm.bulk import MAX_ROWS_PER_STATEMENT, chunked, connection_of, upsert
 from engine.crm.emails import domain_is_excluded, normalise_email, try_normalise_email
 from engine.crm.errors import ContactDeleted, ContactExists, ContactNotFound, InvalidProperty, NotDeleted
 from engine.crm.tables import (
@@ -165,6 +168,22 @@ class ContactUpsertResult:
     refused: frozenset[str]
 
 
+@functools.cache
+def _contact_upsert(dialect: str) -> Any:
+    """Insert contacts by email; an existing one only gets its blank names filled (never
+    overwritten), and only a real change writes, so re-applying a batch leaves ``updated_at`` as
+    it was. Returns (id, email, created_at) of the rows inserted or changed. Built once per dialect."""
+    statement = sqlite.insert(CONTACTS) if dialect == "sqlite" else postgresql.insert(CONTACTS)
+    excluded = statement.excluded
+    first = sa.func.coalesce(CONTACTS.c.first_name, excluded.first_name)
+    last = sa.func.coalesce(CONTACTS.c.last_name, excluded.last_name)
+    return statement.on_conflict_do_update(
+        index_elements=["email"],
+        set_={"first_name": first, "last_name": last, "updated_at": excluded.updated_at},
+        where=sa.or_(CONTACTS.c.first_name.is_distinct_from(first), CONTACTS.c.last_name.is_distinct_from(last)),
+    ).returning(CONTACTS.c.id, CONTACTS.c.email, CONTACTS.c.created_at)
+
+
 def upsert_contacts(
     session: Session,
     people: Sequence[ContactUpsert],
@@ -192,7 +211,6 @@ def upsert_contacts(
     if not classified:
         refused |= {row.email for row in _in_chunks(session, TOMBSTONES.c.email, emails, TOMBSTONES.c.email)}
         refused |= {row.email for row in _in_chunks(session, ACCOUNT_USERS.c.email, emails, ACCOUNT_USERS.c.email)}
-    before = {row.email for row in _in_chunks(session, CONTACTS.c.email, emails, CONTACTS.c.email)}
     now = utcnow()
     rows: list[dict[str, Any]] = [
         {
@@ -208,29 +226,29 @@ def upsert_contacts(
         for email in emails
         if email not in refused
     ]
-    excluded = excluded_of(connection, CONTACTS)
-    first = sa.func.coalesce(CONTACTS.c.first_name, excluded.first_name)
-    last = sa.func.coalesce(CONTACTS.c.last_name, excluded.last_name)
-    upsert(
-        connection,
-        CONTACTS,
-        rows,
-        key=["email"],
-        update={"first_name": first, "last_name": last, "updated_at": excluded.updated_at},
-        # Only a real change writes, so re-applying a batch leaves updated_at as it was.
-        update_where=sa.or_(CONTACTS.c.first_name.is_distinct_from(first), CONTACTS.c.last_name.is_distinct_from(last)),
-    )
+    # The upsert returns the rows it inserted or changed; an inserted one carries our ``now``.
+    returned: dict[str, tuple[int, datetime]] = {}
+    statement = _contact_upsert(connection.dialect.name)
+    for batch in chunked(rows, MAX_ROWS_PER_STATEMENT):
+        for row in connection.execute(statement, list(batch)):
+            returned[row.email] = (row.id, row.created_at)
     written = [email for email in emails if email not in refused]
     # R-EXC-5 against a concurrent delete: if one committed between our check and our insert, its
     # tombstone is visible now (the insert waited on the deleted row's lock), so undo the recreation.
+    undone: set[str] = set()
     for chunk in chunked(written, MAX_ROWS_PER_STATEMENT):
-        connection.execute(
-            sa.delete(CONTACTS).where(
-                CONTACTS.c.email.in_(chunk),
-                sa.exists().where(TOMBSTONES.c.email == CONTACTS.c.email),
-            )
+        undone.update(
+            connection.execute(
+                sa.delete(CONTACTS)
+                .where(CONTACTS.c.email.in_(chunk), sa.exists().where(TOMBSTONES.c.email == CONTACTS.c.email))
+                .returning(CONTACTS.c.email)
+            ).scalars()
         )
-    ids = {row.email: row.id for row in _in_chunks(session, CONTACTS.c.email, written, CONTACTS.c.email, CONTACTS.c.id)}
+    ids = {email: contact_id for email, (contact_id, _) in returned.items() if email not in undone}
+    unchanged = [email for email in written if email not in returned and email not in undone]
+    ids.update(
+        {row.email: row.id for row in _in_chunks(session, CONTACTS.c.email, unchanged, CONTACTS.c.email, CONTACTS.c.id)}
+    )
     upsert(
         connection,
         CONTACT_BUSINESS_UNITS,
@@ -240,7 +258,7 @@ def upsert_contacts(
     )
     return ContactUpsertResult(
         ids=ids,
-        created=frozenset(email for email in ids if email not in before),
+        created=frozenset(email for email, (_, created_at) in returned.items() if email in ids and created_at == now),
         refused=frozenset(refused) | frozenset(set(written) - set(ids)),
     )
 

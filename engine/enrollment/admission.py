@@ -39,10 +39,12 @@ from engine.crm.errors import ContactNotFound
 from engine.crm.segments import contact_matches
 from engine.crm.sync_settings import get_sync_settings
 from engine.crm.tables import (
+    SYNC_SETTINGS_ID,
     Contact,
     DefinitionRevision,
     Enrollment,
     EnrollmentStatus,
+    SyncSettings,
     WorkflowDefinition,
     table_of,
     utcnow,
@@ -69,6 +71,7 @@ Scalar = str | int | float | bool | None
 ENROLLMENTS = table_of(Enrollment)
 DEFINITIONS = table_of(WorkflowDefinition)
 REVISIONS = table_of(DefinitionRevision)
+SETTINGS = table_of(SyncSettings)
 CONTACTS = table_of(Contact)
 #: Rows per IN list or multi-row insert; well under SQLite's and PostgreSQL's parameter limits.
 _CHUNK = 500
@@ -159,7 +162,9 @@ class _Resolved:
     fresh: dict[int, tuple[str | None, str | None]]
 
 
-def _resolve_contacts(session: Session, contacts: Sequence[ContactIn], outcomes: list[Outcome | None]) -> _Resolved:
+def _resolve_contacts(
+    session: Session, contacts: Sequence[ContactIn], outcomes: list[Outcome | None], excluded_domains: Sequence[str]
+) -> _Resolved:
     """Each contact's id, by id or by email (created or updated; tombstones, account users,
     secondary emails and excluded domains respected); a refusal goes to ``outcomes``."""
     ids = [0] * len(contacts)
@@ -195,7 +200,6 @@ def _resolve_contacts(session: Session, contacts: Sequence[ContactIn], outcomes:
     if not by_email:
         return _Resolved(ids, fresh)
     # R-SET-6 / R-EXC-2: the company's own domains are never created as contacts, here either.
-    excluded_domains = get_sync_settings(session).contact_exclusion_domains
     classified = classify_emails(session, [contacts[i].email for i in by_email], excluded_domains=excluded_domains)
     to_create: dict[str, int] = {}  # normalised email → index of its first item in this batch
     later: list[int] = []  # items whose email another item of this batch creates
@@ -265,10 +269,28 @@ def _names(session: Session, contact_ids: Sequence[int]) -> dict[int, tuple[str 
     return found
 
 
-def _current_revision(session: Session, key: str) -> tuple[bool, int, Definition, str]:
-    """Whether workflow ``key`` is enabled, and its current revision (version, definition, hash)."""
+@dataclass(frozen=True)
+class _Current:
+    enabled: bool
+    version: int
+    definition: Definition
+    digest: str
+    #: R-SET-6 / R-EXC-2: the company's own domains, never created as contacts (read in the same query).
+    excluded_domains: tuple[str, ...]
+
+
+def _current_revision(session: Session, key: str) -> _Current:
+    """Whether workflow ``key`` is enabled, its current revision, and the contact exclusion
+    domains, in one query."""
+    domains = sa.select(SETTINGS.c.contact_exclusion_domains).where(SETTINGS.c.id == SYNC_SETTINGS_ID).scalar_subquery()
     query = (
-        sa.select(DEFINITIONS.c.enabled, REVISIONS.c.version, REVISIONS.c.yaml_source, REVISIONS.c.content_hash)
+        sa.select(
+            DEFINITIONS.c.enabled,
+            REVISIONS.c.version,
+            REVISIONS.c.yaml_source,
+            REVISIONS.c.content_hash,
+            domains.label("excluded_domains"),
+        )
         .select_from(
             DEFINITIONS.join(
                 REVISIONS,
@@ -281,9 +303,10 @@ def _current_revision(session: Session, key: str) -> tuple[bool, int, Definition
     if row is None:  # no such workflow (WorkflowNotFound), or its revision is missing
         current = get_definition(session, key)
         version, definition, digest = load_revision_hashed(session, key, current.current_version)
-        return current.enabled, version, definition, digest
+        excluded = tuple(get_sync_settings(session).contact_exclusion_domains)
+        return _Current(current.enabled, version, definition, digest, excluded)
     definition, digest = parse_revision(key, row.version, row.yaml_source, row.content_hash)
-    return bool(row.enabled), row.version, definition, digest
+    return _Current(bool(row.enabled), row.version, definition, digest, tuple(row.excluded_domains or ()))
 
 
 def _load_contacts(session: Session, contact_ids: Sequence[int]) -> dict[int, Contact]:
@@ -367,8 +390,9 @@ class _Revisions:
 def admit_many(session: Session, key: str, contacts: Sequence[ContactIn], trigger: str) -> list[Outcome]:
     """Decide for each contact whether it enters workflow ``key``, in the caller's transaction
     (commit is the caller's): an ``Admission`` (new or the running one) or its refusal."""
-    enabled, version, definition, digest = _current_revision(session, key)
-    if not enabled:
+    current = _current_revision(session, key)
+    version, definition, digest = current.version, current.definition, current.digest
+    if not current.enabled:
         raise WorkflowDisabled(f"workflow {key!r} is disabled", details={"key": key})
     allowed = tuple(_TRIGGER_TYPES[t.type] for t in definition.enrollment.triggers if t.type in _TRIGGER_TYPES)
     if trigger in _TRIGGER_TYPES and not issubclass(_TRIGGER_TYPES[trigger], allowed):
@@ -378,7 +402,7 @@ def admit_many(session: Session, key: str, contacts: Sequence[ContactIn], trigge
         )
     revisions = _Revisions(session, key, version, definition, digest)
     outcomes: list[Outcome | None] = [None] * len(contacts)
-    found = _resolve_contacts(session, contacts, outcomes)
+    found = _resolve_contacts(session, contacts, outcomes, current.excluded_domains)
     ids = found.ids
     resolved = [i for i in range(len(contacts)) if outcomes[i] is None]
     if not resolved:
