@@ -22,7 +22,9 @@ runs of the earlier phases finish during the later ones.
 Measured in the same run, against the same server:
 
 (a) API: ``--concurrency`` clients each POSTing ``/v1/workflows/{key}/enrollments`` with a new
-    email (contact created, rules checked, enrollment row committed, workflow started) → 202;
+    email (contact created, rules checked, enrollment row committed, workflow started) → 202,
+    over keep-alive connections of a minimal HTTP/1.1 client (``RawConnection``; ``--client
+    httpx`` to use httpx, which costs this process ~2 ms of CPU per request);
 (b) baseline: ``--concurrency`` bare ``client.start_workflow("Enrollment", …)`` calls with the
     same input and options as the API's start (id, search attributes, memo, summaries), for
     contacts admitted into the store beforehand (not timed), on the same task queue;

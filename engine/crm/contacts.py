@@ -86,15 +86,22 @@ def _in_chunks(session: Session, column: sa.Column[Any], values: Sequence[str], 
     return rows
 
 
-def _known_emails(emails: Sequence[str]) -> sa.CompoundSelect[Any]:
-    """What the store knows of ``emails``, in one statement: (kind, email, contact id) rows."""
-    no_id = sa.null().cast(sa.Integer)
-    return sa.union_all(
-        sa.select(sa.literal("account_user"), ACCOUNT_USERS.c.email, no_id).where(ACCOUNT_USERS.c.email.in_(emails)),
-        sa.select(sa.literal("contact"), CONTACTS.c.email, CONTACTS.c.id).where(CONTACTS.c.email.in_(emails)),
-        sa.select(sa.literal("secondary"), SECONDARY_EMAILS.c.email, no_id).where(SECONDARY_EMAILS.c.email.in_(emails)),
-        sa.select(sa.literal("deleted"), TOMBSTONES.c.email, no_id).where(TOMBSTONES.c.email.in_(emails)),
-    )
+_EMAILS: sa.BindParameter[str] = sa.bindparam("emails", expanding=True)
+_NO_ID = sa.null().cast(sa.Integer)
+#: What the store knows of a list of emails, in one statement: (kind, email, contact id) rows.
+#: Built once: a prebuilt statement keeps its cache key, the hot paths skip rebuilding it.
+_KNOWN_EMAILS = sa.union_all(
+    sa.select(sa.literal("account_user"), ACCOUNT_USERS.c.email, _NO_ID).where(ACCOUNT_USERS.c.email.in_(_EMAILS)),
+    sa.select(sa.literal("contact"), CONTACTS.c.email, CONTACTS.c.id).where(CONTACTS.c.email.in_(_EMAILS)),
+    sa.select(sa.literal("secondary"), SECONDARY_EMAILS.c.email, _NO_ID).where(SECONDARY_EMAILS.c.email.in_(_EMAILS)),
+    sa.select(sa.literal("deleted"), TOMBSTONES.c.email, _NO_ID).where(TOMBSTONES.c.email.in_(_EMAILS)),
+)
+#: R-EXC-5 against a concurrent delete (see ``upsert_contacts``).
+_UNDO_RECREATED = (
+    sa.delete(CONTACTS)
+    .where(CONTACTS.c.email.in_(_EMAILS), sa.exists().where(TOMBSTONES.c.email == CONTACTS.c.email))
+    .returning(CONTACTS.c.email)
+)
 
 
 def classify_emails(
@@ -124,7 +131,7 @@ def classify_emails(
     deleted: set[str] = set()
     connection = connection_of(session)
     for chunk in chunked(unique, MAX_ROWS_PER_STATEMENT // 4):
-        for row in connection.execute(_known_emails(chunk)):
+        for row in connection.execute(_KNOWN_EMAILS, {"emails": list(chunk)}):
             kind, email, contact_id = str(row[0]), str(row[1]), row[2]
             if kind == "account_user":
                 account_users.add(email)
@@ -166,6 +173,15 @@ class ContactUpsertResult:
     created: frozenset[str]
     #: Emails dropped because they belong to a deleted contact or an account user (R-EXC-5, R-EXC-1).
     refused: frozenset[str]
+
+
+@functools.cache
+def _business_unit_link(dialect: str) -> Any:
+    """Link contacts to a business unit (R-BU-1); an existing link is left alone. Built once per dialect."""
+    statement = (
+        sqlite.insert(CONTACT_BUSINESS_UNITS) if dialect == "sqlite" else postgresql.insert(CONTACT_BUSINESS_UNITS)
+    )
+    return statement.on_conflict_do_nothing(index_elements=["contact_id", "business_unit_id"])
 
 
 @functools.cache
@@ -237,25 +253,15 @@ def upsert_contacts(
     # tombstone is visible now (the insert waited on the deleted row's lock), so undo the recreation.
     undone: set[str] = set()
     for chunk in chunked(written, MAX_ROWS_PER_STATEMENT):
-        undone.update(
-            connection.execute(
-                sa.delete(CONTACTS)
-                .where(CONTACTS.c.email.in_(chunk), sa.exists().where(TOMBSTONES.c.email == CONTACTS.c.email))
-                .returning(CONTACTS.c.email)
-            ).scalars()
-        )
+        undone.update(connection.execute(_UNDO_RECREATED, {"emails": list(chunk)}).scalars())
     ids = {email: contact_id for email, (contact_id, _) in returned.items() if email not in undone}
     unchanged = [email for email in written if email not in returned and email not in undone]
     ids.update(
         {row.email: row.id for row in _in_chunks(session, CONTACTS.c.email, unchanged, CONTACTS.c.email, CONTACTS.c.id)}
     )
-    upsert(
-        connection,
-        CONTACT_BUSINESS_UNITS,
-        [{"contact_id": contact_id, "business_unit_id": business_unit_id} for contact_id in ids.values()],
-        key=["contact_id", "business_unit_id"],
-        update=(),
-    )
+    links = [{"contact_id": contact_id, "business_unit_id": business_unit_id} for contact_id in ids.values()]
+    for batch in chunked(links, MAX_ROWS_PER_STATEMENT):
+        connection.execute(_business_unit_link(connection.dialect.name), list(batch))
     return ContactUpsertResult(
         ids=ids,
         created=frozenset(email for email, (_, created_at) in returned.items() if email in ids and created_at == now),

@@ -17,15 +17,17 @@ fails the others.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from engine.crm.bulk import chunked, connection_of, dialect_insert
+from engine.crm.bulk import chunked, connection_of
 from engine.crm.contacts import (
     ContactUpsert,
     ExclusionReason,
@@ -279,27 +281,39 @@ class _Current:
     excluded_domains: tuple[str, ...]
 
 
+_CURRENT_REVISION = (
+    sa.select(
+        DEFINITIONS.c.enabled,
+        REVISIONS.c.version,
+        REVISIONS.c.yaml_source,
+        REVISIONS.c.content_hash,
+        sa.select(SETTINGS.c.contact_exclusion_domains)
+        .where(SETTINGS.c.id == SYNC_SETTINGS_ID)
+        .scalar_subquery()
+        .label("excluded_domains"),
+    )
+    .select_from(
+        DEFINITIONS.join(
+            REVISIONS,
+            sa.and_(REVISIONS.c.key == DEFINITIONS.c.key, REVISIONS.c.version == DEFINITIONS.c.current_version),
+        )
+    )
+    .where(DEFINITIONS.c.key == sa.bindparam("key"))
+)
+
+
+@functools.cache
+def _enrollment_insert(dialect: str) -> Any:
+    """Insert active enrollments, skipping a contact the partial unique index says is enrolled;
+    returns the inserted rows. Built once per dialect (hot path)."""
+    statement = sqlite.insert(ENROLLMENTS) if dialect == "sqlite" else postgresql.insert(ENROLLMENTS)
+    return statement.on_conflict_do_nothing().returning(*ENROLLMENTS.c)
+
+
 def _current_revision(session: Session, key: str) -> _Current:
     """Whether workflow ``key`` is enabled, its current revision, and the contact exclusion
     domains, in one query."""
-    domains = sa.select(SETTINGS.c.contact_exclusion_domains).where(SETTINGS.c.id == SYNC_SETTINGS_ID).scalar_subquery()
-    query = (
-        sa.select(
-            DEFINITIONS.c.enabled,
-            REVISIONS.c.version,
-            REVISIONS.c.yaml_source,
-            REVISIONS.c.content_hash,
-            domains.label("excluded_domains"),
-        )
-        .select_from(
-            DEFINITIONS.join(
-                REVISIONS,
-                sa.and_(REVISIONS.c.key == DEFINITIONS.c.key, REVISIONS.c.version == DEFINITIONS.c.current_version),
-            )
-        )
-        .where(DEFINITIONS.c.key == key)
-    )
-    row = connection_of(session).execute(query).first()
+    row = connection_of(session).execute(_CURRENT_REVISION, {"key": key}).first()
     if row is None:  # no such workflow (WorkflowNotFound), or its revision is missing
         current = get_definition(session, key)
         version, definition, digest = load_revision_hashed(session, key, current.current_version)
@@ -365,7 +379,7 @@ def _insert_enrollments(
         for contact_id in contact_ids
     ]
     connection = connection_of(session)
-    statement = dialect_insert(connection, ENROLLMENTS).on_conflict_do_nothing().returning(*ENROLLMENTS.c)
+    statement = _enrollment_insert(connection.dialect.name)
     inserted: dict[int, Enrollment] = {}
     for chunk in chunked(rows, _CHUNK):
         for row in connection.execute(statement, list(chunk)).mappings():
