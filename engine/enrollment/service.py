@@ -167,11 +167,12 @@ class _GroupAdmitter:
                 decided = self.decide(key, contacts, trigger)
             except RollcallError as exc:  # the workflow refuses them all (missing, disabled, trigger)
                 decided = [exc] * len(indices)
-            except Exception:
+            except Exception as exc:
                 if len(indices) == 1:
-                    raise
-                log.warning("a batch of admissions failed; deciding them one by one", key=key, size=len(indices))
-                decided = [self._decide_alone(key, contact, trigger) for contact in contacts]
+                    decided = [exc]  # this request's own failure; other groups keep their outcomes
+                else:
+                    log.warning("a batch of admissions failed; deciding them one by one", key=key, size=len(indices))
+                    decided = [self._decide_alone(key, contact, trigger) for contact in contacts]
             for index, outcome in zip(indices, decided, strict=True):
                 outcomes[index] = outcome
         return outcomes

@@ -286,3 +286,40 @@ async def test_concurrent_requests_are_admitted_in_groups(db_engine: Engine) -> 
     )
     assert isinstance(mixed[0], RollcallError) and mixed[0].code == "WORKFLOW_NOT_FOUND"
     assert isinstance(mixed[1], Admission) and mixed[1].created
+
+
+async def test_a_failing_transaction_fails_only_its_own_requests(db_engine: Engine) -> None:
+    """A group whose transaction fails unexpectedly (a database error, say) is decided again
+    contact by contact; a lone request whose transaction fails gets its error, and the other
+    groups of the same batch keep their outcomes."""
+    key = define(db_engine)
+    broken = define(db_engine, "admission-broken")
+    admitter = EnrollmentService(db_engine, lambda: _NoClient())._admitter
+    decide = admitter.decide
+    calls: list[tuple[str, int]] = []
+
+    def flaky(workflow: str, contacts: Any, trigger: str) -> Any:
+        calls.append((workflow, len(contacts)))
+        if workflow == broken:
+            raise sa.exc.OperationalError("INSERT INTO enrollments …", {}, Exception("disk I/O error"))
+        if len(contacts) > 1 and len(calls) == 1:
+            raise RuntimeError("the group's transaction failed")
+        return decide(workflow, contacts, trigger)
+
+    admitter.decide = flaky  # type: ignore[method-assign]
+    people = [ContactIn(email=f"f{i}@people.example") for i in range(5)]
+    outcomes = await asyncio.gather(*(admitter.admit(key, p, "api") for p in people), return_exceptions=True)
+    assert calls[0] == (key, 5)  # one group, failed once
+    assert all(isinstance(o, Admission) and o.created for o in outcomes), outcomes  # then one by one
+    with Session(db_engine) as session:
+        assert session.exec(select(sa.func.count()).select_from(Enrollment)).one() == 5
+
+    calls.clear()
+    mixed = await asyncio.gather(
+        admitter.admit(broken, ContactIn(email="x@people.example"), "api"),
+        admitter.admit(key, ContactIn(email="y@people.example"), "api"),
+        return_exceptions=True,
+    )
+    assert sorted(calls) == sorted([(broken, 1), (key, 1)])  # one batch, two groups
+    assert isinstance(mixed[0], sa.exc.OperationalError)
+    assert isinstance(mixed[1], Admission) and mixed[1].created
