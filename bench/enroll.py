@@ -58,13 +58,12 @@ from rich.console import Console
 from rich.table import Table
 from sqlmodel import Session
 from temporalio.client import Client
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from engine.cli_enroll import ApiClient, Row, run_enrollment
 from engine.config import Settings
 from engine.crm.db import create_db_engine, upgrade_database
-from engine.enrollment.contracts import WORKFLOW_TYPE, EnrollmentInput
-from engine.enrollment.service import Admission, ContactIn, admit, search_attributes
+from engine.enrollment.contracts import WORKFLOW_TYPE
+from engine.enrollment.service import Admission, ContactIn, admit, start_arguments
 from engine.supervisor import Child, Supervisor, installed_binary, port_open
 from engine.temporal import connect, dev_server_search_attribute_args
 
@@ -303,31 +302,8 @@ def admit_all(database_url: str, key: str, emails: list[str]) -> list[Admission]
 
 async def bare_start(client: Client, admission: Admission) -> None:
     """What ``EnrollmentService._start`` sends, as one plain ``start_workflow`` call."""
-    enrollment = admission.enrollment
-    assert enrollment.id is not None
-    await client.start_workflow(
-        WORKFLOW_TYPE,
-        EnrollmentInput(
-            enrollment_id=enrollment.id,
-            contact_id=admission.contact_id,
-            version=admission.version,
-            definition_hash=admission.definition_hash,
-            trigger=enrollment.trigger,
-            definition=admission.definition,
-            enrolled_at=enrollment.created_at,
-        ),
-        id=enrollment.workflow_id,
-        task_queue=TASK_QUEUE,
-        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-        search_attributes=search_attributes(
-            admission.definition, admission.version, admission.contact_id, enrollment.trigger
-        ),
-        memo={"enrollment_id": enrollment.id},
-        static_summary=admission.summary,
-        static_details=f"enrollment {enrollment.id} of contact {admission.contact_id} "
-        f"in {admission.definition.key} v{admission.version} (trigger: {enrollment.trigger})",
-    )
+    payload, options = start_arguments(admission, TASK_QUEUE)
+    await client.start_workflow(WORKFLOW_TYPE, payload, **options)
 
 
 async def bare_round(client: Client, admissions: list[Admission], concurrency: int) -> float:

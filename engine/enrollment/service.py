@@ -194,6 +194,36 @@ class _GroupAdmitter:
             return exc
 
 
+def start_arguments(admission: Admission, task_queue: str) -> tuple[EnrollmentInput, dict[str, Any]]:
+    """The input and the options of an enrollment's ``start_workflow`` (bench/enroll.py's
+    baseline sends exactly these): id, search attributes (ids only), memo, summaries."""
+    enrollment = admission.enrollment
+    assert enrollment.id is not None
+    payload = EnrollmentInput(
+        enrollment_id=enrollment.id,
+        contact_id=admission.contact_id,
+        version=admission.version,
+        definition_hash=admission.definition_hash,
+        trigger=enrollment.trigger,
+        definition=admission.definition,
+        enrolled_at=enrollment.created_at,
+    )
+    options: dict[str, Any] = {
+        "id": enrollment.workflow_id,
+        "task_queue": task_queue,
+        "id_reuse_policy": WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        "id_conflict_policy": WorkflowIDConflictPolicy.FAIL,
+        "search_attributes": search_attributes(
+            admission.definition, admission.version, admission.contact_id, enrollment.trigger
+        ),
+        "memo": {"enrollment_id": enrollment.id},
+        "static_summary": admission.summary,
+        "static_details": f"enrollment {enrollment.id} of contact {admission.contact_id} "
+        f"in {admission.definition.key} v{admission.version} (trigger: {enrollment.trigger})",
+    }
+    return payload, options
+
+
 class EnrollmentService:
     """Used by the API, the CLI, the ``enroll`` step and event triggers alike."""
 
@@ -237,32 +267,10 @@ class EnrollmentService:
             version=admission.version,
             created=admission.created,
         )
-        payload = EnrollmentInput(
-            enrollment_id=enrollment.id,
-            contact_id=admission.contact_id,
-            version=admission.version,
-            definition_hash=admission.definition_hash,
-            trigger=enrollment.trigger,
-            definition=admission.definition,
-            enrolled_at=enrollment.created_at,
-        )
+        payload, options = start_arguments(admission, self._task_queue)
         for _attempt in range(20):
             try:
-                handle: WorkflowHandle[Any, Any] = await client.start_workflow(
-                    WORKFLOW_TYPE,
-                    payload,
-                    id=workflow_id,
-                    task_queue=self._task_queue,
-                    id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-                    id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                    search_attributes=search_attributes(
-                        admission.definition, admission.version, admission.contact_id, enrollment.trigger
-                    ),
-                    memo={"enrollment_id": enrollment.id},
-                    static_summary=admission.summary,
-                    static_details=f"enrollment {enrollment.id} of contact {admission.contact_id} "
-                    f"in {admission.definition.key} v{admission.version} (trigger: {enrollment.trigger})",
-                )
+                handle: WorkflowHandle[Any, Any] = await client.start_workflow(WORKFLOW_TYPE, payload, **options)
                 started.run_id = handle.result_run_id
                 return started
             except WorkflowAlreadyStartedError:
@@ -452,4 +460,5 @@ __all__ = [
     "admit",
     "admit_many",
     "search_attributes",
+    "start_arguments",
 ]
