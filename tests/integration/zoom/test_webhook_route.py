@@ -136,6 +136,8 @@ async def test_emulator_handshake_then_a_real_registration_is_recorded(
     assert row.payload["payload"]["account_id"] == MAIN
     assert row.payload["payload"]["object"]["id"] == W_OPEN  # kept a number, as Zoom sent it
     assert row.payload["payload"]["object"]["registrant"]["email"] == "hooked@customers.example"
+    # The row is committed before the route hands it to the dispatcher: wait for that call too.
+    await eventually(lambda: rollcall_api.dispatched, "the dispatch of the recorded row")
     assert rollcall_api.dispatched == [(CONNECTION, row.id)]
     deliveries = await admin.webhook_deliveries()
     assert [(d["event"], d["attempt"], d["status_code"]) for d in deliveries] == [
