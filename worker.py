@@ -14,18 +14,21 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.enrollment import EnrollmentActivities
+from activities.enrollment_repair import EnrollmentRepairActivities
 from activities.reconcile import ReconcileActivities
 from activities.system import SystemActivities
 from activities.webinar_sync import WebinarSyncActivities
 from activities.zoom_registration import ZoomRegistrationActivities
 from engine.config import Settings
 from engine.enrollment.context import Secrets
+from engine.enrollment.repair import ensure_repair_schedule
 from engine.sync.schedule import ensure_reconcile_schedule
 from engine.temporal import TaskQueue, connect, register_search_attributes
 from engine.zoom.pool import ZoomClientPool
 from engine.zoom.settings import ZoomSettings
 from workflows.add_to_webinar import AddContactToWebinarWorkflow
 from workflows.enrollment import EnrollmentWorkflow
+from workflows.enrollment_repair import RepairEnrollmentsWorkflow
 from workflows.reconcile import ReconcileWebinarsWorkflow
 from workflows.system_check import SystemCheckWorkflow
 from workflows.webinar_sync import WebinarSyncWorkflow
@@ -38,6 +41,7 @@ WORKFLOWS: list[type] = [
     AddContactToWebinarWorkflow,
     WebinarSyncWorkflow,
     ReconcileWebinarsWorkflow,
+    RepairEnrollmentsWorkflow,
 ]
 
 
@@ -58,6 +62,7 @@ def build_worker(
     pool = ZoomClientPool(zoom_settings)
     sync = WebinarSyncActivities(db_engine, pool, enrollment_task_queue=task_queue)
     reconcile = ReconcileActivities(db_engine, pool, task_queue=task_queue)
+    repair = EnrollmentRepairActivities(db_engine, task_queue=task_queue)
     return Worker(
         client,
         task_queue=task_queue,
@@ -66,13 +71,16 @@ def build_worker(
         # modules are imported once, not again for every run: a third of the worker's CPU per
         # enrollment (bench/enroll.py). Rollcall's workflow modules keep no mutable module
         # state, which is what makes this safe; the replay tests guard the determinism.
-        workflow_runner=SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_all_modules()),
+        workflow_runner=SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_all_modules()
+        ),
         activities=[
             system.check_store,
             *enrollment.all(),
             *zoom_registration.activities(),
             *sync.all(),
             reconcile.reconcile_webinars,
+            repair.repair_enrollments,
         ],
         # Synchronous activities (database work) run here, off the event loop.
         activity_executor=executor,
@@ -90,6 +98,10 @@ async def run_worker(settings: Settings, db_engine: Engine) -> None:
         interval = timedelta(minutes=settings.sync_reconcile_minutes)
         outcome = await ensure_reconcile_schedule(client, settings.temporal_task_queue, interval)
         log.info("reconciliation schedule " + outcome, every_minutes=settings.sync_reconcile_minutes)
+    if settings.enrollment_repair_minutes:
+        interval = timedelta(minutes=settings.enrollment_repair_minutes)
+        outcome = await ensure_repair_schedule(client, settings.temporal_task_queue, interval)
+        log.info("enrollment repair schedule " + outcome, every_minutes=settings.enrollment_repair_minutes)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

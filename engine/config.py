@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     sync_reconcile_minutes: int = Field(default=15, ge=0)
     #: How many enrollments a bulk request starts at the same time.
     enrollment_concurrency: int = Field(default=32, ge=1, le=256)
+    #: How often the enrollment repair Schedule starts missing runs and closes enrollments whose
+    #: run ended outside the interpreter (``engine.enrollment.repair``; 0: no schedule).
+    enrollment_repair_minutes: int = Field(default=5, ge=0)
 
     log_format: LogFormat = LogFormat.CONSOLE
     log_level: str = "INFO"

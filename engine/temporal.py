@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
-from temporalio.client import Client
+from temporalio.client import Client, Schedule, ScheduleAlreadyRunningError, ScheduleUpdate, ScheduleUpdateInput
 from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
@@ -109,3 +109,18 @@ async def register_search_attributes(client: Client) -> list[str]:
             raise
         return []
     return sorted(missing)
+
+
+async def ensure_schedule(client: Client, schedule_id: str, schedule: Schedule) -> str:
+    """Create a schedule, or bring an existing one to ``schedule`` (every worker does this at
+    start, so the last one started wins): "created" or "updated"."""
+    try:
+        await client.create_schedule(schedule_id, schedule)
+        return "created"
+    except ScheduleAlreadyRunningError:
+
+        async def update(_: ScheduleUpdateInput) -> ScheduleUpdate:
+            return ScheduleUpdate(schedule=schedule)
+
+        await client.get_schedule_handle(schedule_id).update(update)
+        return "updated"

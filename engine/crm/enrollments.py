@@ -218,6 +218,22 @@ def get_enrollment(session: Session, enrollment_id: int) -> Enrollment:
     return enrollment
 
 
+def enrollments_awaiting_run(session: Session, created_before: datetime, limit: int) -> list[Enrollment]:
+    """Active enrollments admitted before ``created_before`` whose run has not recorded its id
+    (oldest first): runs that never started, or have not reached their first activity yet."""
+    query = (
+        sa.select(Enrollment)
+        .where(
+            ENROLLMENTS.c.status == EnrollmentStatus.ACTIVE,
+            ENROLLMENTS.c.run_id.is_(None),
+            ENROLLMENTS.c.created_at < created_before,
+        )
+        .order_by(ENROLLMENTS.c.created_at, ENROLLMENTS.c.id)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
 def find_enrollment(session: Session, definition_key: str, contact_id: int) -> Enrollment:
     """The contact's active enrollment in the workflow, else its latest one."""
     enrollment = active_enrollment(session, definition_key, contact_id) or latest_enrollment(

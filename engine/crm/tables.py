@@ -442,6 +442,13 @@ class Enrollment(SQLModel, table=True):
             sqlite_where=sa.text("status = 'active'"),
             postgresql_where=sa.text("status = 'active'"),
         ),
+        # Active enrollments whose run has not recorded its id yet (the enrollment repair reads it).
+        Index(
+            "ix_enrollments_awaiting_run",
+            "created_at",
+            sqlite_where=sa.text("status = 'active' AND run_id IS NULL"),
+            postgresql_where=sa.text("status = 'active' AND run_id IS NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -528,4 +528,16 @@ def admit(session: Session, key: str, contact: ContactIn, trigger: str) -> Admis
     return outcome
 
 
-__all__ = ["Admission", "ContactIn", "Outcome", "admit", "admit_many"]
+def admission_of(session: Session, enrollment: Enrollment) -> Admission:
+    """The admission of an enrollment already in the store, to start its run (again): its own
+    revision, the contact's current name for the summary; ``created`` is False."""
+    version, definition, digest = load_revision_hashed(
+        session, enrollment.definition_key, enrollment.definition_version
+    )
+    first_name, last_name = _names(session, [enrollment.contact_id]).get(enrollment.contact_id, (None, None))
+    name = short_name(first_name, last_name, enrollment.contact_id)
+    summary = f"{name} → {definition.key} v{version}"
+    return Admission(enrollment, False, definition, version, summary, enrollment.contact_id, digest)
+
+
+__all__ = ["Admission", "ContactIn", "Outcome", "admission_of", "admit", "admit_many"]

@@ -7,7 +7,7 @@ inserted under the partial unique index that forbids two active enrollments of o
 one workflow. Only then is the workflow started, with id ``enroll:{key}:{contact_id}``. A
 duplicate request finds the active row and answers with the running enrollment; a crash between
 the commit and the start is repaired by the next request for the same contact (it starts the
-missing run).
+missing run), or else by the enrollment repair within minutes (``engine.enrollment.repair``).
 
 Admissions are committed in groups: requests that arrive while a transaction is running are
 decided together in the next one (``_GroupAdmitter``), and a bulk request's contacts go in
@@ -37,7 +37,7 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from engine.crm.enrollments import find_enrollment, finish_enrollment, get_definition, step_history
+from engine.crm.enrollments import find_enrollment, finish_enrollment, get_definition, get_enrollment, step_history
 from engine.crm.errors import EnrollmentNotFound
 from engine.crm.tables import Enrollment, EnrollmentStatus, EnrollmentStepOutcome
 from engine.dsl import Definition
@@ -85,6 +85,45 @@ class EnrollmentView:
 
 
 # --- the start in Temporal ----------------------------------------------------------------------
+
+#: How an enrollment whose run ended outside the interpreter (terminated in the Web UI, timed out)
+#: is closed in the store: (status, ended reason). The interpreter closes every other way itself.
+ENDED_OUTSIDE: dict[RunStatus, tuple[EnrollmentStatus, str]] = {
+    RunStatus.TERMINATED: (EnrollmentStatus.FAILED, "run_terminated"),
+    RunStatus.TIMED_OUT: (EnrollmentStatus.FAILED, "run_timed_out"),
+    RunStatus.FAILED: (EnrollmentStatus.FAILED, "run_failed"),
+    RunStatus.CANCELED: (EnrollmentStatus.CANCELLED, "run_canceled"),
+}
+
+
+class RunEnded(Exception):
+    """An admitted enrollment's own run has already ended; the store has been told (when it
+    ended outside the interpreter), so deciding again gives the right answer."""
+
+
+def close_ended_outside(engine: Engine, enrollment_id: int, workflow_id: str, run_id: str, status: RunStatus) -> bool:
+    """Close the active enrollment of a run that ended outside the interpreter, with the run's
+    id; False when there is nothing to close (not such an end, or no longer active)."""
+    outcome = ENDED_OUTSIDE.get(status)
+    if outcome is None:
+        return False
+    with Session(engine) as session:
+        try:
+            enrollment = get_enrollment(session, enrollment_id)
+        except EnrollmentNotFound:
+            return False
+        if enrollment.status != EnrollmentStatus.ACTIVE or enrollment.workflow_id != workflow_id:
+            return False
+        finish_enrollment(session, enrollment_id, outcome[0], outcome[1], run_id=run_id)
+        session.commit()
+    log.warning(
+        "closed an enrollment whose run ended outside the interpreter",
+        enrollment_id=enrollment_id,
+        workflow_id=workflow_id,
+        run_id=run_id,
+        reason=outcome[1],
+    )
+    return True
 
 
 def search_attributes(definition: Definition, version: int, contact_id: int, trigger: str) -> TypedSearchAttributes:
@@ -251,10 +290,17 @@ class EnrollmentService:
         return client
 
     async def enroll(self, key: str, contact: ContactIn, trigger: str = "api") -> EnrollmentStarted:
-        admission = await self._admitter.admit(key, contact, trigger)
-        return await self._start(admission, trigger)
+        for _attempt in range(3):
+            admission = await self._admitter.admit(key, contact, trigger)
+            try:
+                return await self.start_admitted(admission)
+            except RunEnded:
+                continue  # the store now says how it ended: decide again
+        raise TemporalUnavailable(f"the enrollment of this contact in {key!r} keeps ending as it is requested; retry")
 
-    async def _start(self, admission: Admission, trigger: str) -> EnrollmentStarted:
+    async def start_admitted(self, admission: Admission) -> EnrollmentStarted:
+        """Start the run of an admitted enrollment; a run of this enrollment already there is its
+        answer (so a request, a retry and the enrollment repair may all call this safely)."""
         enrollment = admission.enrollment
         assert enrollment.id is not None
         client = await self.client()
@@ -267,6 +313,29 @@ class EnrollmentService:
             version=admission.version,
             created=admission.created,
         )
+        if not admission.created:
+            # Already admitted: its run may be there (a duplicate request), missing (its start was
+            # lost), or ended without closing it (terminated, timed out): never run it twice.
+            try:
+                description = await client.get_workflow_handle(workflow_id).describe()
+            except RPCError as exc:
+                if exc.status != RPCStatusCode.NOT_FOUND:
+                    raise TemporalUnavailable(f"cannot reach the enrollment workflow: {exc.message}") from None
+                description = None
+            if description is not None and await description.memo_value("enrollment_id", None) == enrollment.id:
+                if description.status == RunStatus.RUNNING:
+                    started.run_id = description.run_id
+                    return started
+                if description.status is not None:
+                    await asyncio.to_thread(
+                        close_ended_outside,
+                        self._engine,
+                        enrollment.id,
+                        workflow_id,
+                        description.run_id,
+                        description.status,
+                    )
+                raise RunEnded(f"the run of enrollment {enrollment.id} has ended ({description.status})")
         payload, options = start_arguments(admission, self._task_queue)
         for _attempt in range(20):
             try:
@@ -314,7 +383,10 @@ class EnrollmentService:
         async def start(index: int, admission: Admission) -> None:
             async with limit:
                 try:
-                    started = await self._start(admission, trigger)
+                    try:
+                        started = await self.start_admitted(admission)
+                    except RunEnded:
+                        started = await self.enroll(key, contacts[index], trigger)
                 except Exception as exc:
                     done(_failed(key, index, exc))
                     return

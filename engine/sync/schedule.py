@@ -8,16 +8,14 @@ from temporalio.client import (
     Client,
     Schedule,
     ScheduleActionStartWorkflow,
-    ScheduleAlreadyRunningError,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleSpec,
-    ScheduleUpdate,
-    ScheduleUpdateInput,
 )
 
 from engine.sync.contracts import RECONCILE_SCHEDULE_ID, RECONCILE_WORKFLOW_TYPE, ReconcileRequest
+from engine.temporal import ensure_schedule
 
 
 def reconcile_schedule(task_queue: str, interval: timedelta) -> Schedule:
@@ -33,14 +31,4 @@ def reconcile_schedule(task_queue: str, interval: timedelta) -> Schedule:
 
 async def ensure_reconcile_schedule(client: Client, task_queue: str, interval: timedelta) -> str:
     """Create the schedule, or bring an existing one to this interval and task queue."""
-    schedule = reconcile_schedule(task_queue, interval)
-    try:
-        await client.create_schedule(RECONCILE_SCHEDULE_ID, schedule)
-        return "created"
-    except ScheduleAlreadyRunningError:
-
-        async def update(_: ScheduleUpdateInput) -> ScheduleUpdate:
-            return ScheduleUpdate(schedule=schedule)
-
-        await client.get_schedule_handle(RECONCILE_SCHEDULE_ID).update(update)
-        return "updated"
+    return await ensure_schedule(client, RECONCILE_SCHEDULE_ID, reconcile_schedule(task_queue, interval))
