@@ -20,6 +20,8 @@ the failpoint fires every time. Failpoints in use (grep ``failpoint(`` for the l
 - ``zoom_registration.after_add_registrant``: Zoom accepted the registration, the activity has not
   returned it yet (nothing is in the CRM store);
 - ``zoom_registration.before_commit``: the registration's CRM effects are written, not committed.
+- ``enrollment.after_admission``: enrollments are admitted (committed in the store), their runs
+  not started yet (what a crash of the API in the middle of a request leaves).
 """
 
 from __future__ import annotations

@@ -45,6 +45,7 @@ from engine.enrollment.admission import Admission, ContactIn, Outcome, admit, ad
 from engine.enrollment.contracts import WORKFLOW_TYPE, EnrollmentInput, EnrollmentProgress, ExitReason
 from engine.enrollment.errors import EnrollmentRefused, NotEnrolled, TemporalUnavailable
 from engine.errors import RollcallError
+from engine.failpoints import failpoint
 from engine.temporal import SearchAttribute, TaskQueue
 
 log = structlog.get_logger("rollcall.enrollment")
@@ -292,6 +293,7 @@ class EnrollmentService:
     async def enroll(self, key: str, contact: ContactIn, trigger: str = "api") -> EnrollmentStarted:
         for _attempt in range(3):
             admission = await self._admitter.admit(key, contact, trigger)
+            failpoint("enrollment.after_admission")
             try:
                 return await self.start_admitted(admission)
             except RunEnded:
@@ -405,6 +407,7 @@ class EnrollmentService:
             admitted = await asyncio.gather(
                 *(self._admitter.admit(key, contact, trigger) for contact in chunk), return_exceptions=True
             )
+            failpoint("enrollment.after_admission")  # committed, no run started yet
             starts = []
             for offset, outcome in enumerate(admitted):
                 if isinstance(outcome, BaseException):

@@ -7,10 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
@@ -31,6 +38,7 @@ from engine.enrollment.repair import (
     repair_enrollments,
 )
 from engine.enrollment.service import ContactIn, EnrollmentService
+from engine.failpoints import ENV_VARIABLE as FAILPOINTS_VARIABLE
 from engine.temporal import SearchAttribute
 
 if TYPE_CHECKING:
@@ -291,3 +299,101 @@ async def test_the_schedule_repairs_unattended(
         assert outcome["enrollment_id"] == lost
     finally:
         await schedule.delete()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_api(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """``rollcall api`` as a real process, its output in ``log``."""
+    with log.open("wb") as output:
+        return subprocess.Popen(
+            [sys.executable, "-m", "engine.cli", "api", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+async def test_the_api_killed_after_admitting_a_bulk_loses_no_enrollment(
+    worker: Any,
+    definitions: Definitions,
+    db_engine: Engine,
+    database_url: str,
+    temporal_client: Client,
+    task_queue: str,
+    tmp_path: Path,
+) -> None:
+    """``rollcall api`` (a real process) is SIGKILLed right after a bulk request's contacts are
+    admitted, before any run starts: the client gets no answer, the store has 120 active
+    enrollments and Temporal none of their runs. One repair pass starts all 120 and each runs to
+    its end on the revision it was admitted with."""
+    definitions.put("crash", definition("1s"))
+    key = definitions.key("crash")
+    port = free_port()
+    (tmp_path / "definitions").mkdir()
+    log = tmp_path / "api.log"
+    env = {
+        **os.environ,
+        "ROLLCALL_DATABASE_URL": database_url,
+        "ROLLCALL_TEMPORAL_ADDRESS": temporal_client.service_client.config.target_host,
+        "ROLLCALL_TEMPORAL_TASK_QUEUE": task_queue,
+        "ROLLCALL_API_KEYS": "crash-test-key",
+        "ROLLCALL_DEFINITIONS_DIR": str(tmp_path / "definitions"),
+        FAILPOINTS_VARIABLE: "enrollment.after_admission=kill",
+    }
+    api = start_api(port, env, log)
+    try:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", headers={"Authorization": "Bearer crash-test-key"}, timeout=30
+        ) as http:
+            for _ in range(300):
+                with contextlib.suppress(httpx.TransportError):
+                    if (await http.get("/healthz")).status_code == 200:
+                        break
+                assert api.poll() is None, log.read_text()
+                await asyncio.sleep(0.1)
+            contacts = [{"email": f"bulk{i}@customers.example", "first_name": f"Bulk{i}"} for i in range(120)]
+            with pytest.raises(httpx.TransportError):
+                await http.post(f"/v1/workflows/{key}/enrollments:bulk", json={"contacts": contacts})
+        assert api.wait(timeout=30) == -signal.SIGKILL, log.read_text()
+    finally:
+        if api.poll() is None:
+            api.kill()
+            api.wait()
+
+    with Session(db_engine) as session:
+        admitted = session.execute(
+            sa.select(ENROLLMENTS.c.id, ENROLLMENTS.c.status, ENROLLMENTS.c.run_id).where(
+                ENROLLMENTS.c.definition_key == key
+            )
+        ).all()
+    assert len(admitted) == 120 and {(status, run_id) for _, status, run_id in admitted} == {("active", None)}
+    runs = f"WorkflowId STARTS_WITH 'enroll:{key}:'"
+    assert (await temporal_client.count_workflows(runs)).count == 0
+
+    result = await repair_pass(temporal_client, task_queue, as_of=datetime.now(UTC) + timedelta(minutes=5))
+
+    assert sorted(result.started) == sorted(enrollment_id for enrollment_id, _, _ in admitted)
+    assert (result.checked, result.ended, result.errors) == (120, [], [])
+
+    def completed() -> int:
+        with Session(db_engine) as session:
+            return int(
+                session.scalar(
+                    sa.select(sa.func.count())
+                    .select_from(ENROLLMENTS)
+                    .where(ENROLLMENTS.c.definition_key == key, ENROLLMENTS.c.status == "completed")
+                )
+                or 0
+            )
+
+    await until(lambda: completed() == 120, "the 120 repaired enrollments completed", within=90)
+    for enrollment_id, _, _ in admitted[:5]:
+        assert steps(db_engine, enrollment_id) == [("mark", "COMPLETED"), ("wait", "COMPLETED"), ("after", "COMPLETED")]
+    await visible(temporal_client, f"{runs} AND ExecutionStatus = 'Completed'")
+    assert (await temporal_client.count_workflows(runs)).count == 120
