@@ -1,6 +1,10 @@
 """Record the enrollment histories the replay test checks (run after a deliberate interpreter change).
 
-    .venv/bin/python tests/replay/record_histories.py
+    .venv/bin/python tests/replay/record_histories.py [--tag CHANGE_ID]
+
+With ``--tag`` the files are ``histories/<scenario>@<CHANGE_ID>.json``: record a new set under
+the ``workflow.patched`` id of each interpreter change and keep the older sets, so both the old
+and the new paths stay guarded.
 
 Runs each scenario below on a fresh dev server (installed binary) with a SQLite store and a real
 webhook endpoint on loopback, and writes ``histories/<scenario>.json``. Together they cover every
@@ -146,7 +150,7 @@ def serve_webhooks() -> str:
     return f"http://127.0.0.1:{server.server_address[1]}"
 
 
-async def main() -> None:
+async def main(tag: str | None = None) -> None:
     receiver = serve_webhooks()
     workdir = Path(tempfile.mkdtemp(prefix="rollcall-replay-"))
     db_engine = create_db_engine(f"sqlite:///{workdir / 'store.db'}")
@@ -199,7 +203,8 @@ async def main() -> None:
                 HISTORIES.mkdir(exist_ok=True)
                 for name, workflow_id in scenarios.items():
                     history = await env.client.get_workflow_handle(workflow_id).fetch_history()
-                    (HISTORIES / f"{name}.json").write_text(history.to_json() + "\n")
+                    stem = f"{name}@{tag}" if tag else name
+                    (HISTORIES / f"{stem}.json").write_text(history.to_json() + "\n")
                     print(f"recorded {name}: {len(history.events)} events")
     finally:
         await env.shutdown()
@@ -207,6 +212,7 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    arguments = sys.argv[1:]
+    asyncio.run(main(arguments[1] if arguments[:1] == ["--tag"] and len(arguments) == 2 else None))
     sys.stdout.flush()
     os._exit(0)  # temporal-notes, pitfall 1

@@ -58,3 +58,58 @@ def test_contact_data_stays_out_of_history() -> None:
         payloads = list(_decoded_payloads(json.loads(path.read_text())))
         assert any('"enrollment_id"' in payload for payload in payloads), path.name
         assert not [payload for payload in payloads if "replay@example.com" in payload], path.name
+
+
+def _events(path: Path) -> list[tuple[str, str]]:
+    """(event type, activity type) of each event: the scheduled activity's, or the local activity's marker's."""
+    found: list[tuple[str, str]] = []
+    for event in json.loads(path.read_text())["events"]:
+        kind = event["eventType"].removeprefix("EVENT_TYPE_")
+        name = ""
+        if kind == "ACTIVITY_TASK_SCHEDULED":
+            name = event["activityTaskScheduledEventAttributes"]["activityType"]["name"]
+        elif kind == "MARKER_RECORDED":
+            marker = event["markerRecordedEventAttributes"]
+            name = marker["markerName"]
+            if name == "core_local_activity":
+                data = base64.b64decode(marker["details"]["data"]["payloads"][0]["data"])
+                name = f"local:{json.loads(data)['activity_type']}"
+        found.append((kind, name))
+    return found
+
+
+STORE_ACTIVITIES = {
+    "plan_delay",
+    "evaluate_branch",
+    "set_property",
+    "prepare_registration",
+    "record_outcomes",
+    "finish",
+}
+
+
+def test_since_local_store_steps_store_activities_are_local_and_call_outs_are_not() -> None:
+    """Histories recorded after the ``local-store-steps`` patch: the patch marker, store-only
+    activities as local-activity markers (no activity task), webhooks and enrollments as regular
+    activities. The older files (without the marker) replay the regular path above."""
+    tagged = [path for path in HISTORIES if path.stem.endswith("@local-store-steps")]
+    assert len(tagged) == len([path for path in HISTORIES if "@" not in path.stem]) == 6
+    for path in tagged:
+        events = _events(path)
+        assert ("MARKER_RECORDED", "core_patch") in events, path.name
+        scheduled = {name for kind, name in events if kind == "ACTIVITY_TASK_SCHEDULED"}
+        local = {name.removeprefix("local:") for _, name in events if name.startswith("local:")}
+        assert not scheduled & STORE_ACTIVITIES, path.name
+        assert local <= STORE_ACTIVITIES and "finish" in local, path.name
+    every = _events(HISTORIES[[path.stem for path in HISTORIES].index("every-step@local-store-steps")])
+    assert [name for _, name in every if name.startswith("local:") or name in {"call_webhook", "enroll_contact"}] == [
+        "local:set_property",
+        "local:plan_delay",
+        "local:evaluate_branch",
+        "call_webhook",
+        "local:evaluate_branch",
+        "enroll_contact",
+        "local:finish",
+    ]
+    old = _events(HISTORIES[[path.stem for path in HISTORIES].index("every-step")])
+    assert len(every) < len(old) * 0.6  # 30 events instead of 53
