@@ -14,7 +14,7 @@ What runs, each in its own process as under ``rollcall up``:
 
 The definition is a single 1-day ``delay`` (then a ``set_property`` nobody reaches). Why a delay:
 every enrollment stays open after its start, so the API path and the baseline cause exactly the
-same work in Temporal and the worker (the ``plan_delay`` activity, then a timer) and nothing
+same work in Temporal and the worker (``plan_delay``, a local activity, then a timer) and nothing
 completes while later phases are measured; it is also what real enrollments mostly do (wait).
 A one-activity definition would make the worker write to the store while the API admits, and
 runs of the earlier phases finish during the later ones.
