@@ -118,17 +118,14 @@ def seed(now: datetime) -> SeedDocument:
     )
 
 
-def bench_definition(key: str, receiver_url: str, delay_for: str) -> str:
-    """webinar-invite.yaml with the delay shortened to ``delay_for`` and the hooks pointed at the receiver."""
+def bench_definition(key: str, delay_for: str) -> str:
+    """webinar-invite.yaml with the delay shortened to ``delay_for`` (its hooks reach the receiver
+    through the secrets file the worker gets, like under ``rollcall up``)."""
     text = WEBINAR_INVITE.read_text()
     delay = '    until: "{{ steps.register.webinar_end_time }}"\n    offset: 1h\n'
-    for needle in ("key: webinar-invite\n", delay, "https://hooks.example.com"):
+    for needle in ("key: webinar-invite\n", delay, "{{ secrets.MARKETING_HOOKS_URL }}"):
         assert needle in text, f"definitions/webinar-invite.yaml changed: {needle!r} not found"
-    return (
-        text.replace("key: webinar-invite\n", f"key: {key}\n")
-        .replace(delay, f"    for: {delay_for}\n")
-        .replace("https://hooks.example.com", receiver_url)
-    )
+    return text.replace("key: webinar-invite\n", f"key: {key}\n").replace(delay, f"    for: {delay_for}\n")
 
 
 @contextmanager
@@ -222,7 +219,7 @@ def setup_store(url: str) -> Engine:
 def save_definitions(engine: Engine, receiver_url: str, delay_for: str) -> None:
     with Session(engine) as session:
         for key, delay in ((KEY, delay_for), (WARMUP_KEY, "1s")):
-            put_definition_text(session, key, bench_definition(key, receiver_url, delay), source="bench")
+            put_definition_text(session, key, bench_definition(key, delay), source="bench")
         session.commit()
 
 
@@ -408,7 +405,10 @@ async def main(count: int, concurrency: int, full: bool) -> None:
             engine = setup_store(database_url)
             save_definitions(engine, hooks_url, "1h" if park else "1s")
             secrets_file = workdir / "secrets.yaml"
-            secrets_file.write_text(f"MARKETING_HOOK_TOKEN: bench\nOPS_ALERTS_URL: {hooks_url}/ops\n")
+            secrets_file.write_text(
+                f"MARKETING_HOOK_TOKEN: bench\nOPS_ALERTS_URL: {hooks_url}/ops\n"
+                f"MARKETING_HOOKS_URL: {hooks_url}/marketing\n"
+            )
 
             # One worker process, as `rollcall worker` runs it.
             worker_env = {

@@ -127,6 +127,19 @@ def zoom_emulator(
     serve(["--port", str(port), *(["--seed", str(seed)] if seed else []), "--log-level", log_level])
 
 
+@app.command("webhook-inbox")
+@command
+def webhook_inbox(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8766,
+    log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "warning",
+) -> None:
+    """Serve the demo's webhook inbox: records the requests webhook steps send (GET /_inbox lists them)."""
+    from engine.demo.inbox import main as serve
+
+    _settings()
+    serve(["--port", str(port), "--log-level", log_level])
+
+
 @db_app.command("upgrade")
 @command
 def db_upgrade() -> None:

@@ -25,6 +25,8 @@ from engine.crm import accounts
 from engine.crm.db import create_db_engine, current_revision, upgrade_database
 from engine.crm.errors import BusinessUnitExists, ZoomConnectionExists
 from engine.crm.tables import PRIMARY_BUSINESS_UNIT_ID
+from engine.demo.inbox import DEMO_SECRETS
+from engine.enrollment.context import SECRET_ENV_PREFIX, Secrets
 from engine.errors import ConfigurationError
 from engine.supervisor import Child, ChildFailed, Supervisor, installed_binary, port_open
 from engine.temporal import connect, dev_server_search_attribute_args, register_search_attributes
@@ -247,6 +249,19 @@ def _subscribe_demo_webhooks(emulator_url: str, api_url: str, demo: list[DemoZoo
     return lines
 
 
+def _unconfigured_demo_secrets(settings: Settings) -> list[str]:
+    """The example definitions' secrets nobody configured (environment or secrets file): the
+    demo's webhook inbox stands in for them."""
+    configured = Secrets(settings.secrets_file)
+    missing = []
+    for name in DEMO_SECRETS:
+        try:
+            configured[name]
+        except KeyError:
+            missing.append(name)
+    return missing
+
+
 def _emulator_child(port: int) -> Child:
     rollcall = [sys.executable, "-m", "engine.cli"]
     return Child(
@@ -318,6 +333,22 @@ def run_stack(settings: Settings, console: Console) -> int:
             )
 
         rollcall = [sys.executable, "-m", "engine.cli"]
+        stand_ins = _unconfigured_demo_secrets(settings)
+        inbox_url = ""
+        if stand_ins:
+            inbox_port = _free_port()
+            inbox_url = f"http://127.0.0.1:{inbox_port}"
+            supervisor.start(Child(name="webhook-inbox", argv=[*rollcall, "webhook-inbox", "--port", str(inbox_port)]))
+            supervisor.wait_until("the webhook inbox", lambda: _http_ok(f"{inbox_url}/healthz"), 60)
+            for name in stand_ins:
+                child_env[SECRET_ENV_PREFIX + name] = DEMO_SECRETS[name].format(inbox=inbox_url)
+            console.print(
+                f"Webhooks: secrets {', '.join(stand_ins)} not configured — webhook steps using them send "
+                f"to the demo webhook inbox at {inbox_url} (recorded requests: {inbox_url}/_inbox)",
+                soft_wrap=True,
+                highlight=False,
+                markup=False,
+            )
         supervisor.start(Child(name="worker", argv=[*rollcall, "worker"], env=child_env))
         supervisor.start(Child(name="api", argv=[*rollcall, "api"], env=child_env))
         api_url = f"http://{settings.api_host}:{settings.api_port}"
@@ -335,6 +366,8 @@ def run_stack(settings: Settings, console: Console) -> int:
             lines.extend(f"Webhooks     {escape(hook)}" for hook in hooks)
         else:
             lines.append(f"Zoom         {', '.join(sorted(zoom_connections))}")
+        if inbox_url:
+            lines.append(f"Webhook inbox {inbox_url}/_inbox  (demo: what webhook steps sent)")
         if generated_key:
             lines.append(f"API key      {generated_key}  (admin; kept in {STATE_DIR / 'api-key'})")
         lines.append("Ctrl-C stops everything.")

@@ -17,6 +17,7 @@ import httpx
 import psutil
 from temporalio.client import Client
 
+from engine.demo.inbox import DEMO_SECRETS
 from engine.temporal import SearchAttribute
 from engine.zoom.emulator.seeds import DEMO_SEED_PATH, load_seed
 
@@ -120,6 +121,7 @@ def test_up_starts_everything_stops_cleanly_and_keeps_history(tmp_path: Path) ->
             time.sleep(0.3)
 
         _check_demo_zoom(up, api, headers, tmp_path / ".rollcall" / "rollcall.db")
+        _check_demo_inbox(up, api, headers)
     finally:
         returncode, output = _stop(up)
     assert returncode == 0, output
@@ -204,6 +206,54 @@ def _check_demo_zoom(up: _Up, api: str, headers: dict[str, str], store: Path) ->
         time.sleep(0.2)
     assert [row[:3] for row in rows] == [("demo-account", "webinar.registration_created", 1)]
     assert json.loads(rows[0][3])["payload"]["object"]["registrant"]["email"] == "e2e.webhook@customers.example"
+
+
+INBOX_LINE = re.compile(
+    r"Webhooks: secrets (\S.*) not configured — webhook steps using them send to the demo webhook inbox at "
+    r"(http://127\.0\.0\.1:\d+) \(recorded requests: http://127\.0\.0\.1:\d+/_inbox\)"
+)
+
+DEMO_HOOK = """
+key: demo-hook
+name: Demo hook
+enrollment:
+  triggers: [{type: api}]
+steps:
+  - id: tell_ops
+    type: webhook
+    url: "{{ secrets.OPS_ALERTS_URL }}"
+    headers:
+      Authorization: "Bearer {{ secrets.CRM_HOOK_TOKEN }}"
+    body:
+      contact: "{{ contact.id }}"
+"""
+
+
+def _check_demo_inbox(up: _Up, api: str, headers: dict[str, str]) -> None:
+    """No secret configured: the demo inbox stands in for the examples' secrets, and a webhook
+    step using them lands there (through the real worker, with the secrets ``up`` gave it)."""
+    found = up.wait_for(INBOX_LINE)
+    assert found.group(1).split(", ") == list(DEMO_SECRETS)
+    inbox = found.group(2)
+    assert httpx.get(f"{inbox}/_inbox").json() == {"count": 0, "requests": []}
+    saved = httpx.put(
+        f"{api}/v1/workflows/demo-hook", content=DEMO_HOOK, headers={**headers, "Content-Type": "application/yaml"}
+    )
+    assert saved.status_code in (200, 201), saved.text
+    enrolled = httpx.post(
+        f"{api}/v1/workflows/demo-hook/enrollments",
+        json={"email": "e2e.inbox@customers.example"},
+        headers=headers,
+    )
+    assert enrolled.status_code == 202, enrolled.text
+    deadline = time.monotonic() + 30
+    while not (received := httpx.get(f"{inbox}/_inbox").json()["requests"]):
+        assert time.monotonic() < deadline, "the webhook never reached the demo inbox"
+        time.sleep(0.2)
+    [request] = received
+    assert (request["method"], request["path"]) == ("POST", "/hooks/ops-alerts")
+    assert request["headers"]["authorization"] == "Bearer …"
+    assert request["body"] == {"contact": str(enrolled.json()["contact_id"])}
 
 
 def test_up_with_zoom_connections_configured_starts_no_emulator(temporal_client: Client, tmp_path: Path) -> None:

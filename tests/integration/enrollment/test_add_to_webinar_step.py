@@ -23,6 +23,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlmodel import Session
+from support.http import serve
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -41,6 +42,7 @@ from engine.crm.participations import (
     upsert_marketing_events,
 )
 from engine.crm.tables import Contact, EnrollmentStepOutcome, Participation, table_of
+from engine.demo.inbox import DEMO_SECRETS, Inbox, create_inbox_app
 from engine.enrollment.contracts import EnrollmentProgress, enrollment_workflow_id
 from engine.enrollment.service import ContactIn, EnrollmentService
 from engine.zoom.emulator import EmulatorAdmin, EmulatorServer, FaultKind, FaultRule, RateLimitMode, SeedDocument
@@ -155,7 +157,10 @@ def zoom_worker(
 
 def write_secrets(tmp_path: Path, receiver: WebhookReceiver) -> Path:
     secrets = tmp_path / "secrets.yaml"
-    secrets.write_text(f"MARKETING_HOOK_TOKEN: {HOOK_TOKEN}\nOPS_ALERTS_URL: {receiver.url}/ops/registration-failed\n")
+    secrets.write_text(
+        f"MARKETING_HOOK_TOKEN: {HOOK_TOKEN}\nOPS_ALERTS_URL: {receiver.url}/ops/registration-failed\n"
+        f"MARKETING_HOOKS_URL: {receiver.url}/marketing\n"
+    )
     return secrets
 
 
@@ -467,10 +472,11 @@ async def test_two_workflows_registering_the_same_contact_to_the_same_webinar_at
 
 
 def webinar_invite_copy(receiver: WebhookReceiver) -> str:
-    """definitions/webinar-invite.yaml as shipped, its key made per-test and its hooks pointed here."""
+    """definitions/webinar-invite.yaml as shipped, its key made per-test (its hooks reach the
+    receiver through the secrets ``write_secrets`` gives the worker)."""
     text = WEBINAR_INVITE.read_text()
-    assert "key: webinar-invite\n" in text and "https://hooks.example.com" in text
-    return text.replace("key: webinar-invite\n", 'key: "{key}"\n').replace("https://hooks.example.com", receiver.url)
+    assert "key: webinar-invite\n" in text and "{{ secrets.MARKETING_HOOKS_URL }}/webinar-thanks" in text
+    return text.replace("key: webinar-invite\n", 'key: "{key}"\n')
 
 
 def record_attendance(
@@ -646,3 +652,215 @@ async def test_webinar_invite_end_to_end_thanks_attendees_and_sends_the_recordin
 def world_log(db_engine: Engine, enrollment_id: int) -> list[EnrollmentStepOutcome]:
     with Session(db_engine) as session:
         return step_history(session, enrollment_id)
+
+
+# --- the other shipped examples, end to end with the demo's webhook inbox --------------------------
+
+
+def example_copy(name: str, renamed: dict[str, str] | None = None) -> str:
+    """definitions/<name>.yaml as shipped: its key made per-test, the workflows it enrolls into renamed."""
+    text = (REPO_ROOT / "definitions" / f"{name}.yaml").read_text()
+    assert f"key: {name}\n" in text
+    text = text.replace(f"key: {name}\n", 'key: "{key}"\n')
+    for original, replacement in (renamed or {}).items():
+        assert f"workflow: {original}\n" in text
+        text = text.replace(f"workflow: {original}\n", f"workflow: {replacement}\n")
+    return text
+
+
+@contextlib.contextmanager
+def demo_inbox(tmp_path: Path) -> Iterator[tuple[Inbox, Path]]:
+    """The demo's webhook inbox over real HTTP, and a secrets file giving every secret of the
+    examples the stand-in ``rollcall up`` gives it (``DEMO_SECRETS``)."""
+    inbox = Inbox()
+    with serve(create_inbox_app(inbox), name="demo-inbox") as url:
+        secrets = tmp_path / "demo-secrets.yaml"
+        secrets.write_text("".join(f"{name}: {value.format(inbox=url)}\n" for name, value in DEMO_SECRETS.items()))
+        yield inbox, secrets
+
+
+async def skip_until_closed(env: WorkflowEnvironment, handles: list[Any], step: timedelta) -> None:
+    """Move the time-skipping server's clock until every run has closed."""
+    for _ in range(40):
+        statuses = [(await handle.describe()).status for handle in handles]
+        if all(status != WorkflowExecutionStatus.RUNNING for status in statuses):
+            return
+        await env.sleep(step)
+    pytest.fail("the runs did not close")
+
+
+@pytest.mark.timeskipping
+@pytest.mark.timeout(150)
+async def test_vip_follow_up_as_shipped_runs_to_its_end_in_the_demo_setup(
+    time_skipping_env: WorkflowEnvironment,
+    db_engine: Engine,
+    task_queue: str,
+    activity_executor: ThreadPoolExecutor,
+    tmp_path: Path,
+    emulator_server: EmulatorServer,
+    zoom_admin: EmulatorAdmin,
+    definitions: Definitions,
+) -> None:
+    """definitions/vip-follow-up.yaml (and the webinar-invite it enrolls into) with the demo's
+    secrets: criteria and suppression refuse the wrong contacts; a VIP is tagged, registered to
+    its webinar through webinar-invite, its account manager alerted through the inbox, and after
+    2½ days (skipped) the branch on the alert's outcome ends it; when the alert keeps failing
+    (5 attempts), the ops channel is alerted instead."""
+    from engine.enrollment.errors import CriteriaNotMet, NotEnrolled, Suppressed
+
+    client = time_skipping_env.client
+    connect_business_units(db_engine)
+    definitions.put("invite", example_copy("webinar-invite"))
+    definitions.put("vip", example_copy("vip-follow-up", {"webinar-invite": definitions.key("invite")}))
+    key = definitions.key("vip")
+    service = EnrollmentService(db_engine, client, task_queue=task_queue)
+    with Session(db_engine) as session:
+        people = {
+            name: create_contact(
+                session, email=f"{name}@customers.example", first_name=name.title(), last_name="Doe", properties=props
+            ).id
+            for name, props in {
+                "vera": {"plan": "enterprise", "account_manager": "am@rollcall.example", "webinar_id": str(W_OPEN)},
+                "otto": {"plan": "enterprise", "account_manager": "am@rollcall.example", "webinar_id": str(W_OPEN)},
+                "fred": {"plan": "free", "account_manager": "am@rollcall.example"},
+                "nora": {"plan": "enterprise"},
+            }.items()
+        }
+        session.commit()
+    with pytest.raises(CriteriaNotMet):
+        await service.enroll(key, ContactIn(contact_id=people["fred"]))
+    with pytest.raises(Suppressed):
+        await service.enroll(key, ContactIn(contact_id=people["nora"]))
+
+    with demo_inbox(tmp_path) as (inbox, secrets):
+        async with zoom_worker(client, db_engine, task_queue, activity_executor, emulator_server, secrets):
+            vera = await service.enroll(key, ContactIn(contact_id=people["vera"]))
+            await skip_until_closed(
+                time_skipping_env, [client.get_workflow_handle(vera.workflow_id)], timedelta(hours=12)
+            )
+            inbox.queue_statuses("/hooks/crm/vip-alert", [503] * 5)
+            otto = await service.enroll(key, ContactIn(contact_id=people["otto"]))
+            await skip_until_closed(
+                time_skipping_env, [client.get_workflow_handle(otto.workflow_id)], timedelta(hours=1)
+            )
+            results = [await client.get_workflow_handle(started.workflow_id).result() for started in (vera, otto)]
+            for who in ("vera", "otto"):
+                # webinar-invite waits for the webinar's end, unless the shared test clock is past it.
+                with contextlib.suppress(NotEnrolled):
+                    await service.unenroll(definitions.key("invite"), people[who])
+
+    assert [(r["status"], r["reason"]) for r in results] == [("completed", "end_step")] * 2
+    assert outcomes(world_log(db_engine, vera.enrollment_id)) == [
+        ("tag_vip", "COMPLETED"),
+        ("remember_source", "COMPLETED"),
+        ("invite", "COMPLETED"),
+        ("alert_account_manager", "DELIVERED"),
+        ("wait_for_reply", "COMPLETED"),
+        ("check_alert", "COMPLETED"),
+        ("done", "COMPLETED"),
+    ]
+    assert outcomes(world_log(db_engine, otto.enrollment_id)) == [
+        ("tag_vip", "COMPLETED"),
+        ("remember_source", "COMPLETED"),
+        ("invite", "COMPLETED"),
+        ("alert_account_manager", "FAILED"),
+        ("alert_ops", "DELIVERED"),
+        ("done", "COMPLETED"),
+    ]
+    alerts = inbox.listing("/hooks/crm/vip-alert")
+    assert [a["body"]["contact"]["email"] for a in alerts] == ["vera@customers.example"] + [
+        "otto@customers.example"
+    ] * 5
+    first = alerts[0]
+    assert first["headers"]["authorization"] == "Bearer …"  # the inbox masks credentials
+    assert first["headers"]["x-rollcall-enrollment"] == str(vera.enrollment_id)
+    assert first["body"]["contact"]["account_manager"] == "am@rollcall.example"
+    [ops] = inbox.listing("/hooks/ops-alerts")
+    assert ops["body"] == {"text": "VIP follow-up needs a human for otto@customers.example"}
+    # Both were registered to their webinar by webinar-invite, and tagged.
+    assert {r["email"] for r in await zoom_admin.registrants(W_OPEN)} >= {
+        "vera@customers.example",
+        "otto@customers.example",
+    }
+    with Session(db_engine) as session:
+        for who in ("vera", "otto"):
+            contact = session.get(Contact, people[who])
+            assert contact is not None and contact.properties["vip"] is True
+
+
+@pytest.mark.timeskipping
+@pytest.mark.timeout(150)
+async def test_nurture_after_webinar_as_shipped_runs_to_its_end_in_the_demo_setup(
+    time_skipping_env: WorkflowEnvironment,
+    db_engine: Engine,
+    task_queue: str,
+    activity_executor: ThreadPoolExecutor,
+    tmp_path: Path,
+    emulator_server: EmulatorServer,
+    zoom_admin: EmulatorAdmin,
+    definitions: Definitions,
+) -> None:
+    """definitions/nurture-after-webinar.yaml with the demo's secrets: only the event trigger may
+    enroll; the first delay ends on a weekday at 09:00 Paris time at least a day later; the
+    resources e-mail goes to the inbox, the contact is marked, and a week later (Tue/Thu 10:30)
+    a contact with fewer than two registrations gets the case study."""
+    from zoneinfo import ZoneInfo
+
+    from engine.enrollment.errors import TriggerNotAllowed
+
+    client = time_skipping_env.client
+    connect_business_units(db_engine)
+    definitions.put("invite", example_copy("webinar-invite"))
+    definitions.put("nurture", example_copy("nurture-after-webinar", {"webinar-invite": definitions.key("invite")}))
+    key = definitions.key("nurture")
+    service = EnrollmentService(db_engine, client, task_queue=task_queue)
+    with Session(db_engine) as session:
+        contact = create_contact(
+            session, email="nina@customers.example", first_name="Nina", last_name="Doe", properties={"company": "Acme"}
+        )
+        session.commit()
+        assert contact.id is not None
+        contact_id = contact.id
+    with pytest.raises(TriggerNotAllowed):
+        await service.enroll(key, ContactIn(contact_id=contact_id), trigger="api")
+
+    with demo_inbox(tmp_path) as (inbox, secrets):
+        async with zoom_worker(client, db_engine, task_queue, activity_executor, emulator_server, secrets):
+            enrolled_at = await time_skipping_env.get_current_time()
+            started = await service.enroll(key, ContactIn(contact_id=contact_id), trigger="event")
+            handle = client.get_workflow_handle(started.workflow_id)
+            for _ in range(300):
+                progress = await handle.query("progress", result_type=EnrollmentProgress)
+                if progress.waiting_until is not None:
+                    break
+                await asyncio.sleep(0.1)
+            first_wake = progress.waiting_until
+            assert first_wake is not None and progress.step_id == "wait_a_day"
+            await skip_until_closed(time_skipping_env, [handle], timedelta(hours=12))
+            result = await handle.result()
+
+    paris = first_wake.astimezone(ZoneInfo("Europe/Paris"))
+    assert (paris.hour, paris.minute, paris.weekday() < 5) == (9, 0, True)
+    assert timedelta(days=1) <= first_wake - enrolled_at < timedelta(days=4)
+    assert (result["status"], result["reason"]) == ("completed", "end_step")
+    log = world_log(db_engine, started.enrollment_id)
+    assert outcomes(log) == [
+        ("wait_a_day", "COMPLETED"),
+        ("send_resources", "DELIVERED"),
+        ("mark_nurtured", "COMPLETED"),
+        ("wait_a_week", "COMPLETED"),
+        ("engaged", "COMPLETED"),
+        ("send_case_study", "DELIVERED"),
+        ("finish", "COMPLETED"),
+    ]
+    second_wake = datetime.fromisoformat(row_of(log, "wait_a_week").data["until"]).astimezone(ZoneInfo("Europe/Paris"))
+    assert (second_wake.hour, second_wake.minute, second_wake.strftime("%a")) in {(10, 30, "Tue"), (10, 30, "Thu")}
+    sent = inbox.listing("/hooks/email/send")
+    assert [(s["body"]["template"], s["headers"]["x-api-key"]) for s in sent] == [
+        ("webinar-resources", "…"),
+        ("case-study", "…"),
+    ]
+    assert sent[0]["body"]["data"] == {"first_name": "Nina", "company": "Acme"}
+    with Session(db_engine) as session:
+        nina = session.get(Contact, contact_id)
+        assert nina is not None and nina.properties["nurture_stage"] == "resources_sent"
