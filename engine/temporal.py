@@ -3,11 +3,24 @@ and task queues. Used by the worker, the API, the CLI, the tests and the replaye
 
 from __future__ import annotations
 
+from datetime import timedelta
 from enum import StrEnum
+from typing import Any
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
-from temporalio.client import Client, Schedule, ScheduleAlreadyRunningError, ScheduleUpdate, ScheduleUpdateInput
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
 from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
@@ -124,3 +137,13 @@ async def ensure_schedule(client: Client, schedule_id: str, schedule: Schedule) 
 
         await client.get_schedule_handle(schedule_id).update(update)
         return "updated"
+
+
+def interval_schedule(workflow_type: str, request: Any, *, run_id: str, task_queue: str, every: timedelta) -> Schedule:
+    """A Schedule starting ``workflow_type(request)`` every ``every``; a slow run is never doubled
+    up (the next one is skipped while it runs)."""
+    return Schedule(
+        action=ScheduleActionStartWorkflow(workflow_type, request, id=run_id, task_queue=task_queue),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )

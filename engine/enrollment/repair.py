@@ -40,15 +40,7 @@ import structlog
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 from sqlmodel import Session
-from temporalio.client import (
-    Client,
-    Schedule,
-    ScheduleActionStartWorkflow,
-    ScheduleIntervalSpec,
-    ScheduleOverlapPolicy,
-    SchedulePolicy,
-    ScheduleSpec,
-)
+from temporalio.client import Client, Schedule
 from temporalio.client import WorkflowExecutionStatus as RunStatus
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -58,7 +50,7 @@ from engine.enrollment.admission import Admission, admission_of
 from engine.enrollment.contracts import WORKFLOW_TYPE as ENROLLMENT_WORKFLOW_TYPE
 from engine.enrollment.service import ENDED_OUTSIDE, EnrollmentService, RunEnded, close_ended_outside
 from engine.errors import RollcallError
-from engine.temporal import SearchAttribute, ensure_schedule
+from engine.temporal import SearchAttribute, ensure_schedule, interval_schedule
 
 log = structlog.get_logger("rollcall.enrollment.repair")
 
@@ -213,12 +205,8 @@ def _quoted(value: str) -> str:
 
 
 def repair_schedule(task_queue: str, interval: timedelta) -> Schedule:
-    return Schedule(
-        action=ScheduleActionStartWorkflow(
-            REPAIR_WORKFLOW_TYPE, RepairRequest(), id=f"{REPAIR_SCHEDULE_ID}-run", task_queue=task_queue
-        ),
-        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=interval)]),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    return interval_schedule(
+        REPAIR_WORKFLOW_TYPE, RepairRequest(), run_id=f"{REPAIR_SCHEDULE_ID}-run", task_queue=task_queue, every=interval
     )
 
 

@@ -4,28 +4,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from temporalio.client import (
-    Client,
-    Schedule,
-    ScheduleActionStartWorkflow,
-    ScheduleIntervalSpec,
-    ScheduleOverlapPolicy,
-    SchedulePolicy,
-    ScheduleSpec,
-)
+from temporalio.client import Client, Schedule
 
 from engine.sync.contracts import RECONCILE_SCHEDULE_ID, RECONCILE_WORKFLOW_TYPE, ReconcileRequest
-from engine.temporal import ensure_schedule
+from engine.temporal import ensure_schedule, interval_schedule
 
 
 def reconcile_schedule(task_queue: str, interval: timedelta) -> Schedule:
-    return Schedule(
-        action=ScheduleActionStartWorkflow(
-            RECONCILE_WORKFLOW_TYPE, ReconcileRequest(), id=f"{RECONCILE_SCHEDULE_ID}-run", task_queue=task_queue
-        ),
-        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=interval)]),
-        # A slow pass is never doubled up: the next one waits for it.
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    return interval_schedule(
+        RECONCILE_WORKFLOW_TYPE,
+        ReconcileRequest(),
+        run_id=f"{RECONCILE_SCHEDULE_ID}-run",
+        task_queue=task_queue,
+        every=interval,
     )
 
 
