@@ -492,10 +492,25 @@ class EnrollmentService:
                     raise EnrollmentNotFound(f"no enrollment {enrollment_id}")
                 return EnrollmentView(enrollment, step_history(session, enrollment_id))
 
+        # The run's progress first, then the store: a step's activity commits its outcome before
+        # the run moves past it, so every step the progress has passed is in the history read
+        # after it. (Read the other way round, a query answered after a workflow task that ran
+        # several local activities could report a step whose outcome the earlier read missed.)
+        progress = None
+        current = await asyncio.to_thread(self._enrollment, enrollment_id)
+        if current.status == EnrollmentStatus.ACTIVE:
+            progress = await self._progress(current)
         view = await asyncio.to_thread(read)
         if view.enrollment.status == EnrollmentStatus.ACTIVE:
-            view.progress = await self._progress(view.enrollment)
+            view.progress = progress
         return view
+
+    def _enrollment(self, enrollment_id: int) -> Enrollment:
+        with Session(self._engine, expire_on_commit=False) as session:
+            enrollment = session.get(Enrollment, enrollment_id)
+            if enrollment is None:
+                raise EnrollmentNotFound(f"no enrollment {enrollment_id}")
+            return enrollment
 
     async def _progress(self, enrollment: Enrollment) -> EnrollmentProgress | None:
         try:
