@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
 from sqlalchemy import Engine
 from temporalio import activity
 
 from engine.crm.db import check_database, current_revision
+from engine.system import StoreStatus
 
-
-class StoreStatus(BaseModel):
-    backend: str
-    revision: str | None
+__all__ = ["StoreStatus", "SystemActivities"]
 
 
 class SystemActivities:

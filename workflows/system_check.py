@@ -4,35 +4,27 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.common import TypedSearchAttributes
 
 with workflow.unsafe.imports_passed_through():
-    from activities.system import StoreStatus, SystemActivities
+    from activities.system import SystemActivities
+    from engine.system import (
+        SYSTEM_CHECK_WORKFLOW_TYPE,
+        SystemCheckInput,
+        SystemCheckResult,
+        system_check_search_attributes,
+    )
     from engine.temporal import SearchAttribute
 
-
-class SystemCheckInput(BaseModel):
-    trigger: str = "api"
+__all__ = ["SystemCheckInput", "SystemCheckResult", "SystemCheckWorkflow"]
 
 
-class SystemCheckResult(BaseModel):
-    store: StoreStatus
-    worker_task_queue: str
-
-
-@workflow.defn
+@workflow.defn(name=SYSTEM_CHECK_WORKFLOW_TYPE)
 class SystemCheckWorkflow:
     @staticmethod
     def initial_search_attributes(trigger: str) -> TypedSearchAttributes:
-        return TypedSearchAttributes(
-            [
-                SearchAttributePair(SearchAttribute.WORKFLOW_KEY, "system-check"),
-                SearchAttributePair(SearchAttribute.TRIGGER, trigger),
-                SearchAttributePair(SearchAttribute.STATUS, "running"),
-            ]
-        )
+        return system_check_search_attributes(trigger)
 
     @workflow.run
     async def run(self, params: SystemCheckInput) -> SystemCheckResult:

@@ -12,8 +12,14 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from engine.api.deps import TemporalDep
 from engine.errors import NotFound
+from engine.system import (
+    SYSTEM_CHECK_ID_PREFIX,
+    SYSTEM_CHECK_WORKFLOW_TYPE,
+    SystemCheckInput,
+    SystemCheckResult,
+    system_check_search_attributes,
+)
 from engine.temporal import TaskQueue
-from workflows.system_check import SystemCheckInput, SystemCheckResult, SystemCheckWorkflow
 
 router = APIRouter(prefix="/system/checks", tags=["system"])
 
@@ -31,14 +37,14 @@ class SystemCheckStatus(BaseModel):
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED)
 async def start_system_check(client: TemporalDep) -> SystemCheckStarted:
-    workflow_id = f"system-check:{uuid.uuid4().hex[:12]}"
+    workflow_id = f"{SYSTEM_CHECK_ID_PREFIX}{uuid.uuid4().hex[:12]}"
     handle = await client.start_workflow(
-        SystemCheckWorkflow.run,
+        SYSTEM_CHECK_WORKFLOW_TYPE,
         SystemCheckInput(trigger="api"),
         id=workflow_id,
         task_queue=TaskQueue.MAIN,
         execution_timeout=timedelta(minutes=5),
-        search_attributes=SystemCheckWorkflow.initial_search_attributes("api"),
+        search_attributes=system_check_search_attributes("api"),
         static_summary="system check: API → Temporal → worker → store",
     )
     return SystemCheckStarted(workflow_id=workflow_id, run_id=handle.result_run_id or "")
@@ -46,7 +52,7 @@ async def start_system_check(client: TemporalDep) -> SystemCheckStarted:
 
 @router.get("/{workflow_id}")
 async def get_system_check(workflow_id: str, client: TemporalDep) -> SystemCheckStatus:
-    if not workflow_id.startswith("system-check:"):
+    if not workflow_id.startswith(SYSTEM_CHECK_ID_PREFIX):
         raise NotFound(f"no system check {workflow_id!r}")
     handle = client.get_workflow_handle(workflow_id, result_type=SystemCheckResult)
     try:
