@@ -57,9 +57,11 @@ def build_worker(
     """The one place that decides what a Rollcall worker runs; the tests build theirs here too."""
     system = SystemActivities(db_engine)
     # Zoom settings default to the environment's, read when a Zoom activity first runs.
-    zoom_registration = ZoomRegistrationActivities(db_engine, zoom_settings)
-    enrollment = EnrollmentActivities(db_engine, secrets=Secrets(settings.secrets_file if settings else None))
+    # One Zoom client per connection for the whole worker: the action and the sync share each
+    # account's rate limiter.
     pool = ZoomClientPool(zoom_settings)
+    zoom_registration = ZoomRegistrationActivities(db_engine, pool=pool)
+    enrollment = EnrollmentActivities(db_engine, secrets=Secrets(settings.secrets_file if settings else None))
     sync = WebinarSyncActivities(db_engine, pool, enrollment_task_queue=task_queue)
     reconcile = ReconcileActivities(db_engine, pool, task_queue=task_queue)
     repair = EnrollmentRepairActivities(db_engine, task_queue=task_queue)

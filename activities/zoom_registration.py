@@ -1,10 +1,10 @@
 """Activities of the "Add Contact to Zoom Webinar" action (R-ADD-1…8), run by ``AddContactToWebinarWorkflow``.
 
-``ZoomRegistrationActivities`` holds the CRM store's engine and one ``ZoomClient`` per configured
-Zoom connection (``ZoomSettings.load_connections()``), created on first use and reused by every
-activity of the worker. Zoom activities are ``async`` and reach the store through
-``asyncio.to_thread``; the store-only activities are synchronous and run in the worker's thread
-pool. Nothing here blocks the event loop.
+``ZoomRegistrationActivities`` holds the CRM store's engine and the worker's ``ZoomClientPool``:
+one ``ZoomClient`` per configured Zoom connection, created on first use, reused by every activity
+of the worker and sharing each Zoom account's rate limiter with the webinar sync. Zoom
+activities are ``async`` and reach the store through ``asyncio.to_thread``; the store-only
+activities are synchronous and run in the worker's thread pool. Nothing here blocks the event loop.
 
 No contact's email or name travels through workflow history: activities take the contact id and
 read the contact themselves. (Webinar hosts' emails — Zoom users of the company, not contacts — do
@@ -67,6 +67,7 @@ from engine.zoom import (
     ZoomValidationError,
     ZoomWebinarOver,
 )
+from engine.zoom.pool import ZoomClientPool
 from engine.zoom.settings import ZoomConfigError
 
 #: Seconds between heartbeats of a Zoom activity (the workflow's heartbeat timeout is a few of these).
@@ -264,6 +265,14 @@ def _config_error(exc: Exception) -> ApplicationError:
     )
 
 
+def _zoom_config_failure(exc: Exception) -> ApplicationError:
+    """A Zoom configuration problem as a non-retryable failure with a stable type; the pool's
+    messages name the problem without echoing configured values."""
+    if isinstance(exc, ZoomConfigError):
+        return ApplicationError(str(exc), type=getattr(exc, "code", "ZOOM_CONFIG_INVALID"), non_retryable=True)
+    return _config_error(exc)
+
+
 def _first_line(error: BaseException) -> str:
     cause = getattr(error, "orig", None) or error
     text = str(cause).strip().splitlines()
@@ -279,14 +288,16 @@ class ZoomRegistrationActivities:
         zoom_settings: ZoomSettings | None = None,
         *,
         connections: dict[str, ZoomConnectionConfig] | None = None,
+        pool: ZoomClientPool | None = None,
     ) -> None:
-        """``zoom_settings`` defaults to the environment's, read on first use: a broken Zoom
-        configuration fails the Zoom activities (clearly, not retried), never the worker's start.
-        ``connections`` overrides what the settings would load (tests)."""
+        """Zoom clients come from ``pool`` — the worker's, shared with the webinar sync, so both
+        draw on one rate limiter per Zoom account. Without one, a pool of their own is made from
+        ``zoom_settings`` (default: the environment's, read on first use: a broken Zoom
+        configuration fails the Zoom activities, clearly and not retried, never the worker's
+        start) and ``connections`` (overrides what the settings would load; tests)."""
         self._engine = db_engine
-        self._settings = zoom_settings
-        self._connections = connections
-        self._clients: dict[str, ZoomClient] = {}
+        self._owns_pool = pool is None
+        self._pool = pool or ZoomClientPool(zoom_settings, connections=connections)
 
     def activities(self) -> Sequence[Callable[..., Any]]:
         return [
@@ -299,52 +310,22 @@ class ZoomRegistrationActivities:
         ]
 
     async def aclose(self) -> None:
-        clients, self._clients = self._clients, {}
-        for client in clients.values():
-            await client.aclose()
+        if self._owns_pool:
+            await self._pool.aclose()
 
     # --- connections -----------------------------------------------------------------------
 
-    def _zoom_settings(self) -> ZoomSettings:
-        if self._settings is None:
-            try:
-                self._settings = ZoomSettings()
-            except ValueError as exc:  # pydantic's ValidationError and SettingsError are ValueErrors
-                raise _config_error(exc) from None
-        return self._settings
-
     def _configured(self) -> dict[str, ZoomConnectionConfig]:
-        if self._connections is None:
-            try:
-                self._connections = self._zoom_settings().load_connections()
-            except ZoomConfigError as exc:
-                raise ApplicationError(str(exc), type="ZOOM_CONFIG_INVALID", non_retryable=True) from None
-            except (ValueError, yaml.YAMLError) as exc:
-                raise _config_error(exc) from None
-        if not self._connections:
-            raise ApplicationError(
-                "no Zoom connection is configured (ROLLCALL_ZOOM_CONNECTIONS or ROLLCALL_ZOOM_CONNECTIONS_FILE)",
-                type="ZOOM_NOT_CONFIGURED",
-                non_retryable=True,
-            )
-        return self._connections
+        try:
+            return self._pool.connections()
+        except (ZoomConfigError, ValueError, yaml.YAMLError) as exc:
+            raise _zoom_config_failure(exc) from None
 
     def _client(self, name: str) -> ZoomClient:
-        client = self._clients.get(name)
-        if client is None:
-            config = self._configured().get(name)
-            if config is None:
-                raise ApplicationError(
-                    f"Zoom connection {name!r} is not configured on this worker",
-                    type="ZOOM_CONNECTION_UNKNOWN",
-                    non_retryable=True,
-                )
-            settings = self._zoom_settings()
-            client = ZoomClient(
-                config, rate_limit=settings.rate_limit_enabled, timeout_seconds=settings.timeout_seconds
-            )
-            self._clients[name] = client
-        return client
+        try:
+            return self._pool.client(name)
+        except (ZoomConfigError, ValueError, yaml.YAMLError) as exc:
+            raise _zoom_config_failure(exc) from None
 
     def _store_view(self, webinar_id: str) -> tuple[dict[str, ConnectionOwner], str | None]:
         with Session(self._engine) as session:

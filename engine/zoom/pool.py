@@ -38,7 +38,10 @@ class ZoomClientPool:
             try:
                 self._settings = ZoomSettings()
             except ValueError as exc:
-                raise ZoomConfigError(f"the Zoom configuration is invalid: {exc}") from None
+                # The settings hold secrets (connections as JSON): name the kind of problem only.
+                raise ZoomConfigError(
+                    f"the Zoom settings cannot be read ({type(exc).__name__}); check the ROLLCALL_ZOOM_* variables"
+                ) from None
         return self._settings
 
     def connections(self) -> dict[str, ZoomConnectionConfig]:
@@ -49,7 +52,10 @@ class ZoomClientPool:
             except (ValueError, yaml.YAMLError) as exc:
                 if isinstance(exc, ZoomConfigError):
                     raise
-                raise ZoomConfigError(f"the Zoom configuration is invalid: {exc}") from None
+                raise ZoomConfigError(
+                    f"the Zoom configuration cannot be used ({type(exc).__name__}); check "
+                    "ROLLCALL_ZOOM_CONNECTIONS and ROLLCALL_ZOOM_CONNECTIONS_FILE"
+                ) from None
         if not self._connections:
             raise ZoomNotConfigured(
                 "no Zoom connection is configured (ROLLCALL_ZOOM_CONNECTIONS or ROLLCALL_ZOOM_CONNECTIONS_FILE)"
