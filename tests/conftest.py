@@ -35,7 +35,6 @@ if os.environ.get("CI"):
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # --import-mode=importlib puts no test folder on sys.path: shared helpers live in tests/support.
 sys.path.insert(0, str(REPO_ROOT / "tests"))
-SPEC_DIR = REPO_ROOT.parent / "shared" / "spec"
 
 
 # --- pytest plumbing ---------------------------------------------------------------------------

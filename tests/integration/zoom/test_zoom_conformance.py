@@ -1,7 +1,7 @@
 """Conformance: the emulator's answers and the client's requests against Zoom's own OpenAPI subset.
 
-The file is read at test time from ``shared/spec/zoom-openapi-subset.json`` beside the repository;
-nothing is copied. One deliberate adjustment: the ``email`` format also accepts ``""``, because the
+The subset is kept in the repository, ``tests/data/zoom/zoom-openapi-subset.json`` (its source and
+version are in the README beside it). One deliberate adjustment: the ``email`` format also accepts ``""``, because the
 subset's own field descriptions say Zoom returns an empty string for hidden emails (guests,
 R-SCOPE-3). Fields newer than the 2023 subset pass as additional properties (the subset allows them);
 types are never loosened.

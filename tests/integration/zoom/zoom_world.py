@@ -24,7 +24,7 @@ from engine.zoom.emulator.seeds import (
 from engine.zoom.settings import ZoomPlan
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-OPENAPI_SUBSET = REPO_ROOT.parent / "shared" / "spec" / "zoom-openapi-subset.json"
+OPENAPI_SUBSET = REPO_ROOT / "tests" / "data" / "zoom" / "zoom-openapi-subset.json"
 
 NOW = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)
 MAIN = "acct-main"
