@@ -1,20 +1,25 @@
-"""Record the enrollment histories the replay test checks (run after a deliberate interpreter change).
+"""Record the histories the replay test checks (run after a deliberate workflow change).
 
-    .venv/bin/python tests/replay/record_histories.py [--tag CHANGE_ID]
+    .venv/bin/python tests/replay/record_histories.py [--tag CHANGE_ID] [--only enrollment,saga,sync]
 
 With ``--tag`` the files are ``histories/<scenario>@<CHANGE_ID>.json``: record a new set under
-the ``workflow.patched`` id of each interpreter change and keep the older sets, so both the old
-and the new paths stay guarded.
+the ``workflow.patched`` id of each change and keep the older sets, so both the old and the new
+paths stay guarded. ``--only`` records some groups of scenarios (default: all three):
 
-Runs each scenario below on a fresh dev server (installed binary) with a SQLite store and a real
-webhook endpoint on loopback, and writes ``histories/<scenario>.json``. Together they cover every
-step type the interpreter runs, each ``on_error`` mode, branches on outcomes and on segments, the
-goal exit and an unenroll mid-delay. Commit the files: ``test_replay.py`` replays them against
-the current code, so a change that is not behind ``workflow.patched`` fails there.
+- ``enrollment`` — the interpreter (``Enrollment``): every step type it runs, each ``on_error``
+  mode, branches on outcomes and on segments, the goal exit and an unenroll mid-delay;
+- ``saga`` — ``AddContactToWebinar`` registered, refused (host, business unit) and compensated;
+- ``sync`` — ``WebinarSync`` completed, and one that waits for a transcript (``zoom_scenarios.py``).
+
+Runs the scenarios on a fresh dev server (installed binary) with a SQLite store, a real webhook
+endpoint and the Zoom emulator on loopback, and writes ``histories/<scenario>.json``. Commit the
+files: ``test_replay.py`` replays them against the current code, so a change that is not behind
+``workflow.patched`` fails there.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import shutil
@@ -29,7 +34,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+import zoom_scenarios  # noqa: E402
+from sqlalchemy import Engine  # noqa: E402
 from sqlmodel import Session  # noqa: E402
+from temporalio.client import Client  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from engine.crm.contacts import create_contact, update_contact  # noqa: E402
@@ -38,10 +46,13 @@ from engine.enrollment.definitions import put_definition_text  # noqa: E402
 from engine.enrollment.service import ContactIn, EnrollmentService  # noqa: E402
 from engine.supervisor import installed_binary  # noqa: E402
 from engine.temporal import DATA_CONVERTER, SearchAttribute  # noqa: E402
+from engine.zoom.emulator import EmulatorServer  # noqa: E402
 from worker import build_worker  # noqa: E402
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
 TASK_QUEUE = "replay-recording"
+#: Scenario groups, selectable with ``--only``: the enrollment interpreter, the Zoom saga, the sync.
+GROUPS = ("enrollment", "saga", "sync")
 
 STEPS = """
 key: every-step
@@ -150,11 +161,7 @@ def serve_webhooks() -> str:
     return f"http://127.0.0.1:{server.server_address[1]}"
 
 
-async def main(tag: str | None = None) -> None:
-    receiver = serve_webhooks()
-    workdir = Path(tempfile.mkdtemp(prefix="rollcall-replay-"))
-    db_engine = create_db_engine(f"sqlite:///{workdir / 'store.db'}")
-    upgrade_database(db_engine)
+async def record_enrollments(client: Client, db_engine: Engine, receiver: str) -> dict[str, str]:
     texts = {
         "every-step": STEPS.replace("RECEIVER", receiver),
         "follow-up": FOLLOW,
@@ -172,47 +179,93 @@ async def main(tag: str | None = None) -> None:
         session.commit()
         contact_id = contact.id
     assert contact_id is not None
+    service = EnrollmentService(db_engine, client, task_queue=TASK_QUEUE)
+    scenarios: dict[str, str] = {}
+    for key in ("every-step", "on-error-fail", "on-error-continue", "on-error-goto"):
+        started = await service.enroll(key, ContactIn(contact_id=contact_id))
+        await client.get_workflow_handle(started.workflow_id).result()
+        scenarios[key] = started.workflow_id
+    started = await service.enroll("exits-goal", ContactIn(contact_id=contact_id))
+    await asyncio.sleep(0.5)
+    with Session(db_engine) as session:
+        update_contact(session, contact_id, properties={"customer": True})
+        session.commit()
+    await client.get_workflow_handle(started.workflow_id).result()
+    scenarios["exits-goal"] = started.workflow_id
+    with Session(db_engine) as session:
+        update_contact(session, contact_id, properties={"customer": None})
+        session.commit()
+    started = await service.enroll("exits-unenroll", ContactIn(contact_id=contact_id))
+    await asyncio.sleep(1)
+    await service.unenroll("exits-unenroll", contact_id)
+    scenarios["exits-unenroll"] = started.workflow_id
+    return scenarios
+
+
+async def record(client: Client, db_engine: Engine, zoom: EmulatorServer, groups: frozenset[str]) -> dict[str, str]:
+    """Run the scenarios of ``groups`` on a worker of this process: {history name: workflow id}."""
+    scenarios: dict[str, str] = {}
+    with ThreadPoolExecutor(8) as executor:
+        worker = build_worker(
+            client,
+            db_engine,
+            task_queue=TASK_QUEUE,
+            executor=executor,
+            zoom_settings=zoom_scenarios.zoom_settings(zoom),
+        )
+        async with worker:
+            if "enrollment" in groups:
+                scenarios |= await record_enrollments(client, db_engine, serve_webhooks())
+            if groups & {"saga", "sync"}:
+                zoom_scenarios.prepare_store(db_engine)
+            if "saga" in groups:
+                scenarios |= await zoom_scenarios.record_sagas(client, db_engine, TASK_QUEUE)
+            if "sync" in groups:
+                scenarios |= await zoom_scenarios.record_syncs(client, zoom.base_url, TASK_QUEUE)
+    return scenarios
+
+
+async def main(tag: str | None = None, groups: frozenset[str] = frozenset(GROUPS)) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="rollcall-replay-"))
+    db_engine = create_db_engine(f"sqlite:///{workdir / 'store.db'}")
+    upgrade_database(db_engine)
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(installed_binary("temporal")),
         search_attributes=list(SearchAttribute.ALL),
         data_converter=DATA_CONVERTER,
     )
     try:
-        service = EnrollmentService(db_engine, env.client, task_queue=TASK_QUEUE)
-        with ThreadPoolExecutor(8) as executor:
-            async with build_worker(env.client, db_engine, task_queue=TASK_QUEUE, executor=executor):
-                scenarios: dict[str, str] = {}
-                for key in ("every-step", "on-error-fail", "on-error-continue", "on-error-goto"):
-                    started = await service.enroll(key, ContactIn(contact_id=contact_id))
-                    await env.client.get_workflow_handle(started.workflow_id).result()
-                    scenarios[key] = started.workflow_id
-                started = await service.enroll("exits-goal", ContactIn(contact_id=contact_id))
-                await asyncio.sleep(0.5)
-                with Session(db_engine) as session:
-                    update_contact(session, contact_id, properties={"customer": True})
-                    session.commit()
-                await env.client.get_workflow_handle(started.workflow_id).result()
-                scenarios["exits-goal"] = started.workflow_id
-                with Session(db_engine) as session:
-                    update_contact(session, contact_id, properties={"customer": None})
-                    session.commit()
-                started = await service.enroll("exits-unenroll", ContactIn(contact_id=contact_id))
-                await asyncio.sleep(1)
-                await service.unenroll("exits-unenroll", contact_id)
-                scenarios["exits-unenroll"] = started.workflow_id
-                HISTORIES.mkdir(exist_ok=True)
-                for name, workflow_id in scenarios.items():
-                    history = await env.client.get_workflow_handle(workflow_id).fetch_history()
-                    stem = f"{name}@{tag}" if tag else name
-                    (HISTORIES / f"{stem}.json").write_text(history.to_json() + "\n")
-                    print(f"recorded {name}: {len(history.events)} events")
+        with EmulatorServer(zoom_scenarios.seed()) as zoom:
+            scenarios = await record(env.client, db_engine, zoom, groups)
+        HISTORIES.mkdir(exist_ok=True)
+        for name, workflow_id in scenarios.items():
+            history = await env.client.get_workflow_handle(workflow_id).fetch_history()
+            stem = f"{name}@{tag}" if tag else name
+            (HISTORIES / f"{stem}.json").write_text(history.to_json() + "\n")
+            print(f"recorded {name}: {len(history.events)} events")
     finally:
         await env.shutdown()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Record the replay histories (tests/replay/histories).")
+    parser.add_argument("--tag", help="the workflow.patched id of the change: files are <scenario>@<tag>.json")
+    parser.add_argument(
+        "--only",
+        default=",".join(GROUPS),
+        help=f"comma-separated groups to record, of {', '.join(GROUPS)} (default: all)",
+    )
+    arguments = parser.parse_args()
+    groups = {group.strip() for group in arguments.only.split(",") if group.strip()}
+    if not groups or groups - set(GROUPS):
+        parser.error(f"--only takes groups among {', '.join(GROUPS)}")
+    arguments.groups = frozenset(groups)
+    return arguments
+
+
 if __name__ == "__main__":
-    arguments = sys.argv[1:]
-    asyncio.run(main(arguments[1] if arguments[:1] == ["--tag"] and len(arguments) == 2 else None))
+    options = _arguments()
+    asyncio.run(main(options.tag, options.groups))
     sys.stdout.flush()
     os._exit(0)  # temporal-notes, pitfall 1

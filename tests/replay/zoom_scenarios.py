@@ -1,0 +1,293 @@
+"""The saga and sync scenarios of ``record_histories.py`` (issue #18 point 1, #16 acceptance).
+
+``AddContactToWebinar`` runs as the child of an enrollment, as in production: registered,
+refused by the host check (R-ADD-4), refused by the business-unit check (R-ADD-3), and
+compensated (R-ADD-8: Zoom accepted, the store refused for good through the failpoint
+``zoom_registration.before_commit``, the registrant is cancelled). ``WebinarSync`` runs a plain
+completed sync of an ended webinar, and one that waits for a transcript (R-SYNC-5): a 30-minute
+timer, a registration webhook meanwhile (registrants and attendees refreshed in the same run),
+then the recording webhook's signal once the transcript is ready in Zoom.
+
+Each recorder checks that its run ended as its name says, so a recorded file is what it claims.
+The Zoom side is the project's emulator over loopback HTTP, its clock frozen at ``NOW``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.exceptions import ApplicationError
+
+from engine import failpoints
+from engine.crm.accounts import create_business_unit, create_zoom_connection
+from engine.crm.contacts import create_contact
+from engine.crm.sync_settings import SyncSettingsValues, put_sync_settings
+from engine.enrollment.definitions import put_definition_text
+from engine.enrollment.service import ContactIn, EnrollmentService
+from engine.sync.contracts import RECORDING_SIGNAL, TRIGGER_SIGNAL, SyncResult
+from engine.sync.triggers import request_sync
+from engine.zoom.emulator import EmulatorAdmin, EmulatorServer, SeedDocument
+from engine.zoom.emulator.seeds import (
+    AccountSeed,
+    InstanceSeed,
+    RecordingFileSeed,
+    RecordingSeed,
+    RegistrantSeed,
+    SessionSeed,
+    UserSeed,
+    WebinarSeed,
+)
+from engine.zoom.settings import ZoomPlan, ZoomSettings
+from workflows.add_to_webinar import AddToWebinarResult, add_to_webinar_workflow_id
+
+NOW = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)
+MAIN, OTHER = "acct-replay-main", "acct-replay-other"
+#: Connections: the primary BU's (``Account``) and a second BU's.
+PRIMARY, SECOND = "replay-main", "replay-europe"
+HOST = "host@rollcall.example"
+ALT_HOST = "alt.host@rollcall.example"
+CONNECTOR = "connector@rollcall.example"
+W_OPEN = 94000000001  # next week, registration open (approval 0)
+W_ENDED = 94000000002  # ended 2 h ago: registrants, sessions (one a guest), a ready recording and transcript
+W_LATE = 94000000003  # ended 30 min ago: the video is ready, the transcript comes 150 min after the end
+W_OTHER = 94100000001  # on the second BU's Zoom account
+
+REGISTER = """
+key: replay-register
+name: Register to a webinar
+enrollment:
+  triggers: [{type: api}]
+steps:
+  - id: register
+    type: add_contact_to_zoom_webinar
+    webinar_id: "{{ contact.properties.webinar_id }}"
+    retry: {max_attempts: 3, initial_interval: 1s}
+    on_error: continue
+"""
+
+#: (history name, contact email, webinar, failpoint armed once, how the saga must end)
+SAGAS = (
+    ("add-to-webinar-registered", "ada@customers.example", W_OPEN, None, "REGISTERED"),
+    ("add-to-webinar-refused-host", HOST, W_OPEN, None, "HOST_CANNOT_REGISTER"),
+    ("add-to-webinar-refused-business-unit", "bea@customers.example", W_OTHER, None, "BUSINESS_UNIT_MISMATCH"),
+    (
+        "add-to-webinar-compensated",
+        "cy@customers.example",
+        W_OPEN,
+        "zoom_registration.before_commit",
+        "ZOOM_REGISTRATION_COMPENSATED",
+    ),
+)
+
+
+def _session(email: str, name: str, start: datetime, join: int, leave: int, guest: bool = False) -> SessionSeed:
+    return SessionSeed(
+        name=name,
+        email=email,
+        guest=guest,
+        join_time=start + timedelta(minutes=join),
+        leave_time=start + timedelta(minutes=leave),
+    )
+
+
+def _recording(transcript_after_minutes: float) -> RecordingSeed:
+    return RecordingSeed(
+        files=[
+            RecordingFileSeed(file_type="MP4", file_extension="MP4"),
+            RecordingFileSeed(
+                file_type="TRANSCRIPT",
+                file_extension="VTT",
+                recording_type="audio_transcript",
+                available_after_minutes=transcript_after_minutes,
+            ),
+        ]
+    )
+
+
+def _ended_webinar() -> WebinarSeed:
+    start = NOW - timedelta(hours=3)
+    return WebinarSeed(
+        id=W_ENDED,
+        host_id="host",
+        topic="Quarterly update",
+        start_time=start,
+        registrants=[
+            RegistrantSeed(email="alice@customers.example", first_name="Alice", last_name="Able"),
+            RegistrantSeed(email="bob@customers.example", first_name="Bob", last_name="B", status="pending"),
+            RegistrantSeed(email="carol@customers.example", first_name="Carol", last_name="C", status="cancelled"),
+        ],
+        instances=[
+            InstanceSeed(
+                uuid="/replay//Ended+1==",
+                start_time=start,
+                sessions=[
+                    _session("alice@customers.example", "Alice Able", start, 0, 20),
+                    _session("alice@customers.example", "Alice Able", start, 25, 55),
+                    _session("dana@walkin.example", "Dana Walkin", start, 10, 40),
+                    _session("", "Guest Person", start, 3, 33, guest=True),
+                ],
+                recording=_recording(30),
+            )
+        ],
+    )
+
+
+def _late_webinar() -> WebinarSeed:
+    start = NOW - timedelta(minutes=90)
+    return WebinarSeed(
+        id=W_LATE,
+        host_id="host",
+        topic="Late transcript",
+        start_time=start,
+        registrants=[RegistrantSeed(email="lena@customers.example", first_name="Lena", last_name="L")],
+        instances=[
+            InstanceSeed(
+                uuid="ReplayLateInstance0000==",
+                start_time=start,
+                sessions=[_session("lena@customers.example", "Lena L", start, 0, 60)],
+                recording=_recording(150),
+            )
+        ],
+    )
+
+
+def seed() -> SeedDocument:
+    open_webinar = WebinarSeed(
+        id=W_OPEN, host_id="host", topic="Product tour", start_time=NOW + timedelta(days=7), alternative_hosts=ALT_HOST
+    )
+    other = WebinarSeed(id=W_OTHER, host_id="emea", topic="EMEA tour", start_time=NOW + timedelta(days=3))
+    return SeedDocument(
+        clock=NOW,
+        clock_frozen=True,
+        accounts=[
+            AccountSeed(
+                id=MAIN,
+                plan=ZoomPlan.BUSINESS,
+                client_id="replay-main-client",
+                client_secret="replay-main-secret",
+                users=[UserSeed(id="host", email=HOST, first_name="Hana", last_name="Host")],
+                webinars=[open_webinar, _ended_webinar(), _late_webinar()],
+            ),
+            AccountSeed(
+                id=OTHER,
+                client_id="replay-other-client",
+                client_secret="replay-other-secret",
+                users=[UserSeed(id="emea", email="host@emea.example", first_name="Emma")],
+                webinars=[other],
+            ),
+        ],
+    )
+
+
+def zoom_settings(server: EmulatorServer) -> ZoomSettings:
+    return ZoomSettings(connections=[server.connection(MAIN, name=PRIMARY), server.connection(OTHER, name=SECOND)])
+
+
+def prepare_store(db_engine: Engine) -> None:
+    """Both Zoom connections (BU ``Account`` is the primary one, id 1), global sync on, and the
+    definition whose one step is the action."""
+    with Session(db_engine) as session:
+        europe = create_business_unit(session, "Europe")
+        assert europe.id is not None
+        for unit, name, account, connector in (
+            (1, PRIMARY, MAIN, CONNECTOR),
+            (europe.id, SECOND, OTHER, "connector@emea.example"),
+        ):
+            create_zoom_connection(
+                session,
+                business_unit_id=unit,
+                name=name,
+                zoom_account_id=account,
+                connected_by_email=connector,
+                credentials_ref="env:ROLLCALL_ZOOM_CONNECTIONS",
+            )
+        put_sync_settings(session, SyncSettingsValues(sync_enabled=True), admin=True)
+        put_definition_text(session, "replay-register", REGISTER)
+        session.commit()
+
+
+def _expect(name: str, outcome: str, expected: str) -> None:
+    if outcome != expected:
+        raise RuntimeError(f"{name}: the run ended {outcome}, not {expected}; nothing is recorded")
+
+
+async def _saga_outcome(client: Client, workflow_id: str) -> str:
+    handle = client.get_workflow_handle(workflow_id, result_type=AddToWebinarResult)
+    try:
+        return (await handle.result()).code.value
+    except WorkflowFailureError as error:
+        cause = error.cause
+        return str(cause.type) if isinstance(cause, ApplicationError) else repr(cause)
+
+
+async def record_sagas(client: Client, db_engine: Engine, task_queue: str) -> dict[str, str]:
+    """Each scenario enrolls one contact into ``replay-register``; the history is the child's."""
+    service = EnrollmentService(db_engine, client, task_queue=task_queue)
+    recorded: dict[str, str] = {}
+    for name, email, webinar, failpoint, expected in SAGAS:
+        with Session(db_engine) as session:
+            contact = create_contact(
+                session, email=email, first_name="Replay", last_name="Saga", properties={"webinar_id": str(webinar)}
+            )
+            session.commit()
+            assert contact.id is not None
+            contact_id = contact.id
+        if failpoint:
+            failpoints.arm(failpoint, failpoints.FailpointAction.PERMANENT_ERROR, times=1)
+        started = await service.enroll("replay-register", ContactIn(contact_id=contact_id))
+        await client.get_workflow_handle(started.workflow_id).result()
+        failpoints.disarm_all()
+        recorded[name] = add_to_webinar_workflow_id(str(webinar), contact_id)
+        _expect(name, await _saga_outcome(client, recorded[name]), expected)
+    return recorded
+
+
+async def _request(client: Client, webinar: int, task_queue: str, signal: str = TRIGGER_SIGNAL) -> str:
+    return await request_sync(
+        client,
+        webinar_id=str(webinar),
+        connection=PRIMARY,
+        zoom_account_id=MAIN,
+        trigger="webhook" if webinar == W_LATE else "manual",
+        task_queue=task_queue,
+        business_unit="Account",
+        signal=signal,
+    )
+
+
+async def _sync_status(client: Client, workflow_id: str) -> str:
+    handle = client.get_workflow_handle(workflow_id, result_type=SyncResult)
+    return (await asyncio.wait_for(handle.result(), timeout=60)).status
+
+
+async def _until_timers(client: Client, workflow_id: str, count: int) -> None:
+    """Until the run has started ``count`` timers (it waits for the transcript)."""
+    handle = client.get_workflow_handle(workflow_id)
+    for _ in range(600):
+        history = await handle.fetch_history()
+        if sum(event.HasField("timer_started_event_attributes") for event in history.events) >= count:
+            return
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"{workflow_id}: timer {count} never started")
+
+
+async def record_syncs(client: Client, emulator_url: str, task_queue: str) -> dict[str, str]:
+    completed = await _request(client, W_ENDED, task_queue)
+    # Completed, "partial" only because a guest has no email to sync (R-AUD-3).
+    _expect("webinar-sync-completed", await _sync_status(client, completed), "partial")
+    waiting = await _request(client, W_LATE, task_queue)
+    await _until_timers(client, waiting, 1)
+    async with EmulatorAdmin(emulator_url) as admin:
+        # A registration webhook while the run waits: registrants and attendees refreshed in this run.
+        await admin.add_registrants(W_LATE, [RegistrantSeed(email="late@customers.example", first_name="Late")])
+        await _request(client, W_LATE, task_queue)
+        await _until_timers(client, waiting, 2)
+        # Three hours later in Zoom the transcript is ready, and its webhook signals the run.
+        await admin.advance_clock(3 * 3600)
+        await _request(client, W_LATE, task_queue, signal=RECORDING_SIGNAL)
+    _expect("webinar-sync-waits-for-recording", await _sync_status(client, waiting), "succeeded")
+    return {"webinar-sync-completed": completed, "webinar-sync-waits-for-recording": waiting}
