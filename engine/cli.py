@@ -14,10 +14,10 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from engine.config import Settings, get_settings
+from engine.config import LogFormat, Settings, get_settings
 from engine.crm.cli import audit_command, contacts_app, settings_app
 from engine.errors import InvalidInput, RollcallError
-from engine.logging import configure_logging, json_mode, register_secret_values
+from engine.logging import configure_logging, is_configured, json_mode, redact_text, register_secret_values
 
 app = typer.Typer(
     name="rollcall",
@@ -67,9 +67,12 @@ def _print_error(message: str) -> None:
     if json_mode():
         import structlog
 
+        if not is_configured():  # the settings themselves failed
+            command_name = sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("-") else "cli"
+            configure_logging(LogFormat.JSON, process=command_name)
         structlog.get_logger("rollcall").error(message)
     else:
-        console.print(f"[red]{escape(message)}[/red]", soft_wrap=True, highlight=False)
+        console.print(f"[red]{escape(redact_text(message))}[/red]", soft_wrap=True, highlight=False)
 
 
 def _settings(process: str = "cli") -> Settings:

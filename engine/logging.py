@@ -314,6 +314,10 @@ def _install_excepthooks() -> None:
     threading.excepthook = thread_excepthook
 
 
+def is_configured() -> bool:
+    return _state.log_format is not None
+
+
 def json_mode() -> bool:
     """Whether this process logs JSON (configured, else as ``ROLLCALL_LOG_FORMAT`` says)."""
     if _state.log_format is not None:

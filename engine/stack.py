@@ -29,7 +29,7 @@ from engine.demo.inbox import DEMO_SECRETS
 from engine.enrollment.context import SECRET_ENV_PREFIX, Secrets
 from engine.errors import ConfigurationError
 from engine.known_secrets import zoom_secret_values
-from engine.logging import register_secret_values
+from engine.logging import redact_text, register_secret_values
 from engine.supervisor import Child, ChildFailed, Supervisor, installed_binary, port_open
 from engine.temporal import connect, dev_server_search_attribute_args, register_search_attributes
 from engine.zoom.emulator.seeds import DEMO_SEED_PATH, SeedDocument, load_seed
@@ -286,19 +286,20 @@ class Banner:
         if self._json:
             self._log.info(event, **fields)
         else:
-            self._console.print(text, soft_wrap=True, highlight=False, markup=False)
+            self._console.print(redact_text(text), soft_wrap=True, highlight=False, markup=False)
 
     def error(self, text: str, **fields: object) -> None:
         if self._json:
             self._log.error(text, **fields)
         else:
-            self._console.print(f"[red]{escape(text)}[/red]", soft_wrap=True, highlight=False)
+            self._console.print(f"[red]{escape(redact_text(text))}[/red]", soft_wrap=True, highlight=False)
 
     def panel(self, lines: list[str], **fields: object) -> None:
         if self._json:
             self._log.info("Rollcall is up", **fields)
         else:
-            self._console.print(Panel("\n".join(lines), title="Rollcall is up", expand=False))
+            body = redact_text("\n".join(lines))
+            self._console.print(Panel(body, title="Rollcall is up", expand=False))
 
 
 def run_stack(settings: Settings, console: Console) -> int:
