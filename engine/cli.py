@@ -278,7 +278,9 @@ def schema(
     console.print(f"wrote {output}", highlight=False)
 
 
-workflows_app = typer.Typer(help="Workflow definitions in the running API.", no_args_is_help=True)
+workflows_app = typer.Typer(
+    help="Workflow definitions in the running API.", no_args_is_help=True, pretty_exceptions_show_locals=False
+)
 app.add_typer(workflows_app, name="workflows")
 
 

@@ -304,8 +304,7 @@ class Banner:
 
 def run_stack(settings: Settings, console: Console) -> int:
     banner = Banner(console, settings.log_format)
-    zoom_connections = _load_zoom_connections()
-    register_secret_values(zoom_secret_values(zoom_connections.values()))
+    zoom_connections = _load_zoom_connections()  # their secrets: registered by the CLI (known_secrets)
     db_engine = create_db_engine(settings.database_url)
     upgrade_database(db_engine)
     store = db_engine.url.render_as_string(hide_password=True)
