@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import sys
 from collections.abc import Callable
@@ -13,19 +12,22 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from engine.config import Settings, get_settings
+from engine.config import LogFormat, Settings, get_settings
 from engine.crm.cli import audit_command, contacts_app, settings_app
 from engine.errors import InvalidInput, RollcallError
-from engine.logging import configure_logging
+from engine.logging import configure_logging, is_configured, json_mode, redact_text, register_secret_values
 
 app = typer.Typer(
     name="rollcall",
     help="Rollcall: durable Zoom webinar workflows on Temporal.",
     no_args_is_help=True,
+    # Never Rich tracebacks with local variables (they held keys and secrets): plain ones, logged.
     pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,
 )
-db_app = typer.Typer(help="The CRM store's database.", no_args_is_help=True)
+db_app = typer.Typer(help="The CRM store's database.", no_args_is_help=True, pretty_exceptions_show_locals=False)
 app.add_typer(db_app, name="db")
 app.add_typer(contacts_app, name="contacts")
 app.add_typer(settings_app, name="settings")
@@ -51,7 +53,7 @@ def command(func: F) -> F:
         try:
             func(*args, **kwargs)
         except RollcallError as exc:
-            console.print(f"[red]rollcall: {exc.message}[/red]", soft_wrap=True, highlight=False)
+            _print_error(f"rollcall: {exc.message}")
             _exit(2)
         except KeyboardInterrupt:
             _exit(130)
@@ -60,9 +62,27 @@ def command(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _settings() -> Settings:
+def _print_error(message: str) -> None:
+    """One line: red on the console, one JSON log line in JSON mode (``rollcall up``'s children)."""
+    if json_mode():
+        import structlog
+
+        if not is_configured():  # the settings themselves failed
+            command_name = sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("-") else "cli"
+            configure_logging(LogFormat.JSON, process=command_name)
+        structlog.get_logger("rollcall").error(message)
+    else:
+        console.print(f"[red]{escape(redact_text(message))}[/red]", soft_wrap=True, highlight=False)
+
+
+def _settings(process: str = "cli") -> Settings:
+    """The settings; logging configured for ``process`` (the name its log lines carry), told every
+    secret value it knows so no log line shows one."""
+    from engine.known_secrets import configured_secret_values
+
     settings = get_settings()
-    configure_logging(settings.log_format, settings.log_level)
+    configure_logging(settings.log_format, settings.log_level, process=process)
+    register_secret_values(configured_secret_values(settings))
     return settings
 
 
@@ -72,7 +92,7 @@ def up() -> None:
     """Start the whole stack: Temporal dev server (unless ROLLCALL_TEMPORAL_ADDRESS is set), worker and API."""
     from engine.stack import run_stack
 
-    _exit(run_stack(_settings(), console))
+    _exit(run_stack(_settings("up"), console))
 
 
 @app.command()
@@ -82,7 +102,7 @@ def worker() -> None:
     from engine.crm.db import check_database, create_db_engine
     from worker import run_worker
 
-    settings = _settings()
+    settings = _settings("worker")
     db_engine = create_db_engine(settings.database_url)
     check_database(db_engine)
     asyncio.run(run_worker(settings, db_engine))
@@ -99,7 +119,7 @@ def api(
 
     from engine.api.app import create_app
 
-    settings = _settings()
+    settings = _settings("api")
     uvicorn.run(
         create_app(settings),
         host=host or settings.api_host,
@@ -119,11 +139,7 @@ def zoom_emulator(
     """Serve Rollcall's loopback Zoom emulator (OAuth + REST API + admin API)."""
     from engine.zoom.emulator.__main__ import main as serve
 
-    _settings()
-    level = logging.getLevelName(log_level.upper())
-    if isinstance(level, int):
-        # The webhook emitter's httpx logs one line per delivery; quiet it with uvicorn.
-        logging.getLogger("httpx").setLevel(level)
+    _settings("zoom-emulator")
     serve(["--port", str(port), *(["--seed", str(seed)] if seed else []), "--log-level", log_level])
 
 
@@ -136,7 +152,7 @@ def webhook_inbox(
     """Serve the demo's webhook inbox: records the requests webhook steps send (GET /_inbox lists them)."""
     from engine.demo.inbox import main as serve
 
-    _settings()
+    _settings("webhook-inbox")
     serve(["--port", str(port), "--log-level", log_level])
 
 
@@ -262,7 +278,9 @@ def schema(
     console.print(f"wrote {output}", highlight=False)
 
 
-workflows_app = typer.Typer(help="Workflow definitions in the running API.", no_args_is_help=True)
+workflows_app = typer.Typer(
+    help="Workflow definitions in the running API.", no_args_is_help=True, pretty_exceptions_show_locals=False
+)
 app.add_typer(workflows_app, name="workflows")
 
 

@@ -22,6 +22,8 @@ the failpoint fires every time. Failpoints in use (grep ``failpoint(`` for the l
 - ``zoom_registration.before_commit``: the registration's CRM effects are written, not committed.
 - ``enrollment.after_admission``: enrollments are admitted (committed in the store), their runs
   not started yet (what a crash of the API in the middle of a request leaves).
+- ``api.readyz``: ``GET /readyz`` raises before its checks (an unexpected error answered 500, to
+  show what the logs keep of one).
 """
 
 from __future__ import annotations

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import re
 import secrets
 import socket
@@ -14,13 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import structlog
 from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from engine.config import STATE_DIR, Settings
+from engine.config import STATE_DIR, LogFormat, Settings
 from engine.crm import accounts
 from engine.crm.db import create_db_engine, current_revision, upgrade_database
 from engine.crm.errors import BusinessUnitExists, ZoomConnectionExists
@@ -28,6 +28,8 @@ from engine.crm.tables import PRIMARY_BUSINESS_UNIT_ID
 from engine.demo.inbox import DEMO_SECRETS
 from engine.enrollment.context import SECRET_ENV_PREFIX, Secrets
 from engine.errors import ConfigurationError
+from engine.known_secrets import zoom_secret_values
+from engine.logging import redact_text, register_secret_values
 from engine.supervisor import Child, ChildFailed, Supervisor, installed_binary, port_open
 from engine.temporal import connect, dev_server_search_attribute_args, register_search_attributes
 from engine.zoom.emulator.seeds import DEMO_SEED_PATH, SeedDocument, load_seed
@@ -62,7 +64,9 @@ def _temporal_dev_server(settings: Settings) -> Child:
             "--db-filename", str(STATE_DIR / "temporal.db"),
             "--sqlite-pragma", "journal_mode=wal",
             "--sqlite-pragma", "synchronous=off",
-            "--log-level", "error",
+            # Its own lines: JSON in JSON mode (`up` re-emits each one naming process "temporal").
+            "--log-format", "json" if settings.log_format is LogFormat.JSON else "text",
+            "--log-level", "warn" if settings.log_level.upper() == "DEBUG" else "error",
             *dev_server_search_attribute_args(),
         ],
     )  # fmt: skip
@@ -226,7 +230,6 @@ def _subscribe_demo_webhooks(emulator_url: str, api_url: str, demo: list[DemoZoo
     """Subscribe the API's webhook route in the emulator for each demo account (the emulator runs
     Zoom's URL-validation handshake against it); returns what to print. Failures are reported, not fatal."""
     lines = []
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request otherwise
     with httpx.Client(timeout=15) as client:
         for link in demo:
             config = link.config
@@ -270,13 +273,43 @@ def _emulator_child(port: int) -> Child:
     )
 
 
+class Banner:
+    """What ``up`` tells its operator: Rich text on the console, or in JSON mode one JSON log line
+    per message with the same facts as fields (the "Rollcall is up" panel included)."""
+
+    def __init__(self, console: Console, log_format: LogFormat) -> None:
+        self._console = console
+        self._json = log_format is LogFormat.JSON
+        self._log = structlog.get_logger("rollcall.up")
+
+    def say(self, text: str, event: str, **fields: object) -> None:
+        if self._json:
+            self._log.info(event, **fields)
+        else:
+            self._console.print(redact_text(text), soft_wrap=True, highlight=False, markup=False)
+
+    def error(self, text: str, **fields: object) -> None:
+        if self._json:
+            self._log.error(text, **fields)
+        else:
+            self._console.print(f"[red]{escape(redact_text(text))}[/red]", soft_wrap=True, highlight=False)
+
+    def panel(self, lines: list[str], **fields: object) -> None:
+        if self._json:
+            self._log.info("Rollcall is up", **fields)
+        else:
+            body = redact_text("\n".join(lines))
+            self._console.print(Panel(body, title="Rollcall is up", expand=False))
+
+
 def run_stack(settings: Settings, console: Console) -> int:
-    zoom_connections = _load_zoom_connections()
+    banner = Banner(console, settings.log_format)
+    zoom_connections = _load_zoom_connections()  # their secrets: registered by the CLI (known_secrets)
     db_engine = create_db_engine(settings.database_url)
     upgrade_database(db_engine)
-    console.print(
-        f"store: {db_engine.url.render_as_string(hide_password=True)} at revision {current_revision(db_engine)}"
-    )
+    store = db_engine.url.render_as_string(hide_password=True)
+    revision = current_revision(db_engine)
+    banner.say(f"store: {store} at revision {revision}", "store migrated", store=store, revision=revision)
     demo: list[DemoZoomConnection] = []
     emulator_url = ""
     emulator_port = 0
@@ -285,6 +318,7 @@ def run_stack(settings: Settings, console: Console) -> int:
         emulator_port = _free_port()
         emulator_url = f"http://127.0.0.1:{emulator_port}"
         demo = demo_zoom_connections(load_seed(DEMO_SEED_PATH), emulator_url)
+        register_secret_values(zoom_secret_values(link.config for link in demo))
         demo_links = register_demo_zoom_connections(db_engine, demo)
     db_engine.dispose()
 
@@ -294,9 +328,10 @@ def run_stack(settings: Settings, console: Console) -> int:
     generated_key = None
     if not settings.api_keys and not settings.admin_api_keys:
         generated_key = local_api_key()
+        register_secret_values([generated_key])
         child_env["ROLLCALL_ADMIN_API_KEYS"] = generated_key
 
-    supervisor = Supervisor()
+    supervisor = Supervisor(json_lines=settings.log_format is LogFormat.JSON)
     supervisor.install_signal_handlers()
     target = settings.temporal_target
     try:
@@ -314,22 +349,22 @@ def run_stack(settings: Settings, console: Console) -> int:
         asyncio.run(_prepare_temporal(settings, target))
 
         if demo:
-            console.print(
+            banner.say(
                 f"Zoom: no credentials configured — using the built-in Zoom emulator with demo data at "
                 f"{emulator_url} (admin API at {emulator_url}/_admin)",
-                soft_wrap=True,
-                highlight=False,
-                markup=False,
+                "Zoom: no credentials configured — using the built-in Zoom emulator with demo data",
+                zoom_emulator_url=emulator_url,
+                zoom_emulator_admin_url=f"{emulator_url}/_admin",
             )
             supervisor.start(_emulator_child(emulator_port))
             supervisor.wait_until("the Zoom emulator", lambda: _http_ok(f"{emulator_url}/_admin/clock"), 60)
             child_env[ZOOM_CONNECTIONS_VARIABLE] = json.dumps([link.to_env_json() for link in demo])
         else:
-            console.print(
-                f"Zoom: {len(zoom_connections)} connection(s) configured: {', '.join(sorted(zoom_connections))}",
-                soft_wrap=True,
-                highlight=False,
-                markup=False,
+            names = sorted(zoom_connections)
+            banner.say(
+                f"Zoom: {len(names)} connection(s) configured: {', '.join(names)}",
+                "Zoom connections configured",
+                zoom_connections=names,
             )
 
         rollcall = [sys.executable, "-m", "engine.cli"]
@@ -342,47 +377,60 @@ def run_stack(settings: Settings, console: Console) -> int:
             supervisor.wait_until("the webhook inbox", lambda: _http_ok(f"{inbox_url}/healthz"), 60)
             for name in stand_ins:
                 child_env[SECRET_ENV_PREFIX + name] = DEMO_SECRETS[name].format(inbox=inbox_url)
-            console.print(
+            banner.say(
                 f"Webhooks: secrets {', '.join(stand_ins)} not configured — webhook steps using them send "
                 f"to the demo webhook inbox at {inbox_url} (recorded requests: {inbox_url}/_inbox)",
-                soft_wrap=True,
-                highlight=False,
-                markup=False,
+                "Webhooks: secrets not configured — webhook steps using them send to the demo webhook inbox",
+                unconfigured=stand_ins,
+                webhook_inbox_url=inbox_url,
             )
         supervisor.start(Child(name="worker", argv=[*rollcall, "worker"], env=child_env))
         supervisor.start(Child(name="api", argv=[*rollcall, "api"], env=child_env))
         api_url = f"http://{settings.api_host}:{settings.api_port}"
         supervisor.wait_until("the API", lambda: _http_ok(f"{api_url}/healthz"), 60)
 
+        fields: dict[str, object] = {"api_url": api_url, "docs_url": f"{api_url}/docs"}
         lines = [f"API          {api_url}  (docs: {api_url}/docs)"]
         if settings.embedded_temporal:
-            lines.append(f"Temporal UI  http://127.0.0.1:{settings.temporal_ui_port}")
+            fields["temporal_ui_url"] = f"http://127.0.0.1:{settings.temporal_ui_port}"
+            lines.append(f"Temporal UI  {fields['temporal_ui_url']}")
+        fields.update(temporal_address=target, temporal_namespace=settings.temporal_namespace)
         lines.append(f"Temporal     {target}  namespace {settings.temporal_namespace}")
         if demo:
             hooks = _subscribe_demo_webhooks(emulator_url, _loopback_url(settings), demo)
+            fields.update(
+                zoom_emulator_url=emulator_url,
+                zoom_emulator_admin_url=f"{emulator_url}/_admin",
+                zoom_links=demo_links,
+                zoom_webhooks=hooks,
+            )
             lines.append(f"Zoom         built-in emulator, demo data: {emulator_url}")
             lines.append(f"             admin API {emulator_url}/_admin")
             lines.extend(f"             {escape(link)}" for link in demo_links)
             lines.extend(f"Webhooks     {escape(hook)}" for hook in hooks)
         else:
+            fields["zoom_connections"] = sorted(zoom_connections)
             lines.append(f"Zoom         {', '.join(sorted(zoom_connections))}")
         if inbox_url:
+            fields["webhook_inbox_url"] = f"{inbox_url}/_inbox"
             lines.append(f"Webhook inbox {inbox_url}/_inbox  (demo: what webhook steps sent)")
         if generated_key:
-            lines.append(f"API key      {generated_key}  (admin; kept in {STATE_DIR / 'api-key'})")
+            # The key itself is never printed (nor logged): only where it is kept.
+            fields["api_key_file"] = str(STATE_DIR / "api-key")
+            lines.append(f"API key      {STATE_DIR / 'api-key'}  (admin, generated: cat it)")
         lines.append("Ctrl-C stops everything.")
-        console.print(Panel("\n".join(lines), title="Rollcall is up", expand=False))
+        banner.panel(lines, **fields)
 
         dead = supervisor.watch()
         if dead is not None and dead.process is not None:
-            console.print(f"[red]{dead.name} exited with status {dead.process.returncode}; stopping the stack[/red]")
+            banner.error(f"{dead.name} exited with status {dead.process.returncode}; stopping the stack")
             return 1
         return 0
     except ChildFailed as exc:
-        console.print(f"[red]rollcall up: {exc}[/red]")
+        banner.error(f"rollcall up: {exc}")
         return 1
     except KeyboardInterrupt:
         return 130
     finally:
         supervisor.stop_all()
-        console.print("stopped")
+        banner.say("stopped", "stopped")

@@ -10,12 +10,16 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import structlog
+
+from engine.logging import child_line_as_json
 
 log = structlog.get_logger("rollcall.up")
 
@@ -40,6 +44,7 @@ class Child:
     #: Seconds to wait after SIGTERM before SIGKILL.
     stop_timeout: float = 15.0
     process: subprocess.Popen[bytes] | None = None
+    relays: list[threading.Thread] = field(default_factory=list)
 
 
 class ChildFailed(RuntimeError):
@@ -47,16 +52,38 @@ class ChildFailed(RuntimeError):
 
 
 class Supervisor:
-    def __init__(self) -> None:
+    def __init__(self, *, json_lines: bool = False) -> None:
+        """``json_lines``: read every child's stdout and stderr and write each line to this
+        process's stderr as one JSON log line naming the child (``child_line_as_json``), so a
+        JSON deployment sees nothing else — not the Temporal server's banner, not a crash."""
         self.children: list[Child] = []
         self._stop_requested = False
+        self._json_lines = json_lines
+        self._out = structlog.PrintLogger(sys.stderr)  # shares structlog's lock on stderr
 
     def start(self, child: Child) -> Child:
         env = {**os.environ, **child.env}
-        child.process = subprocess.Popen(list(child.argv), env=env, preexec_fn=_die_with_parent)
+        pipe = subprocess.PIPE if self._json_lines else None
+        child.process = subprocess.Popen(
+            list(child.argv), env=env, preexec_fn=_die_with_parent, stdout=pipe, stderr=pipe
+        )
+        for stream_name, stream in (("stdout", child.process.stdout), ("stderr", child.process.stderr)):
+            if stream is not None:
+                relay = threading.Thread(
+                    target=self._relay, args=(child.name, stream_name, stream), name=f"relay-{child.name}", daemon=True
+                )
+                relay.start()
+                child.relays.append(relay)
         self.children.append(child)
-        log.info("started", process=child.name, pid=child.process.pid)
+        log.info("started", child=child.name, pid=child.process.pid)
         return child
+
+    def _relay(self, name: str, stream_name: str, stream: IO[bytes]) -> None:
+        with stream:
+            for raw in stream:
+                line = child_line_as_json(name, raw.decode("utf-8", "replace"), stream=stream_name)
+                if line is not None:
+                    self._out.msg(line)
 
     def request_stop(self, signum: int, _frame: object) -> None:
         self._stop_requested = True
@@ -103,14 +130,17 @@ class Supervisor:
             process = child.process
             if process is None or process.poll() is not None:
                 continue
-            log.info("stopping", process=child.name, pid=process.pid)
+            log.info("stopping", child=child.name, pid=process.pid)
             process.send_signal(signal.SIGTERM)
             try:
                 process.wait(timeout=child.stop_timeout)
             except subprocess.TimeoutExpired:
-                log.warning("did not stop in time; killing", process=child.name, pid=process.pid)
+                log.warning("did not stop in time; killing", child=child.name, pid=process.pid)
                 process.kill()
                 process.wait()
+        for child in self.children:  # the children's last lines, before the caller's own
+            for relay in child.relays:
+                relay.join(timeout=5)
 
 
 def port_open(host: str, port: int) -> bool:

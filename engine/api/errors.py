@@ -72,6 +72,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # A bug, not bad input: log it with the stack, answer without one.
-        log.exception("unhandled error", path=request.url.path, method=request.method)
+        # A bug, not bad input: log its type and stack (frames, never locals, headers or body;
+        # engine/logging.py redacts the text), answer without one.
+        log.exception("unhandled error", error_type=type(exc).__name__, path=request.url.path, method=request.method)
         return error_response(500, "INTERNAL_ERROR", "internal error; see the server log")

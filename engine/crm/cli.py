@@ -28,8 +28,8 @@ from engine.crm.tables import Contact
 from engine.errors import RollcallError
 
 console = Console()
-contacts_app = typer.Typer(help="Contacts in the CRM store.", no_args_is_help=True)
-settings_app = typer.Typer(help="Sync settings (R-SET-1…6).", no_args_is_help=True)
+contacts_app = typer.Typer(help="Contacts in the CRM store.", no_args_is_help=True, pretty_exceptions_show_locals=False)
+settings_app = typer.Typer(help="Sync settings (R-SET-1…6).", no_args_is_help=True, pretty_exceptions_show_locals=False)
 
 _SETTINGS_LISTS = {
     name for name, info in settings_repo.SyncSettingsValues.model_fields.items() if "list" in str(info.annotation)

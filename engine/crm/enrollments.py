@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,6 +28,8 @@ from engine.crm.tables import (
     table_of,
     utcnow,
 )
+
+log = structlog.get_logger("rollcall.enrollment")
 
 REVISIONS = table_of(DefinitionRevision)
 DEFINITIONS = table_of(WorkflowDefinition)
@@ -271,7 +274,7 @@ def record_step_outcomes(
     """Append rows of an enrollment's history; an (enrollment, sequence) already there is left as is."""
     now = utcnow()
     if outcomes:
-        insert_missing(
+        inserted = insert_missing(
             connection_of(session),
             OUTCOMES,
             [
@@ -289,12 +292,28 @@ def record_step_outcomes(
             ],
             key=["enrollment_id", "sequence"],
         )
+        _log_outcomes(enrollment_id, outcomes, inserted)
     values: dict[str, Any] = {"updated_at": now}
     if current_step is not None:
         values["current_step"] = current_step
     if run_id is not None:
         values["run_id"] = run_id
     session.execute(sa.update(ENROLLMENTS).where(ENROLLMENTS.c.id == enrollment_id).values(**values))
+
+
+def _log_outcomes(enrollment_id: int, outcomes: Sequence[StepOutcomeRecord], inserted: int) -> None:
+    """One INFO line per newly recorded step outcome (re-sent ones were the earlier sequences):
+    ids and codes only, never the message or data (they may hold contact data)."""
+    if inserted <= 0:
+        return
+    for outcome in sorted(outcomes, key=lambda o: o.sequence)[-inserted:]:
+        log.info(
+            "step outcome",
+            enrollment_id=enrollment_id,
+            step_id=outcome.step_id,
+            sequence=outcome.sequence,
+            outcome=outcome.outcome,
+        )
 
 
 def finish_enrollment(

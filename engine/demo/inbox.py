@@ -127,4 +127,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8766)
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
-    uvicorn.run(create_inbox_app(), host="127.0.0.1", port=args.port, log_level=args.log_level, access_log=False)
+    # log_config=None: uvicorn's lines go through Rollcall's logging (``rollcall webhook-inbox``).
+    uvicorn.run(
+        create_inbox_app(),
+        host="127.0.0.1",
+        port=args.port,
+        log_level=args.log_level,
+        access_log=False,
+        log_config=None,
+    )

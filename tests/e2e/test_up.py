@@ -126,6 +126,7 @@ def test_up_starts_everything_stops_cleanly_and_keeps_history(tmp_path: Path) ->
         returncode, output = _stop(up)
     assert returncode == 0, output
     assert "Rollcall is up" in output
+    assert ".rollcall/api-key" in output and key not in output  # #12.5: the key's file, never the key
     psutil.wait_procs(children, timeout=5)
     assert [c.pid for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE] == []
 

@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from engine.api.deps import TemporalGateway
 from engine.crm.db import check_database
 from engine.errors import ConfigurationError
+from engine.failpoints import failpoint
 
 router = APIRouter(tags=["health"])
 
@@ -23,6 +24,7 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", responses={503: {"description": "a dependency is unreachable"}})
 async def readyz(request: Request) -> JSONResponse:
+    failpoint("api.readyz")  # tests: an unexpected error in a request (a 500), on purpose
     checks: dict[str, Any] = {}
     engine: Engine = request.app.state.db_engine
     try:

@@ -18,8 +18,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=Path, default=DEMO_SEED_PATH, help="YAML or JSON seed file")
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
-    uvicorn.run(create_app(load_seed(args.seed)), host=args.host, port=args.port, log_level=args.log_level)
+    # log_config=None: uvicorn's lines go through the process's logging (``rollcall zoom-emulator``
+    # configures Rollcall's: JSON in JSON mode, redacted), not through handlers of its own.
+    uvicorn.run(
+        create_app(load_seed(args.seed)), host=args.host, port=args.port, log_level=args.log_level, log_config=None
+    )
 
 
 if __name__ == "__main__":
+    from engine.logging import configure_logging
+
+    configure_logging(process="zoom-emulator")
     main()

@@ -32,7 +32,7 @@ class EmulatorServer:
         self.emulator = Emulator(seed)
         self._config = uvicorn.Config(
             create_app(emulator=self.emulator), host=host, port=port, log_level="warning",
-            access_log=False, lifespan="on",
+            access_log=False, lifespan="on", log_config=None,  # the host process's logging, not uvicorn's
         )
         self._server = uvicorn.Server(self._config)
         self._thread: threading.Thread | None = None
