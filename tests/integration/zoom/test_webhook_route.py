@@ -327,7 +327,9 @@ async def test_oversized_body_is_413_before_anything_else(rollcall_api: Rollcall
     assert rollcall_api.count() == 0
 
 
-async def test_an_oversized_chunked_body_is_413_while_it_streams(rollcall_api: RollcallApi, http: httpx.AsyncClient) -> None:
+async def test_an_oversized_chunked_body_is_413_while_it_streams(
+    rollcall_api: RollcallApi, http: httpx.AsyncClient
+) -> None:
     """#12.6: no Content-Length to check first: the 1 MiB limit counts the chunks as they arrive."""
     body = event_body(topic="x" * (1 << 20))
 
