@@ -105,8 +105,8 @@ def get_settings() -> Settings:
 
 def describe_settings_error(exc: ValidationError) -> str:
     """One line naming each bad setting and what is wrong, never its value (it may be a secret)."""
-    problems = [
-        f"ROLLCALL_{'_'.join(str(part) for part in error['loc'][:1]).upper()}: {error['msg']}"
-        for error in exc.errors(include_input=False, include_url=False, include_context=False)
-    ]
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False, include_context=False):
+        setting = f"ROLLCALL_{str(error['loc'][0]).upper()}" if error["loc"] else "ROLLCALL_*"
+        problems.append(f"{setting}: {error['msg'].removeprefix('Value error, ')}")
     return "invalid configuration: " + "; ".join(problems)
