@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from engine.api.auth import Caller, Keyring, Role
+from engine.api.auth import ApiKey, Caller, Keyring, Role
 from engine.api.errors import error_response
 from engine.api.routers.zoom_webhooks import MAX_BODY_BYTES as WEBHOOK_MAX_BODY_BYTES
 from engine.dsl.validation import MAX_DEFINITION_CHARS
@@ -203,32 +203,14 @@ class AccessMiddleware:
 
     async def _caller(self, access: RouteAccess, scope: Scope, receive: Receive, send: Send) -> Caller | None:
         """The request's caller, or None once a 401/403 is sent."""
+        assert access.role is not None
         token = _bearer_token(scope)
         key = self.keyring.identify(token) if token is not None else None
         if key is None:
-            log.info("request refused: no valid API key", method=access.method, route=access.path)
-            message = "invalid API key" if token else "missing bearer API key (Authorization: Bearer <key>)"
-            response = error_response(401, "UNAUTHORIZED", message, headers={"WWW-Authenticate": "Bearer"})
-            await response(scope, receive, send)
+            await _unauthorized(access, presented=token is not None)(scope, receive, send)
             return None
-        assert access.role is not None
         if not key.role.includes(access.role):
-            log.warning(
-                "request refused: role too low",
-                key_name=key.name,
-                role=key.role.value,
-                required_role=access.role.value,
-                method=access.method,
-                route=access.path,
-            )
-            response = error_response(
-                403,
-                "ROLE_REQUIRED",
-                f"{access.method} {access.path} needs an API key with role {access.role.value} or above; "
-                f"key {key.name!r} is {key.role.value}",
-                {"required_role": access.role.value, "role": key.role.value, "key_name": key.name},
-            )
-            await response(scope, receive, send)
+            await _forbidden(access, access.role, key)(scope, receive, send)
             return None
         return Caller(key_name=key.name, role=key.role)
 
@@ -262,6 +244,30 @@ class AccessMiddleware:
             if started:
                 raise
             await _too_large(limit)(scope, receive, send)
+
+
+def _unauthorized(access: RouteAccess, *, presented: bool) -> ASGIApp:
+    log.info("request refused: no valid API key", method=access.method, route=access.path)
+    message = "invalid API key" if presented else "missing bearer API key (Authorization: Bearer <key>)"
+    return error_response(401, "UNAUTHORIZED", message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def _forbidden(access: RouteAccess, needed: Role, key: ApiKey) -> ASGIApp:
+    log.warning(
+        "request refused: role too low",
+        key_name=key.name,
+        role=key.role.value,
+        required_role=needed.value,
+        method=access.method,
+        route=access.path,
+    )
+    return error_response(
+        403,
+        "ROLE_REQUIRED",
+        f"{access.method} {access.path} needs an API key with role {needed.value} or above; "
+        f"key {key.name!r} is {key.role.value}",
+        {"required_role": needed.value, "role": key.role.value, "key_name": key.name},
+    )
 
 
 def _too_large(limit: int) -> ASGIApp:
