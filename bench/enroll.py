@@ -129,7 +129,7 @@ def start_stack(workdir: Path, enrollment_concurrency: int) -> Stack:
         "ROLLCALL_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
         "ROLLCALL_TEMPORAL_TASK_QUEUE": TASK_QUEUE,
         "ROLLCALL_DATABASE_URL": database_url,
-        "ROLLCALL_ADMIN_API_KEYS": api_key,
+        "ROLLCALL_API_KEYS": f"bench:editor:{api_key}",  # pushes a definition, then enrolls
         "ROLLCALL_API_HOST": "127.0.0.1",
         "ROLLCALL_API_PORT": str(api_port),
         "ROLLCALL_ENROLLMENT_CONCURRENCY": str(enrollment_concurrency),

@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
-from engine.config import LogFormat, Settings, get_settings
+from engine.config import LogFormat, Settings, describe_settings_error, get_settings
 from engine.crm.cli import audit_command, contacts_app, settings_app
-from engine.errors import InvalidInput, RollcallError
+from engine.errors import ConfigurationError, InvalidInput, RollcallError
 from engine.logging import configure_logging, is_configured, json_mode, redact_text, register_secret_values
 
 app = typer.Typer(
@@ -80,7 +81,10 @@ def _settings(process: str = "cli") -> Settings:
     secret value it knows so no log line shows one."""
     from engine.known_secrets import configured_secret_values
 
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        raise ConfigurationError(describe_settings_error(exc)) from None
     configure_logging(settings.log_format, settings.log_level, process=process)
     register_secret_values(configured_secret_values(settings))
     return settings
@@ -99,10 +103,12 @@ def up() -> None:
 @command
 def worker() -> None:
     """Run a worker on Rollcall's task queue until SIGINT/SIGTERM."""
+    from engine.api.auth import load_keyring
     from engine.crm.db import check_database, create_db_engine
     from worker import run_worker
 
     settings = _settings("worker")
+    load_keyring(settings)  # #12.7: a key configuration that cannot work stops every server process alike
     db_engine = create_db_engine(settings.database_url)
     check_database(db_engine)
     asyncio.run(run_worker(settings, db_engine))

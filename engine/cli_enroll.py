@@ -4,7 +4,8 @@ Unlike ``rollcall contacts``, these commands never open the store: enrolling sta
 workflows, which is the API's job (``POST /v1/workflows/{key}/enrollments:bulk``). They find the
 API at ``--api-url`` (``ROLLCALL_API_URL``, else ``http://{ROLLCALL_API_HOST}:{ROLLCALL_API_PORT}``)
 and authenticate with ``--api-key`` (``ROLLCALL_API_KEY``), else the key ``rollcall up`` keeps in
-``.rollcall/api-key``, else the first configured ``ROLLCALL_ADMIN_API_KEYS``/``ROLLCALL_API_KEYS``.
+``.rollcall/api-key``, else the configured key (``ROLLCALL_API_KEYS``, ``ROLLCALL_API_KEYS_FILE``,
+``ROLLCALL_ADMIN_API_KEYS``) with the highest role.
 
 Exit codes of ``rollcall enroll``: 0 when no row failed (a refusal is a normal result), 1 when
 some rows failed, 2 for usage and connection problems (one line, no traceback).
@@ -31,6 +32,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from engine.api.auth import configured_keys
 from engine.config import STATE_DIR, Settings
 from engine.errors import RollcallError
 
@@ -107,7 +109,8 @@ def default_api_url(settings: Settings) -> str:
 
 
 def resolve_api_key(explicit: str | None, settings: Settings, state_dir: Path = STATE_DIR) -> str:
-    """``--api-key``/``ROLLCALL_API_KEY``, else ``.rollcall/api-key``, else a configured key."""
+    """``--api-key``/``ROLLCALL_API_KEY``, else ``.rollcall/api-key``, else the configured key with the
+    highest role (the first of those)."""
     if explicit and explicit.strip():
         return explicit.strip()
     path = state_dir / "api-key"
@@ -117,9 +120,10 @@ def resolve_api_key(explicit: str | None, settings: Settings, state_dir: Path = 
         stored = ""
     if stored:
         return stored
-    for keys in (settings.admin_api_keys, settings.api_keys):
-        if keys:
-            return keys[0].get_secret_value()
+    keys = configured_keys(settings)
+    if keys:
+        strongest = max(keys, key=lambda configured: configured.role.rank)
+        return strongest.secret.get_secret_value()
     raise UsageProblem(
         "no API key: pass --api-key, set ROLLCALL_API_KEY, or start the stack with `rollcall up` "
         f"(which keeps one in {path})"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import secrets
 import socket
@@ -20,6 +21,7 @@ from rich.panel import Panel
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from engine.api.auth import configured_keys
 from engine.config import STATE_DIR, LogFormat, Settings
 from engine.crm import accounts
 from engine.crm.db import create_db_engine, current_revision, upgrade_database
@@ -35,16 +37,25 @@ from engine.temporal import connect, dev_server_search_attribute_args, register_
 from engine.zoom.emulator.seeds import DEMO_SEED_PATH, SeedDocument, load_seed
 from engine.zoom.settings import ZoomConfigError, ZoomConnectionConfig, load_zoom_connections
 
+#: The name of the admin key ``rollcall up`` generates when no key is configured.
+LOCAL_ADMIN_KEY_NAME = "local-admin"
+
+
+def local_api_key_path(state_dir: Path = STATE_DIR) -> Path:
+    return state_dir / "api-key"
+
 
 def local_api_key(state_dir: Path = STATE_DIR) -> str:
-    """The admin key of a local stack without configured keys, kept in .rollcall/api-key."""
-    path = state_dir / "api-key"
+    """The admin key of a local stack without configured keys, kept in .rollcall/api-key: created
+    owner-only (0600, folder 0700) in one step, so it is never readable by anyone else (#12.7)."""
+    path = local_api_key_path(state_dir)
     if path.exists():
+        path.chmod(0o600)
         return path.read_text().strip()
-    state_dir.mkdir(parents=True, exist_ok=True)
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = secrets.token_urlsafe(24)
-    path.write_text(key + "\n")
-    path.chmod(0o600)
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+        file.write(key + "\n")
     return key
 
 
@@ -302,9 +313,19 @@ class Banner:
             self._console.print(Panel(body, title="Rollcall is up", expand=False))
 
 
+def _private_state_dir() -> None:
+    """#12.7: everything ``up`` and its children create is owner-only (the Temporal dev server's
+    temporal.db, the store, the key), and ``.rollcall/`` itself is 0700, also when an older version made it."""
+    os.umask(0o077)
+    STATE_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    STATE_DIR.chmod(0o700)
+
+
 def run_stack(settings: Settings, console: Console) -> int:
     banner = Banner(console, settings.log_format)
+    keys = configured_keys(settings)
     zoom_connections = _load_zoom_connections()  # their secrets: registered by the CLI (known_secrets)
+    _private_state_dir()
     db_engine = create_db_engine(settings.database_url)
     upgrade_database(db_engine)
     store = db_engine.url.render_as_string(hide_password=True)
@@ -326,10 +347,10 @@ def run_stack(settings: Settings, console: Console) -> int:
         raise ConfigurationError(f"port {settings.api_port} is already in use; set ROLLCALL_API_PORT")
     child_env: dict[str, str] = {}
     generated_key = None
-    if not settings.api_keys and not settings.admin_api_keys:
+    if not keys:
         generated_key = local_api_key()
         register_secret_values([generated_key])
-        child_env["ROLLCALL_ADMIN_API_KEYS"] = generated_key
+        child_env["ROLLCALL_API_KEYS"] = f"{LOCAL_ADMIN_KEY_NAME}:admin:{generated_key}"
 
     supervisor = Supervisor(json_lines=settings.log_format is LogFormat.JSON)
     supervisor.install_signal_handlers()
@@ -416,8 +437,8 @@ def run_stack(settings: Settings, console: Console) -> int:
             lines.append(f"Webhook inbox {inbox_url}/_inbox  (demo: what webhook steps sent)")
         if generated_key:
             # The key itself is never printed (nor logged): only where it is kept.
-            fields["api_key_file"] = str(STATE_DIR / "api-key")
-            lines.append(f"API key      {STATE_DIR / 'api-key'}  (admin, generated: cat it)")
+            fields["api_key_file"] = str(local_api_key_path())
+            lines.append(f"API key      {local_api_key_path()}  (generated admin key {LOCAL_ADMIN_KEY_NAME!r}: cat it)")
         lines.append("Ctrl-C stops everything.")
         banner.panel(lines, **fields)
 

@@ -1,4 +1,5 @@
-"""The FastAPI application: health checks open, everything under /v1 behind a bearer API key."""
+"""The FastAPI application: health checks, docs and Zoom's webhooks open, everything else behind a
+bearer API key whose role the route allows (``engine.api.access``)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
 from temporalio.client import Client
 
-from engine.api.auth import require_api_key
+from engine.api.access import AccessMiddleware, check_route_table, document_roles, route_table
+from engine.api.auth import load_keyring
 from engine.api.deps import TemporalGateway
 from engine.api.errors import install_error_handlers
 from engine.api.routers import (
     account_users,
+    api_keys,
     audit,
     business_units,
     contacts,
@@ -49,6 +52,10 @@ V1_ROUTERS: list[APIRouter] = [
     audit.router,
     workflows.router,
     webinars.router,
+    api_keys.router,
+    # Zoom cannot send our bearer key: ROUTE_ROLES lists this route as public, and it is
+    # authenticated by Zoom's signature over the raw body (and the connection's secret token).
+    zoom_webhooks.router,
 ]
 
 
@@ -65,6 +72,7 @@ def create_app(
         zoom_connections_by_name = load_zoom_connections(zoom_settings)
     except ZoomConfigError as exc:
         raise ConfigurationError(str(exc)) from None
+    keyring = load_keyring(settings)
     engine = db_engine or create_db_engine(settings.database_url)
 
     @asynccontextmanager
@@ -87,6 +95,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.keyring = keyring
     app.state.db_engine = engine
     app.state.temporal = TemporalGateway(settings, temporal_client)
     app.state.enrollments = EnrollmentService(
@@ -106,9 +115,9 @@ def create_app(
     install_error_handlers(app)
     app.include_router(health.router)
     for router in V1_ROUTERS:
-        app.include_router(router, prefix="/v1", dependencies=[Depends(require_api_key)])
-    # Zoom cannot send our bearer key: the webhook route is authenticated by Zoom's signature over
-    # the raw body (and the connection's webhook secret token) instead, so it is mounted without
-    # require_api_key. Every other /v1 route stays behind the key.
-    app.include_router(zoom_webhooks.router, prefix="/v1")
+        app.include_router(router, prefix="/v1")
+    # Every route's role comes from the one table; a route missing from it stops the app here.
+    check_route_table(app)
+    app.add_middleware(AccessMiddleware, table=route_table(settings.api_max_body_bytes), keyring=keyring)
+    document_roles(app)
     return app

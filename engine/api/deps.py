@@ -1,4 +1,4 @@
-"""Request-scoped dependencies: database sessions and the Temporal client."""
+"""Request-scoped dependencies: database sessions, the Temporal client and the request's caller."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.client import Client
 
+from engine.api.auth import Caller
 from engine.config import Settings
 from engine.errors import ConfigurationError
 from engine.temporal import connect
@@ -53,5 +54,12 @@ async def get_temporal_client(request: Request) -> Client:
     return await gateway.client()
 
 
+def get_caller(request: Request) -> Caller:
+    """The key that sent the request (set by ``AccessMiddleware`` on every route that needs one)."""
+    caller: Caller = request.state.caller
+    return caller
+
+
 SessionDep = Annotated[Session, Depends(get_session)]
 TemporalDep = Annotated[Client, Depends(get_temporal_client)]
+CallerDep = Annotated[Caller, Depends(get_caller)]

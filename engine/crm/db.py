@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _create_sqlite_file(path: Path) -> None:
+    """Create the store's file owner-only (#12.7) before SQLite would create it under the umask (its
+    -wal and -shm files take the database file's mode); a path that cannot work is one line."""
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    except OSError as exc:
+        problem = f"cannot create or open the SQLite file {path}: {exc.strerror}"
+        raise ConfigurationError(f"ROLLCALL_DATABASE_URL: {problem}") from None
+
+
 def create_db_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for ``url``; raises ConfigurationError with a one-line reason for a URL that cannot work."""
     try:
@@ -38,8 +50,8 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
         raise ConfigurationError(
             f"ROLLCALL_DATABASE_URL uses {parsed.get_backend_name()!r}; Rollcall supports sqlite and postgresql"
         )
-    if parsed.get_backend_name() == "sqlite" and parsed.database:
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        _create_sqlite_file(Path(parsed.database))
     try:
         if parsed.get_backend_name() == "sqlite":
             engine = create_engine(parsed, connect_args={"check_same_thread": False}, **kwargs)

@@ -71,7 +71,7 @@ def put_sync_settings(session: Session, values: SyncSettingsValues, *, admin: bo
     settings = get_sync_settings(session)
     if values.sync_enabled and not settings.sync_enabled and not admin:
         raise AdminRequired(
-            "only an admin can turn global sync on (use an ROLLCALL_ADMIN_API_KEYS key)",
+            "only an admin can turn global sync on (use an API key with the admin role)",
             details={"field": "sync_enabled"},
         )
     for name, value in values.model_dump(mode="json").items():

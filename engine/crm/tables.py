@@ -413,7 +413,7 @@ class WorkflowDefinition(SQLModel, table=True):
     business_unit: str = Field(max_length=200)
     enabled: bool
     current_version: int
-    source: str = Field(max_length=500, description="'file:<path>' or 'api'")
+    source: str = Field(max_length=500, description="'file:<path>' or 'api:<API key name>'")
     created_at: datetime = _created_at()
     updated_at: datetime = _created_at()
 

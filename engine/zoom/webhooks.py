@@ -26,6 +26,8 @@ TIMESTAMP_HEADER = "x-zm-request-timestamp"
 SIGNATURE_VERSION = "v0"
 #: Common practice (and Zoom's sample code): refuse requests signed more than 5 minutes ago.
 DEFAULT_TOLERANCE_SECONDS = 300
+#: Unix seconds have 10 digits until 2286; a longer value is refused before any arithmetic on it.
+MAX_TIMESTAMP_DIGITS = 12
 URL_VALIDATION_EVENT = "endpoint.url_validation"
 
 
@@ -173,19 +175,17 @@ def verify_request(
     raw_timestamp = lowered.get(TIMESTAMP_HEADER)
     if not raw_timestamp:
         raise WebhookVerificationError(WebhookErrorCode.MISSING_TIMESTAMP, f"no {TIMESTAMP_HEADER} header")
-    try:
-        timestamp = int(raw_timestamp.strip())
-    except ValueError:
-        raise WebhookVerificationError(
-            WebhookErrorCode.BAD_TIMESTAMP, f"{TIMESTAMP_HEADER} is not Unix seconds"
-        ) from None
+    digits = raw_timestamp.strip()
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= MAX_TIMESTAMP_DIGITS):
+        raise WebhookVerificationError(WebhookErrorCode.BAD_TIMESTAMP, f"{TIMESTAMP_HEADER} is not Unix seconds")
+    timestamp = int(digits)
     current = time.time() if now is None else now
     if abs(current - timestamp) > tolerance_seconds:
         raise WebhookVerificationError(
             WebhookErrorCode.STALE_TIMESTAMP,
             f"signed {int(current - timestamp)} s from now, outside ±{tolerance_seconds} s",
         )
-    expected = sign(secret_token, raw_timestamp.strip(), raw_body)
+    expected = sign(secret_token, digits, raw_body)
     if not hmac.compare_digest(expected.encode(), signature.strip().encode()):
         raise WebhookVerificationError(WebhookErrorCode.BAD_SIGNATURE, "signature does not match the body")
     try:

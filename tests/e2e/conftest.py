@@ -51,7 +51,8 @@ def stack(temporal_client: Client, database_url: str, tmp_path: Path) -> Iterato
     env = {
         "ROLLCALL_TEMPORAL_ADDRESS": temporal_client.service_client.config.target_host,
         "ROLLCALL_DATABASE_URL": database_url,
-        "ROLLCALL_API_KEYS": api_key,
+        # The CLI tests push definitions: an editor key (#12.1).
+        "ROLLCALL_API_KEYS": f"e2e-editor:editor:{api_key}",
         "ROLLCALL_API_PORT": str(port),
         "ROLLCALL_LOG_FORMAT": "json",
     }

@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import sqlite3
+import stat
 import subprocess
 import sys
 import threading
@@ -94,6 +95,7 @@ def test_up_starts_everything_stops_cleanly_and_keeps_history(tmp_path: Path) ->
     temporal_address = f"127.0.0.1:{env['ROLLCALL_TEMPORAL_DEV_PORT']}"
     temporal = str(Path(sys.executable).parent / "temporal")
 
+    (tmp_path / ".rollcall").mkdir(mode=0o755)  # as an older version left it
     up = _up(tmp_path, env)
     try:
         wait_for_http(f"{api}/healthz", timeout=60)
@@ -126,7 +128,10 @@ def test_up_starts_everything_stops_cleanly_and_keeps_history(tmp_path: Path) ->
         returncode, output = _stop(up)
     assert returncode == 0, output
     assert "Rollcall is up" in output
-    assert ".rollcall/api-key" in output and key not in output  # #12.5: the key's file, never the key
+    # #12.1: the banner names the generated key's file; no line of any process shows the key.
+    assert "API key      .rollcall/api-key  (generated admin key 'local-admin': cat it)" in output
+    assert key not in output
+    _assert_owner_only(tmp_path / ".rollcall")
     psutil.wait_procs(children, timeout=5)
     assert [c.pid for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE] == []
 
@@ -151,6 +156,15 @@ def test_up_starts_everything_stops_cleanly_and_keeps_history(tmp_path: Path) ->
     finally:
         returncode, output = _stop(up)
     assert returncode == 0, output
+
+
+def _assert_owner_only(state: Path) -> None:
+    """#12.7: ``.rollcall/`` is 0700 and every file in it (key, store, Temporal's history and their
+    -wal/-shm files) 0600, however the folder was left before."""
+    assert oct(stat.S_IMODE(state.stat().st_mode)) == "0o700"
+    modes = {path.name: oct(stat.S_IMODE(path.stat().st_mode)) for path in state.rglob("*") if path.is_file()}
+    assert {"api-key", "rollcall.db", "temporal.db"} <= set(modes), modes
+    assert {name: mode for name, mode in modes.items() if mode != "0o600"} == {}
 
 
 def _check_demo_zoom(up: _Up, api: str, headers: dict[str, str], store: Path) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Response, status
+from fastapi import APIRouter, Path, Response, status
 
-from engine.api.auth import Scope, require_api_key
-from engine.api.deps import SessionDep
+from engine.api.auth import Role
+from engine.api.deps import CallerDep, SessionDep
 from engine.api.schemas.crm import PathId, WebinarOverrideOut, WebinarOverridePut, ZoomUserOut, ZoomUserPut
 from engine.crm import sync_settings as repo
 from engine.crm.tables import ZoomUser, ZoomWebinarOverride
@@ -24,11 +24,9 @@ def get_sync_settings(session: SessionDep) -> repo.SyncSettingsValues:
 
 
 @router.put("/sync-settings")
-def put_sync_settings(
-    body: repo.SyncSettingsValues, session: SessionDep, scope: Annotated[Scope, Depends(require_api_key)]
-) -> repo.SyncSettingsValues:
-    """Replace the settings. Turning ``sync_enabled`` on needs an admin key (R-SET-1): 403 otherwise."""
-    settings = repo.put_sync_settings(session, body, admin=scope is Scope.ADMIN)
+def put_sync_settings(body: repo.SyncSettingsValues, session: SessionDep, caller: CallerDep) -> repo.SyncSettingsValues:
+    """Replace the settings (an admin key: the route table; R-SET-1 is checked by the store too)."""
+    settings = repo.put_sync_settings(session, body, admin=caller.role is Role.ADMIN)
     session.commit()
     session.refresh(settings)
     return repo.settings_values(settings)

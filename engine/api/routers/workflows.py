@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Path, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
-from engine.api.deps import SessionDep
+from engine.api.deps import CallerDep, SessionDep
 from engine.crm.enrollments import (
     get_definition,
     list_definition_revisions,
@@ -173,8 +173,9 @@ def get_workflow(key: Key, session: SessionDep) -> WorkflowDetail:
 
 
 @router.put("/{key}", openapi_extra=_YAML_BODY, responses={201: {"model": WorkflowSaved}})
-async def put_workflow(key: Key, request: Request, response: Response) -> WorkflowSaved:
-    """Save a definition (YAML body) as the workflow's new revision; unchanged content keeps its version."""
+async def put_workflow(key: Key, request: Request, response: Response, caller: CallerDep) -> WorkflowSaved:
+    """Save a definition (YAML body) as the workflow's new revision; unchanged content keeps its version.
+    The workflow's ``source`` names the key that saved it (``api:<key name>``)."""
     raw = await request.body()
     try:
         text = raw.decode("utf-8")
@@ -183,7 +184,7 @@ async def put_workflow(key: Key, request: Request, response: Response) -> Workfl
 
     def save() -> WorkflowSaved:
         with Session(request.app.state.db_engine) as session:
-            saved = put_definition_text(session, key, text, source="api")
+            saved = put_definition_text(session, key, text, source=f"api:{caller.key_name}")
             session.commit()
             return WorkflowSaved.model_validate({**_workflow_out(saved.definition), "changed": saved.changed})
 

@@ -1,15 +1,17 @@
 """``POST /v1/zoom/webhooks/{connection}``: Zoom's webhook deliveries for one configured connection.
 
-Zoom cannot send Rollcall's bearer key, so this route is **not** behind ``require_api_key``: it is
-authenticated by the request's signature (``x-zm-signature`` over the raw body with the
+Zoom cannot send Rollcall's bearer key, so ``engine.api.access.ROUTE_ROLES`` lists this route as
+public: it is authenticated by the request's signature (``x-zm-signature`` over the raw body with the
 connection's ``webhook_secret_token``, ``x-zm-request-timestamp`` within 300 s; see
 ``engine.zoom.webhooks``). The answers:
 
-- unknown connection, or one without a ``webhook_secret_token``: 404 ``ZOOM_CONNECTION_NOT_FOUND``;
+- unknown connection, or one without a ``webhook_secret_token``: 404 ``ZOOM_CONNECTION_NOT_FOUND``
+  (the answer does not repeat the name it was sent);
 - signature or timestamp missing, stale or wrong: 401 with the verification error's stable code
   (``MISSING_SIGNATURE``, ``MISSING_TIMESTAMP``, ``BAD_TIMESTAMP``, ``STALE_TIMESTAMP``,
   ``BAD_SIGNATURE``); a correctly signed body that is not a Zoom event: 400 ``MALFORMED_BODY``;
-  a body over 1 MiB: 413 ``PAYLOAD_TOO_LARGE``. None of these writes anything;
+  a body over 1 MiB: 413 ``PAYLOAD_TOO_LARGE`` (``AccessMiddleware``, while the body streams in,
+  before this route runs). None of these writes anything;
 - ``endpoint.url_validation``: 200 ``{"plainToken", "encryptedToken"}`` as Zoom requires, nothing written;
 - any other event: recorded in ``zoom_webhook_events`` (once per de-duplication key; a redelivery
   only counts up ``deliveries``), then 200 ``{"status": "recorded" | "duplicate", "event", "id"}``.
@@ -27,10 +29,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import structlog
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import Engine
@@ -52,7 +54,8 @@ from engine.zoom.webhooks import (
 
 log = structlog.get_logger(__name__)
 
-#: Zoom's events are a few KiB; anything far larger is not one and is refused before verification.
+#: Zoom's events are a few KiB; anything far larger is not one and is refused before verification
+#: (``engine.api.access.ROUTE_BODY_LIMITS``).
 MAX_BODY_BYTES = 1 << 20
 
 #: ``app.state.webhook_dispatch``: called with the connection name and the newly recorded row.
@@ -60,14 +63,11 @@ WebhookDispatch = Callable[[str, ZoomWebhookEvent], Awaitable[None]]
 
 router = APIRouter(prefix="/zoom/webhooks", tags=["zoom webhooks"])
 
+ConnectionName = Annotated[str, Path(max_length=200, description="the name of a configured Zoom connection")]
+
 
 class ZoomWebhookConnectionNotFound(NotFound):
     code = "ZOOM_CONNECTION_NOT_FOUND"
-
-
-class WebhookBodyTooLarge(RollcallError):
-    code = "PAYLOAD_TOO_LARGE"
-    http_status = 413
 
 
 class MalformedWebhook(RollcallError):
@@ -83,18 +83,6 @@ class WebhookRecorded(BaseModel):
 
 def _error_doc(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {}}}
-
-
-async def _read_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise WebhookBodyTooLarge(f"webhook bodies are limited to {MAX_BODY_BYTES} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise WebhookBodyTooLarge(f"webhook bodies are limited to {MAX_BODY_BYTES} bytes")
-    return bytes(body)
 
 
 def _record(
@@ -117,16 +105,14 @@ def _record(
         413: _error_doc("body over 1 MiB (PAYLOAD_TOO_LARGE)"),
     },
 )
-async def receive_zoom_webhook(connection: str, request: Request) -> JSONResponse:
+async def receive_zoom_webhook(connection: ConnectionName, request: Request) -> JSONResponse:
     connections: dict[str, ZoomConnectionConfig] = request.app.state.zoom_connections
     config = connections.get(connection)
     if config is None or config.webhook_secret_token is None:
-        raise ZoomWebhookConnectionNotFound(
-            f"no Zoom connection {connection!r} with a webhook secret token is configured",
-            details={"connection": connection},
-        )
+        # Anyone can call this route: the answer does not repeat what they sent.
+        raise ZoomWebhookConnectionNotFound("no Zoom connection with a webhook secret token has this name")
     secret = config.webhook_secret_token.get_secret_value()
-    raw = await _read_body(request)
+    raw = await request.body()
     try:
         verified = verify_request(secret, request.headers, raw)
     except WebhookVerificationError as exc:

@@ -94,28 +94,34 @@ async def test_search_pages_through_matches(api: httpx.AsyncClient) -> None:
     assert emails == ["s1@example.com", "s3@example.com", "s5@example.com"]
 
 
-async def test_turning_global_sync_on_needs_an_admin_key(api: httpx.AsyncClient, admin_headers: dict[str, str]) -> None:
-    """R-SET-1: 403 with a user key, 200 with an admin key; turning it off needs no admin."""
+async def test_sync_settings_are_admin_only_and_an_operator_changes_nothing(
+    api: httpx.AsyncClient, admin_api: httpx.AsyncClient
+) -> None:
+    """R-SET-1 and #12.1: an operator key may read the settings but not change any of them (403
+    ROLE_REQUIRED, nothing written); an admin key turns global sync on and off."""
     settings = (await api.get("/v1/sync-settings")).json()
     assert settings["sync_enabled"] is False
-    settings |= {
+    changed = settings | {
         "sync_enabled": True,
         "contact_exclusion_domains": ["@Corp.com"],
         "webinar_sync": "selected",
         "webinar_sync_users": ["Host@Corp.com"],
     }
-    refused = await api.put("/v1/sync-settings", json=settings)
-    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "ADMIN_REQUIRED")
-    accepted = await api.put("/v1/sync-settings", json=settings, headers=admin_headers)
+    for attempt in (changed, settings | {"contact_exclusion_domains": []}):
+        refused = await api.put("/v1/sync-settings", json=attempt)
+        assert (refused.status_code, refused.json()["error"]["code"]) == (403, "ROLE_REQUIRED")
+        assert refused.json()["error"]["details"]["required_role"] == "admin"
+    assert (await api.get("/v1/sync-settings")).json() == settings
+    accepted = await admin_api.put("/v1/sync-settings", json=changed)
     assert accepted.status_code == 200
     assert accepted.json()["contact_exclusion_domains"] == ["corp.com"]
     assert accepted.json()["webinar_sync_users"] == ["host@corp.com"]
-    assert (await api.put("/v1/sync-settings", json=settings)).status_code == 200  # already on: not "turning on"
-    off = await api.put("/v1/sync-settings", json=settings | {"sync_enabled": False})
+    off = await admin_api.put("/v1/sync-settings", json=changed | {"sync_enabled": False})
     assert (off.status_code, off.json()["sync_enabled"]) == (200, False)
 
 
-async def test_zoom_connection_takes_credentials_by_reference_only(api: httpx.AsyncClient) -> None:
+async def test_zoom_connection_takes_credentials_by_reference_only(admin_api: httpx.AsyncClient) -> None:
+    api = admin_api
     connection = {
         "business_unit_id": 1,
         "name": "Main",
@@ -155,7 +161,8 @@ async def test_zoom_connection_takes_credentials_by_reference_only(api: httpx.As
     assert (await api.delete(f"/v1/zoom-connections/{connection_id}/users/u1/webinars/123456")).status_code == 204
 
 
-async def test_business_units_and_account_users(api: httpx.AsyncClient) -> None:
+async def test_business_units_and_account_users(admin_api: httpx.AsyncClient) -> None:
+    api = admin_api
     assert (await api.get("/v1/business-units")).json() == [{"id": 1, "name": "Account", "is_primary": True}]
     created = await api.post("/v1/business-units", json={"name": "EMEA"})
     assert (created.status_code, created.json()["id"]) == (201, 2)
@@ -305,8 +312,10 @@ _PATHS = [
 ]
 
 
-async def test_no_malformed_body_or_path_makes_a_500(api: httpx.AsyncClient) -> None:
-    """Every route answers a 4xx with the JSON error envelope for any malformed input."""
+async def test_no_malformed_body_or_path_makes_a_500(admin_api: httpx.AsyncClient) -> None:
+    """Every route answers a 4xx with the JSON error envelope for any malformed input (as an admin,
+    so every route gets as far as reading its input)."""
+    api = admin_api
     await api.post("/v1/contacts", json={"email": "a@b.com"})
     failures = []
     for method, path in _ROUTES:

@@ -27,6 +27,7 @@ from engine.enrollment.service import EnrollmentService
 from worker import build_worker
 
 API_KEY = "enrollment-tests-key"
+API_KEY_NAME = "enrollment-tests"
 
 
 @dataclass
@@ -140,7 +141,11 @@ async def api(
     temporal_client: Client, db_engine: Engine, database_url: str, task_queue: str, worker: Worker
 ) -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings(
-        api_keys=[API_KEY], database_url=database_url, temporal_task_queue=task_queue, definitions_dir=None
+        # Pushing and disabling definitions needs an editor key (#12.1).
+        api_keys=[f"{API_KEY_NAME}:editor:{API_KEY}"],
+        database_url=database_url,
+        temporal_task_queue=task_queue,
+        definitions_dir=None,
     )
     app = create_app(settings, db_engine=db_engine, temporal_client=temporal_client)
     async with httpx.AsyncClient(

@@ -75,7 +75,8 @@ async def test_definitions_are_versioned_data(
     assert "31d" in detail["yaml"]
     listed = (await api.get("/v1/workflows")).json()
     (item,) = [item for item in listed if item["key"] == key]
-    assert (item["enabled"], item["current_version"], item["source"]) == (True, 2, "api")
+    # #12.1: the definition names the key that saved it, never the key.
+    assert (item["enabled"], item["current_version"], item["source"]) == (True, 2, "api:enrollment-tests")
     with Session(db_engine) as session:
         assert len(list_definition_revisions(session, key)) == 2
 
@@ -225,9 +226,12 @@ async def test_no_500_for_anything_a_user_sends(api: httpx.AsyncClient, definiti
     ]:
         response = await api.get(path)
         assert 400 <= response.status_code < 500, (path, response.text)
-    for content in [b"\xff\xfe", b"", b"key: [", b"- a\n- b", ("x: " + "y" * 300_000).encode()]:
+    for content in [b"\xff\xfe", b"", b"key: [", b"- a\n- b"]:
         response = await api.put(f"/v1/workflows/{key}", content=content)
         assert response.status_code == 422, (content[:20], response.text)
+    # #12.6: a definition over 256 KiB is refused while it streams in, before the route reads it.
+    too_long = await api.put(f"/v1/workflows/{key}", content=("x: " + "y" * 300_000).encode())
+    assert (too_long.status_code, too_long.json()["error"]["code"]) == (413, "PAYLOAD_TOO_LARGE")
     bulk_bad = [
         {"contacts": "x"},
         {"segment": {"type": "nope"}},

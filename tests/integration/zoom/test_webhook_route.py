@@ -279,14 +279,28 @@ async def test_forged_or_stale_requests_are_401_with_the_code_and_change_nothing
     assert rollcall_api.dispatched == []
 
 
-@pytest.mark.parametrize("connection", ["nobody", NO_SECRET_CONNECTION])
-async def test_unknown_connection_or_one_without_a_secret_is_404(
+@pytest.mark.parametrize("connection", ["nobody", NO_SECRET_CONNECTION, "<script>" + "x" * 150])
+async def test_unknown_connection_or_one_without_a_secret_is_404_without_echoing_the_name(
     connection: str, rollcall_api: RollcallApi, http: httpx.AsyncClient
 ) -> None:
+    """#12.6: the answer to anyone who asks does not repeat the name they sent."""
     body = event_body()
     response = await http.post(rollcall_api.hook_url(connection), content=body, headers=signed_headers(body))
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "ZOOM_CONNECTION_NOT_FOUND"
+    assert connection not in response.text
+    assert rollcall_api.count() == 0
+
+
+async def test_a_400_digit_timestamp_is_401_bad_timestamp_not_a_500(
+    rollcall_api: RollcallApi, http: httpx.AsyncClient
+) -> None:
+    """#12.6: the timestamp is capped before any arithmetic (it raised OverflowError before)."""
+    body = event_body()
+    timestamp = "9" * 400
+    headers = {**signed_headers(body), TIMESTAMP_HEADER: timestamp, SIGNATURE_HEADER: sign(SECRET, timestamp, body)}
+    response = await http.post(rollcall_api.hook_url(), content=body, headers=headers)
+    assert (response.status_code, response.json()["error"]["code"]) == (401, "BAD_TIMESTAMP")
     assert rollcall_api.count() == 0
 
 
@@ -309,6 +323,22 @@ async def test_url_validation_without_a_plain_token_is_400(rollcall_api: Rollcal
 async def test_oversized_body_is_413_before_anything_else(rollcall_api: RollcallApi, http: httpx.AsyncClient) -> None:
     body = event_body(topic="x" * (1 << 20))
     response = await http.post(rollcall_api.hook_url(), content=body, headers=signed_headers(body))
+    assert (response.status_code, response.json()["error"]["code"]) == (413, "PAYLOAD_TOO_LARGE")
+    assert rollcall_api.count() == 0
+
+
+async def test_an_oversized_chunked_body_is_413_while_it_streams(
+    rollcall_api: RollcallApi, http: httpx.AsyncClient
+) -> None:
+    """#12.6: no Content-Length to check first: the 1 MiB limit counts the chunks as they arrive."""
+    body = event_body(topic="x" * (1 << 20))
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 64 * 1024):
+            yield body[start : start + 64 * 1024]
+
+    response = await http.post(rollcall_api.hook_url(), content=chunks(), headers=signed_headers(body))
+    assert response.request.headers.get("transfer-encoding") == "chunked"
     assert (response.status_code, response.json()["error"]["code"]) == (413, "PAYLOAD_TOO_LARGE")
     assert rollcall_api.count() == 0
 

@@ -105,3 +105,60 @@ def test_zoom_emulator_command_serves_zoom_oauth(unused_port: int) -> None:
     finally:
         emulator.terminate()
         emulator.wait(timeout=10)
+
+
+CANARY = "s3cret-canary-value"
+
+#: #12.7: each setting that cannot work, and what the one line must say about it.
+BAD_CONFIGURATIONS: dict[str, tuple[dict[str, str], str]] = {
+    "unwritable-sqlite": (
+        {"ROLLCALL_DATABASE_URL": "sqlite:///{tmp}/a-file/rollcall.db"},
+        "rollcall: ROLLCALL_DATABASE_URL: cannot create or open the SQLite file",
+    ),
+    "concurrency-not-a-number": (
+        {"ROLLCALL_ENROLLMENT_CONCURRENCY": "abc"},
+        "rollcall: invalid configuration: ROLLCALL_ENROLLMENT_CONCURRENCY: Input should be a valid integer",
+    ),
+    "unknown-log-level": (
+        {"ROLLCALL_LOG_LEVEL": "bogus"},
+        "rollcall: invalid configuration: ROLLCALL_LOG_LEVEL: not a log level",
+    ),
+    "missing-tls-certificate": (
+        {"ROLLCALL_TEMPORAL_TLS_CERT_PATH": "{tmp}/missing.pem", "ROLLCALL_TEMPORAL_TLS_KEY_PATH": "{tmp}/key.pem"},
+        "rollcall: invalid configuration: ROLLCALL_TEMPORAL_TLS_CERT_PATH: Path does not point to a file",
+    ),
+    "api-key-unknown-role": (
+        {"ROLLCALL_API_KEYS": f"ci:superuser:{CANARY}"},
+        "rollcall: ROLLCALL_API_KEYS entry 1: unknown role",
+    ),
+    "api-key-empty": (
+        {"ROLLCALL_API_KEYS": f"ok:viewer:{CANARY},ci:viewer:"},
+        "rollcall: ROLLCALL_API_KEYS entry 2: the key is empty",
+    ),
+}
+
+
+@pytest.mark.parametrize("command", ["api", "worker", "up"])
+@pytest.mark.parametrize("case", list(BAD_CONFIGURATIONS))
+def test_bad_configuration_exits_2_with_one_line_naming_the_setting(command: str, case: str, tmp_path: Path) -> None:
+    """#12.7, for every server command: one line naming the setting, no traceback, no secret, status 2."""
+    import os
+    import socket
+
+    (tmp_path / "a-file").write_text("not a folder")
+    (tmp_path / "key.pem").write_text("not a key")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        free_port = sock.getsockname()[1]
+    variables, expected = BAD_CONFIGURATIONS[case]
+    env = {name: value for name, value in os.environ.items() if not name.startswith("ROLLCALL_")}
+    env |= {"ROLLCALL_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port}", "ROLLCALL_API_PORT": str(free_port)}
+    env |= {name: value.format(tmp=tmp_path) for name, value in variables.items()}
+    result = subprocess.run(
+        [sys.executable, "-m", "engine.cli", command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    output = result.stdout + result.stderr
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert (result.returncode, len(lines)) == (2, 1), output
+    assert lines[0].startswith(expected), lines[0]
+    assert CANARY not in output and "superuser" not in output

@@ -167,13 +167,15 @@ def test_configured_secret_values(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     monkeypatch.setenv("ROLLCALL_API_KEYS", "ops:operator:operator-key-1, plain-key-2")
     monkeypatch.setenv("ROLLCALL_SECRET_FROM_ENV", "env-value-1")
     monkeypatch.setenv("ROLLCALL_TEMPORAL_API_KEY", "temporal-key-1")
-    monkeypatch.setenv("ROLLCALL_TEMPORAL_TLS_KEY_PATH", "/not/a/secret.pem")
+    key_path = tmp_path / "not-a-secret.pem"  # a path setting must name a file that exists (#12.7)
+    key_path.write_text("-----BEGIN PRIVATE KEY-----\n")
+    monkeypatch.setenv("ROLLCALL_TEMPORAL_TLS_KEY_PATH", str(key_path))
     monkeypatch.setenv("ROLLCALL_DATABASE_URL", "postgresql+psycopg://u:db-password-1@h/d")
     monkeypatch.setenv("ROLLCALL_SECRETS_FILE", str(secrets_file))
     values = set(configured_secret_values(Settings(_env_file=None)))  # type: ignore[call-arg]
     expected = {"operator-key-1", "plain-key-2", "env-value-1", "temporal-key-1", "db-password-1", "file-value-1"}
     assert expected <= values
-    assert "/not/a/secret.pem" not in values
+    assert str(key_path) not in values
 
 
 def test_a_malformed_secrets_file_is_one_error_without_its_values(tmp_path: Path) -> None:

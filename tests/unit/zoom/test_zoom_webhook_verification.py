@@ -128,6 +128,16 @@ def test_non_numeric_timestamp_is_rejected() -> None:
     assert caught.value.code is WebhookErrorCode.BAD_TIMESTAMP
 
 
+@pytest.mark.parametrize("timestamp", ["9" * 400, "1" * 13, "-1748854800", "+1748854800", "١٧٤٨٨٥٤٨٠٠", "1e9"])
+def test_overlong_signed_or_non_ascii_timestamp_is_bad_before_any_arithmetic(timestamp: str) -> None:
+    """#12.6: a 400-digit timestamp once raised OverflowError (an unauthenticated 500); now every
+    value that is not 1–12 ASCII digits is BAD_TIMESTAMP, signed correctly or not."""
+    headers = {"x-zm-request-timestamp": timestamp, "x-zm-signature": sign(SECRET, timestamp, REGISTRATION)}
+    with pytest.raises(WebhookVerificationError) as caught:
+        verify_request(SECRET, headers, REGISTRATION, now=NOW)
+    assert caught.value.code is WebhookErrorCode.BAD_TIMESTAMP
+
+
 def test_signed_body_that_is_not_an_event_is_malformed() -> None:
     body = b'{"hello": "world"}'
     with pytest.raises(WebhookVerificationError) as caught:
