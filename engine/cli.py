@@ -117,7 +117,7 @@ def zoom_emulator(
     log_level: Annotated[str, typer.Option(help="uvicorn's log level (`rollcall up` uses warning).")] = "info",
 ) -> None:
     """Serve Rollcall's loopback Zoom emulator (OAuth + REST API + admin API)."""
-    from engine.zoom.emulator.__main__ import main as serve
+    from zoom_emulator.__main__ import main as serve
 
     _settings()
     level = logging.getLevelName(log_level.upper())

@@ -30,8 +30,8 @@ from engine.enrollment.context import SECRET_ENV_PREFIX, Secrets
 from engine.errors import ConfigurationError
 from engine.supervisor import Child, ChildFailed, Supervisor, installed_binary, port_open
 from engine.temporal import connect, dev_server_search_attribute_args, register_search_attributes
-from engine.zoom.emulator.seeds import DEMO_SEED_PATH, SeedDocument, load_seed
 from engine.zoom.settings import ZoomConfigError, ZoomConnectionConfig, load_zoom_connections
+from zoom_emulator.core.seeds import DEMO_SEED_PATH, SeedDocument, load_seed
 
 
 def local_api_key(state_dir: Path = STATE_DIR) -> str:

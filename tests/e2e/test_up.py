@@ -19,7 +19,7 @@ from temporalio.client import Client
 
 from engine.demo.inbox import DEMO_SECRETS
 from engine.temporal import SearchAttribute
-from engine.zoom.emulator.seeds import DEMO_SEED_PATH, load_seed
+from zoom_emulator.core.seeds import DEMO_SEED_PATH, load_seed
 
 from .conftest import pick_port, wait_for_http  # type: ignore[import-not-found]
 

@@ -11,13 +11,14 @@ import store_view as view  # type: ignore[import-not-found]
 import sync_world as world  # type: ignore[import-not-found]
 from sqlalchemy import Engine
 from support.http import serve
+from support.zoom import emulator_connection
 from sync_kit import SyncWorld  # type: ignore[import-not-found]
 from temporalio.client import Client
 
 from engine.api.app import create_app
 from engine.config import Settings
-from engine.zoom.emulator import EmulatorServer
 from engine.zoom.settings import ZoomConnectionConfig, ZoomSettings
+from zoom_emulator import EmulatorServer
 
 pytestmark = pytest.mark.timeout(120)
 API_KEY = "sync-trigger-tests"
@@ -27,7 +28,7 @@ SECRET = "sync-webhook-secret-token"
 def zoom_settings(sync_world: SyncWorld, emulator: EmulatorServer) -> ZoomSettings:
     connections = []
     for name, account in (("sync-main", sync_world.main_account), ("sync-emea", sync_world.emea_account)):
-        config = emulator.connection(account, name=name).model_dump()
+        config = emulator_connection(emulator, account, name=name).model_dump()
         config["webhook_secret_token"] = SECRET
         connections.append(ZoomConnectionConfig.model_validate(config))
     return ZoomSettings(connections=connections)

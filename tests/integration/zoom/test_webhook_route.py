@@ -28,9 +28,9 @@ from engine.config import Settings
 from engine.crm.tables import ZoomWebhookEvent
 from engine.crm.webhook_events import list_webhook_events
 from engine.zoom import NewRegistrant, ZoomClient
-from engine.zoom.emulator import EmulatorAdmin, EmulatorServer
 from engine.zoom.settings import ZoomConnectionConfig, ZoomSettings
 from engine.zoom.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from zoom_emulator import EmulatorAdmin, EmulatorServer
 
 SECRET = "route-test-secret-token"
 CONNECTION = "main"

@@ -15,8 +15,8 @@ from starlette.responses import JSONResponse, Response
 from zoom_world import MAIN, W_OPEN
 
 from engine.zoom import NewRegistrant, ZoomClient
-from engine.zoom.emulator import EmulatorAdmin
 from engine.zoom.webhooks import WebhookVerificationError, url_validation_response, verify_request
+from zoom_emulator import EmulatorAdmin
 
 SECRET = "receiver-secret-token"
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from engine.zoom.emulator import DEMO_SEED_PATH, EmulatorClock, load_seed
-from engine.zoom.emulator.state import EmulatorState
+from zoom_emulator import DEMO_SEED_PATH, EmulatorClock, load_seed
+from zoom_emulator.core.state import EmulatorState
 
 
 def test_demo_seed_has_two_accounts_and_every_kind_of_webinar() -> None:

@@ -8,9 +8,9 @@ from typing import Any, Self
 
 import httpx
 
-from engine.zoom.emulator.faults import FaultRule
-from engine.zoom.emulator.limits import RateLimitMode
-from engine.zoom.emulator.seeds import (
+from zoom_emulator.core.faults import FaultRule
+from zoom_emulator.core.limits import RateLimitMode
+from zoom_emulator.core.seeds import (
     GenerateRegistrants,
     GenerateSessions,
     InstanceSeed,

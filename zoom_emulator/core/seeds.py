@@ -5,7 +5,7 @@ registrants, past instances with join sessions, and recordings. Large population
 deterministically from ``generate_registrants`` / ``generate_sessions`` parameters.
 
 Zoom Event marker (R-SCOPE-2): a webinar seeded with ``zoom_event: true`` is served with
-``"creation_source": "zoom_events"`` (``engine.zoom.models.ZOOM_EVENTS_CREATION_SOURCE``); other
+``"creation_source": "zoom_events"`` (``facts.ZOOM_EVENTS_CREATION_SOURCE``); other
 webinars carry ``"creation_source": "web_portal"``.
 """
 
@@ -18,7 +18,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from engine.zoom.settings import ZoomPlan
+from zoom_emulator.core.facts import Plan
 
 RegistrantStatusName = Literal["approved", "pending", "denied", "cancelled"]
 
@@ -137,7 +137,7 @@ class WebinarSeed(SeedModel):
 class AccountSeed(SeedModel):
     id: str
     name: str = ""
-    plan: ZoomPlan = ZoomPlan.PRO
+    plan: Plan = Plan.PRO
     client_id: str
     client_secret: str
     users: list[UserSeed] = Field(default_factory=list)
@@ -156,4 +156,4 @@ def load_seed(path: Path) -> SeedDocument:
     return SeedDocument.model_validate(data or {})
 
 
-DEMO_SEED_PATH = Path(__file__).parent / "seeds" / "demo.yaml"
+DEMO_SEED_PATH = Path(__file__).parent.parent / "seeds" / "demo.yaml"

@@ -12,10 +12,10 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from engine.zoom.emulator.app import Emulator, emulator_of, json_response
-from engine.zoom.emulator.faults import FaultRule
-from engine.zoom.emulator.limits import RateLimitMode
-from engine.zoom.emulator.seeds import (
+from zoom_emulator.core.emulator import Emulator
+from zoom_emulator.core.faults import FaultRule
+from zoom_emulator.core.limits import RateLimitMode
+from zoom_emulator.core.seeds import (
     GenerateRegistrants,
     GenerateSessions,
     InstanceSeed,
@@ -24,9 +24,10 @@ from engine.zoom.emulator.seeds import (
     SessionSeed,
     WebinarSeed,
 )
-from engine.zoom.emulator.state import Webinar, zoom_time
+from zoom_emulator.core.state import Webinar, zoom_time
+from zoom_emulator.routes.common import emulator_of, json_response
 
-admin_router = APIRouter(prefix="/_admin")
+router = APIRouter(prefix="/_admin")
 
 
 class AdminModel(BaseModel):
@@ -93,13 +94,13 @@ def _clock_json(emulator: Emulator) -> dict[str, Any]:
     return {"now": emulator.clock.now().isoformat(), "frozen": emulator.clock.frozen}
 
 
-@admin_router.post("/reset")
+@router.post("/reset")
 async def reset(request: Request, body: ResetRequest | None = None) -> Response:
     emulator_of(request).reset(reseed=body.reseed if body else False)
     return Response(status_code=204)
 
 
-@admin_router.post("/seed")
+@router.post("/seed")
 async def seed(request: Request, body: SeedDocument) -> Response:
     emulator = emulator_of(request)
     try:
@@ -109,18 +110,26 @@ async def seed(request: Request, body: SeedDocument) -> Response:
     return json_response({"accounts": len(emulator.state.accounts), "webinars": len(emulator.state.webinars)})
 
 
-@admin_router.get("/accounts")
+@router.get("/accounts")
 async def accounts(request: Request) -> Response:
     """Accounts with their client credentials, so a caller can build connections."""
     state = emulator_of(request).state
-    return json_response([
-        {"id": a.id, "name": a.name, "plan": a.plan.value, "client_id": a.client_id,
-         "client_secret": a.client_secret, "users": [u.to_json() for u in a.users.values()]}
-        for a in state.accounts.values()
-    ])
+    return json_response(
+        [
+            {
+                "id": a.id,
+                "name": a.name,
+                "plan": a.plan.value,
+                "client_id": a.client_id,
+                "client_secret": a.client_secret,
+                "users": [u.to_json() for u in a.users.values()],
+            }
+            for a in state.accounts.values()
+        ]
+    )
 
 
-@admin_router.post("/accounts/{account_id}/webinars", status_code=201)
+@router.post("/accounts/{account_id}/webinars", status_code=201)
 async def add_webinar(request: Request, account_id: str, body: WebinarSeed) -> Response:
     emulator = emulator_of(request)
     if account_id not in emulator.state.accounts:
@@ -132,7 +141,7 @@ async def add_webinar(request: Request, account_id: str, body: WebinarSeed) -> R
     return json_response(webinar.to_json(), 201)
 
 
-@admin_router.post("/webinars/{webinar_id}/registrants", status_code=201)
+@router.post("/webinars/{webinar_id}/registrants", status_code=201)
 async def add_registrants(request: Request, webinar_id: int, body: RegistrantsRequest) -> Response:
     emulator = emulator_of(request)
     webinar = _webinar(emulator, webinar_id)
@@ -140,24 +149,26 @@ async def add_registrants(request: Request, webinar_id: int, body: RegistrantsRe
     return json_response({"registrants": len(webinar.registrants)}, 201)
 
 
-@admin_router.get("/webinars/{webinar_id}/registrants")
+@router.get("/webinars/{webinar_id}/registrants")
 async def registrants(request: Request, webinar_id: int) -> Response:
     """Every registrant whatever the status, with the ``cancelled`` flag Zoom does not serve."""
     webinar = _webinar(emulator_of(request), webinar_id)
-    return json_response([
-        {"id": r.id, "email": r.email, "status": r.status, "cancelled": r.cancelled, "join_url": r.join_url}
-        for r in webinar.registrants.values()
-    ])
+    return json_response(
+        [
+            {"id": r.id, "email": r.email, "status": r.status, "cancelled": r.cancelled, "join_url": r.join_url}
+            for r in webinar.registrants.values()
+        ]
+    )
 
 
-@admin_router.post("/webinars/{webinar_id}/instances", status_code=201)
+@router.post("/webinars/{webinar_id}/instances", status_code=201)
 async def add_instance(request: Request, webinar_id: int, body: InstanceSeed) -> Response:
     emulator = emulator_of(request)
     instance = emulator.state.add_instance(_webinar(emulator, webinar_id), body)
     return json_response({"uuid": instance.uuid, "sessions": len(instance.sessions)}, 201)
 
 
-@admin_router.post("/sessions", status_code=201)
+@router.post("/sessions", status_code=201)
 async def add_sessions(request: Request, body: SessionsRequest) -> Response:
     emulator = emulator_of(request)
     instance = emulator.state.instances.get(body.instance_uuid)
@@ -167,25 +178,27 @@ async def add_sessions(request: Request, body: SessionsRequest) -> Response:
     return json_response({"uuid": instance.uuid, "sessions": len(instance.sessions)}, 201)
 
 
-@admin_router.get("/stats")
+@router.get("/stats")
 async def stats(request: Request) -> Response:
     emulator = emulator_of(request)
     state = emulator.state
-    return json_response({
-        "tokens_issued": dict(state.tokens_issued),
-        "add_calls": {str(k): v for k, v in state.add_calls.items()},
-        "requests": dict(state.requests),
-        "faults_fired": [[operation, kind.value] for operation, kind in emulator.faults.fired],
-        "clock": _clock_json(emulator),
-    })
+    return json_response(
+        {
+            "tokens_issued": dict(state.tokens_issued),
+            "add_calls": {str(k): v for k, v in state.add_calls.items()},
+            "requests": dict(state.requests),
+            "faults_fired": [[operation, kind.value] for operation, kind in emulator.faults.fired],
+            "clock": _clock_json(emulator),
+        }
+    )
 
 
-@admin_router.get("/clock")
+@router.get("/clock")
 async def get_clock(request: Request) -> Response:
     return json_response(_clock_json(emulator_of(request)))
 
 
-@admin_router.put("/clock")
+@router.put("/clock")
 async def set_clock(request: Request, body: ClockRequest) -> Response:
     emulator = emulator_of(request)
     if body.now is not None:
@@ -197,30 +210,30 @@ async def set_clock(request: Request, body: ClockRequest) -> Response:
     return json_response(_clock_json(emulator))
 
 
-@admin_router.get("/faults")
+@router.get("/faults")
 async def list_faults(request: Request) -> Response:
     rules = emulator_of(request).faults.rules()
     return json_response({str(rule_id): rule.model_dump(mode="json") for rule_id, rule in rules.items()})
 
 
-@admin_router.post("/faults", status_code=201)
+@router.post("/faults", status_code=201)
 async def add_fault(request: Request, body: FaultRule) -> Response:
     return json_response({"id": emulator_of(request).faults.add(body)}, 201)
 
 
-@admin_router.post("/faults/clear")
+@router.post("/faults/clear")
 async def clear_faults(request: Request, body: FaultsReset | None = None) -> Response:
     emulator_of(request).faults.clear(seed=body.seed if body else None)
     return Response(status_code=204)
 
 
-@admin_router.put("/rate_limits")
+@router.put("/rate_limits")
 async def set_rate_limits(request: Request, body: RateLimitRequest) -> Response:
     emulator_of(request).limits.mode = body.mode
     return json_response({"mode": body.mode.value})
 
 
-@admin_router.post("/webhooks/subscriptions", status_code=201)
+@router.post("/webhooks/subscriptions", status_code=201)
 async def subscribe(request: Request, body: SubscriptionRequest) -> Response:
     """Runs Zoom's URL-validation handshake against ``url`` before events are sent there."""
     emulator = emulator_of(request)
@@ -230,7 +243,7 @@ async def subscribe(request: Request, body: SubscriptionRequest) -> Response:
     return json_response(subscription.to_json(), 201)
 
 
-@admin_router.post("/webhooks/events", status_code=202)
+@router.post("/webhooks/events", status_code=202)
 async def emit(request: Request, body: EmitRequest) -> Response:
     queued = emulator_of(request).webhooks.emit(
         body.account_id, body.event, body.object, payload_extra=body.payload_extra, extra=body.extra
@@ -238,16 +251,25 @@ async def emit(request: Request, body: EmitRequest) -> Response:
     return json_response({"queued": queued}, 202)
 
 
-@admin_router.get("/webhooks/deliveries")
+@router.get("/webhooks/deliveries")
 async def deliveries(request: Request) -> Response:
-    return json_response([
-        {"subscription_id": a.subscription_id, "event": a.event, "event_ts": a.event_ts, "attempt": a.attempt,
-         "status_code": a.status_code, "error": a.error, "at": zoom_time(datetime.fromtimestamp(a.at))}
-        for a in emulator_of(request).webhooks.attempts
-    ])
+    return json_response(
+        [
+            {
+                "subscription_id": a.subscription_id,
+                "event": a.event,
+                "event_ts": a.event_ts,
+                "attempt": a.attempt,
+                "status_code": a.status_code,
+                "error": a.error,
+                "at": zoom_time(datetime.fromtimestamp(a.at)),
+            }
+            for a in emulator_of(request).webhooks.attempts
+        ]
+    )
 
 
-@admin_router.put("/webhooks/retry_schedule")
+@router.put("/webhooks/retry_schedule")
 async def set_retry_schedule(request: Request, body: RetryScheduleRequest) -> Response:
     emulator_of(request).webhooks.retry_schedule_seconds = tuple(body.seconds)
     return json_response({"seconds": body.seconds})

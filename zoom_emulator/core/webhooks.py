@@ -8,6 +8,8 @@ Zoom retries after 5, 20 and 60 minutes; tests compress that with ``retry_schedu
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import itertools
 import json
 import secrets
@@ -17,14 +19,11 @@ from typing import Any
 
 import httpx
 
-from engine.zoom.emulator.clock import EmulatorClock
-from engine.zoom.webhooks import (
-    SIGNATURE_HEADER,
-    TIMESTAMP_HEADER,
-    URL_VALIDATION_EVENT,
-    sign,
-    url_validation_response,
-)
+from zoom_emulator.core.clock import EmulatorClock
+
+SIGNATURE_HEADER = "x-zm-signature"
+TIMESTAMP_HEADER = "x-zm-request-timestamp"
+URL_VALIDATION_EVENT = "endpoint.url_validation"
 
 ZOOM_RETRY_SCHEDULE_SECONDS = (300.0, 1200.0, 3600.0)
 #: Zoom expects an answer within 3 seconds.
@@ -63,6 +62,18 @@ class DeliveryAttempt:
     @property
     def succeeded(self) -> bool:
         return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def sign(secret_token: str, timestamp: str, raw_body: bytes) -> str:
+    """Zoom's ``x-zm-signature``: ``v0=`` + hex HMAC-SHA256 of ``v0:{timestamp}:{raw body}``."""
+    message = f"v0:{timestamp}:".encode() + raw_body
+    return "v0=" + hmac.new(secret_token.encode(), message, hashlib.sha256).hexdigest()
+
+
+def url_validation_response(secret_token: str, plain_token: str) -> dict[str, str]:
+    """What a subscribed endpoint must answer to ``endpoint.url_validation``."""
+    encrypted = hmac.new(secret_token.encode(), plain_token.encode(), hashlib.sha256).hexdigest()
+    return {"plainToken": plain_token, "encryptedToken": encrypted}
 
 
 class WebhookEmitter:

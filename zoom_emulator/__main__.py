@@ -1,4 +1,4 @@
-"""``python -m engine.zoom.emulator --port 8765 --seed engine/zoom/emulator/seeds/demo.yaml``"""
+"""``python -m zoom_emulator --port 8765 --seed zoom_emulator/seeds/demo.yaml``"""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from pathlib import Path
 
 import uvicorn
 
-from engine.zoom.emulator.app import create_app
-from engine.zoom.emulator.seeds import DEMO_SEED_PATH, load_seed
+from zoom_emulator.app import create_app
+from zoom_emulator.core.seeds import DEMO_SEED_PATH, load_seed
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m engine.zoom.emulator", description="Loopback Zoom emulator")
+    parser = argparse.ArgumentParser(prog="python -m zoom_emulator", description="Loopback Zoom emulator")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     parser.add_argument("--seed", type=Path, default=DEMO_SEED_PATH, help="YAML or JSON seed file")

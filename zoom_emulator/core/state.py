@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from engine.zoom.emulator.clock import EmulatorClock
-from engine.zoom.emulator.seeds import (
+from zoom_emulator.core.clock import EmulatorClock
+from zoom_emulator.core.facts import ZOOM_EVENTS_CREATION_SOURCE, Plan
+from zoom_emulator.core.seeds import (
     AccountSeed,
     GenerateRegistrants,
     GenerateSessions,
@@ -25,8 +26,6 @@ from engine.zoom.emulator.seeds import (
     SessionSeed,
     WebinarSeed,
 )
-from engine.zoom.models import ZOOM_EVENTS_CREATION_SOURCE
-from engine.zoom.settings import ZoomPlan
 
 #: Join links point at a reserved domain so nobody mistakes them for real Zoom links.
 LINK_HOST = "https://emulator.zoom.invalid"
@@ -37,8 +36,20 @@ SCHEDULED_LISTING_GRACE = timedelta(days=30)
 
 #: Standard registration fields a registrant may answer (``field_name`` values, zoom-api.md).
 STANDARD_ANSWER_FIELDS = (
-    "last_name", "address", "city", "country", "zip", "state", "phone", "industry", "org", "job_title",
-    "purchasing_time_frame", "role_in_purchase_process", "no_of_employees", "comments",
+    "last_name",
+    "address",
+    "city",
+    "country",
+    "zip",
+    "state",
+    "phone",
+    "industry",
+    "org",
+    "job_title",
+    "purchasing_time_frame",
+    "role_in_purchase_process",
+    "no_of_employees",
+    "comments",
 )
 _FIRST_NAMES = ["Ada", "Bruno", "Chloé", "Dmitri", "Esther", "Farid", "Greta", "Hiro", "Ines", "Jonas"]
 _LAST_NAMES = ["Martin", "Okafor", "Schmidt", "Tanaka", "Rossi", "Dubois", "Silva", "Novak", "Haddad", "Berg"]
@@ -82,7 +93,7 @@ class User:
 class Account:
     id: str
     name: str
-    plan: ZoomPlan
+    plan: Plan
     client_id: str
     client_secret: str
     users: dict[str, User] = field(default_factory=dict)
@@ -364,8 +375,13 @@ class EmulatorState:
         now = self.clock.now()
         for user_seed in seed.users:
             user = User(
-                user_seed.id, account.id, user_seed.email, user_seed.first_name, user_seed.last_name,
-                user_seed.timezone, now - timedelta(days=365),
+                user_seed.id,
+                account.id,
+                user_seed.email,
+                user_seed.first_name,
+                user_seed.last_name,
+                user_seed.timezone,
+                now - timedelta(days=365),
             )
             account.users[user.id] = user
             self.users_by_id[user.id] = user
@@ -466,15 +482,18 @@ class EmulatorState:
             if generate.rejoin_every and n % generate.rejoin_every == 0:
                 # Left and came back: two join sessions for one person.
                 gap = (leave - join) / 3
-                self._add_session(webinar, instance, SessionSeed(name=name, email=person.email,
-                                                                 join_time=join, leave_time=join + gap))
+                self._add_session(
+                    webinar, instance, SessionSeed(name=name, email=person.email, join_time=join, leave_time=join + gap)
+                )
                 join = join + 2 * gap
-            self._add_session(webinar, instance, SessionSeed(name=name, email=person.email,
-                                                             join_time=join, leave_time=leave))
+            self._add_session(
+                webinar, instance, SessionSeed(name=name, email=person.email, join_time=join, leave_time=leave)
+            )
         for n in range(generate.guests):
             join = start + timedelta(seconds=rng.randrange(0, max(1, span // 2)))
-            self._add_session(webinar, instance, SessionSeed(name=f"Guest {n + 1}", guest=True,
-                                                             join_time=join, leave_time=end))
+            self._add_session(
+                webinar, instance, SessionSeed(name=f"Guest {n + 1}", guest=True, join_time=join, leave_time=end)
+            )
 
     def _add_session(self, webinar: Webinar, instance: Instance, seed: SessionSeed) -> None:
         email = "" if seed.guest else seed.email
