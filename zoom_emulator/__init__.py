@@ -11,6 +11,7 @@ from zoom_emulator.core.emulator import Emulator
 from zoom_emulator.core.facts import Plan
 from zoom_emulator.core.faults import FaultKind, FaultRule
 from zoom_emulator.core.limits import RateLimitMode
+from zoom_emulator.core.scenarios import Panelist, Scenario, ScriptedAttendee
 from zoom_emulator.core.seeds import DEMO_SEED_PATH, SeedDocument, load_seed
 from zoom_emulator.server import EmulatorServer
 
@@ -22,8 +23,11 @@ __all__ = [
     "EmulatorServer",
     "FaultKind",
     "FaultRule",
+    "Panelist",
     "Plan",
     "RateLimitMode",
+    "Scenario",
+    "ScriptedAttendee",
     "SeedDocument",
     "create_app",
     "load_seed",

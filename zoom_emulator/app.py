@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -15,8 +17,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from zoom_emulator.core.clock import EmulatorClock
 from zoom_emulator.core.emulator import Emulator
+from zoom_emulator.core.runner import Heartbeat
 from zoom_emulator.core.seeds import SeedDocument
-from zoom_emulator.routes import admin, oauth, recordings, registrants, reports, users, webinars
+from zoom_emulator.routes import admin, admin_live, oauth, recordings, registrants, reports, users, webinars
 from zoom_emulator.routes.common import DropConnection, OAuthReply, ZoomReply, json_response
 
 
@@ -86,20 +89,31 @@ def create_app(
     *,
     clock: EmulatorClock | None = None,
     emulator: Emulator | None = None,
+    state_file: Path | None = None,
 ) -> FastAPI:
-    """The emulator as an ASGI app. Pass ``emulator`` to keep a handle on its state in-process."""
+    """The emulator as an ASGI app. Pass ``emulator`` to keep a handle on its state in-process;
+    with ``state_file`` the state is written there while it runs and when it stops."""
     world = emulator or Emulator(seed, clock=clock)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        await world.webhooks.aclose()
+        heartbeat = Heartbeat(world, state_file)
+        world.webhooks.start()
+        beating = asyncio.create_task(heartbeat.run())
+        try:
+            yield
+        finally:
+            beating.cancel()
+            await asyncio.gather(beating, return_exceptions=True)
+            heartbeat.save(force=True)
+            await world.webhooks.aclose()
 
     app = FastAPI(title="Rollcall Zoom emulator", openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.emulator = world
     for module in (oauth, users, webinars, registrants, reports, recordings):
         app.include_router(module.router)
     app.include_router(admin.router)
+    app.include_router(admin_live.router)
     app.add_exception_handler(ZoomReply, _zoom_reply)
     app.add_exception_handler(OAuthReply, _oauth_reply)
     app.add_exception_handler(DropConnection, _dropped)

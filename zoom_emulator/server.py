@@ -60,6 +60,7 @@ class EmulatorServer:
                 raise RuntimeError("the Zoom emulator did not start")
             time.sleep(0.01)
         self.port = self._server.servers[0].sockets[0].getsockname()[1]
+        self.emulator.public_url = self.base_url
 
     def stop(self) -> None:
         self._server.should_exit = True

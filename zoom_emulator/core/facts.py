@@ -60,3 +60,8 @@ DEFAULT_PAGE_SIZE = 30
 ADDS_PER_EMAIL_PER_DAY = 3
 STATUS_CHANGES_PER_REGISTRANT_PER_DAY = 10
 MAX_STATUS_BATCH = 30
+#: Registrant input limits (Zoom's OpenAPI: ``maxLength`` of first_name/last_name 64, email 128,
+#: a custom question's value 128).
+MAX_NAME_LENGTH = 64
+MAX_EMAIL_LENGTH = 128
+MAX_ANSWER_LENGTH = 128

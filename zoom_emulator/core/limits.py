@@ -1,7 +1,9 @@
-"""Zoom's per-account rate limits as the emulator enforces them (zoom-api.md, "Rate limits").
+"""Zoom's per-account rate limits as the emulator enforces them.
 
 Per-second budgets count in fixed one-second windows of the emulator clock; daily budgets per
-UTC day. ``RateLimitMode.NO_HEADERS`` reproduces real answers that lack the rate-limit headers.
+UTC day. Every 429 says which (``X-RateLimit-Type: QPS`` with ``Retry-After`` in seconds, or
+``Daily-limit`` with ``Retry-After`` the next UTC midnight as ISO-8601).
+``RateLimitMode.NO_HEADERS`` reproduces real answers that lack the rate-limit headers.
 """
 
 from __future__ import annotations
@@ -67,6 +69,8 @@ class AccountRateLimits:
                     "X-RateLimit-Type": "QPS",
                     "X-RateLimit-Limit": str(per_second),
                     "X-RateLimit-Remaining": "0",
+                    # Seconds until the next one-second window opens.
+                    "Retry-After": "1",
                 }
             return RateDecision(False, headers, QPS_MESSAGE)
         self._per_second[(account_id, label, second)] += 1

@@ -90,7 +90,12 @@ class Call:
 
 
 def emulator_of(request: Request) -> Emulator:
+    """The emulator, brought up to its clock (due webinar events run first), so every answer sees
+    the world as it is now."""
     emulator: Emulator = request.app.state.emulator
+    if not emulator.public_url:
+        emulator.public_url = str(request.base_url).rstrip("/")
+    emulator.tick()
     return emulator
 
 
@@ -105,8 +110,7 @@ async def apply_faults(emulator: Emulator, operation: str) -> None:
         raise ZoomReply(rule.status, rule.status, "Internal Error (injected fault).")
     elif rule.kind is FaultKind.RATE_LIMIT:
         headers = {"X-RateLimit-Type": "Daily-limit" if rule.daily else "QPS", "X-RateLimit-Remaining": "0"}
-        if rule.daily:
-            headers["Retry-After"] = zoom_time(next_utc_midnight(emulator.clock.now()))
+        headers["Retry-After"] = zoom_time(next_utc_midnight(emulator.clock.now())) if rule.daily else "1"
         raise ZoomReply(
             429, 429, DAILY_MESSAGE if rule.daily else QPS_MESSAGE, headers={} if rule.omit_headers else headers
         )
@@ -183,31 +187,35 @@ def paginate(
     page_size: int | None,
     next_page_token: str | None,
 ) -> dict[str, Any]:
-    """One page of a listing. The first page snapshots the listing; later pages slice it (O(page)).
-
-    Tokens live 15 minutes of emulator time; ``page_number``/``page_count`` are not served.
+    """One page of a listing, read from the live data. ``next_page_token`` keeps a position (an
+    offset), not a snapshot: a registrant cancelled between two pages shifts the later ones, as
+    Zoom's may. Tokens live 15 minutes of emulator time; ``page_number``/``page_count`` are not
+    served.
     """
     state = call.state
     now = call.emulator.clock.timestamp()
-    size = page_size_of(page_size)
+    size, offset = page_size_of(page_size), 0
     if next_page_token:
         cursor = state.page_cursors.get(next_page_token)
         if cursor is None or cursor.listing != listing or now - cursor.issued_at > PAGE_TOKEN_LIFETIME_SECONDS:
             raise ZoomReply(400, 300, PAGE_TOKEN_EXPIRED_MESSAGE)
-        snapshot, offset = cursor.rows, cursor.offset
-    else:
-        snapshot, offset = rows(), 0
-    page = snapshot[offset : offset + size]
+        offset = cursor.offset
+    current = rows()
+    page = current[offset : offset + size]
     token = ""
-    if offset + len(page) < len(snapshot):
-        if len(state.page_cursors) > 1000:
-            for stale in [t for t, c in state.page_cursors.items() if now - c.issued_at > PAGE_TOKEN_LIFETIME_SECONDS]:
-                del state.page_cursors[stale]
+    if offset + len(page) < len(current):
+        _forget_stale_cursors(state, now)
         token = secrets.token_urlsafe(24)
-        state.page_cursors[token] = PageCursor(listing, snapshot, offset + len(page), now)
+        state.page_cursors[token] = PageCursor(listing, offset + len(page), now)
     return {
         "page_size": size,
-        "total_records": len(snapshot),
+        "total_records": len(current),
         "next_page_token": token,
         items_key: page,
     }
+
+
+def _forget_stale_cursors(state: EmulatorState, now: float) -> None:
+    if len(state.page_cursors) > 1000:
+        for stale in [t for t, c in state.page_cursors.items() if now - c.issued_at > PAGE_TOKEN_LIFETIME_SECONDS]:
+            del state.page_cursors[stale]

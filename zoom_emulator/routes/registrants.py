@@ -3,43 +3,77 @@ emits its ``webinar.registration_*`` webhook."""
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from zoom_emulator.core.events import registration_object
 from zoom_emulator.core.facts import (
     ADDS_PER_EMAIL_PER_DAY,
+    MAX_ANSWER_LENGTH,
+    MAX_EMAIL_LENGTH,
+    MAX_NAME_LENGTH,
     MAX_STATUS_BATCH,
     STATUS_CHANGES_PER_REGISTRANT_PER_DAY,
     RateLabel,
 )
-from zoom_emulator.core.state import Registrant, Webinar, zoom_time
+from zoom_emulator.core.limits import next_utc_midnight
+from zoom_emulator.core.state import Webinar, zoom_time
 from zoom_emulator.routes.common import ZoomReply, begin, paginate, webinar_or_404
 
 router = APIRouter()
 
+#: What Zoom accepts as an e-mail address: one ``@``, no spaces, a dot in the domain.
+EMAIL_FORMAT = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 
-def registration_object(webinar: Webinar, registrant: Registrant) -> dict[str, Any]:
-    """``payload.object`` of ``webinar.registration_*`` events: the webinar id is a number there."""
-    return {
-        "id": webinar.id,
-        "uuid": webinar.current_uuid(),
-        "host_id": webinar.host.id,
-        "topic": webinar.topic,
-        "type": webinar.type,
-        "start_time": zoom_time(webinar.start_time),
-        "duration": webinar.duration,
-        "timezone": webinar.timezone,
-        "registrant": {
-            "id": registrant.id,
-            "email": registrant.email,
-            "first_name": registrant.first_name,
-            "last_name": registrant.last_name,
-            "join_url": registrant.join_url,
-            "status": registrant.status,
+
+def _invalid_fields(body: dict[str, Any]) -> list[dict[str, str]]:
+    """400 code 300 ``errors[]`` for the body itself: required fields, e-mail format, lengths."""
+    errors = [
+        {"field": name, "message": f"{name} is required."}
+        for name in ("email", "first_name")
+        if not isinstance(body.get(name), str) or not body[name].strip()
+    ]
+    email = body.get("email")
+    if isinstance(email, str) and email.strip():
+        if not EMAIL_FORMAT.match(email.strip()):
+            errors.append({"field": "email", "message": "Invalid email address."})
+        elif len(email.strip()) > MAX_EMAIL_LENGTH:
+            errors.append({"field": "email", "message": f"email must be at most {MAX_EMAIL_LENGTH} characters."})
+    for name in ("first_name", "last_name"):
+        value = body.get(name)
+        if value is not None and not isinstance(value, str):
+            errors.append({"field": name, "message": f"{name} must be a string."})
+        elif isinstance(value, str) and len(value) > MAX_NAME_LENGTH:
+            errors.append({"field": name, "message": f"{name} must be at most {MAX_NAME_LENGTH} characters."})
+    answers = body.get("custom_questions") or []
+    if not isinstance(answers, list) or any(
+        not isinstance(a, dict) or len(str(a.get("value") or "")) > MAX_ANSWER_LENGTH for a in answers
+    ):
+        errors.append(
+            {"field": "custom_questions", "message": f"Each value must be at most {MAX_ANSWER_LENGTH} characters."}
+        )
+    return errors
+
+
+def _daily_limit_reached(limit: int, api: str, email: str, now: datetime) -> ZoomReply:
+    """Zoom's per-registrant daily limit: a 429 that says it is a daily one and until when."""
+    return ZoomReply(
+        429,
+        429,
+        f"You have exceeded the daily rate limit of ({limit}) for {api} API requests for the registrant ({email}). "
+        "You can resume these API requests at GMT 00:00:00.",
+        headers={
+            "X-RateLimit-Category": RateLabel.LIGHT.value,
+            "X-RateLimit-Type": "Daily-limit",
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Remaining": "0",
+            "Retry-After": zoom_time(next_utc_midnight(now)),
         },
-    }
+    )
 
 
 def _missing_answers(webinar: Webinar, body: dict[str, Any]) -> list[dict[str, str]]:
@@ -71,13 +105,9 @@ async def add_registrant(request: Request, webinar_id: str) -> Response:
         body = None
     if not isinstance(body, dict):
         raise ZoomReply(400, 300, "Request Body should be a valid JSON object.")
-    required = [
-        {"field": name, "message": f"{name} is required."}
-        for name in ("email", "first_name")
-        if not isinstance(body.get(name), str) or not body[name].strip()
-    ]
-    if required:
-        raise ZoomReply(400, 300, "Validation Failed.", errors=required)
+    invalid = _invalid_fields(body)
+    if invalid:
+        raise ZoomReply(400, 300, "Validation Failed.", errors=invalid)
     email: str = body["email"].strip()
     now = call.emulator.clock.now()
     if webinar.approval_type == 2:
@@ -90,14 +120,7 @@ async def add_registrant(request: Request, webinar_id: str) -> Response:
         raise ZoomReply(400, 3027, "Host cannot register.")
     day_key = (webinar.id, email.lower(), now.date())
     if call.state.adds_per_email_day[day_key] >= ADDS_PER_EMAIL_PER_DAY:
-        raise ZoomReply(
-            429,
-            429,
-            f"You have exceeded the daily rate limit of ({ADDS_PER_EMAIL_PER_DAY}) for Add a webinar "
-            f"registrant API requests for the registrant ({email}). "
-            "You can resume these API requests at GMT 00:00:00.",
-            headers={"x-ratelimit-limit": str(ADDS_PER_EMAIL_PER_DAY), "x-ratelimit-remaining": "0"},
-        )
+        raise _daily_limit_reached(ADDS_PER_EMAIL_PER_DAY, "Add a webinar registrant", email, now)
     missing = _missing_answers(webinar, body)
     if missing:
         raise ZoomReply(400, 300, "Validation Failed.", errors=missing)
@@ -178,12 +201,8 @@ async def update_registrant_status(request: Request, webinar_id: str) -> Respons
         if registrant is None:
             continue
         if call.state.status_changes_per_day[(registrant.id, now.date())] >= STATUS_CHANGES_PER_REGISTRANT_PER_DAY:
-            raise ZoomReply(
-                429,
-                429,
-                f"You have exceeded the daily rate limit of ({STATUS_CHANGES_PER_REGISTRANT_PER_DAY}) for "
-                f"webinar Update registrant's status API requests for the registrant ({registrant.email}). "
-                "You can resume these API requests at GMT 00:00:00.",
+            raise _daily_limit_reached(
+                STATUS_CHANGES_PER_REGISTRANT_PER_DAY, "webinar Update registrant's status", registrant.email, now
             )
         targets.append(registrant)
     event = {"approve": "approved", "deny": "denied", "cancel": "cancelled"}[str(action)]

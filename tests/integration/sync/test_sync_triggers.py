@@ -84,6 +84,8 @@ async def test_a_signed_webinar_ended_webhook_syncs_the_webinar_with_no_manual_s
     )
     app = create_app(settings, db_engine=db_engine, zoom_settings=zoom_settings(sync_world, sync_emulator))
     with serve(app) as url:
+        # The sync world's emulator clock is frozen in 2025; the API checks signatures by the wall clock.
+        await sync_world.admin.set_webhook_timestamp_clock("wall")
         await sync_world.admin.subscribe_webhooks(sync_world.main_account, f"{url}/v1/zoom/webhooks/sync-main", SECRET)
         await sync_world.admin.emit_webhook(
             sync_world.main_account,

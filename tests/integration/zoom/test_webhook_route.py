@@ -89,6 +89,15 @@ def rollcall_api(database_url: str, db_engine: Engine, emulator_server: Emulator
 
 
 @pytest.fixture
+async def admin(admin: EmulatorAdmin) -> EmulatorAdmin:
+    """The conftest's admin, with the emulator signing ``x-zm-request-timestamp`` by the wall clock:
+    this world's emulator clock is frozen in 2025 while Rollcall's route checks timestamps against
+    the wall clock (a real Zoom's clock agrees with it)."""
+    await admin.set_webhook_timestamp_clock("wall")
+    return admin
+
+
+@pytest.fixture
 async def http() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(timeout=10) as client:
         yield client

@@ -419,13 +419,14 @@ async def test_absentees_are_approved_registrants_who_did_not_join(zoom: ZoomCli
 
 
 async def test_per_second_limit_is_qps_429_with_headers(emulator_server: EmulatorServer, admin: EmulatorAdmin) -> None:
-    """Free plan, Heavy label: 1 request per second per account."""
+    """Free plan, Heavy label: 1 request per second per account; the QPS 429 says to retry after a
+    second (``Retry-After`` in seconds, #15.3)."""
     async with ZoomClient(emulator_connection(emulator_server, FREE), rate_limit=False) as client:
         await client.list_participant_report(W_FREE)
         with pytest.raises(ZoomRateLimited) as caught:
             await client.list_participant_report(W_FREE)
     assert caught.value.limit_type is RateLimitType.QPS
-    assert caught.value.retry_after is None
+    assert caught.value.retry_after == 1.0
     assert caught.value.retryable
 
 
