@@ -1,8 +1,8 @@
 """The emulator's in-memory Zoom: accounts, users, webinars, registrants, instances, recordings,
 and what is scheduled to happen (``scheduler``, see ``live.py``).
 
-JSON renderings of registrants and join sessions are cached on the objects so that a page costs
-O(page) to serve (bench/zoom_paging.py).
+JSON renderings of registrants and join sessions are cached on the objects, so serving a page of
+live data costs one pass over cached rows (bench/zoom_paging.py).
 """
 
 from __future__ import annotations
