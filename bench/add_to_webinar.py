@@ -7,7 +7,7 @@ What runs, each in its own process as under ``rollcall up``:
 
 - a Temporal dev server started here with the WAL pragmas (``journal_mode=wal``,
   ``synchronous=off``), its history in a temp dir;
-- the Zoom emulator (``python -m engine.zoom.emulator``), rate limits off;
+- the Zoom emulator (``python -m zoom_emulator``), rate limits off;
 - one ``rollcall worker`` (Rollcall's own token buckets off: ``ROLLCALL_ZOOM_RATE_LIMIT_ENABLED=false``);
 - this process: the CRM store (SQLite in the temp dir) and ``EnrollmentService.enroll_many`` (what
   the bulk API endpoint calls) with ``--concurrency`` starts at once, plus a loopback HTTP receiver
@@ -70,10 +70,10 @@ from engine.enrollment.service import ContactIn, EnrollmentService
 from engine.supervisor import installed_binary
 from engine.temporal import DATA_CONVERTER, SearchAttribute
 from engine.zoom import ZoomClient
-from engine.zoom.emulator import EmulatorAdmin, RateLimitMode, SeedDocument
-from engine.zoom.emulator.seeds import AccountSeed, UserSeed, WebinarSeed
 from engine.zoom.models import NewRegistrant
 from engine.zoom.settings import ZoomConnectionConfig, ZoomPlan
+from zoom_emulator import EmulatorAdmin, RateLimitMode, SeedDocument
+from zoom_emulator.core.seeds import AccountSeed, UserSeed, WebinarSeed
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WEBINAR_INVITE = REPO_ROOT / "definitions" / "webinar-invite.yaml"
@@ -372,7 +372,7 @@ async def main(count: int, concurrency: int, full: bool) -> None:
             seed_file.write_text(seed(datetime.now(UTC).replace(microsecond=0)).model_dump_json())
             emulator = Child(
                 "emulator",
-                [sys.executable, "-m", "engine.zoom.emulator", "--port", str(port), "--seed", str(seed_file),
+                [sys.executable, "-m", "zoom_emulator", "--port", str(port), "--seed", str(seed_file),
                  "--log-level", "warning"],
                 {}, workdir,
             )  # fmt: skip

@@ -63,8 +63,10 @@ from engine.sync.triggers import request_sync
 from engine.sync.writer import write_recordings, write_registrants, write_sessions
 from engine.temporal import DATA_CONVERTER, SearchAttribute
 from engine.zoom.client import ZoomClient
-from engine.zoom.emulator import EmulatorAdmin, RateLimitMode, SeedDocument
-from engine.zoom.emulator.seeds import (
+from engine.zoom.settings import ZoomConnectionConfig, ZoomSettings
+from worker import build_worker
+from zoom_emulator import EmulatorAdmin, RateLimitMode, SeedDocument
+from zoom_emulator.core.seeds import (
     AccountSeed,
     GenerateRegistrants,
     GenerateSessions,
@@ -74,8 +76,6 @@ from engine.zoom.emulator.seeds import (
     UserSeed,
     WebinarSeed,
 )
-from engine.zoom.settings import ZoomConnectionConfig, ZoomSettings
-from worker import build_worker
 
 ACCOUNT = "bench-sync-account"
 CONNECTION = "bench"
@@ -154,7 +154,7 @@ def emulator_process(directory: Path) -> Iterator[str]:
         [
             sys.executable,
             "-m",
-            "engine.zoom.emulator",
+            "zoom_emulator",
             "--port",
             str(port),
             "--seed",

@@ -15,8 +15,10 @@ from typing import Any
 import httpx
 
 from engine.zoom import RegistrantStatus, ZoomClient, collect
-from engine.zoom.emulator import EmulatorAdmin, EmulatorServer, RateLimitMode, SeedDocument
-from engine.zoom.emulator.seeds import (
+from engine.zoom.settings import ZoomConnectionConfig
+from engine.zoom.uuids import encode_path_id
+from zoom_emulator import EmulatorAdmin, EmulatorServer, RateLimitMode, SeedDocument
+from zoom_emulator.core.seeds import (
     AccountSeed,
     GenerateRegistrants,
     GenerateSessions,
@@ -24,7 +26,6 @@ from engine.zoom.emulator.seeds import (
     UserSeed,
     WebinarSeed,
 )
-from engine.zoom.uuids import encode_path_id
 
 ACCOUNT = "bench-account"
 WEBINAR = 93000000001
@@ -109,7 +110,8 @@ async def main() -> None:
                     auth=("bench", "bench"),
                 )
             ).json()["access_token"]
-            async with ZoomClient(server.connection(ACCOUNT), rate_limit=False) as client:
+            config = ZoomConnectionConfig.model_validate({"name": ACCOUNT, **server.connection_fields(ACCOUNT)})
+            async with ZoomClient(config, rate_limit=False) as client:
                 await with_client(client)  # warm-up: token, connections, caches
                 await bare_httpx(server, http, token)
                 client_times, bare_times = [], []

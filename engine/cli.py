@@ -92,11 +92,15 @@ def _settings(process: str = "cli") -> Settings:
 
 @app.command()
 @command
-def up() -> None:
+def up(
+    reset_zoom_emulator: Annotated[
+        bool, typer.Option(help="Start the demo Zoom emulator from its seed (forget .rollcall/zoom-emulator.json).")
+    ] = False,
+) -> None:
     """Start the whole stack: Temporal dev server (unless ROLLCALL_TEMPORAL_ADDRESS is set), worker and API."""
     from engine.stack import run_stack
 
-    _exit(run_stack(_settings("up"), console))
+    _exit(run_stack(_settings("up"), console, reset_zoom_emulator=reset_zoom_emulator))
 
 
 @app.command()
@@ -140,13 +144,26 @@ def api(
 def zoom_emulator(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,
     seed: Annotated[Path | None, typer.Option(help="YAML or JSON seed file (default: the demo seed).")] = None,
+    state_file: Annotated[
+        Path | None, typer.Option(help="Keep the emulator's state in this JSON file across restarts.")
+    ] = None,
+    reset: Annotated[bool, typer.Option(help="Start from the seed even if the state file exists.")] = False,
+    speed: Annotated[
+        float | None, typer.Option(help="Emulator seconds per real second (60: an hour-long webinar in a minute).")
+    ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn's log level (`rollcall up` uses warning).")] = "info",
 ) -> None:
-    """Serve Rollcall's loopback Zoom emulator (OAuth + REST API + admin API)."""
-    from engine.zoom.emulator.__main__ import main as serve
+    """Serve Rollcall's loopback Zoom emulator (OAuth + REST API + admin API); it runs its webinars
+    on its clock and sends Zoom's webhooks to the subscribed endpoints."""
+    from zoom_emulator.__main__ import main as serve
 
-    _settings("zoom-emulator")
-    serve(["--port", str(port), *(["--seed", str(seed)] if seed else []), "--log-level", log_level])
+    _settings("zoom-emulator")  # uvicorn and httpx lines go through Rollcall's logging (redacted, JSON in JSON mode)
+    options = ["--port", str(port), "--log-level", log_level]
+    options += ["--seed", str(seed)] if seed else []
+    options += ["--state-file", str(state_file)] if state_file else []
+    options += ["--reset"] if reset else []
+    options += ["--speed", str(speed)] if speed is not None else []
+    serve(options, own_logging=False)
 
 
 @app.command("webhook-inbox")

@@ -34,8 +34,8 @@ from engine.known_secrets import zoom_secret_values
 from engine.logging import redact_text, register_secret_values
 from engine.supervisor import Child, ChildFailed, Supervisor, installed_binary, port_open
 from engine.temporal import connect, dev_server_search_attribute_args, register_search_attributes
-from engine.zoom.emulator.seeds import DEMO_SEED_PATH, SeedDocument, load_seed
 from engine.zoom.settings import ZoomConfigError, ZoomConnectionConfig, load_zoom_connections
+from zoom_emulator import DEMO_SEED_PATH, SeedDocument, load_seed
 
 #: The name of the admin key ``rollcall up`` generates when no key is configured.
 LOCAL_ADMIN_KEY_NAME = "local-admin"
@@ -276,12 +276,22 @@ def _unconfigured_demo_secrets(settings: Settings) -> list[str]:
     return missing
 
 
-def _emulator_child(port: int) -> Child:
+#: The emulator's state (webinars, registrants, what it has run, webhook subscriptions and outbox)
+#: survives a restart of ``rollcall up`` here; ``rollcall up --reset-zoom-emulator`` starts over.
+ZOOM_EMULATOR_STATE_FILE = "zoom-emulator.json"
+#: The demo runs the emulator clock at real speed: Rollcall's waits (Temporal timers such as "one
+#: hour after the webinar ends") and its webhook signature check (timestamps within 300 s of its
+#: own clock) read the wall clock, so a faster Zoom clock would make the story incoherent. The demo
+#: seed's live webinar is short instead (it starts 4 minutes after start and lasts 5).
+DEMO_EMULATOR_SPEED = 1.0
+
+
+def _emulator_child(port: int, *, reset: bool) -> Child:
     rollcall = [sys.executable, "-m", "engine.cli"]
-    return Child(
-        name="zoom-emulator",
-        argv=[*rollcall, "zoom-emulator", "--port", str(port), "--seed", str(DEMO_SEED_PATH), "--log-level", "warning"],
-    )
+    argv = [*rollcall, "zoom-emulator", "--port", str(port), "--seed", str(DEMO_SEED_PATH)]
+    argv += ["--state-file", str(STATE_DIR / ZOOM_EMULATOR_STATE_FILE), "--speed", str(DEMO_EMULATOR_SPEED)]
+    argv += ["--reset"] if reset else []
+    return Child(name="zoom-emulator", argv=[*argv, "--log-level", "warning"])
 
 
 class Banner:
@@ -321,7 +331,7 @@ def _private_state_dir() -> None:
     STATE_DIR.chmod(0o700)
 
 
-def run_stack(settings: Settings, console: Console) -> int:
+def run_stack(settings: Settings, console: Console, *, reset_zoom_emulator: bool = False) -> int:
     banner = Banner(console, settings.log_format)
     keys = configured_keys(settings)
     zoom_connections = _load_zoom_connections()  # their secrets: registered by the CLI (known_secrets)
@@ -377,7 +387,7 @@ def run_stack(settings: Settings, console: Console) -> int:
                 zoom_emulator_url=emulator_url,
                 zoom_emulator_admin_url=f"{emulator_url}/_admin",
             )
-            supervisor.start(_emulator_child(emulator_port))
+            supervisor.start(_emulator_child(emulator_port, reset=reset_zoom_emulator))
             supervisor.wait_until("the Zoom emulator", lambda: _http_ok(f"{emulator_url}/_admin/clock"), 60)
             child_env[ZOOM_CONNECTIONS_VARIABLE] = json.dumps([link.to_env_json() for link in demo])
         else:

@@ -20,7 +20,7 @@ from temporalio.client import Client
 
 from engine.demo.inbox import DEMO_SECRETS
 from engine.temporal import SearchAttribute
-from engine.zoom.emulator.seeds import DEMO_SEED_PATH, load_seed
+from zoom_emulator.core.seeds import DEMO_SEED_PATH, load_seed
 
 from .conftest import pick_port, wait_for_http  # type: ignore[import-not-found]
 
@@ -148,7 +148,13 @@ def test_up_starts_everything_stops_cleanly_and_keeps_history(tmp_path: Path) ->
         assert workflow_id in described.stdout
 
         # The demo's Zoom connections are registered once, however often `up` runs.
-        up.wait_for(EMULATOR_LINE)
+        emulator = up.wait_for(EMULATOR_LINE).group(1)
+        # The emulator's state survived the restart (.rollcall/zoom-emulator.json): the registration
+        # made through its API in the first run is still there.
+        assert (tmp_path / ".rollcall" / "zoom-emulator.json").exists()
+        up.wait_for(re.compile("Rollcall is up"))
+        registrants = httpx.get(f"{emulator}/_admin/webinars/81000000001/registrants").json()
+        assert "e2e.webhook@customers.example" in [r["email"] for r in registrants]
         connections = httpx.get(f"{api}/v1/zoom-connections", headers=headers).json()
         assert [c["name"] for c in connections] == ["demo-account", "demo-emea"]
         units = httpx.get(f"{api}/v1/business-units", headers=headers).json()
@@ -213,9 +219,14 @@ def _check_demo_zoom(up: _Up, api: str, headers: dict[str, str], store: Path) ->
     )
     assert registered.status_code == 201, registered.text
     deadline = time.monotonic() + 15
+    # Only registration events: the demo webinar may already be running (its own webhooks).
+    query = (
+        "SELECT connection, event, deliveries, payload FROM zoom_webhook_events "
+        "WHERE event LIKE 'webinar.registration%'"
+    )
     while True:
         with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
-            rows = db.execute("SELECT connection, event, deliveries, payload FROM zoom_webhook_events").fetchall()
+            rows = db.execute(query).fetchall()
         if rows or time.monotonic() > deadline:
             break
         time.sleep(0.2)

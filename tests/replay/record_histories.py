@@ -33,6 +33,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # support.*, as under pytest
 
 import zoom_scenarios  # noqa: E402
 from sqlalchemy import Engine  # noqa: E402
@@ -46,8 +47,8 @@ from engine.enrollment.definitions import put_definition_text  # noqa: E402
 from engine.enrollment.service import ContactIn, EnrollmentService  # noqa: E402
 from engine.supervisor import installed_binary  # noqa: E402
 from engine.temporal import DATA_CONVERTER, SearchAttribute  # noqa: E402
-from engine.zoom.emulator import EmulatorServer  # noqa: E402
 from worker import build_worker  # noqa: E402
+from zoom_emulator import EmulatorServer  # noqa: E402
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
 TASK_QUEUE = "replay-recording"

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 from sqlmodel import Session
+from support.zoom import emulator_connection
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
@@ -30,8 +31,10 @@ from engine.enrollment.definitions import put_definition_text
 from engine.enrollment.service import ContactIn, EnrollmentService
 from engine.sync.contracts import RECORDING_SIGNAL, TRIGGER_SIGNAL, SyncResult
 from engine.sync.triggers import request_sync
-from engine.zoom.emulator import EmulatorAdmin, EmulatorServer, SeedDocument
-from engine.zoom.emulator.seeds import (
+from engine.zoom.settings import ZoomPlan, ZoomSettings
+from workflows.add_to_webinar import AddToWebinarResult, add_to_webinar_workflow_id
+from zoom_emulator import EmulatorAdmin, EmulatorServer, SeedDocument
+from zoom_emulator.core.seeds import (
     AccountSeed,
     InstanceSeed,
     RecordingFileSeed,
@@ -41,8 +44,6 @@ from engine.zoom.emulator.seeds import (
     UserSeed,
     WebinarSeed,
 )
-from engine.zoom.settings import ZoomPlan, ZoomSettings
-from workflows.add_to_webinar import AddToWebinarResult, add_to_webinar_workflow_id
 
 NOW = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)
 MAIN, OTHER = "acct-replay-main", "acct-replay-other"
@@ -184,7 +185,9 @@ def seed() -> SeedDocument:
 
 
 def zoom_settings(server: EmulatorServer) -> ZoomSettings:
-    return ZoomSettings(connections=[server.connection(MAIN, name=PRIMARY), server.connection(OTHER, name=SECOND)])
+    return ZoomSettings(
+        connections=[emulator_connection(server, MAIN, name=PRIMARY), emulator_connection(server, OTHER, name=SECOND)]
+    )
 
 
 def prepare_store(db_engine: Engine) -> None:

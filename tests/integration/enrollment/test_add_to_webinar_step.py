@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlmodel import Session
 from support.http import serve
+from support.zoom import emulator_connection
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -45,10 +46,10 @@ from engine.crm.tables import Contact, EnrollmentStepOutcome, Participation, tab
 from engine.demo.inbox import DEMO_SECRETS, Inbox, create_inbox_app
 from engine.enrollment.contracts import EnrollmentProgress, enrollment_workflow_id
 from engine.enrollment.service import ContactIn, EnrollmentService
-from engine.zoom.emulator import EmulatorAdmin, EmulatorServer, FaultKind, FaultRule, RateLimitMode, SeedDocument
-from engine.zoom.emulator.seeds import AccountSeed, UserSeed, WebinarSeed
 from engine.zoom.settings import ZoomPlan, ZoomSettings
 from worker import build_worker
+from zoom_emulator import EmulatorAdmin, EmulatorServer, FaultKind, FaultRule, RateLimitMode, SeedDocument
+from zoom_emulator.core.seeds import AccountSeed, UserSeed, WebinarSeed
 
 if TYPE_CHECKING:
     from conftest import Definitions, WebhookReceiver
@@ -145,8 +146,8 @@ def zoom_worker(
     """The production worker (``build_worker``) with both Zoom connections pointed at the emulator."""
     zoom = ZoomSettings(
         connections=[
-            emulator_server.connection(MAIN, name=PRIMARY_CONNECTION),
-            emulator_server.connection(OTHER, name=OTHER_CONNECTION),
+            emulator_connection(emulator_server, MAIN, name=PRIMARY_CONNECTION),
+            emulator_connection(emulator_server, OTHER, name=OTHER_CONNECTION),
         ]
     )
     settings = Settings(secrets_file=secrets_file, database_url="sqlite://")

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
+from support.zoom import emulator_connection
 from temporalio.client import Client
 
-from engine.zoom.emulator import EmulatorAdmin, EmulatorServer, RateLimitMode
 from engine.zoom.settings import ZoomSettings
 from worker import build_worker
+from zoom_emulator import EmulatorAdmin, EmulatorServer, RateLimitMode
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -46,8 +47,8 @@ async def sync_world(
         prepare_store(db_engine, main_account, emea_account)
         zoom = ZoomSettings(
             connections=[
-                sync_emulator.connection(main_account, name="sync-main"),
-                sync_emulator.connection(emea_account, name="sync-emea"),
+                emulator_connection(sync_emulator, main_account, name="sync-main"),
+                emulator_connection(sync_emulator, emea_account, name="sync-emea"),
             ]
         )
         worker = build_worker(

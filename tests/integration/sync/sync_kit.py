@@ -17,7 +17,7 @@ from engine.crm.contacts import create_contact, delete_contact
 from engine.crm.sync_settings import SyncSettingsValues, put_sync_settings
 from engine.sync.contracts import SyncResult
 from engine.sync.triggers import request_sync
-from engine.zoom.emulator import EmulatorAdmin
+from zoom_emulator import EmulatorAdmin
 
 
 @dataclass

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from engine.zoom.emulator import SeedDocument
-from engine.zoom.emulator.seeds import (
+from engine.zoom.settings import ZoomPlan
+from zoom_emulator import SeedDocument
+from zoom_emulator.core.seeds import (
     AccountSeed,
     InstanceSeed,
     RecordingFileSeed,
@@ -15,7 +16,6 @@ from engine.zoom.emulator.seeds import (
     UserSeed,
     WebinarSeed,
 )
-from engine.zoom.settings import ZoomPlan
 
 NOW = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)
 HOST = "host@ourco.example"

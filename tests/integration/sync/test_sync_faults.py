@@ -46,6 +46,7 @@ import store_view as view  # type: ignore[import-not-found]
 import sync_world as world  # type: ignore[import-not-found]
 from sqlalchemy import Engine
 from sqlmodel import Session
+from support.zoom import emulator_connection
 from sync_kit import SyncWorld, prepare_store  # type: ignore[import-not-found]
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import EventType, PendingActivityState
@@ -69,9 +70,11 @@ from engine.crm.tables import (
 from engine.failpoints import ENV_VARIABLE as FAILPOINTS_VARIABLE
 from engine.sync.contracts import SyncResult
 from engine.sync.triggers import request_sync
-from engine.zoom.emulator import EmulatorServer
-from engine.zoom.emulator.faults import FaultKind, FaultRule
-from engine.zoom.emulator.seeds import (
+from engine.zoom.settings import ZoomSettings
+from worker import build_worker
+from zoom_emulator import EmulatorServer
+from zoom_emulator.core.faults import FaultKind, FaultRule
+from zoom_emulator.core.seeds import (
     InstanceSeed,
     RecordingFileSeed,
     RecordingSeed,
@@ -79,8 +82,6 @@ from engine.zoom.emulator.seeds import (
     SessionSeed,
     WebinarSeed,
 )
-from engine.zoom.settings import ZoomSettings
-from worker import build_worker
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -434,8 +435,8 @@ def reference_engine(
 def zoom_settings(sync_world: SyncWorld, emulator: EmulatorServer) -> ZoomSettings:
     return ZoomSettings(
         connections=[
-            emulator.connection(sync_world.main_account, name="sync-main"),
-            emulator.connection(sync_world.emea_account, name="sync-emea"),
+            emulator_connection(emulator, sync_world.main_account, name="sync-main"),
+            emulator_connection(emulator, sync_world.emea_account, name="sync-emea"),
         ]
     )
 
@@ -587,7 +588,7 @@ async def test_a_sync_killed_seven_times_ends_with_exact_results(
         ("sync-main", sync_world.main_account, "main-secret"),
         ("sync-emea", sync_world.emea_account, "emea-secret"),
     ):
-        config = sync_emulator.connection(account, name=name).model_dump(mode="json")
+        config = emulator_connection(sync_emulator, account, name=name).model_dump(mode="json")
         config["client_secret"] = secret
         connections.append(config)
     queue = f"crash-{uuid.uuid4().hex[:8]}"
@@ -671,7 +672,7 @@ async def test_a_sync_killed_seven_times_ends_with_exact_results(
 
 # --- fault test: 5xx and 429s from Zoom ------------------------------------------------------------
 
-#: The operations a sync calls (engine.zoom.emulator.faults.OPERATIONS).
+#: The operations a sync calls (zoom_emulator.core.faults.OPERATIONS).
 SYNC_OPERATIONS = (
     "oauth_token",
     "get_webinar",

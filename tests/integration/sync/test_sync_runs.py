@@ -14,6 +14,7 @@ import store_view as view  # type: ignore[import-not-found]
 import sync_world as world  # type: ignore[import-not-found]
 from sqlalchemy import Engine
 from sqlmodel import Session
+from support.zoom import emulator_connection
 from sync_kit import SyncWorld, prepare_store  # type: ignore[import-not-found]
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
@@ -26,10 +27,10 @@ from engine.sync.contracts import SyncResult
 from engine.sync.triggers import request_sync
 from engine.zoom import ZoomClient
 from engine.zoom.client import RegistrantRef
-from engine.zoom.emulator import EmulatorAdmin, EmulatorServer, RateLimitMode
 from engine.zoom.models import RegistrantAction
 from engine.zoom.settings import ZoomSettings
 from worker import build_worker
+from zoom_emulator import EmulatorAdmin, EmulatorServer, RateLimitMode
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -76,7 +77,7 @@ async def test_a_cancellation_in_zoom_is_synced(
     early = view.contacts(db_engine)["early@customers.example"]
     assert view.rollups(early)[0] == 1 and view.rollups(early)[3] is not None
 
-    config = sync_emulator.connection(sync_world.main_account)
+    config = emulator_connection(sync_emulator, sync_world.main_account)
     async with ZoomClient(config) as zoom:
         await zoom.update_registrant_status(
             world.W_UPCOMING, RegistrantAction.CANCEL, [RegistrantRef(email="early@customers.example")]
@@ -157,7 +158,7 @@ async def test_a_transcript_that_comes_two_hours_after_the_video_is_picked_up_by
         await admin.set_rate_limit_mode(RateLimitMode.ENFORCED)
         await admin.seed(world.seed(main_account, emea_account))
         prepare_store(db_engine, main_account, emea_account)
-        zoom = ZoomSettings(connections=[sync_emulator.connection(main_account, name="sync-main")])
+        zoom = ZoomSettings(connections=[emulator_connection(sync_emulator, main_account, name="sync-main")])
         async with build_worker(
             client, db_engine, task_queue=task_queue, executor=activity_executor, zoom_settings=zoom
         ):
@@ -205,7 +206,7 @@ async def test_a_permanent_failure_records_sync_error_and_leaves_the_store_consi
     participation written has its rollups (equal to a recomputation)."""
     from temporalio.client import WorkflowFailureError
 
-    from engine.zoom.emulator.faults import FaultKind, FaultRule
+    from zoom_emulator.core.faults import FaultKind, FaultRule
 
     await sync_world.admin.add_fault(
         FaultRule(operation="report_participants", kind=FaultKind.ERROR, status=400, probability=1.0)

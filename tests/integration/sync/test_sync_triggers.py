@@ -11,13 +11,14 @@ import store_view as view  # type: ignore[import-not-found]
 import sync_world as world  # type: ignore[import-not-found]
 from sqlalchemy import Engine
 from support.http import serve
+from support.zoom import emulator_connection
 from sync_kit import SyncWorld  # type: ignore[import-not-found]
 from temporalio.client import Client
 
 from engine.api.app import create_app
 from engine.config import Settings
-from engine.zoom.emulator import EmulatorServer
 from engine.zoom.settings import ZoomConnectionConfig, ZoomSettings
+from zoom_emulator import EmulatorServer
 
 pytestmark = pytest.mark.timeout(120)
 API_KEY = "sync-trigger-tests"
@@ -27,7 +28,7 @@ SECRET = "sync-webhook-secret-token"
 def zoom_settings(sync_world: SyncWorld, emulator: EmulatorServer) -> ZoomSettings:
     connections = []
     for name, account in (("sync-main", sync_world.main_account), ("sync-emea", sync_world.emea_account)):
-        config = emulator.connection(account, name=name).model_dump()
+        config = emulator_connection(emulator, account, name=name).model_dump()
         config["webhook_secret_token"] = SECRET
         connections.append(ZoomConnectionConfig.model_validate(config))
     return ZoomSettings(connections=connections)
@@ -83,6 +84,8 @@ async def test_a_signed_webinar_ended_webhook_syncs_the_webinar_with_no_manual_s
     )
     app = create_app(settings, db_engine=db_engine, zoom_settings=zoom_settings(sync_world, sync_emulator))
     with serve(app) as url:
+        # The sync world's emulator clock is frozen in 2025; the API checks signatures by the wall clock.
+        await sync_world.admin.set_webhook_timestamp_clock("wall")
         await sync_world.admin.subscribe_webhooks(sync_world.main_account, f"{url}/v1/zoom/webhooks/sync-main", SECRET)
         await sync_world.admin.emit_webhook(
             sync_world.main_account,

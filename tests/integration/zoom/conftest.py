@@ -7,9 +7,10 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from support.zoom import emulator_connection
 
 from engine.zoom import ZoomClient
-from engine.zoom.emulator import EmulatorAdmin, EmulatorServer, RateLimitMode
+from zoom_emulator import EmulatorAdmin, EmulatorServer, RateLimitMode
 
 # The suite runs with --import-mode=importlib, which puts no test directory on sys.path; the tests
 # here share the seeded world of zoom_world.py, so its directory is added once.
@@ -36,5 +37,5 @@ async def admin(emulator_server: EmulatorServer) -> AsyncIterator[EmulatorAdmin]
 @pytest.fixture
 async def zoom(emulator_server: EmulatorServer, admin: EmulatorAdmin) -> AsyncIterator[ZoomClient]:
     """A client of the Business-plan account, with the emulator clock frozen at ``NOW``."""
-    async with ZoomClient(emulator_server.connection(MAIN), utcnow=lambda: NOW) as client:
+    async with ZoomClient(emulator_connection(emulator_server, MAIN), utcnow=lambda: NOW) as client:
         yield client

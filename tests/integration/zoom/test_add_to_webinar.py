@@ -20,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlmodel import Session
+from support.zoom import emulator_connection
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
@@ -62,8 +63,6 @@ from engine.zoom import (
     ZoomServerError,
     ZoomValidationError,
 )
-from engine.zoom.emulator import EmulatorAdmin, EmulatorServer, FaultKind, FaultRule
-from engine.zoom.emulator.seeds import StandardQuestionSeed, WebinarSeed
 from engine.zoom.models import NewRegistrant
 from engine.zoom.settings import ZoomSettings
 from workflows.add_to_webinar import (
@@ -75,6 +74,8 @@ from workflows.add_to_webinar import (
     add_to_webinar_workflow_id,
     result_from_failure,
 )
+from zoom_emulator import EmulatorAdmin, EmulatorServer, FaultKind, FaultRule
+from zoom_emulator.core.seeds import StandardQuestionSeed, WebinarSeed
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -192,7 +193,10 @@ async def harness(
     primary, second = connection_names
     _crm_with_two_business_units(db_engine, primary, second)
     settings = ZoomSettings(
-        connections=[emulator_server.connection(MAIN, name=primary), emulator_server.connection(FREE, name=second)]
+        connections=[
+            emulator_connection(emulator_server, MAIN, name=primary),
+            emulator_connection(emulator_server, FREE, name=second),
+        ]
     )
     activities = ZoomRegistrationActivities(db_engine, settings)
     worker = Worker(
@@ -538,7 +542,7 @@ async def test_daily_add_limit_for_the_contact(harness: Harness) -> None:
     """Zoom allows 3 adds per email, webinar and UTC day: the 4th is DAILY_LIMIT_REACHED, not retried."""
     email = "busy@customers.example"
     contact_id = harness.contact(email)
-    async with ZoomClient(harness.server.connection(MAIN), utcnow=lambda: NOW) as zoom:
+    async with ZoomClient(emulator_connection(harness.server, MAIN), utcnow=lambda: NOW) as zoom:
         for _ in range(3):
             await zoom.add_registrant(W_OPEN, NewRegistrant(email=email, first_name="Busy"))
     result = await harness.run(contact_id, W_OPEN)

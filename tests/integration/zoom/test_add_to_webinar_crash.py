@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlmodel import Session
+from support.zoom import emulator_connection
 from temporalio.client import Client
 from zoom_world import MAIN, W_OPEN
 
@@ -28,13 +29,13 @@ from engine.dsl.models import RetryPolicy
 from engine.dsl.outcomes import StepOutcomeCode
 from engine.failpoints import ENV_VARIABLE as FAILPOINTS_VARIABLE
 from engine.temporal import TaskQueue
-from engine.zoom.emulator import EmulatorAdmin, EmulatorServer
 from workflows.add_to_webinar import (
     AddContactToWebinarWorkflow,
     AddToWebinarInput,
     add_to_webinar_summary,
     add_to_webinar_workflow_id,
 )
+from zoom_emulator import EmulatorAdmin, EmulatorServer
 
 EMAIL = "crash@customers.example"
 
@@ -104,7 +105,7 @@ async def test_worker_killed_after_zoom_accepted_recovers_with_one_registrant_an
         session.commit()
         assert contact.id is not None
         contact_id = contact.id
-    connection = emulator_server.connection(MAIN, name="account").model_dump(mode="json")
+    connection = emulator_connection(emulator_server, MAIN, name="account").model_dump(mode="json")
     connection["client_secret"] = emulator_server.emulator.state.accounts[MAIN].client_secret
     env = {
         "ROLLCALL_TEMPORAL_ADDRESS": temporal_client.service_client.config.target_host,

@@ -28,9 +28,9 @@ from engine.config import Settings
 from engine.crm.tables import ZoomWebhookEvent
 from engine.crm.webhook_events import list_webhook_events
 from engine.zoom import NewRegistrant, ZoomClient
-from engine.zoom.emulator import EmulatorAdmin, EmulatorServer
 from engine.zoom.settings import ZoomConnectionConfig, ZoomSettings
 from engine.zoom.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from zoom_emulator import EmulatorAdmin, EmulatorServer
 
 SECRET = "route-test-secret-token"
 CONNECTION = "main"
@@ -86,6 +86,15 @@ def rollcall_api(database_url: str, db_engine: Engine, emulator_server: Emulator
 
         app.state.webhook_dispatch = dispatch
         yield api
+
+
+@pytest.fixture
+async def admin(admin: EmulatorAdmin) -> EmulatorAdmin:
+    """The conftest's admin, with the emulator signing ``x-zm-request-timestamp`` by the wall clock:
+    this world's emulator clock is frozen in 2025 while Rollcall's route checks timestamps against
+    the wall clock (a real Zoom's clock agrees with it)."""
+    await admin.set_webhook_timestamp_clock("wall")
+    return admin
 
 
 @pytest.fixture

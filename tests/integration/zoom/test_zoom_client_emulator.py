@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from support.zoom import emulator_connection
 from zoom_world import (
     ALT_HOST_EMAIL,
     FREE,
@@ -45,8 +46,8 @@ from engine.zoom import (
     ZoomValidationError,
     ZoomWebinarOver,
 )
-from engine.zoom.emulator import EmulatorAdmin, EmulatorServer, FaultKind, FaultRule, RateLimitMode
 from engine.zoom.errors import FieldError
+from zoom_emulator import EmulatorAdmin, EmulatorServer, FaultKind, FaultRule, RateLimitMode
 
 # --- OAuth -----------------------------------------------------------------------------------
 
@@ -75,7 +76,7 @@ async def test_concurrent_callers_share_one_token_refresh(zoom: ZoomClient, admi
 
 
 async def test_bad_client_credentials_raise_auth_error(emulator_server: EmulatorServer, admin: EmulatorAdmin) -> None:
-    connection = emulator_server.connection(MAIN).model_copy(update={"client_id": "wrong"})
+    connection = emulator_connection(emulator_server, MAIN).model_copy(update={"client_id": "wrong"})
     async with ZoomClient(connection) as client:
         with pytest.raises(ZoomAuthError) as caught:
             await client.get_user("u-host")
@@ -418,13 +419,14 @@ async def test_absentees_are_approved_registrants_who_did_not_join(zoom: ZoomCli
 
 
 async def test_per_second_limit_is_qps_429_with_headers(emulator_server: EmulatorServer, admin: EmulatorAdmin) -> None:
-    """Free plan, Heavy label: 1 request per second per account."""
-    async with ZoomClient(emulator_server.connection(FREE), rate_limit=False) as client:
+    """Free plan, Heavy label: 1 request per second per account; the QPS 429 says to retry after a
+    second (``Retry-After`` in seconds, #15.3)."""
+    async with ZoomClient(emulator_connection(emulator_server, FREE), rate_limit=False) as client:
         await client.list_participant_report(W_FREE)
         with pytest.raises(ZoomRateLimited) as caught:
             await client.list_participant_report(W_FREE)
     assert caught.value.limit_type is RateLimitType.QPS
-    assert caught.value.retry_after is None
+    assert caught.value.retry_after == 1.0
     assert caught.value.retryable
 
 
@@ -433,7 +435,7 @@ async def test_client_rate_limiter_keeps_under_the_per_second_limit(
 ) -> None:
     """The same two calls as above succeed when Rollcall's own bucket (0.9/s here) spaces them."""
     await admin.set_clock(NOW, frozen=False)
-    async with ZoomClient(emulator_server.connection(FREE)) as client:
+    async with ZoomClient(emulator_connection(emulator_server, FREE)) as client:
         started = asyncio.get_running_loop().time()
         for _ in range(2):
             await client.list_participant_report(W_FREE)
@@ -464,7 +466,7 @@ async def test_no_headers_mode_drops_rate_limit_headers(
     emulator_server: EmulatorServer, admin: EmulatorAdmin
 ) -> None:
     await admin.set_rate_limit_mode(RateLimitMode.NO_HEADERS)
-    async with ZoomClient(emulator_server.connection(FREE), rate_limit=False) as client:
+    async with ZoomClient(emulator_connection(emulator_server, FREE), rate_limit=False) as client:
         await client.list_participant_report(W_FREE)
         with pytest.raises(ZoomRateLimited) as caught:
             await client.list_participant_report(W_FREE)

@@ -18,6 +18,7 @@ import httpx
 import pytest
 from openapi_core import Config, OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
+from support.zoom import emulator_connection
 from zoom_world import (
     HOST_EMAIL,
     MAIN,
@@ -42,7 +43,7 @@ from engine.zoom import (
     ZoomError,
     collect,
 )
-from engine.zoom.emulator import EmulatorAdmin, EmulatorServer
+from zoom_emulator import EmulatorAdmin, EmulatorServer
 
 SPEC_HOST = "https://api.zoom.us"
 
@@ -76,7 +77,7 @@ async def recorded(
 ) -> AsyncIterator[tuple[ZoomClient, httpx.AsyncClient, Recorder]]:
     recorder = Recorder()
     async with httpx.AsyncClient(event_hooks={"response": [recorder.hook]}) as http:
-        client = ZoomClient(emulator_server.connection(MAIN), http=http, rate_limit=False)
+        client = ZoomClient(emulator_connection(emulator_server, MAIN), http=http, rate_limit=False)
         yield client, http, recorder
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from support.zoom import emulator_connection
 from zoom_world import MAIN, W_OPEN
 
 from engine.zoom import ZoomClient, ZoomServerError, ZoomTimeout, ZoomTransportError
-from engine.zoom.emulator import EmulatorAdmin, EmulatorServer, FaultKind, FaultRule
+from zoom_emulator import EmulatorAdmin, EmulatorServer, FaultKind, FaultRule
 
 
 async def test_scheduled_5xx_fails_the_next_calls_then_stops(zoom: ZoomClient, admin: EmulatorAdmin) -> None:
@@ -37,7 +38,7 @@ async def test_latency_beyond_the_timeout_is_a_retryable_timeout(
     emulator_server: EmulatorServer, admin: EmulatorAdmin
 ) -> None:
     await admin.add_fault(FaultRule(operation="get_webinar", kind=FaultKind.LATENCY, latency_ms=500, times=1))
-    async with ZoomClient(emulator_server.connection(MAIN), timeout_seconds=0.2) as client:
+    async with ZoomClient(emulator_connection(emulator_server, MAIN), timeout_seconds=0.2) as client:
         await client.get_user("u-host")  # the token fetch is not delayed
         with pytest.raises(ZoomTimeout) as caught:
             await client.get_webinar(W_OPEN)

@@ -1,4 +1,8 @@
-"""The emulator's webhook sender against a real receiver that uses engine.zoom.webhooks."""
+"""The emulator's webhook sender against a real receiver that uses engine.zoom.webhooks.
+
+The receiver checks the signature timestamp against the emulator's clock, as a real receiver's
+clock agrees with Zoom's: the header and ``event_ts`` both follow the emulator clock (#15.3).
+"""
 
 from __future__ import annotations
 
@@ -15,8 +19,8 @@ from starlette.responses import JSONResponse, Response
 from zoom_world import MAIN, W_OPEN
 
 from engine.zoom import NewRegistrant, ZoomClient
-from engine.zoom.emulator import EmulatorAdmin
 from engine.zoom.webhooks import WebhookVerificationError, url_validation_response, verify_request
+from zoom_emulator import EmulatorAdmin, EmulatorServer
 
 SECRET = "receiver-secret-token"
 
@@ -25,6 +29,8 @@ SECRET = "receiver-secret-token"
 class Receiver:
     """A webhook endpoint like the one Rollcall's API will serve; fails the first N events."""
 
+    #: The receiver's clock (Unix seconds): the emulator's, frozen at the seed's NOW here.
+    clock: Callable[[], float] = time.time
     fail_next: int = 0
     received: list[tuple[str, str]] = field(default_factory=list)  # accepted (event, dedup key)
     attempts: list[str] = field(default_factory=list)  # dedup key of every verified delivery
@@ -37,7 +43,7 @@ class Receiver:
         @app.post("/hook")
         async def hook(request: Request) -> Response:
             try:
-                verified = verify_request(SECRET, dict(request.headers), await request.body())
+                verified = verify_request(SECRET, dict(request.headers), await request.body(), now=self.clock())
             except WebhookVerificationError as exc:
                 self.rejected.append(exc.code)
                 return JSONResponse({"code": exc.code}, status_code=401)
@@ -55,8 +61,8 @@ class Receiver:
 
 
 @pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    state = Receiver()
+def receiver(emulator_server: EmulatorServer) -> Iterator[Receiver]:
+    state = Receiver(clock=emulator_server.emulator.clock.timestamp)
     server = uvicorn.Server(uvicorn.Config(state.app(), host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

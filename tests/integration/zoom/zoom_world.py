@@ -7,8 +7,9 @@ from pathlib import Path
 
 import httpx
 
-from engine.zoom.emulator import EmulatorServer, SeedDocument
-from engine.zoom.emulator.seeds import (
+from engine.zoom.settings import ZoomPlan
+from zoom_emulator import EmulatorServer, SeedDocument
+from zoom_emulator.core.seeds import (
     AccountSeed,
     CustomQuestionSeed,
     GenerateRegistrants,
@@ -21,7 +22,6 @@ from engine.zoom.emulator.seeds import (
     UserSeed,
     WebinarSeed,
 )
-from engine.zoom.settings import ZoomPlan
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 OPENAPI_SUBSET = REPO_ROOT / "tests" / "data" / "zoom" / "zoom-openapi-subset.json"

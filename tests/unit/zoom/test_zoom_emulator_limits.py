@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from engine.zoom.emulator.clock import EmulatorClock
-from engine.zoom.emulator.limits import AccountRateLimits, RateLimitMode
 from engine.zoom.ratelimit import RateLabel
 from engine.zoom.settings import ZoomPlan
+from zoom_emulator.core.clock import EmulatorClock
+from zoom_emulator.core.limits import AccountRateLimits, RateLimitMode
 
 
 def _limits(mode: RateLimitMode = RateLimitMode.ENFORCED) -> tuple[EmulatorClock, AccountRateLimits]:

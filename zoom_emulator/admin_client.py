@@ -8,9 +8,10 @@ from typing import Any, Self
 
 import httpx
 
-from engine.zoom.emulator.faults import FaultRule
-from engine.zoom.emulator.limits import RateLimitMode
-from engine.zoom.emulator.seeds import (
+from zoom_emulator.core.faults import FaultRule
+from zoom_emulator.core.limits import RateLimitMode
+from zoom_emulator.core.scenarios import Scenario
+from zoom_emulator.core.seeds import (
     GenerateRegistrants,
     GenerateSessions,
     InstanceSeed,
@@ -19,6 +20,7 @@ from engine.zoom.emulator.seeds import (
     SessionSeed,
     WebinarSeed,
 )
+from zoom_emulator.core.webhooks import TimestampClock
 
 
 class EmulatorAdmin:
@@ -87,11 +89,41 @@ class EmulatorAdmin:
         result: dict[str, Any] = await self._call("GET", "/stats")
         return result
 
-    async def set_clock(self, now: datetime, *, frozen: bool | None = None) -> None:
-        await self._call("PUT", "/clock", {"now": now.isoformat(), "frozen": frozen})
+    async def clock(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call("GET", "/clock")
+        return result
 
-    async def advance_clock(self, seconds: float) -> None:
-        await self._call("PUT", "/clock", {"advance_seconds": seconds})
+    async def set_clock(
+        self, now: datetime, *, frozen: bool | None = None, speed: float | None = None
+    ) -> dict[str, Any]:
+        """Set the clock; every job then due runs, in order, before this returns."""
+        result: dict[str, Any] = await self._call(
+            "PUT", "/clock", {"now": now.isoformat(), "frozen": frozen, "speed": speed}
+        )
+        return result
+
+    async def advance_clock(self, seconds: float) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call("PUT", "/clock", {"advance_seconds": seconds})
+        return result
+
+    async def set_clock_speed(self, speed: float, *, frozen: bool | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call("PUT", "/clock", {"speed": speed, "frozen": frozen})
+        return result
+
+    async def schedule(self, limit: int = 50) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self._call("GET", f"/schedule?limit={limit}")
+        return result
+
+    async def set_scenario(self, webinar_id: int, scenario: Scenario) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call(
+            "PUT", f"/webinars/{webinar_id}/scenario", scenario.model_dump(mode="json")
+        )
+        return result
+
+    async def instances(self, webinar_id: int) -> dict[str, Any]:
+        """The webinar's instances with their sessions and recording files, and scheduled starts."""
+        result: dict[str, Any] = await self._call("GET", f"/webinars/{webinar_id}/instances")
+        return result
 
     async def add_fault(self, rule: FaultRule) -> int:
         result: dict[str, int] = await self._call("POST", "/faults", rule.model_dump(mode="json", exclude_none=True))
@@ -116,6 +148,18 @@ class EmulatorAdmin:
             "POST", "/webhooks/events", {"account_id": account_id, "event": event, "object": obj, "extra": extra or {}}
         )
         return result["queued"]
+
+    async def emitted_webhooks(self, event: str | None = None) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self._call(
+            "GET", "/webhooks/events" + (f"?event={event}" if event else "")
+        )
+        return result
+
+    async def set_webhook_timestamp_clock(self, clock: TimestampClock) -> None:
+        await self._call("PUT", "/webhooks/signing", {"timestamp_clock": clock})
+
+    async def unsubscribe_webhooks(self, subscription_id: int) -> None:
+        await self._call("DELETE", f"/webhooks/subscriptions/{subscription_id}")
 
     async def webhook_deliveries(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = await self._call("GET", "/webhooks/deliveries")

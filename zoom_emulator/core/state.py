@@ -1,7 +1,8 @@
-"""The emulator's in-memory Zoom: accounts, users, webinars, registrants, instances, recordings.
+"""The emulator's in-memory Zoom: accounts, users, webinars, registrants, instances, recordings,
+and what is scheduled to happen (``scheduler``, see ``live.py``).
 
-JSON renderings of registrants and join sessions are cached on the objects so that a page costs
-O(page) to serve (bench/zoom_paging.py).
+JSON renderings of registrants and join sessions are cached on the objects, so serving a page of
+live data costs one pass over cached rows (bench/zoom_paging.py).
 """
 
 from __future__ import annotations
@@ -14,19 +15,23 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from engine.zoom.emulator.clock import EmulatorClock
-from engine.zoom.emulator.seeds import (
+from zoom_emulator.core.clock import EmulatorClock
+from zoom_emulator.core.facts import ZOOM_EVENTS_CREATION_SOURCE, Plan
+from zoom_emulator.core.scenarios import Scenario
+from zoom_emulator.core.scheduler import Scheduler
+from zoom_emulator.core.seeds import (
     AccountSeed,
+    CustomAnswerSeed,
     GenerateRegistrants,
     GenerateSessions,
     InstanceSeed,
+    RecordingSeed,
     RegistrantSeed,
     SeedDocument,
     SessionSeed,
     WebinarSeed,
 )
-from engine.zoom.models import ZOOM_EVENTS_CREATION_SOURCE
-from engine.zoom.settings import ZoomPlan
+from zoom_emulator.core.transcript import MIN_FILE_BYTES
 
 #: Join links point at a reserved domain so nobody mistakes them for real Zoom links.
 LINK_HOST = "https://emulator.zoom.invalid"
@@ -35,10 +40,24 @@ REPORT_RETENTION = timedelta(days=183)
 #: A webinar stays in ``type=scheduled`` listings this long after it ended.
 SCHEDULED_LISTING_GRACE = timedelta(days=30)
 
+#: Recording files the emulator serves (the others are described, never downloaded).
+SERVED_FILE_TYPES = ("TRANSCRIPT", "CC", "CHAT")
 #: Standard registration fields a registrant may answer (``field_name`` values, zoom-api.md).
 STANDARD_ANSWER_FIELDS = (
-    "last_name", "address", "city", "country", "zip", "state", "phone", "industry", "org", "job_title",
-    "purchasing_time_frame", "role_in_purchase_process", "no_of_employees", "comments",
+    "last_name",
+    "address",
+    "city",
+    "country",
+    "zip",
+    "state",
+    "phone",
+    "industry",
+    "org",
+    "job_title",
+    "purchasing_time_frame",
+    "role_in_purchase_process",
+    "no_of_employees",
+    "comments",
 )
 _FIRST_NAMES = ["Ada", "Bruno", "Chloé", "Dmitri", "Esther", "Farid", "Greta", "Hiro", "Ines", "Jonas"]
 _LAST_NAMES = ["Martin", "Okafor", "Schmidt", "Tanaka", "Rossi", "Dubois", "Silva", "Novak", "Haddad", "Berg"]
@@ -82,7 +101,7 @@ class User:
 class Account:
     id: str
     name: str
-    plan: ZoomPlan
+    plan: Plan
     client_id: str
     client_secret: str
     users: dict[str, User] = field(default_factory=dict)
@@ -133,8 +152,13 @@ class Session:
     join_time: datetime
     leave_time: datetime
     registrant_id: str
+    role: str = "attendee"
     _json: dict[str, Any] | None = None
     _json_with_registrant: dict[str, Any] | None = None
+
+    def participant_uuid(self, instance_uuid: str) -> str:
+        """Zoom's ``participant_uuid``: one per person (or guest join) in an instance."""
+        return stable_id("participant-uuid", instance_uuid, self.participant_user_id or self.user_id, length=32)
 
     def to_json(self, *, with_registrant_id: bool = False) -> dict[str, Any]:
         """A participants-report row; ``registrant_id`` only with ``include_fields=registrant_id``."""
@@ -173,6 +197,10 @@ class RecordingFile:
 class Recording:
     files: list[RecordingFile]
     deleted: bool
+    share_token: str = ""
+
+    def ready_files(self, now: datetime) -> list[RecordingFile]:
+        return [] if self.deleted else [f for f in self.files if f.available_at <= now]
 
 
 @dataclass
@@ -187,6 +215,9 @@ class Instance:
     @property
     def end_time(self) -> datetime:
         return self.start_time + timedelta(minutes=self.duration)
+
+    def has_ended(self, now: datetime) -> bool:
+        return self.end_time <= now
 
 
 @dataclass
@@ -206,6 +237,7 @@ class Webinar:
     questions: list[dict[str, Any]]
     custom_questions: list[dict[str, Any]]
     created_at: datetime
+    scenario: Scenario | None = None
     registrants: dict[str, Registrant] = field(default_factory=dict)
     registrant_by_email: dict[str, Registrant] = field(default_factory=dict)
     instances: list[Instance] = field(default_factory=list)
@@ -224,6 +256,15 @@ class Webinar:
 
     def latest_instance(self) -> Instance | None:
         return max(self.instances, key=lambda i: i.start_time, default=None)
+
+    def occurrence_starts(self) -> list[datetime]:
+        """When each occurrence starts: the occurrences of a recurring webinar, else its start time."""
+        if self.type == 6:  # recurring with no fixed time: nothing to run on a clock
+            return []
+        return sorted(self.occurrences) if self.occurrences else [self.start_time]
+
+    def instance_at(self, start: datetime) -> Instance | None:
+        return next((i for i in self.instances if i.start_time == start), None)
 
     def current_uuid(self) -> str:
         latest = self.latest_instance()
@@ -249,6 +290,8 @@ class Webinar:
             cancelled=seed.status == "cancelled",
             create_time=seed.create_time or now,
             join_url=f"{LINK_HOST}/w/{self.id}?tk={stable_id('tk', registrant_id, length=30)}",
+            answers=dict(seed.answers),
+            custom_answers=[answer.model_dump() for answer in seed.custom_questions],
         )
         self.registrants[registrant_id] = registrant
         self.registrant_by_email[email] = registrant
@@ -256,24 +299,23 @@ class Webinar:
 
     def add_registrant_from_api(self, body: dict[str, Any], now: datetime) -> Registrant:
         """A new registration: approved when ``approval_type`` is 0, pending when 1."""
-        registrant = self.add_registrant(
+        return self.add_registrant(
             RegistrantSeed(
                 email=str(body["email"]).strip(),
                 first_name=str(body["first_name"]),
                 last_name=str(body.get("last_name") or ""),
                 status="approved" if self.approval_type == 0 else "pending",
+                answers={
+                    name: str(body[name]) for name in STANDARD_ANSWER_FIELDS if name != "last_name" and body.get(name)
+                },
+                custom_questions=[
+                    CustomAnswerSeed(title=str(a.get("title", "")), value=str(a.get("value", "")))
+                    for a in body.get("custom_questions") or []
+                    if isinstance(a, dict)
+                ],
             ),
             now,
         )
-        registrant.answers = {
-            name: str(body[name]) for name in STANDARD_ANSWER_FIELDS if name != "last_name" and body.get(name)
-        }
-        registrant.custom_answers = [
-            {"title": str(a.get("title", "")), "value": str(a.get("value", ""))}
-            for a in body.get("custom_questions") or []
-            if isinstance(a, dict)
-        ]
-        return registrant
 
     def summary_json(self) -> dict[str, Any]:
         return {
@@ -322,10 +364,10 @@ class Webinar:
 
 @dataclass
 class PageCursor:
-    """What a ``next_page_token`` points at: a snapshot of the listing and an offset."""
+    """What a ``next_page_token`` points at: a position in a listing, not a snapshot of it — later
+    pages read the live data, so a change between two pages shifts them, as Zoom's may."""
 
     listing: tuple[str, ...]
-    rows: list[dict[str, Any]]
     offset: int
     issued_at: float
 
@@ -347,12 +389,20 @@ class EmulatorState:
     adds_per_email_day: Counter[tuple[int, str, date]] = field(default_factory=Counter)
     status_changes_per_day: Counter[tuple[str, date]] = field(default_factory=Counter)
     requests: Counter[str] = field(default_factory=Counter)
+    #: What happens next, in emulator time (``live.py`` runs it).
+    scheduler: Scheduler = field(default_factory=Scheduler)
+    #: Recording file id → (instance, file), for downloads.
+    files: dict[str, tuple[Instance, RecordingFile]] = field(default_factory=dict)
+    #: A webhook's ``download_token`` → (instance UUID, expiry as emulator timestamp).
+    download_tokens: dict[str, tuple[str, float]] = field(default_factory=dict)
 
     # --- seeding -------------------------------------------------------------------------------
 
     def apply_seed(self, seed: SeedDocument) -> None:
         if seed.clock is not None:
-            self.clock.set(seed.clock, frozen=seed.clock_frozen)
+            self.clock.set(seed.clock, frozen=seed.clock_frozen, speed=seed.clock_speed)
+        elif "clock_speed" in seed.model_fields_set:
+            self.clock.set_speed(seed.clock_speed)
         for account in seed.accounts:
             self.add_account(account)
 
@@ -364,8 +414,13 @@ class EmulatorState:
         now = self.clock.now()
         for user_seed in seed.users:
             user = User(
-                user_seed.id, account.id, user_seed.email, user_seed.first_name, user_seed.last_name,
-                user_seed.timezone, now - timedelta(days=365),
+                user_seed.id,
+                account.id,
+                user_seed.email,
+                user_seed.first_name,
+                user_seed.last_name,
+                user_seed.timezone,
+                now - timedelta(days=365),
             )
             account.users[user.id] = user
             self.users_by_id[user.id] = user
@@ -395,6 +450,7 @@ class EmulatorState:
             questions=[q.model_dump() for q in seed.questions],
             custom_questions=[q.model_dump() for q in seed.custom_questions],
             created_at=seed.start_time - timedelta(days=30),
+            scenario=seed.scenario,
         )
         self.webinars[webinar.id] = webinar
         self.add_registrants(webinar, seed.registrants, seed.generate_registrants)
@@ -432,27 +488,35 @@ class EmulatorState:
         self.instances[instance.uuid] = instance
         self.add_sessions(webinar, instance, seed.sessions, seed.generate_sessions)
         if seed.recording is not None:
-            instance.recording = Recording(
-                files=[
-                    RecordingFile(
-                        id=stable_id("file", instance.uuid, n),
-                        file_type=f.file_type,
-                        file_extension=f.file_extension,
-                        recording_type=f.recording_type,
-                        file_size=f.file_size,
-                        available_at=instance.end_time + timedelta(minutes=f.available_after_minutes),
-                    )
-                    for n, f in enumerate(seed.recording.files)
-                ],
-                deleted=seed.recording.deleted,
-            )
+            self.attach_recording(instance, seed.recording)
         return instance
+
+    def attach_recording(self, instance: Instance, seed: RecordingSeed) -> Recording:
+        """The instance's cloud recording; files the emulator serves have at least ``MIN_FILE_BYTES``."""
+        instance.recording = Recording(
+            files=[
+                RecordingFile(
+                    id=stable_id("file", instance.uuid, n),
+                    file_type=f.file_type,
+                    file_extension=f.file_extension,
+                    recording_type=f.recording_type,
+                    file_size=max(f.file_size, MIN_FILE_BYTES) if f.file_type in SERVED_FILE_TYPES else f.file_size,
+                    available_at=instance.end_time + timedelta(minutes=f.available_after_minutes),
+                )
+                for n, f in enumerate(seed.files)
+            ],
+            deleted=seed.deleted,
+            share_token=stable_id("share", instance.uuid, length=32),
+        )
+        for file in instance.recording.files:
+            self.files[file.id] = (instance, file)
+        return instance.recording
 
     def add_sessions(
         self, webinar: Webinar, instance: Instance, seeds: list[SessionSeed], generate: GenerateSessions | None
     ) -> None:
         for seed in seeds:
-            self._add_session(webinar, instance, seed)
+            self.add_session(webinar, instance, seed)
         if generate is None:
             return
         rng = random.Random(f"{instance.uuid}:{generate.seed}")
@@ -466,17 +530,20 @@ class EmulatorState:
             if generate.rejoin_every and n % generate.rejoin_every == 0:
                 # Left and came back: two join sessions for one person.
                 gap = (leave - join) / 3
-                self._add_session(webinar, instance, SessionSeed(name=name, email=person.email,
-                                                                 join_time=join, leave_time=join + gap))
+                self.add_session(
+                    webinar, instance, SessionSeed(name=name, email=person.email, join_time=join, leave_time=join + gap)
+                )
                 join = join + 2 * gap
-            self._add_session(webinar, instance, SessionSeed(name=name, email=person.email,
-                                                             join_time=join, leave_time=leave))
+            self.add_session(
+                webinar, instance, SessionSeed(name=name, email=person.email, join_time=join, leave_time=leave)
+            )
         for n in range(generate.guests):
             join = start + timedelta(seconds=rng.randrange(0, max(1, span // 2)))
-            self._add_session(webinar, instance, SessionSeed(name=f"Guest {n + 1}", guest=True,
-                                                             join_time=join, leave_time=end))
+            self.add_session(
+                webinar, instance, SessionSeed(name=f"Guest {n + 1}", guest=True, join_time=join, leave_time=end)
+            )
 
-    def _add_session(self, webinar: Webinar, instance: Instance, seed: SessionSeed) -> None:
+    def add_session(self, webinar: Webinar, instance: Instance, seed: SessionSeed) -> None:
         email = "" if seed.guest else seed.email
         registrant = webinar.registrant_by_email.get(email.lower()) if email else None
         participant_id = stable_id("participant", email.lower(), length=22) if email else ""
@@ -489,6 +556,7 @@ class EmulatorState:
                 join_time=seed.join_time,
                 leave_time=seed.leave_time,
                 registrant_id=registrant.id if registrant else "",
+                role=seed.role,
             )
         )
 
@@ -509,11 +577,14 @@ class EmulatorState:
         return webinar if webinar is not None and webinar.account_id == account_id else None
 
     def instance_for(self, account_id: str, ref: str) -> Instance | None:
-        """A numeric id means the webinar's **latest** instance; anything else is an instance UUID."""
+        """A numeric id means the webinar's **latest** ended instance; anything else is an instance
+        UUID. An occurrence still running has no past-webinar data yet."""
+        now = self.clock.now()
         if ref.isdigit():
             webinar = self.webinar_for(account_id, ref)
-            return webinar.latest_instance() if webinar else None
+            ended = [i for i in webinar.instances if i.has_ended(now)] if webinar else []
+            return max(ended, key=lambda i: i.start_time, default=None)
         instance = self.instances.get(ref)
         if instance is None or self.webinars[instance.webinar_id].account_id != account_id:
             return None
-        return instance
+        return instance if instance.has_ended(now) else None

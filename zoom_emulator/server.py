@@ -10,9 +10,9 @@ from typing import Self
 
 import uvicorn
 
-from engine.zoom.emulator.app import Emulator, create_app
-from engine.zoom.emulator.seeds import SeedDocument
-from engine.zoom.settings import ZoomConnectionConfig, ZoomPlan
+from zoom_emulator.app import create_app
+from zoom_emulator.core.emulator import Emulator
+from zoom_emulator.core.seeds import SeedDocument
 
 STARTUP_TIMEOUT_SECONDS = 10.0
 
@@ -31,8 +31,13 @@ class EmulatorServer:
     def __init__(self, seed: SeedDocument | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self.emulator = Emulator(seed)
         self._config = uvicorn.Config(
-            create_app(emulator=self.emulator), host=host, port=port, log_level="warning",
-            access_log=False, lifespan="on", log_config=None,  # the host process's logging, not uvicorn's
+            create_app(emulator=self.emulator),
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            log_config=None,  # the host process's logging, not uvicorn's
         )
         self._server = uvicorn.Server(self._config)
         self._thread: threading.Thread | None = None
@@ -56,6 +61,7 @@ class EmulatorServer:
                 raise RuntimeError("the Zoom emulator did not start")
             time.sleep(0.01)
         self.port = self._server.servers[0].sockets[0].getsockname()[1]
+        self.emulator.public_url = self.base_url
 
     def stop(self) -> None:
         self._server.should_exit = True
@@ -71,17 +77,15 @@ class EmulatorServer:
     ) -> None:
         self.stop()
 
-    def connection(
-        self, account_id: str, *, name: str | None = None, plan: ZoomPlan | None = None
-    ) -> ZoomConnectionConfig:
-        """A client configuration for a seeded account, pointing at this server."""
+    def connection_fields(self, account_id: str) -> dict[str, str]:
+        """What a Zoom client needs to reach a seeded account on this server (plain data: the
+        emulator knows nothing of its clients' configuration types)."""
         account = self.emulator.state.accounts[account_id]
-        return ZoomConnectionConfig.model_validate({
-            "name": name or account_id,
+        return {
             "account_id": account.id,
             "client_id": account.client_id,
             "client_secret": account.client_secret,
             "api_base_url": self.api_base_url,
             "oauth_base_url": self.base_url,
-            "plan": plan or account.plan,
-        })
+            "plan": account.plan.value,
+        }

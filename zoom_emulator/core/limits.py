@@ -1,7 +1,9 @@
-"""Zoom's per-account rate limits as the emulator enforces them (zoom-api.md, "Rate limits").
+"""Zoom's per-account rate limits as the emulator enforces them.
 
 Per-second budgets count in fixed one-second windows of the emulator clock; daily budgets per
-UTC day. ``RateLimitMode.NO_HEADERS`` reproduces real answers that lack the rate-limit headers.
+UTC day. Every 429 says which (``X-RateLimit-Type: QPS`` with ``Retry-After`` in seconds, or
+``Daily-limit`` with ``Retry-After`` the next UTC midnight as ISO-8601).
+``RateLimitMode.NO_HEADERS`` reproduces real answers that lack the rate-limit headers.
 """
 
 from __future__ import annotations
@@ -11,15 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from engine.zoom.emulator.clock import EmulatorClock
-from engine.zoom.ratelimit import DAILY_LIMITS, PER_SECOND_LIMITS, RateLabel
-from engine.zoom.settings import ZoomPlan
-
-QPS_MESSAGE = "You have reached the maximum per-second rate limit for this API. Try again later."
-DAILY_MESSAGE = (
-    "You have reached the maximum daily rate limit for this API. "
-    "Refer to the response header for details on when you can make another request."
-)
+from zoom_emulator.core.clock import EmulatorClock
+from zoom_emulator.core.facts import DAILY_LIMITS, DAILY_MESSAGE, PER_SECOND_LIMITS, QPS_MESSAGE, Plan, RateLabel
 
 
 class RateLimitMode(StrEnum):
@@ -46,7 +41,7 @@ class AccountRateLimits:
     _per_second: Counter[tuple[str, RateLabel, int]] = field(default_factory=Counter)
     _per_day: Counter[tuple[str, RateLabel, str]] = field(default_factory=Counter)
 
-    def check(self, account_id: str, plan: ZoomPlan, label: RateLabel) -> RateDecision:
+    def check(self, account_id: str, plan: Plan, label: RateLabel) -> RateDecision:
         if self.mode is RateLimitMode.OFF:
             return RateDecision(True, {})
         now = self.clock.now()
@@ -74,6 +69,8 @@ class AccountRateLimits:
                     "X-RateLimit-Type": "QPS",
                     "X-RateLimit-Limit": str(per_second),
                     "X-RateLimit-Remaining": "0",
+                    # Seconds until the next one-second window opens.
+                    "Retry-After": "1",
                 }
             return RateDecision(False, headers, QPS_MESSAGE)
         self._per_second[(account_id, label, second)] += 1
@@ -83,9 +80,11 @@ class AccountRateLimits:
         if not with_headers:
             return RateDecision(True, {})
         limit = daily if daily is not None else per_second
-        used = self._per_day[(account_id, label, day)] if daily is not None else self._per_second[
-            (account_id, label, second)
-        ]
+        used = (
+            self._per_day[(account_id, label, day)]
+            if daily is not None
+            else self._per_second[(account_id, label, second)]
+        )
         return RateDecision(
             True,
             {
