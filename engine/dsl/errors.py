@@ -21,6 +21,7 @@ DocumentPath = tuple[str | int, ...]
 class ErrorCode(StrEnum):
     # the YAML document
     YAML_SYNTAX = "YAML_SYNTAX"
+    YAML_TAB = "YAML_TAB"
     NOT_A_MAPPING = "NOT_A_MAPPING"
     DUPLICATE_KEY = "DUPLICATE_KEY"
     UNSUPPORTED_YAML = "UNSUPPORTED_YAML"
