@@ -27,6 +27,7 @@ from engine.crm.errors import BusinessUnitExists, ZoomConnectionExists
 from engine.crm.tables import PRIMARY_BUSINESS_UNIT_ID
 from engine.demo.inbox import DEMO_SECRETS
 from engine.enrollment.context import SECRET_ENV_PREFIX, Secrets
+from engine.enrollment.egress import WEBHOOK_ALLOW_SETTING, check_webhook_settings
 from engine.errors import ConfigurationError
 from engine.supervisor import Child, ChildFailed, Supervisor, installed_binary, port_open
 from engine.temporal import connect, dev_server_search_attribute_args, register_search_attributes
@@ -271,6 +272,7 @@ def _emulator_child(port: int) -> Child:
 
 
 def run_stack(settings: Settings, console: Console) -> int:
+    check_webhook_settings(settings)
     zoom_connections = _load_zoom_connections()
     db_engine = create_db_engine(settings.database_url)
     upgrade_database(db_engine)
@@ -342,6 +344,8 @@ def run_stack(settings: Settings, console: Console) -> int:
             supervisor.wait_until("the webhook inbox", lambda: _http_ok(f"{inbox_url}/healthz"), 60)
             for name in stand_ins:
                 child_env[SECRET_ENV_PREFIX + name] = DEMO_SECRETS[name].format(inbox=inbox_url)
+            # The inbox is on loopback, which webhooks may not reach unless allowed: allow it, only it.
+            child_env[WEBHOOK_ALLOW_SETTING] = ",".join([*settings.webhook_allow, f"127.0.0.1:{inbox_port}"])
             console.print(
                 f"Webhooks: secrets {', '.join(stand_ins)} not configured — webhook steps using them send "
                 f"to the demo webhook inbox at {inbox_url} (recorded requests: {inbox_url}/_inbox)",

@@ -18,7 +18,7 @@ The variables a template may read (checked by validation, see ``references``):
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateError, nodes
@@ -71,6 +71,19 @@ def references(source: str) -> list[tuple[ReferencePart, ...]]:
     tree = ENVIRONMENT.parse(source)
     free = find_undeclared_variables(tree)
     return [reference for reference in _walk(tree) if reference[0] in free]
+
+
+def secret_names(sources: Iterable[str]) -> frozenset[str]:
+    """The names of the secrets the templates in ``sources`` read as ``secrets.NAME``."""
+    names: set[str] = set()
+    for source in sources:
+        if is_template(source):
+            names.update(
+                reference[1]
+                for reference in references(source)
+                if reference[0] == "secrets" and len(reference) > 1 and isinstance(reference[1], str)
+            )
+    return frozenset(names)
 
 
 def _walk(node: nodes.Node) -> Iterator[tuple[ReferencePart, ...]]:
@@ -132,6 +145,18 @@ def _output(template: Template, context: Mapping[str, Any]) -> str:
 def render_json(value: Any, context: Mapping[str, Any]) -> Any:
     """A copy of the JSON value ``value`` with every string rendered once (keys stay literal)."""
     return _map_strings(value, lambda text: render(text, context))
+
+
+def json_strings(value: Any) -> Iterator[str]:
+    """Every string of the JSON value ``value`` (not its keys: they are not rendered)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from json_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from json_strings(item)
 
 
 def _map_strings(value: Any, change: Callable[[str], str]) -> Any:

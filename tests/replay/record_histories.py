@@ -16,6 +16,7 @@ the current code, so a change that is not behind ``workflow.patched`` fails ther
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import sys
@@ -30,8 +31,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from sqlmodel import Session  # noqa: E402
+from temporalio.client import WorkflowFailureError  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
+from engine.config import Settings  # noqa: E402
 from engine.crm.contacts import create_contact, update_contact  # noqa: E402
 from engine.crm.db import create_db_engine, upgrade_database  # noqa: E402
 from engine.enrollment.definitions import put_definition_text  # noqa: E402
@@ -110,6 +113,25 @@ steps:
     type: end
 """
 
+#: #13.5: a set_property template that cannot be rendered is a step failure ``on_error`` handles
+#: (``local-step-failures``); before that change it failed the run.
+RENDER_ERROR = """
+key: render-error
+name: A template that cannot be rendered
+enrollment:
+  triggers: [{type: api}]
+steps:
+  - id: copy_company
+    type: set_property
+    property: company_copy
+    value: "{{ contact.properties.company }}"
+    on_error: continue
+  - id: next_step
+    type: set_property
+    property: reached
+    value: next
+"""
+
 EXITS = """
 key: exits
 name: Goal and unenroll
@@ -160,6 +182,7 @@ async def main(tag: str | None = None) -> None:
         "follow-up": FOLLOW,
         "exits-goal": EXITS.replace("DELAY", "2s").replace("key: exits", "key: exits-goal"),
         "exits-unenroll": EXITS.replace("DELAY", "30d").replace("key: exits", "key: exits-unenroll"),
+        "render-error": RENDER_ERROR,
     }
     for mode, name in (("fail", "fail"), ("continue", "continue"), ("{goto: jumped}", "goto")):
         texts[f"on-error-{name}"] = (
@@ -180,11 +203,15 @@ async def main(tag: str | None = None) -> None:
     try:
         service = EnrollmentService(db_engine, env.client, task_queue=TASK_QUEUE)
         with ThreadPoolExecutor(8) as executor:
-            async with build_worker(env.client, db_engine, task_queue=TASK_QUEUE, executor=executor):
+            # Webhooks reach the loopback receiver only when allowed (#12.3).
+            settings = Settings(database_url="sqlite://", webhook_allow=[receiver.removeprefix("http://")])
+            async with build_worker(env.client, db_engine, task_queue=TASK_QUEUE, executor=executor, settings=settings):
                 scenarios: dict[str, str] = {}
-                for key in ("every-step", "on-error-fail", "on-error-continue", "on-error-goto"):
+                for key in ("every-step", "on-error-fail", "on-error-continue", "on-error-goto", "render-error"):
                     started = await service.enroll(key, ContactIn(contact_id=contact_id))
-                    await env.client.get_workflow_handle(started.workflow_id).result()
+                    # Before ``local-step-failures`` the render error failed the run: record that too.
+                    with contextlib.suppress(WorkflowFailureError):
+                        await env.client.get_workflow_handle(started.workflow_id).result()
                     scenarios[key] = started.workflow_id
                 started = await service.enroll("exits-goal", ContactIn(contact_id=contact_id))
                 await asyncio.sleep(0.5)

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
+from support.http import allow_entry
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -27,6 +28,7 @@ from engine.enrollment.service import EnrollmentService
 from worker import build_worker
 
 API_KEY = "enrollment-tests-key"
+HOOK_TOKEN = "s3cret-token"
 
 
 @dataclass
@@ -119,10 +121,12 @@ async def worker(
     task_queue: str,
     activity_executor: ThreadPoolExecutor,
     tmp_path: Path,
+    receiver: WebhookReceiver,
 ) -> AsyncIterator[Worker]:
+    """The production worker; its webhooks may reach the test's receiver on loopback (#12.3)."""
     secrets = tmp_path / "secrets.yaml"
-    secrets.write_text("HOOK_TOKEN: s3cret-token\n")
-    settings = Settings(secrets_file=secrets, database_url="sqlite://")
+    secrets.write_text(f"HOOK_TOKEN: {HOOK_TOKEN}\n")
+    settings = Settings(secrets_file=secrets, database_url="sqlite://", webhook_allow=[allow_entry(receiver.url)])
     running = build_worker(
         temporal_client, db_engine, task_queue=task_queue, executor=activity_executor, settings=settings
     )

@@ -51,6 +51,7 @@ def enrollment_row(db_engine: Engine, enrollment_id: int) -> tuple[str, str | No
 ALL_STEPS = """
 key: "{key}"
 name: Every step type
+secrets: [HOOK_TOKEN]
 enrollment:
   triggers: [{type: api}]
 steps:
