@@ -84,6 +84,7 @@ LOCAL_STORE_STEPS = "local-store-steps"
 #: ``workflow.patched`` id: a local activity's failure (a template of ``set_property``, ``delay``
 #: or ``branch`` that cannot be rendered, #13.5) is a step failure that ``on_error`` decides.
 #: It arrives as the bare failure, not wrapped in an ActivityError, and used to fail the run.
+#: The outcomes a failed step carried are sent again with its failure.
 LOCAL_STEP_FAILURES = "local-step-failures"
 
 _STATUS_BY_EXIT = {
@@ -214,6 +215,11 @@ class EnrollmentWorkflow:
                 failure = error
             if failure is not None:
                 assert isinstance(step, FALLIBLE_STEPS)
+                if workflow.patched(LOCAL_STEP_FAILURES):
+                    # The outcomes the failed activity carried were not written if it failed before
+                    # committing them (a local step, a goal that cannot be rendered): send them
+                    # again with the failure (rows are keyed by sequence: never written twice).
+                    pending.extend(ctx.pending)
                 pending.append(self._step_failed(step, sequence, failure))
                 if step.on_error == "fail":
                     return await self._finish(params, ExitReason.STEP_FAILED, pending)

@@ -147,7 +147,12 @@ class Secrets(Mapping[str, str]):
             values.update(self._from_file().values())
         values.update(self._hidden)
         # Also their URL-encoded forms (a secret in a URL's path or query is sent encoded).
-        spelled = {form for value in values if value for form in (value, quote(value, safe=""), quote_plus(value))}
+        spelled = {
+            form
+            for value in values
+            if value
+            for form in (value, quote(value), quote(value, safe=""), quote_plus(value))
+        }
         return sorted(spelled, key=len, reverse=True)
 
     def redact(self, value: _J) -> _J:

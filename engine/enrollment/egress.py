@@ -162,16 +162,26 @@ def _plain(address: IPAddress) -> IPAddress:
 def _parse_entry(entry: str) -> IPNetwork | tuple[str, int] | str:
     if "/" in entry:
         return ipaddress.ip_network(entry, strict=False)
+    if entry.startswith("["):  # [IPv6] or [IPv6]:port
+        inside, closing, rest = entry[1:].partition("]")
+        address = ipaddress.IPv6Address(inside)
+        if not closing or (rest and not rest.startswith(":")):
+            raise ValueError(entry)
+        return (str(_plain(address)), _port(rest[1:])) if rest else ipaddress.ip_network(address)
     address = literal_address(entry)
     if address is not None:
         return ipaddress.ip_network(address)
     host, separator, port = entry.rpartition(":")
-    if separator and port.isdigit() and 0 < int(port) < 65536:
+    if separator:
         address = literal_address(host)
-        if host.startswith("[") != host.endswith("]") or (host.startswith("[") and address is None):
-            raise ValueError(entry)
-        return (str(_plain(address)) if address is not None else _valid_host_name(host), int(port))
+        return (str(_plain(address)) if address is not None else _valid_host_name(host), _port(port))
     return _valid_host_name(entry)
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise ValueError(text)
+    return int(text)
 
 
 def _valid_host_name(text: str) -> str:

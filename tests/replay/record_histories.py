@@ -114,13 +114,16 @@ steps:
 """
 
 #: #13.5: a set_property template that cannot be rendered is a step failure ``on_error`` handles
-#: (``local-step-failures``); before that change it failed the run.
+#: (``local-step-failures``; the delay's outcome travels with it); before that change it failed the run.
 RENDER_ERROR = """
 key: render-error
 name: A template that cannot be rendered
 enrollment:
   triggers: [{type: api}]
 steps:
+  - id: pause
+    type: delay
+    for: 1s
   - id: copy_company
     type: set_property
     property: company_copy
