@@ -164,10 +164,10 @@ def _parse_entry(entry: str) -> IPNetwork | tuple[str, int] | str:
         return ipaddress.ip_network(entry, strict=False)
     if entry.startswith("["):  # [IPv6] or [IPv6]:port
         inside, closing, rest = entry[1:].partition("]")
-        address = ipaddress.IPv6Address(inside)
+        bracketed = ipaddress.IPv6Address(inside)
         if not closing or (rest and not rest.startswith(":")):
             raise ValueError(entry)
-        return (str(_plain(address)), _port(rest[1:])) if rest else ipaddress.ip_network(address)
+        return (str(_plain(bracketed)), _port(rest[1:])) if rest else ipaddress.ip_network(bracketed)
     address = literal_address(entry)
     if address is not None:
         return ipaddress.ip_network(address)
