@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpcore
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -36,7 +37,7 @@ from temporalio.client import Client
 from engine.config import Settings
 from engine.crm.contacts import create_contact
 from engine.crm.enrollments import step_history
-from engine.enrollment.egress import EgressDenied, EgressPolicy, restricted_kind
+from engine.enrollment.egress import EgressDenied, EgressPolicy, GuardedNetworkBackend, restricted_kind
 from engine.enrollment.service import ContactIn, EnrollmentService
 from engine.errors import ConfigurationError
 
@@ -300,6 +301,70 @@ async def test_what_a_webhook_stores_holds_no_secret_and_no_api_key(
     payloads = "\n".join(decoded_payloads(await history_events(temporal_client, f"enroll:{key}:{contact_id}")))
     assert "/echo/***" in payloads
     assert HOOK_TOKEN not in payloads and API_KEY not in payloads
+
+
+REDIRECTED = """
+key: "{key}"
+name: A receiver that moved
+enrollment:
+  triggers: [{type: api}]
+steps:
+  - id: moved
+    type: webhook
+    url: "RECEIVER/moved"
+    on_error: continue
+  - id: done
+    type: end
+"""
+
+
+async def test_a_redirect_is_not_followed(
+    worker: Any,
+    service: EnrollmentService,
+    definitions: Definitions,
+    receiver: WebhookReceiver,
+    db_engine: Engine,
+    temporal_client: Client,
+) -> None:
+    """#12.3: a redirect could lead anywhere; it is the step's answer (a rejection), not followed."""
+    receiver.statuses = [302]
+    definitions.put("moved", REDIRECTED.replace("RECEIVER", receiver.url))
+    contact_id = new_contact(db_engine, "moved@example.com")
+
+    enrollment_id, _ = await run_to_end(service, temporal_client, definitions.key("moved"), contact_id)
+
+    with Session(db_engine) as session:
+        rows = [(row.step_id, row.outcome, row.message) for row in step_history(session, enrollment_id)]
+    assert rows == [
+        ("moved", "FAILED", "webhook 'moved': HTTP 302 (redirects are not followed)"),
+        ("done", "COMPLETED", None),
+    ]
+    assert receiver.paths() == ["/moved"]
+
+
+async def test_the_connection_goes_to_the_address_that_was_checked(receiver: WebhookReceiver) -> None:
+    """#12.3, DNS rebinding: the backend resolves the name, checks the addresses and connects to
+    the checked address itself (the name is not resolved a second time); the request still names
+    the host it was sent to."""
+    connected: list[str] = []
+
+    class Recording(httpcore.AnyIOBackend):
+        async def connect_tcp(self, host: str, port: int, *args: Any, **kwargs: Any) -> httpcore.AsyncNetworkStream:
+            connected.append(host)
+            return await super().connect_tcp(host, port, *args, **kwargs)
+
+    port = int(receiver.url.rsplit(":", 1)[1])
+    backend = GuardedNetworkBackend(EgressPolicy.from_setting([f"localhost:{port}"]), Recording())
+    async with httpcore.AsyncConnectionPool(network_backend=backend) as pool:
+        response = await pool.request("POST", f"http://localhost:{port}/named", content=b"{}")
+        with pytest.raises(EgressDenied):
+            await pool.request("POST", f"http://localhost:{port + 1}/other-port")
+
+    assert response.status == 200
+    # Addresses, never the name (where localhost is also ::1, that one is tried first and refused).
+    assert connected[-1] == "127.0.0.1" and all(ipaddress.ip_address(host).is_loopback for host in connected)
+    [request] = receiver.requests
+    assert request.path == "/named" and request.headers["Host"] == f"localhost:{port}"
 
 
 # --- the policy itself ---------------------------------------------------------------------------------
