@@ -195,6 +195,10 @@ class _Converter:
 
 #: How many tabs are repaired (and reported) before the rest of the file is given up on.
 MAX_TAB_REPAIRS = 50
+#: Repairing tabs costs parses of the text: all the repairs of one file together parse at most a
+#: few times the file (a large file with many tabs must not hold the API for minutes).
+_REPAIR_PARSES = 4
+_REPAIR_ALLOWANCE = 200_000
 #: Widths tried for a repaired tab, first that lets the file parse past that line wins: a tab
 #: usually stands for one indentation step of 2 or 4 spaces.
 _TAB_WIDTHS = (2, 4, 8, 1)
@@ -249,22 +253,25 @@ def _failure_line(text: str) -> int | None:
     return None
 
 
-def _repair_tab(text: str, mark: yaml.Mark) -> tuple[str, int]:
-    """``text`` with the tab at ``mark`` replaced by spaces, and their number.
+def _repair_tab(text: str, mark: yaml.Mark) -> tuple[str, int, int]:
+    """``text`` with the tab at ``mark`` replaced by spaces, their number, and how many characters
+    were parsed to choose it.
 
     Takes the first width with which the file parses past the tab's line (judged on the text up to
-    the line after it, so a repair costs a parse of that prefix, not of the whole file).
+    the line after it, so a repair costs parses of that prefix, not of the whole file).
     """
     end = text.find("\n", text.find("\n", mark.index) + 1)
     prefix_end = len(text) if end < 0 else end + 1
+    parsed = 0
     for width in _TAB_WIDTHS:
         candidate = text[: mark.index] + " " * width + text[mark.index + 1 : prefix_end]
+        parsed += len(candidate)
         failed = _failure_line(candidate)
         if failed is None or failed > mark.line + 1:
             break
     else:
         width = _TAB_WIDTHS[0]
-    return text[: mark.index] + " " * width + text[mark.index + 1 :], width
+    return text[: mark.index] + " " * width + text[mark.index + 1 :], width, parsed
 
 
 def _syntax_problem(exc: yaml.MarkedYAMLError, repairs: _TabRepairs) -> LoadProblem:
@@ -277,11 +284,15 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, repairs: _TabRepairs) -> LoadProb
     return LoadProblem(ErrorCode.YAML_SYNTAX, message, (), position)
 
 
-def _tab_problem(position: Position) -> LoadProblem:
+def _tab_problem(position: Position, *, repaired: bool) -> LoadProblem:
+    then = (
+        "the rest of the file was checked with spaces in its place"
+        if repaired
+        else "too many tabs: the rest of the file was not checked"
+    )
     return LoadProblem(
         ErrorCode.YAML_TAB,
-        "a tab character where YAML allows only spaces (indentation and between tokens); "
-        "the rest of the file was checked with spaces in its place",
+        f"a tab character where YAML allows only spaces (indentation and between tokens); {then}",
         (),
         position,
     )
@@ -292,16 +303,22 @@ def _compose_repairing_tabs(text: str) -> tuple[yaml.Node | None, list[LoadProbl
     the file is parsed again, so the other errors of the file are found in the same run."""
     problems: list[LoadProblem] = []
     repairs = _TabRepairs()
+    allowance = _REPAIR_PARSES * len(text) + _REPAIR_ALLOWANCE
     while True:
         try:
             return _compose(text), problems, repairs
         except yaml.MarkedYAMLError as exc:
+            allowance -= len(text)
             tab = _offending_tab(exc, text)
-            if tab is None or len(problems) >= MAX_TAB_REPAIRS:
-                problems.append(_tab_problem(repairs.original(tab)) if tab else _syntax_problem(exc, repairs))
+            if tab is None:
+                problems.append(_syntax_problem(exc, repairs))
                 return None, problems, repairs
-            problems.append(_tab_problem(repairs.original(tab)))
-            text, width = _repair_tab(text, tab)
+            if len(problems) >= MAX_TAB_REPAIRS or allowance <= 0:
+                problems.append(_tab_problem(repairs.original(tab), repaired=False))
+                return None, problems, repairs
+            problems.append(_tab_problem(repairs.original(tab), repaired=True))
+            text, width, parsed = _repair_tab(text, tab)
+            allowance -= parsed
             repairs.add(tab.line, tab.column, width)
 
 

@@ -601,3 +601,14 @@ def test_webhook_url_that_urlsplit_rejects_is_a_validation_error() -> None:
     )
     result = validate_text(text, "hook.yaml")
     assert [(e.line, e.path, e.code) for e in result.errors] == [(9, "$.steps[0].url", "INVALID_VALUE")]
+
+
+def test_a_file_full_of_tabs_is_repaired_only_so_far() -> None:
+    """#13.9: repairs cost parses; a file with a tab on every step stops at a bounded amount of
+    work and says that the rest was not checked."""
+    body = "".join(f"  - id: s{number}\n    type: delay\n\tfor: 1d\n" for number in range(300))
+    text = "key: x\nname: X\nenrollment: {triggers: [{type: api}]}\nsteps:\n" + body
+    errors = validate_text(text).errors
+    assert {error.code for error in errors} == {ErrorCode.YAML_TAB}
+    assert [error.line for error in errors[:3]] == [7, 10, 13]
+    assert len(errors) <= 50 and errors[-1].message.endswith("too many tabs: the rest of the file was not checked")
