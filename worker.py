@@ -21,7 +21,9 @@ from activities.webinar_sync import WebinarSyncActivities
 from activities.zoom_registration import ZoomRegistrationActivities
 from engine.config import Settings
 from engine.enrollment.context import Secrets
+from engine.enrollment.egress import EgressPolicy, check_webhook_settings
 from engine.enrollment.repair import ensure_repair_schedule
+from engine.known_secrets import api_key_values
 from engine.sync.schedule import ensure_reconcile_schedule
 from engine.temporal import TaskQueue, connect, register_search_attributes
 from engine.zoom.pool import ZoomClientPool
@@ -61,7 +63,7 @@ def build_worker(
     # account's rate limiter.
     pool = ZoomClientPool(zoom_settings)
     zoom_registration = ZoomRegistrationActivities(db_engine, pool=pool)
-    enrollment = EnrollmentActivities(db_engine, secrets=Secrets(settings.secrets_file if settings else None))
+    enrollment = _enrollment_activities(db_engine, settings or Settings())
     sync = WebinarSyncActivities(db_engine, pool, enrollment_task_queue=task_queue)
     reconcile = ReconcileActivities(db_engine, pool, task_queue=task_queue)
     repair = EnrollmentRepairActivities(db_engine, task_queue=task_queue)
@@ -91,7 +93,19 @@ def build_worker(
     )
 
 
+def _enrollment_activities(db_engine: Engine, settings: Settings) -> EnrollmentActivities:
+    """Webhooks read the secrets of ``settings``, never store them or the API keys (#12.2), and
+    connect where the egress policy allows (#12.3)."""
+    api_keys = api_key_values(settings)  # name:role:key entries and the keys file: the keys themselves
+    return EnrollmentActivities(
+        db_engine,
+        secrets=Secrets(settings.secrets_file, hidden=api_keys),
+        egress=EgressPolicy.from_setting(settings.webhook_allow),
+    )
+
+
 async def run_worker(settings: Settings, db_engine: Engine) -> None:
+    check_webhook_settings(settings)
     client = await connect(settings)
     added = await register_search_attributes(client)
     if added:

@@ -11,10 +11,11 @@ property writes are absolute values; webhooks carry an ``Idempotency-Key`` heade
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import json
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import Engine
@@ -37,9 +38,16 @@ from engine.dsl.models import (
     WebhookStep,
 )
 from engine.dsl.outcomes import StepOutcomeCode
-from engine.dsl.templates import TemplateRenderError, is_template, render, render_filter, render_json
+from engine.dsl.templates import (
+    TemplateRenderError,
+    is_template,
+    render,
+    render_filter,
+    render_json,
+    secret_names,
+)
 from engine.dsl.webinar_ids import InvalidWebinarId, normalise_webinar_id
-from engine.enrollment.context import Secrets, template_context
+from engine.enrollment.context import Secrets, SecretsFileError, template_context
 from engine.enrollment.contracts import (
     ExitReason,
     FinishRequest,
@@ -48,10 +56,15 @@ from engine.enrollment.contracts import (
     StepContext,
     StepResult,
 )
+from engine.enrollment.egress import EgressDenied, EgressPolicy, guarded_client, literal_address
 
 #: Responses worth retrying: the receiver is busy or broken right now.
 _RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+#: A webhook's JSON answer is kept as the step's output (``save_response: true``) up to this size.
 _MAX_RESPONSE_OUTPUT = 4096
+#: With ``save_response``, a rejection's message quotes this much of the answer.
+_QUOTED_ANSWER = 300
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def _records(notes: list[OutcomeNote]) -> list[StepOutcomeRecord]:
@@ -79,10 +92,18 @@ def _permanent(kind: str, message: str) -> ApplicationError:
     return ApplicationError(message, type=kind, non_retryable=True)
 
 
+def _failed(kind: str, step: DelayStep | SetPropertyStep, error: TemplateRenderError) -> ApplicationError:
+    """A template of the step that cannot be rendered: a step failure its ``on_error`` decides (#13.5)."""
+    return _permanent(kind, f"{step.type} {step.id!r}: {error.message}")
+
+
 class EnrollmentActivities:
-    def __init__(self, db_engine: Engine, *, secrets: Secrets | None = None) -> None:
+    def __init__(
+        self, db_engine: Engine, *, secrets: Secrets | None = None, egress: EgressPolicy | None = None
+    ) -> None:
         self._engine = db_engine
         self._secrets = secrets or Secrets(None)
+        self._egress = egress or EgressPolicy()
         self._http: httpx.AsyncClient | None = None
 
     # --- shared prelude ---------------------------------------------------------------------------
@@ -94,18 +115,20 @@ class EnrollmentActivities:
         if contact is None:
             return None, ExitReason.CONTACT_DELETED
         context = template_context(contact, ctx)
-        if ctx.goal is not None and self._matches(session, ctx.goal, context):
+        if ctx.goal is not None and self._matches(session, ctx.goal, context, "the goal"):
             return contact, ExitReason.GOAL_MET
-        if ctx.suppression is not None and self._matches(session, ctx.suppression, context):
+        if ctx.suppression is not None and self._matches(session, ctx.suppression, context, "the suppression list"):
             return contact, ExitReason.SUPPRESSED
         return contact, None
 
     @staticmethod
-    def _matches(session: Session, node: SegmentFilter, context: dict[str, Any]) -> bool:
+    def _matches(session: Session, node: SegmentFilter, context: dict[str, Any], what: str) -> bool:
+        """Whether the contact matches ``node``; a template of it that cannot be rendered fails the
+        step being run (#13.5)."""
         try:
             rendered = render_filter(node, context)
         except TemplateRenderError as exc:
-            raise _permanent("TEMPLATE_ERROR", exc.message) from None
+            raise _permanent("TEMPLATE_ERROR", f"{what}: {exc.message}") from None
         return contact_matches(session, rendered, context["contact"]["id"])
 
     @staticmethod
@@ -136,7 +159,7 @@ class EnrollmentActivities:
                 try:
                     until = render(step.until, template_context(contact, ctx))
                 except TemplateRenderError as exc:
-                    raise _permanent("TEMPLATE_ERROR", exc.message) from None
+                    raise _failed("TEMPLATE_ERROR", step, exc) from None
             try:
                 deadline = delay_deadline(step, ctx.now, until)
             except ValueError:
@@ -161,7 +184,7 @@ class EnrollmentActivities:
                 if isinstance(condition, OutcomeCondition):
                     holds = ctx.outcomes.get(condition.outcome_of, StepOutcomeCode.SKIPPED) in condition.is_
                 else:
-                    holds = self._matches(session, condition, context)
+                    holds = self._matches(session, condition, context, f"branch {step.id!r}, case {number + 1}")
                 if holds:
                     chosen, case_number = case.then, number
                     break
@@ -183,7 +206,7 @@ class EnrollmentActivities:
                 try:
                     value = render(value, template_context(contact, ctx))
                 except TemplateRenderError as exc:
-                    raise _permanent("TEMPLATE_ERROR", exc.message) from None
+                    raise _failed("TEMPLATE_ERROR", step, exc) from None
             assert contact.id is not None
             update_contact(session, contact.id, properties={step.property: value})
             output = {"property": step.property, "value": value}
@@ -214,49 +237,78 @@ class EnrollmentActivities:
 
     @activity.defn
     async def call_webhook(self, ctx: StepContext, step: WebhookStep) -> StepResult:
+        """Render and send the request (to an address the egress policy allows), record DELIVERED.
+
+        What the step stores — its failure message, its output — holds no secret or API key
+        (``Secrets.redact``); the answer's body is read only when the step keeps it."""
         prepared = await asyncio.to_thread(self._prepare_webhook, ctx, step)
         if isinstance(prepared, StepResult):
             return prepared
         url, headers, body = prepared
         headers.setdefault("Idempotency-Key", f"enrollment-{ctx.enrollment_id}-{ctx.sequence}")
+        status, answer_headers, answer = await self._send(step, url, headers, body)
+        if status in _RETRYABLE_STATUS:
+            raise ApplicationError(
+                f"webhook {step.id!r}: HTTP {status}",
+                type="WEBHOOK_RETRYABLE_STATUS",
+                next_retry_delay=_retry_after(answer_headers.get("retry-after")),
+            )
+        if not 200 <= status < 300:
+            detail = " (redirects are not followed)" if 300 <= status < 400 else ""
+            if answer:
+                detail += f": {answer[:_QUOTED_ANSWER].decode('utf-8', 'replace')}"
+            raise self._failure("WEBHOOK_REJECTED", f"webhook {step.id!r}: HTTP {status}{detail}")
+        output: dict[str, Any] = {"status_code": status}
+        saved = _json_answer(answer_headers, answer)
+        if saved is not None:
+            output["response"] = saved
+        output = self._secrets.redact(output)
+        await asyncio.to_thread(self._delivered, ctx, step.id, output)
+        return StepResult(outcome=StepOutcomeCode.DELIVERED, output=output)
+
+    def _failure(self, kind: str, message: str, *, retryable: bool = False) -> ApplicationError:
+        return ApplicationError(self._secrets.redact(message), type=kind, non_retryable=not retryable)
+
+    async def _send(
+        self, step: WebhookStep, url: str, headers: dict[str, str], body: Any
+    ) -> tuple[int, httpx.Headers, bytes]:
+        """The answer's status, headers and (with ``save_response``) the start of its body."""
         if self._http is None:
-            self._http = httpx.AsyncClient(follow_redirects=False)
+            self._http = guarded_client(self._egress)
         try:
-            response = await self._http.request(
+            self._check_literal_destination(url)
+            async with self._http.stream(
                 step.method,
                 url,
                 headers=headers,
                 json=body if body is not None and step.method != "GET" else None,
                 timeout=step.timeout.total_seconds(),
-            )
+            ) as response:
+                answer = await _read_at_most(response, _MAX_RESPONSE_OUTPUT + 1) if step.save_response else b""
+                return response.status_code, response.headers, answer
+        except EgressDenied as exc:
+            raise self._failure("EGRESS_DENIED", f"webhook {step.id!r}: {exc.message}") from None
         except httpx.TimeoutException:
-            raise ApplicationError(
-                f"webhook {step.id!r}: no answer within {step.timeout.total_seconds():g} s", type="WEBHOOK_TIMEOUT"
+            raise self._failure(
+                "WEBHOOK_TIMEOUT",
+                f"webhook {step.id!r}: no answer within {step.timeout.total_seconds():g} s",
+                retryable=True,
             ) from None
-        except (httpx.TransportError, httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+        except (httpx.TransportError, httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError) as exc:
             retryable = isinstance(exc, httpx.TransportError) and not isinstance(exc, httpx.UnsupportedProtocol)
-            raise ApplicationError(
-                f"webhook {step.id!r}: {type(exc).__name__}: {exc}",
-                type="WEBHOOK_UNREACHABLE",
-                non_retryable=not retryable,
+            raise self._failure(
+                "WEBHOOK_UNREACHABLE", f"webhook {step.id!r}: {type(exc).__name__}: {exc}", retryable=retryable
             ) from None
-        status = response.status_code
-        if status in _RETRYABLE_STATUS:
-            raise ApplicationError(
-                f"webhook {step.id!r}: HTTP {status}",
-                type="WEBHOOK_RETRYABLE_STATUS",
-                next_retry_delay=_retry_after(response.headers.get("retry-after")),
-            )
-        if not 200 <= status < 300:
-            raise _permanent("WEBHOOK_REJECTED", f"webhook {step.id!r}: HTTP {status}: {response.text[:300]}")
-        output: dict[str, Any] = {"status_code": status}
-        if response.headers.get("content-type", "").startswith("application/json") and len(response.content) <= (
-            _MAX_RESPONSE_OUTPUT
-        ):
-            with contextlib.suppress(ValueError):
-                output["response"] = response.json()
-        await asyncio.to_thread(self._delivered, ctx, step.id, output)
-        return StepResult(outcome=StepOutcomeCode.DELIVERED, output=output)
+
+    def _check_literal_destination(self, url: str) -> None:
+        """Refuse an address written in the URL before anything is sent, in any spelling the
+        resolver reads (``0177.0.0.1`` too, which httpx would reject as an invalid URL); names are
+        checked when connecting."""
+        parts = urlsplit(url)
+        address = literal_address(parts.hostname or "")
+        if address is not None:
+            port = parts.port or _DEFAULT_PORTS.get(parts.scheme, 0)
+            self._egress.check(parts.hostname or "", port, address)
 
     def _prepare_webhook(self, ctx: StepContext, step: WebhookStep) -> StepResult | tuple[str, dict[str, str], Any]:
         with Session(self._engine) as session:
@@ -264,14 +316,19 @@ class EnrollmentActivities:
             session.commit()
             if leave is not None or contact is None:
                 return StepResult(exit=leave)
-            context = template_context(contact, ctx, secrets=self._secrets)
+            # Only the secrets this step names (each declared by its definition) are readable.
+            secrets = self._secrets.for_step(secret_names(step.templates()))
+            context = template_context(contact, ctx, secrets=secrets)
             try:
                 url = render(step.url, context)
                 headers = {name: render(value, context) for name, value in step.headers.items()}
                 body = render_json(step.body, context)
             except TemplateRenderError as exc:
-                # The message names the template, never a secret's value.
-                raise _permanent("TEMPLATE_ERROR", f"webhook {step.id!r}: {exc.message}") from None
+                raise self._failure("TEMPLATE_ERROR", f"webhook {step.id!r}: {exc.message}") from None
+            except SecretsFileError as exc:
+                raise self._failure(
+                    "SECRETS_FILE_ERROR", f"webhook {step.id!r}: {exc.message}", retryable=True
+                ) from None
             return url, headers, body
 
     def _delivered(self, ctx: StepContext, step_id: str, output: dict[str, Any]) -> None:
@@ -351,6 +408,33 @@ class EnrollmentActivities:
             self.record_outcomes,
             self.finish,
         ]
+
+
+async def _read_at_most(response: httpx.Response, limit: int) -> bytes:
+    """The first ``limit`` bytes of the answer (a webhook may answer with anything, at any length)."""
+    received = bytearray()
+    async for chunk in response.aiter_bytes():
+        received += chunk
+        if len(received) >= limit:
+            break
+    return bytes(received[:limit])
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON data a step keeps")
+
+
+def _json_answer(headers: httpx.Headers, answer: bytes) -> Any:
+    """The answer as JSON when it is ``application/json`` of at most 4 KiB; None otherwise."""
+    if not answer or len(answer) > _MAX_RESPONSE_OUTPUT:
+        return None
+    if not headers.get("content-type", "").lower().startswith("application/json"):
+        return None
+    try:
+        # NaN and Infinity are not JSON: kept, they would poison the action log's JSON.
+        return json.loads(answer, parse_constant=_refuse_constant)
+    except ValueError:
+        return None
 
 
 def _retry_after(value: str | None) -> timedelta | None:

@@ -416,6 +416,8 @@ async def main(count: int, concurrency: int, full: bool) -> None:
                 "ROLLCALL_TEMPORAL_TASK_QUEUE": TASK_QUEUE,
                 "ROLLCALL_DATABASE_URL": database_url,
                 "ROLLCALL_SECRETS_FILE": str(secrets_file),
+                # The receiver is on loopback, where webhooks go only when allowed.
+                "ROLLCALL_WEBHOOK_ALLOW": hooks_url.removeprefix("http://"),
                 "ROLLCALL_ZOOM_CONNECTIONS": json.dumps(
                     [{**connection.model_dump(mode="json"), "client_secret": CLIENT_SECRET}]
                 ),

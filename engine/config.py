@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     #: Values for ``{{ secrets.NAME }}`` in webhook steps: a YAML/JSON mapping NAME → value.
     #: ``ROLLCALL_SECRET_<NAME>`` environment variables take precedence.
     secrets_file: Path | None = None
+    #: Where webhook steps may connect besides public addresses (``engine.enrollment.egress``),
+    #: comma separated: ``host:port``, addresses, CIDR networks, host names.
+    webhook_allow: Annotated[list[str], NoDecode] = Field(default_factory=list)
     #: How often the reconciliation Schedule looks for webinars to sync (0: no schedule).
     sync_reconcile_minutes: int = Field(default=15, ge=0)
     #: How many enrollments a bulk request starts at the same time.
@@ -88,6 +91,13 @@ class Settings(BaseSettings):
         if level not in logging.getLevelNamesMapping():
             raise ValueError("not a log level (DEBUG, INFO, WARNING, ERROR, CRITICAL)")
         return level
+
+    @field_validator("webhook_allow", mode="before")
+    @classmethod
+    def _split_allowlist(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [entry.strip() for entry in value.split(",") if entry.strip()]
+        return value
 
     @property
     def embedded_temporal(self) -> bool:

@@ -30,7 +30,7 @@ def configured_secret_values(settings: Settings) -> list[str]:
     ``ConfigurationError`` naming the setting and the line, never a value."""
     values = list(_environment_values())
     values += [key.get_secret_value() for key in (*settings.api_keys, *settings.admin_api_keys)]
-    values += _api_key_values(settings)
+    values += api_key_values(settings)
     if settings.temporal_api_key is not None:
         values.append(settings.temporal_api_key.get_secret_value())
     values += _secrets_file_values(settings.secrets_file)
@@ -39,7 +39,7 @@ def configured_secret_values(settings: Settings) -> list[str]:
     return values
 
 
-def _api_key_values(settings: Settings) -> list[str]:
+def api_key_values(settings: Settings) -> list[str]:
     """The keys themselves (``name:role:key`` entries and the keys file), however they are written."""
     from engine.api.auth import configured_keys
 

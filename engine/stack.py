@@ -29,6 +29,7 @@ from engine.crm.errors import BusinessUnitExists, ZoomConnectionExists
 from engine.crm.tables import PRIMARY_BUSINESS_UNIT_ID
 from engine.demo.inbox import DEMO_SECRETS
 from engine.enrollment.context import SECRET_ENV_PREFIX, Secrets
+from engine.enrollment.egress import WEBHOOK_ALLOW_SETTING, check_webhook_settings
 from engine.errors import ConfigurationError
 from engine.known_secrets import zoom_secret_values
 from engine.logging import redact_text, register_secret_values
@@ -333,6 +334,7 @@ def _private_state_dir() -> None:
 
 def run_stack(settings: Settings, console: Console, *, reset_zoom_emulator: bool = False) -> int:
     banner = Banner(console, settings.log_format)
+    check_webhook_settings(settings)
     keys = configured_keys(settings)
     zoom_connections = _load_zoom_connections()  # their secrets: registered by the CLI (known_secrets)
     _private_state_dir()
@@ -408,6 +410,8 @@ def run_stack(settings: Settings, console: Console, *, reset_zoom_emulator: bool
             supervisor.wait_until("the webhook inbox", lambda: _http_ok(f"{inbox_url}/healthz"), 60)
             for name in stand_ins:
                 child_env[SECRET_ENV_PREFIX + name] = DEMO_SECRETS[name].format(inbox=inbox_url)
+            # The inbox is on loopback, which webhooks may not reach unless allowed: allow it, only it.
+            child_env[WEBHOOK_ALLOW_SETTING] = ",".join([*settings.webhook_allow, f"127.0.0.1:{inbox_port}"])
             banner.say(
                 f"Webhooks: secrets {', '.join(stand_ins)} not configured — webhook steps using them send "
                 f"to the demo webhook inbox at {inbox_url} (recorded requests: {inbox_url}/_inbox)",

@@ -24,13 +24,20 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy as TemporalRetryPolicy
-from temporalio.exceptions import ActivityError, ChildWorkflowError, FailureError, WorkflowAlreadyStartedError
+from temporalio.exceptions import (
+    ActivityError,
+    CancelledError,
+    ChildWorkflowError,
+    FailureError,
+    WorkflowAlreadyStartedError,
+)
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.enrollment import EnrollmentActivities
     from engine.dsl.delays import remaining
     from engine.dsl.models import (
+        FALLIBLE_STEPS,
         AddContactToZoomWebinarStep,
         BranchStep,
         CallOutStep,
@@ -74,6 +81,11 @@ _R = TypeVar("_R")
 
 #: ``workflow.patched`` id: store-only activities run as local activities (``_store``).
 LOCAL_STORE_STEPS = "local-store-steps"
+#: ``workflow.patched`` id: a local activity's failure (a template of ``set_property``, ``delay``
+#: or ``branch`` that cannot be rendered, #13.5) is a step failure that ``on_error`` decides.
+#: It arrives as the bare failure, not wrapped in an ActivityError, and used to fail the run.
+#: The outcomes a failed step carried are sent again with its failure.
+LOCAL_STEP_FAILURES = "local-step-failures"
 
 _STATUS_BY_EXIT = {
     ExitReason.COMPLETED: "completed",
@@ -192,24 +204,23 @@ class EnrollmentWorkflow:
                 note = OutcomeNote(sequence=sequence, step_id=step.id, outcome=StepOutcomeCode.COMPLETED)
                 return await self._finish(params, ExitReason.END_STEP, [*ctx.pending, note])
 
+            failure: FailureError | None = None
             try:
                 result = await self._run_step(ctx, step)
             except (ActivityError, ChildWorkflowError) as error:
-                assert isinstance(step, CallOutStep)
-                message = _failure_message(error)
-                failed = result_from_failure(error) if isinstance(error, ChildWorkflowError) else None
-                data: dict[str, Any] = failed.outputs() if failed is not None else {}
-                state.sequence = sequence
-                state.outcomes[step.id] = StepOutcomeCode.FAILED
-                pending.append(
-                    OutcomeNote(
-                        sequence=sequence,
-                        step_id=step.id,
-                        outcome=StepOutcomeCode.FAILED,
-                        message=failed.message if failed is not None else message,
-                        data={**data, "on_error": step.on_error if isinstance(step.on_error, str) else "goto"},
-                    )
-                )
+                failure = error
+            except FailureError as error:
+                if isinstance(error, CancelledError) or not workflow.patched(LOCAL_STEP_FAILURES):
+                    raise
+                failure = error
+            if failure is not None:
+                assert isinstance(step, FALLIBLE_STEPS)
+                if workflow.patched(LOCAL_STEP_FAILURES):
+                    # The outcomes the failed activity carried were not written if it failed before
+                    # committing them (a local step, a goal that cannot be rendered): send them
+                    # again with the failure (rows are keyed by sequence: never written twice).
+                    pending.extend(ctx.pending)
+                pending.append(self._step_failed(step, sequence, failure))
                 if step.on_error == "fail":
                     return await self._finish(params, ExitReason.STEP_FAILED, pending)
                 advance(step, step.on_error.goto if isinstance(step.on_error, GotoOnError) else None)
@@ -242,6 +253,22 @@ class EnrollmentWorkflow:
                 state.position = index[result.next_step] if result.next_step else state.position + 1
             else:
                 advance(step)
+
+    def _step_failed(
+        self, step: CallOutStep | DelayStep | BranchStep, sequence: int, error: BaseException
+    ) -> OutcomeNote:
+        """Record the step as FAILED (its ``on_error`` then decides where the run goes)."""
+        failed = result_from_failure(error) if isinstance(error, ChildWorkflowError) else None
+        data: dict[str, Any] = failed.outputs() if failed is not None else {}
+        self._state.sequence = sequence
+        self._state.outcomes[step.id] = StepOutcomeCode.FAILED
+        return OutcomeNote(
+            sequence=sequence,
+            step_id=step.id,
+            outcome=StepOutcomeCode.FAILED,
+            message=failed.message if failed is not None else _failure_message(error),
+            data={**data, "on_error": step.on_error if isinstance(step.on_error, str) else "goto"},
+        )
 
     async def _run_step(self, ctx: StepContext, step: Step) -> StepResult:
         summary = _describe(step)

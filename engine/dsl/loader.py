@@ -8,12 +8,16 @@ JSON document cannot hold: duplicate keys (``safe_load`` silently keeps the last
 Scalars follow the YAML 1.2 core schema, not PyYAML's 1.1 one: ``on``/``yes``/``no`` stay text
 (a weekday list must not turn into booleans), ``1:20`` is not sexagesimal 80, and unquoted
 dates stay text (``until: 2026-03-01T10:00:00Z`` is validated as a date-time string).
+
+A tab where YAML wants spaces is reported, replaced and the file parsed again (#13.9): a stray
+tab must not hide every other error of the file.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,10 +55,6 @@ for _tag, _pattern, _first in (
 class Position:
     line: int
     column: int
-
-
-def _position(mark: yaml.Mark) -> Position:
-    return Position(mark.line + 1, mark.column + 1)
 
 
 @dataclass(frozen=True)
@@ -95,18 +95,19 @@ class _Abort(Exception):
 
 
 class _Converter:
-    def __init__(self) -> None:
+    def __init__(self, position: Callable[[yaml.Mark], Position]) -> None:
+        self.position = position
         self.document = LoadedDocument(data=None)
         self.problems: list[LoadProblem] = []
         self.nodes = 0
         self.open_nodes: set[int] = set()
 
     def problem(self, code: ErrorCode, message: str, path: DocumentPath, mark: yaml.Mark) -> None:
-        self.problems.append(LoadProblem(code, message, path, _position(mark)))
+        self.problems.append(LoadProblem(code, message, path, self.position(mark)))
 
     def convert(self, node: yaml.Node, path: DocumentPath) -> Any:
         self.nodes += 1
-        here = _position(node.start_mark)
+        here = self.position(node.start_mark)
         if self.nodes > MAX_NODES:
             raise _Abort(
                 LoadProblem(
@@ -154,7 +155,7 @@ class _Converter:
                     key_node.start_mark,
                 )
                 continue
-            self.document.key_positions[key_path] = _position(key_node.start_mark)
+            self.document.key_positions[key_path] = self.position(key_node.start_mark)
             result[key] = self.convert(value_node, key_path)
         return result
 
@@ -192,23 +193,139 @@ class _Converter:
         return None
 
 
+#: How many tabs are repaired (and reported) before the rest of the file is given up on.
+MAX_TAB_REPAIRS = 50
+#: Repairing tabs costs parses of the text: all the repairs of one file together parse at most a
+#: few times the file (a large file with many tabs must not hold the API for minutes).
+_REPAIR_PARSES = 4
+_REPAIR_ALLOWANCE = 200_000
+#: Widths tried for a repaired tab, first that lets the file parse past that line wins: a tab
+#: usually stands for one indentation step of 2 or 4 spaces.
+_TAB_WIDTHS = (2, 4, 8, 1)
+
+
+@dataclass
+class _TabRepairs:
+    """Tabs replaced by spaces in the text that is parsed, so that positions in the repaired text
+    can be mapped back to the user's text (columns after a tab shift by its width minus one)."""
+
+    replaced: dict[int, list[tuple[int, int]]] = field(default_factory=dict)  # line → [(column, width)]
+
+    def add(self, line: int, column: int, width: int) -> None:
+        self.replaced.setdefault(line, []).append((column, width))
+
+    def original(self, mark: yaml.Mark) -> Position:
+        column = mark.column
+        shift = 0
+        for start, width in sorted(self.replaced.get(mark.line, ())):
+            if column >= start + width:
+                shift += width - 1
+            elif column > start:
+                shift += column - start
+        return Position(mark.line + 1, column - shift + 1)
+
+
+def _compose(text: str) -> yaml.Node | None:
+    # The reader checks the characters as soon as the loader is built.
+    loader = _CoreSchemaLoader(text)
+    try:
+        return loader.get_single_node()
+    finally:
+        loader.dispose()
+
+
+def _offending_tab(exc: yaml.MarkedYAMLError, text: str) -> yaml.Mark | None:
+    mark = exc.problem_mark
+    if mark is not None and 0 <= mark.index < len(text) and text[mark.index] == "\t":
+        return mark
+    return None
+
+
+def _failure_line(text: str) -> int | None:
+    """The 0-based line of the first YAML error in ``text``; None when it parses."""
+    try:
+        _compose(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        return mark.line if mark is not None else 0
+    except (yaml.YAMLError, RecursionError):
+        return 0
+    return None
+
+
+def _repair_tab(text: str, mark: yaml.Mark) -> tuple[str, int, int]:
+    """``text`` with the tab at ``mark`` replaced by spaces, their number, and how many characters
+    were parsed to choose it.
+
+    Takes the first width with which the file parses past the tab's line (judged on the text up to
+    the line after it, so a repair costs parses of that prefix, not of the whole file).
+    """
+    end = text.find("\n", text.find("\n", mark.index) + 1)
+    prefix_end = len(text) if end < 0 else end + 1
+    parsed = 0
+    for width in _TAB_WIDTHS:
+        candidate = text[: mark.index] + " " * width + text[mark.index + 1 : prefix_end]
+        parsed += len(candidate)
+        failed = _failure_line(candidate)
+        if failed is None or failed > mark.line + 1:
+            break
+    else:
+        width = _TAB_WIDTHS[0]
+    return text[: mark.index] + " " * width + text[mark.index + 1 :], width, parsed
+
+
+def _syntax_problem(exc: yaml.MarkedYAMLError, repairs: _TabRepairs) -> LoadProblem:
+    mark = exc.problem_mark or exc.context_mark
+    position = repairs.original(mark) if mark is not None else Position(1, 1)
+    message = exc.problem or "invalid YAML"
+    if exc.context and exc.context_mark is not None:
+        started = repairs.original(exc.context_mark)
+        message += f" ({exc.context} that started at line {started.line}, column {started.column})"
+    return LoadProblem(ErrorCode.YAML_SYNTAX, message, (), position)
+
+
+def _tab_problem(position: Position, *, repaired: bool) -> LoadProblem:
+    then = (
+        "the rest of the file was checked with spaces in its place"
+        if repaired
+        else "too many tabs: the rest of the file was not checked"
+    )
+    return LoadProblem(
+        ErrorCode.YAML_TAB,
+        f"a tab character where YAML allows only spaces (indentation and between tokens); {then}",
+        (),
+        position,
+    )
+
+
+def _compose_repairing_tabs(text: str) -> tuple[yaml.Node | None, list[LoadProblem], _TabRepairs]:
+    """Compose ``text``; each tab PyYAML refuses is reported (#13.9) and replaced by spaces, and
+    the file is parsed again, so the other errors of the file are found in the same run."""
+    problems: list[LoadProblem] = []
+    repairs = _TabRepairs()
+    allowance = _REPAIR_PARSES * len(text) + _REPAIR_ALLOWANCE
+    while True:
+        try:
+            return _compose(text), problems, repairs
+        except yaml.MarkedYAMLError as exc:
+            allowance -= len(text)
+            tab = _offending_tab(exc, text)
+            if tab is None:
+                problems.append(_syntax_problem(exc, repairs))
+                return None, problems, repairs
+            if len(problems) >= MAX_TAB_REPAIRS or allowance <= 0:
+                problems.append(_tab_problem(repairs.original(tab), repaired=False))
+                return None, problems, repairs
+            problems.append(_tab_problem(repairs.original(tab), repaired=True))
+            text, width, parsed = _repair_tab(text, tab)
+            allowance -= parsed
+            repairs.add(tab.line, tab.column, width)
+
+
 def load_document(text: str) -> tuple[LoadedDocument | None, list[LoadProblem]]:
     """The document in ``text`` with positions, and the problems found; None when nothing usable was read."""
     try:
-        # The reader checks the characters as soon as the loader is built.
-        loader = _CoreSchemaLoader(text)
-        try:
-            root = loader.get_single_node()
-        finally:
-            loader.dispose()
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        position = _position(mark) if mark is not None else Position(1, 1)
-        message = exc.problem or "invalid YAML"
-        if exc.context and exc.context_mark is not None:
-            started = _position(exc.context_mark)
-            message += f" ({exc.context} that started at line {started.line}, column {started.column})"
-        return None, [LoadProblem(ErrorCode.YAML_SYNTAX, message, (), position)]
+        root, problems, repairs = _compose_repairing_tabs(text)
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, exc.position) + 1
         column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
@@ -221,6 +338,8 @@ def load_document(text: str) -> tuple[LoadedDocument | None, list[LoadProblem]]:
         # PyYAML composes nested collections recursively: thousands of levels exhaust the stack.
         return None, [LoadProblem(ErrorCode.UNSUPPORTED_YAML, "the document is nested too deeply", (), Position(1, 1))]
     if root is None:
+        if problems:
+            return None, problems
         return None, [
             LoadProblem(
                 ErrorCode.NOT_A_MAPPING,
@@ -229,18 +348,19 @@ def load_document(text: str) -> tuple[LoadedDocument | None, list[LoadProblem]]:
                 Position(1, 1),
             )
         ]
-    converter = _Converter()
+    converter = _Converter(repairs.original)
     try:
         converter.document.data = converter.convert(root, ())
     except _Abort as exc:
-        return None, [*converter.problems, exc.problem]
+        return None, [*problems, *converter.problems, exc.problem]
     if not isinstance(converter.document.data, dict):
         return None, [
+            *problems,
             LoadProblem(
                 ErrorCode.NOT_A_MAPPING,
                 "a definition is a mapping with key, name, enrollment and steps, not a single value or a list",
                 (),
-                _position(root.start_mark),
-            )
+                repairs.original(root.start_mark),
+            ),
         ]
-    return converter.document, converter.problems
+    return converter.document, [*problems, *converter.problems]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -34,10 +35,11 @@ from engine.crm.contacts import PROPERTY_NAME, ROLLUP_PROPERTIES
 from engine.crm.segments import Condition, EventFilter, EventKind, SegmentFilter
 from engine.dsl.durations import DurationError, format_duration, parse_duration
 from engine.dsl.outcomes import StepOutcomeCode
-from engine.dsl.templates import is_template
+from engine.dsl.templates import is_template, json_strings
 from engine.dsl.webinar_ids import InvalidWebinarId, normalise_webinar_id
 
 __all__ = [
+    "FALLIBLE_STEPS",
     "MAX_STEPS",
     "AddContactToZoomWebinarStep",
     "ApiTrigger",
@@ -135,6 +137,10 @@ _STEP_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}", re.ASCII)
 _WORKFLOW_KEY = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*", re.ASCII)
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}", re.ASCII)
 _CLOCK_TIME = re.compile(r"([01]\d|2[0-3]):[0-5]\d", re.ASCII)
+#: Secret names are environment variable names (``ROLLCALL_SECRET_<NAME>``), not starting with
+#: ``_`` (the sandbox hides such attributes).
+SECRET_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,99}", re.ASCII)
+MAX_SECRETS = 50
 
 
 def _step_id(value: Any) -> str:
@@ -165,6 +171,28 @@ WorkflowKey = Annotated[
     BeforeValidator(_workflow_key),
     WithJsonSchema({"type": "string", "pattern": r"^[a-z0-9]+(-[a-z0-9]+)*$", "maxLength": 100}),
 ]
+
+
+def _secret_name(value: Any) -> str:
+    text = _require_text(value, "a secret name is text")
+    if not SECRET_NAME.fullmatch(text):
+        raise fail(
+            "INVALID_VALUE",
+            f"{text!r} is not a secret name: use letters, digits and _ (starting with a letter), "
+            "as in the environment variable ROLLCALL_SECRET_<NAME>",
+        )
+    return text
+
+
+SecretName = Annotated[
+    str,
+    BeforeValidator(_secret_name),
+    WithJsonSchema({"type": "string", "pattern": r"^[A-Za-z][A-Za-z0-9_]*$", "maxLength": 100}),
+]
+
+
+def _is_default_on_error(value: Any) -> bool:
+    return bool(value == "fail")
 
 
 def _webinar_id(value: Any) -> str:
@@ -364,6 +392,9 @@ class DelayStep(_SequentialStep):
     at_time: ClockTime | None = None
     on_days: list[Weekday] | None = Field(default=None, min_length=1)
     timezone: TimeZoneName | None = Field(default=None, description="for at_time, on_days and naive 'until' (UTC)")
+    #: An ``until`` that cannot be rendered or read is a step failure (#13.5). Left out of the
+    #: canonical form while "fail", so definitions written before it keep their hash.
+    on_error: OnError = Field(default="fail", exclude_if=_is_default_on_error)
 
 
 class OutcomeCondition(_Model):
@@ -397,6 +428,8 @@ class BranchStep(_Step):
     type: Literal["branch"]
     cases: list[BranchCase] = Field(min_length=1, max_length=50)
     else_: StepId | None = Field(default=None, alias="else")
+    #: A condition whose template cannot be rendered is a step failure (#13.5); see DelayStep.
+    on_error: OnError = Field(default="fail", exclude_if=_is_default_on_error)
 
 
 class SetPropertyStep(CallOutStep):
@@ -408,7 +441,11 @@ class SetPropertyStep(CallOutStep):
 
 
 class WebhookStep(CallOutStep):
-    """Call an HTTP endpoint. Credentials come from ``{{ secrets.NAME }}`` only, never written inline."""
+    """Call an HTTP endpoint. Credentials come from ``{{ secrets.NAME }}`` only, never written inline.
+
+    Redirects are not followed; the destination must pass the egress policy
+    (``ROLLCALL_WEBHOOK_ALLOW``).
+    """
 
     type: Literal["webhook"]
     url: str = Field(min_length=1, max_length=2000)
@@ -416,6 +453,18 @@ class WebhookStep(CallOutStep):
     headers: dict[Annotated[str, BeforeValidator(_header_name)], str] = Field(default_factory=dict)
     body: JsonValue = None
     timeout: Duration = timedelta(seconds=30)
+    save_response: bool = Field(
+        default=False,
+        # Left out of the canonical form while false, so definitions written before it keep their hash.
+        exclude_if=lambda save: not save,
+        description="keep a JSON answer (up to 4 KiB) as the step's output: steps.<id>.response",
+    )
+
+    def templates(self) -> Iterator[str]:
+        """The texts rendered for each request: the URL, the header values, the strings of the body."""
+        yield self.url
+        yield from self.headers.values()
+        yield from json_strings(self.body)
 
 
 class EnrollStep(CallOutStep):
@@ -432,6 +481,8 @@ class EndStep(_Step):
 
 
 MAX_STEPS = 500
+#: Steps that can fail and say with ``on_error`` what happens then.
+FALLIBLE_STEPS = (CallOutStep, DelayStep, BranchStep)
 Step = Annotated[
     AddContactToZoomWebinarStep | DelayStep | BranchStep | SetPropertyStep | WebhookStep | EnrollStep | EndStep,
     Field(discriminator="type"),
@@ -499,6 +550,13 @@ class Definition(_Model):
     description: str = Field(default="", max_length=5000)
     business_unit: str = Field(default="Account", min_length=1, max_length=200)
     enabled: bool = True
+    secrets: list[SecretName] = Field(
+        default_factory=list,
+        max_length=MAX_SECRETS,
+        # Left out of the canonical form while empty, so definitions written before it keep their hash.
+        exclude_if=lambda names: not names,
+        description="the secrets the webhook steps may read, as {{ secrets.NAME }}; no other is readable",
+    )
     enrollment: EnrollmentRules
     steps: list[Step] = Field(min_length=1, max_length=MAX_STEPS)
 

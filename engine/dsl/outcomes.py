@@ -30,7 +30,7 @@ class StepOutcomeCode(StrEnum):
 
 _ANY_STEP = frozenset({StepOutcomeCode.SKIPPED})
 #: A step that calls out fails with FAILED when its retries are exhausted and on_error lets the
-#: enrollment go on (``continue`` or ``goto``).
+#: enrollment go on (``continue`` or ``goto``); so does a step whose template cannot be rendered.
 _CALLS_OUT = _ANY_STEP | {StepOutcomeCode.FAILED}
 
 #: Which codes each step type can end with: validation refuses a branch testing a code its step
@@ -52,7 +52,8 @@ OUTCOMES_BY_STEP_TYPE: dict[str, frozenset[StepOutcomeCode]] = {
     "webhook": _CALLS_OUT | {StepOutcomeCode.DELIVERED},
     "set_property": _CALLS_OUT | {StepOutcomeCode.COMPLETED},
     "enroll": _CALLS_OUT | {StepOutcomeCode.COMPLETED},
-    "delay": _ANY_STEP | {StepOutcomeCode.COMPLETED},
-    "branch": _ANY_STEP | {StepOutcomeCode.COMPLETED},
+    # A delay or branch whose template cannot be rendered fails (#13.5).
+    "delay": _CALLS_OUT | {StepOutcomeCode.COMPLETED},
+    "branch": _CALLS_OUT | {StepOutcomeCode.COMPLETED},
     "end": _ANY_STEP | {StepOutcomeCode.COMPLETED},
 }

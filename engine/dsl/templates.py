@@ -1,7 +1,8 @@
 """Templates in definitions: sandboxed Jinja2, rendered exactly once.
 
 Definitions are written by users, so templates run in Jinja's immutable sandbox (no dunder or
-internal attributes, no mutation of the context, no globals) with ``StrictUndefined`` (a typo
+internal attributes, no mutation of the context, no globals), within a budget per render
+(``engine.dsl.sandbox``: sizes, loops, calls, time), with ``StrictUndefined`` (a typo
 fails loudly instead of registering a contact to webinar ``""``). A rendered value is data, never
 a template again: a contact whose first name is ``{{ secrets.API_KEY }}`` gets exactly that text.
 
@@ -17,55 +18,32 @@ The variables a template may read (checked by validation, see ``references``):
 from __future__ import annotations
 
 import functools
-import operator
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateError, nodes
-from jinja2.exceptions import SecurityError
 from jinja2.meta import find_undeclared_variables
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from engine.crm.segments import AndFilter, Condition, EventFilter, NotFilter, OrFilter, SegmentFilter
+from engine.dsl.sandbox import MAX_OUTPUT_CHARS, DefinitionSandbox, RenderBudget, TemplateLimitExceeded, start_budget
 from engine.errors import RollcallError
-
-#: Sequences (strings, lists) longer than this cannot be built by ``*``; stops ``{{ 'x' * 10**10 }}``.
-MAX_REPEATED_LENGTH = 100_000
-MAX_EXPONENT = 1_000
 
 #: One part of a variable reference: an attribute or key name, an integer index, or None for a
 #: part computed at run time (``steps[some_name]``).
 ReferencePart = str | int | None
+#: How much of a template a render error quotes.
+_QUOTED_TEMPLATE = 200
 
 
 class TemplateRenderError(RollcallError):
-    """A template could not be rendered with this enrollment's data (an undefined variable, a sandbox refusal)."""
+    """A template could not be rendered with this enrollment's data (an undefined variable, a sandbox
+    refusal, a render limit)."""
 
     code = "TEMPLATE_RENDER_ERROR"
 
 
-class _DefinitionSandbox(ImmutableSandboxedEnvironment):
-    # The sandbox bounds ``range`` but not ``*`` and ``**``; intercept them so one template cannot
-    # eat the worker's memory or CPU.
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: Any, operator_name: str, left: Any, right: Any) -> Any:
-        if operator_name == "**":
-            if isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
-                raise SecurityError(f"exponent {right} is larger than {MAX_EXPONENT}")
-            return operator.pow(left, right)
-        for sequence, times in ((left, right), (right, left)):
-            if (
-                isinstance(sequence, str | list | tuple)
-                and isinstance(times, int)
-                and len(sequence) * times > MAX_REPEATED_LENGTH
-            ):
-                raise SecurityError(f"repeating a sequence beyond {MAX_REPEATED_LENGTH} items")
-        return operator.mul(left, right)
-
-
-def _environment() -> _DefinitionSandbox:
-    environment = _DefinitionSandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+def _environment() -> DefinitionSandbox:
+    environment = DefinitionSandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
     # No range, dict, lipsum, cycler…: a template reads the enrollment's data and nothing else.
     environment.globals.clear()
     return environment
@@ -95,6 +73,19 @@ def references(source: str) -> list[tuple[ReferencePart, ...]]:
     return [reference for reference in _walk(tree) if reference[0] in free]
 
 
+def secret_names(sources: Iterable[str]) -> frozenset[str]:
+    """The names of the secrets the templates in ``sources`` read as ``secrets.NAME``."""
+    names: set[str] = set()
+    for source in sources:
+        if is_template(source):
+            names.update(
+                reference[1]
+                for reference in references(source)
+                if reference[0] == "secrets" and len(reference) > 1 and isinstance(reference[1], str)
+            )
+    return frozenset(names)
+
+
 def _walk(node: nodes.Node) -> Iterator[tuple[ReferencePart, ...]]:
     if isinstance(node, nodes.Getattr | nodes.Getitem):
         chain: list[ReferencePart] = []
@@ -121,20 +112,51 @@ def _walk(node: nodes.Node) -> Iterator[tuple[ReferencePart, ...]]:
 
 
 def render(template: str, context: Mapping[str, Any]) -> str:
-    """Render ``template`` once with ``context``; TemplateRenderError when it cannot be rendered."""
+    """Render ``template`` once with ``context`` within the render limits (``engine.dsl.sandbox``);
+    TemplateRenderError when it cannot be rendered."""
     try:
-        return _compile(template).render(context)
-    except (TemplateError, ArithmeticError, TypeError, ValueError, LookupError) as exc:
+        compiled = _compile(template)
+        end_budget = start_budget(RenderBudget())
+        try:
+            return _output(compiled, context)
+        finally:
+            end_budget()
+    except (TemplateError, ArithmeticError, TypeError, ValueError, LookupError, RecursionError, MemoryError) as exc:
         # Expressions are user code: any error they raise is a property of the definition and
         # the enrollment's data, reported with the template it came from.
+        quoted = template if len(template) <= _QUOTED_TEMPLATE else template[:_QUOTED_TEMPLATE] + "…"
         raise TemplateRenderError(
-            f"template {template!r} cannot be rendered: {exc}", details={"template": template}
+            f"template {quoted!r} cannot be rendered: {exc}", details={"template": quoted}
         ) from exc
+
+
+def _output(template: Template, context: Mapping[str, Any]) -> str:
+    """The template's output, refused as soon as it passes ``MAX_OUTPUT_CHARS``."""
+    parts: list[str] = []
+    written = 0
+    for part in template.root_render_func(template.new_context(dict(context))):
+        written += len(part)
+        if written > MAX_OUTPUT_CHARS:
+            raise TemplateLimitExceeded(f"the output is longer than {MAX_OUTPUT_CHARS} characters")
+        parts.append(part)
+    return "".join(parts)
 
 
 def render_json(value: Any, context: Mapping[str, Any]) -> Any:
     """A copy of the JSON value ``value`` with every string rendered once (keys stay literal)."""
     return _map_strings(value, lambda text: render(text, context))
+
+
+def json_strings(value: Any) -> Iterator[str]:
+    """Every string of the JSON value ``value`` (not its keys: they are not rendered)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from json_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from json_strings(item)
 
 
 def _map_strings(value: Any, change: Callable[[str], str]) -> Any:

@@ -7,6 +7,12 @@ Three passes, all run whatever the earlier ones found, so a user fixes a file in
 3. the definition as a whole, on every part that parsed: step references, loops without a
    delay, templates and the variables they read, secrets, and R-SEG-1 filters.
 
+Secrets (#12.2): a definition declares the secrets it uses (``secrets: [NAME, …]``) and reads
+them only as ``secrets.NAME`` with a declared name, only in webhook urls, headers and bodies
+(anywhere else the value would be stored: properties, outputs, history). Any other use of
+``secrets`` — ``secrets.items()``, ``secrets[name]``, ``secrets|list``, ``secrets`` on its own —
+is refused.
+
 ``validate_text`` and ``validate_path`` never raise for a bad definition: they return results.
 """
 
@@ -28,6 +34,7 @@ from engine.crm.segments import AndFilter, Condition, EventFilter, NotFilter, Or
 from engine.dsl.errors import DocumentPath, ErrorCode, InvalidDefinition, ValidationError, json_path
 from engine.dsl.loader import LoadedDocument, load_document
 from engine.dsl.models import (
+    FALLIBLE_STEPS,
     MAX_STEPS,
     STEP_TYPES,
     AddContactToZoomWebinarStep,
@@ -223,18 +230,30 @@ class _Checker:
         for position, step_id in enumerate(self.ids):
             if step_id is not None:
                 self.index.setdefault(step_id, position)
+        declared = self.data.get("secrets")
+        self.secret_names: list[str] = (
+            [name for name in declared if isinstance(name, str)] if isinstance(declared, list) else []
+        )
         self.document = document
 
     def add(self, path: DocumentPath, code: ErrorCode, message: str) -> None:
         self.problems.append((path, code, message))
 
     def run(self) -> None:
+        self.check_secret_names()
         self.check_step_ids()
         for position, step in enumerate(self.steps):
             if step is not None:
                 self.check_step(position, step)
         self.check_loops()
         self.check_enrollment()
+
+    def check_secret_names(self) -> None:
+        seen: set[str] = set()
+        for number, name in enumerate(self.secret_names):
+            if name in seen:
+                self.add(("secrets", number), ErrorCode.INVALID_VALUE, f"secret {name!r} is declared twice")
+            seen.add(name)
 
     # steps
 
@@ -259,15 +278,14 @@ class _Checker:
         base: DocumentPath = ("steps", position)
         if isinstance(step, DelayStep | CallOutStep) and step.next is not None:
             self.check_target(step.next, (*base, "next"))
-        if isinstance(step, CallOutStep):
-            if isinstance(step.on_error, GotoOnError):
-                self.check_target(step.on_error.goto, (*base, "on_error", "goto"))
-            if step.retry.maximum_interval < step.retry.initial_interval:
-                self.add(
-                    (*base, "retry", "maximum_interval"),
-                    ErrorCode.INVALID_VALUE,
-                    "maximum_interval is shorter than initial_interval",
-                )
+        if isinstance(step, FALLIBLE_STEPS) and isinstance(step.on_error, GotoOnError):
+            self.check_target(step.on_error.goto, (*base, "on_error", "goto"))
+        if isinstance(step, CallOutStep) and step.retry.maximum_interval < step.retry.initial_interval:
+            self.add(
+                (*base, "retry", "maximum_interval"),
+                ErrorCode.INVALID_VALUE,
+                "maximum_interval is shorter than initial_interval",
+            )
         if isinstance(step, AddContactToZoomWebinarStep) and is_template(step.webinar_id):
             self.check_template(step.webinar_id, (*base, "webinar_id"), position, secrets_allowed=False)
         elif isinstance(step, DelayStep):
@@ -375,8 +393,9 @@ class _Checker:
             self.add(path, ErrorCode.TEMPLATE_SYNTAX, "the template is nested too deeply")
             return
         earlier = {step_id for step_id in self.ids[:position] if step_id is not None}
+        declared = set(self.secret_names) if secrets_allowed else None
         for reference in dict.fromkeys(found):
-            problem = _reference_problem(reference, earlier, set(self.index), secrets_allowed)
+            problem = _reference_problem(reference, earlier, set(self.index), declared)
             if problem is not None:
                 self.add(path, *problem)
 
@@ -393,8 +412,8 @@ class _Checker:
                 jumps.append((step.else_, (*base, "else")))
             else:
                 jumps.append((step.next, (*base, "next")))
-                if isinstance(step, CallOutStep) and isinstance(step.on_error, GotoOnError):
-                    jumps.append((step.on_error.goto, (*base, "on_error", "goto")))
+            if isinstance(step, FALLIBLE_STEPS) and isinstance(step.on_error, GotoOnError):
+                jumps.append((step.on_error.goto, (*base, "on_error", "goto")))
             falls_through = (isinstance(step, BranchStep) and step.else_ is None) or (
                 not isinstance(step, BranchStep) and step.next is None
             )
@@ -528,8 +547,10 @@ def _strings(path: DocumentPath, key: str | None, value: Any) -> Iterator[tuple[
 
 
 def _reference_problem(
-    reference: tuple[ReferencePart, ...], earlier: set[str], all_ids: set[str], secrets_allowed: bool
+    reference: tuple[ReferencePart, ...], earlier: set[str], all_ids: set[str], secrets: set[str] | None
 ) -> tuple[ErrorCode, str] | None:
+    """What is wrong with one variable a template reads; ``secrets`` are the declared secret names
+    where secrets may be read, None where they may not."""
     root = reference[0]
     second = reference[1] if len(reference) > 1 else None
     if root == "contact":
@@ -553,20 +574,38 @@ def _reference_problem(
             )
         return None
     if root == "secrets":
-        if not secrets_allowed:
-            return (
-                ErrorCode.SECRET_NOT_ALLOWED,
-                "secrets can be used in webhook urls, headers and bodies only (elsewhere they would be stored)",
-            )
-        if not isinstance(second, str):
-            return ErrorCode.UNKNOWN_TEMPLATE_VARIABLE, "name a secret literally: secrets.<NAME>"
-        return None
+        return _secret_problem(second, secrets)
     if root == "enrollment":
         return None
     return (
         ErrorCode.UNKNOWN_TEMPLATE_VARIABLE,
         f"unknown variable {root!r}; templates can read {', '.join(TEMPLATE_ROOTS)}",
     )
+
+
+#: What a template might try on ``secrets`` to read more than one declared secret.
+_MAPPING_METHODS = frozenset({"items", "values", "keys", "get", "copy", "pop", "popitem", "setdefault", "update"})
+
+
+def _secret_problem(name: ReferencePart, declared: set[str] | None) -> tuple[ErrorCode, str] | None:
+    """``secrets`` may only be read as ``secrets.NAME`` (or ``secrets['NAME']``), NAME declared."""
+    if declared is None:
+        return (
+            ErrorCode.SECRET_NOT_ALLOWED,
+            "secrets can be used in webhook urls, headers and bodies only (elsewhere they would be stored)",
+        )
+    if not isinstance(name, str) or name in _MAPPING_METHODS or name.startswith("_"):
+        return (
+            ErrorCode.SECRET_ACCESS,
+            "read a secret by its name only, as {{ secrets.NAME }}; secrets cannot be listed, iterated, "
+            "looked up by a computed name or used on their own",
+        )
+    if name not in declared:
+        return (
+            ErrorCode.UNDECLARED_SECRET,
+            f"secret {name!r} is not declared; list it under 'secrets:' at the top of the definition",
+        )
+    return None
 
 
 # --- entry points ----------------------------------------------------------------------------------

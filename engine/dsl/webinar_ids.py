@@ -14,9 +14,13 @@ class InvalidWebinarId(ValueError):
 
 
 def normalise_webinar_id(value: str | int) -> str:
-    """``"123 4567 8901"`` and ``"123-4567-8901"`` → ``"12345678901"``; InvalidWebinarId for anything else."""
+    """``"123 4567 8901"`` and ``"123-4567-8901"`` → ``"12345678901"``; InvalidWebinarId for anything else.
+
+    Every Unicode white space goes, not only the space (#13.10): ids pasted from a web page or a
+    spreadsheet arrive with a tab, a trailing newline or a non-breaking space.
+    """
     text = str(value)
-    compact = text.replace(" ", "").replace("-", "")
+    compact = "".join(text.split()).replace("-", "")
     if not _DIGITS.fullmatch(compact):
         raise InvalidWebinarId(
             f"{text!r} is not a Zoom webinar id: after removing spaces and dashes it must be 9 to 12 digits"

@@ -242,6 +242,7 @@ INBOX_LINE = re.compile(
 DEMO_HOOK = """
 key: demo-hook
 name: Demo hook
+secrets: [OPS_ALERTS_URL, CRM_HOOK_TOKEN]
 enrollment:
   triggers: [{type: api}]
 steps:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import sys
@@ -38,9 +39,10 @@ sys.path.insert(0, str(ROOT / "tests"))  # support.*, as under pytest
 import zoom_scenarios  # noqa: E402
 from sqlalchemy import Engine  # noqa: E402
 from sqlmodel import Session  # noqa: E402
-from temporalio.client import Client  # noqa: E402
+from temporalio.client import Client, WorkflowFailureError  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
+from engine.config import Settings  # noqa: E402
 from engine.crm.contacts import create_contact, update_contact  # noqa: E402
 from engine.crm.db import create_db_engine, upgrade_database  # noqa: E402
 from engine.enrollment.definitions import put_definition_text  # noqa: E402
@@ -122,6 +124,28 @@ steps:
     type: end
 """
 
+#: #13.5: a set_property template that cannot be rendered is a step failure ``on_error`` handles
+#: (``local-step-failures``; the delay's outcome travels with it); before that change it failed the run.
+RENDER_ERROR = """
+key: render-error
+name: A template that cannot be rendered
+enrollment:
+  triggers: [{type: api}]
+steps:
+  - id: pause
+    type: delay
+    for: 1s
+  - id: copy_company
+    type: set_property
+    property: company_copy
+    value: "{{ contact.properties.company }}"
+    on_error: continue
+  - id: next_step
+    type: set_property
+    property: reached
+    value: next
+"""
+
 EXITS = """
 key: exits
 name: Goal and unenroll
@@ -168,6 +192,7 @@ async def record_enrollments(client: Client, db_engine: Engine, receiver: str) -
         "follow-up": FOLLOW,
         "exits-goal": EXITS.replace("DELAY", "2s").replace("key: exits", "key: exits-goal"),
         "exits-unenroll": EXITS.replace("DELAY", "30d").replace("key: exits", "key: exits-unenroll"),
+        "render-error": RENDER_ERROR,
     }
     for mode, name in (("fail", "fail"), ("continue", "continue"), ("{goto: jumped}", "goto")):
         texts[f"on-error-{name}"] = (
@@ -182,9 +207,11 @@ async def record_enrollments(client: Client, db_engine: Engine, receiver: str) -
     assert contact_id is not None
     service = EnrollmentService(db_engine, client, task_queue=TASK_QUEUE)
     scenarios: dict[str, str] = {}
-    for key in ("every-step", "on-error-fail", "on-error-continue", "on-error-goto"):
+    for key in ("every-step", "on-error-fail", "on-error-continue", "on-error-goto", "render-error"):
         started = await service.enroll(key, ContactIn(contact_id=contact_id))
-        await client.get_workflow_handle(started.workflow_id).result()
+        # Before ``local-step-failures`` the render error failed the run: record that too.
+        with contextlib.suppress(WorkflowFailureError):
+            await client.get_workflow_handle(started.workflow_id).result()
         scenarios[key] = started.workflow_id
     started = await service.enroll("exits-goal", ContactIn(contact_id=contact_id))
     await asyncio.sleep(0.5)
@@ -206,17 +233,21 @@ async def record_enrollments(client: Client, db_engine: Engine, receiver: str) -
 async def record(client: Client, db_engine: Engine, zoom: EmulatorServer, groups: frozenset[str]) -> dict[str, str]:
     """Run the scenarios of ``groups`` on a worker of this process: {history name: workflow id}."""
     scenarios: dict[str, str] = {}
+    receiver = serve_webhooks()
+    # Webhooks reach the loopback receiver only when allowed (#12.3).
+    settings = Settings(database_url="sqlite://", webhook_allow=[receiver.removeprefix("http://")])
     with ThreadPoolExecutor(8) as executor:
         worker = build_worker(
             client,
             db_engine,
             task_queue=TASK_QUEUE,
             executor=executor,
+            settings=settings,
             zoom_settings=zoom_scenarios.zoom_settings(zoom),
         )
         async with worker:
             if "enrollment" in groups:
-                scenarios |= await record_enrollments(client, db_engine, serve_webhooks())
+                scenarios |= await record_enrollments(client, db_engine, receiver)
             if groups & {"saga", "sync"}:
                 zoom_scenarios.prepare_store(db_engine)
             if "saga" in groups:

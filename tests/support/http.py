@@ -11,6 +11,12 @@ from typing import Any
 import uvicorn
 
 
+def allow_entry(url: str) -> str:
+    """The ``host:port`` of a loopback server's URL, as ``ROLLCALL_WEBHOOK_ALLOW`` lists it: webhook
+    steps reach loopback only where allowed (#12.3)."""
+    return url.split("://", 1)[1].split("/", 1)[0]
+
+
 @contextmanager
 def serve(app: Any, name: str = "test-api") -> Iterator[str]:
     """Serve ``app`` with uvicorn on a free loopback port in a thread; yields its base URL."""

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
+from support.http import allow_entry
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -28,6 +29,7 @@ from worker import build_worker
 
 API_KEY = "enrollment-tests-key"
 API_KEY_NAME = "enrollment-tests"
+HOOK_TOKEN = "s3cret-token"
 
 
 @dataclass
@@ -40,11 +42,14 @@ class Received:
 
 @dataclass
 class WebhookReceiver:
-    """A real HTTP server on loopback: records requests, answers with queued statuses (then 200)."""
+    """A real HTTP server on loopback: records requests, answers with queued statuses (then 200);
+    under ``/echo`` its JSON answer repeats the request's path and Authorization header."""
 
     url: str
     requests: list[Received] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
+    #: Added to the answers under ``/echo``.
+    echo: dict[str, Any] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def paths(self) -> list[str]:
@@ -65,7 +70,10 @@ def receiver() -> Iterator[WebhookReceiver]:
             with target.lock:
                 target.requests.append(Received(self.command, self.path, dict(self.headers.items()), body))
                 status = target.statuses.pop(0) if target.statuses else 200
-            payload = json.dumps({"ok": status < 300}).encode()
+            answer: dict[str, Any] = {"ok": status < 300}
+            if self.path.startswith("/echo"):  # says back what it got, as a careless receiver might
+                answer.update(path=self.path, authorization=self.headers.get("authorization"), **target.echo)
+            payload = json.dumps(answer).encode()
             self.send_response(status)
             self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(payload)))
@@ -120,10 +128,17 @@ async def worker(
     task_queue: str,
     activity_executor: ThreadPoolExecutor,
     tmp_path: Path,
+    receiver: WebhookReceiver,
 ) -> AsyncIterator[Worker]:
+    """The production worker; its webhooks may reach the test's receiver on loopback (#12.3)."""
     secrets = tmp_path / "secrets.yaml"
-    secrets.write_text("HOOK_TOKEN: s3cret-token\n")
-    settings = Settings(secrets_file=secrets, database_url="sqlite://")
+    secrets.write_text(f"HOOK_TOKEN: {HOOK_TOKEN}\n")
+    settings = Settings(
+        secrets_file=secrets,
+        database_url="sqlite://",
+        webhook_allow=[allow_entry(receiver.url)],
+        api_keys=[API_KEY],
+    )
     running = build_worker(
         temporal_client, db_engine, task_queue=task_queue, executor=activity_executor, settings=settings
     )

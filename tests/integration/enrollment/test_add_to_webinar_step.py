@@ -23,7 +23,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlmodel import Session
-from support.http import serve
+from support.http import allow_entry, serve
 from support.zoom import emulator_connection
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
@@ -142,15 +142,17 @@ def zoom_worker(
     executor: ThreadPoolExecutor,
     emulator_server: EmulatorServer,
     secrets_file: Path,
+    webhook_url: str,
 ) -> Worker:
-    """The production worker (``build_worker``) with both Zoom connections pointed at the emulator."""
+    """The production worker (``build_worker``) with both Zoom connections pointed at the emulator,
+    its webhooks allowed to reach ``webhook_url``'s loopback server."""
     zoom = ZoomSettings(
         connections=[
             emulator_connection(emulator_server, MAIN, name=PRIMARY_CONNECTION),
             emulator_connection(emulator_server, OTHER, name=OTHER_CONNECTION),
         ]
     )
-    settings = Settings(secrets_file=secrets_file, database_url="sqlite://")
+    settings = Settings(secrets_file=secrets_file, database_url="sqlite://", webhook_allow=[allow_entry(webhook_url)])
     return build_worker(
         client, db_engine, task_queue=task_queue, executor=executor, settings=settings, zoom_settings=zoom
     )
@@ -222,7 +224,9 @@ async def world(
     secrets = write_secrets(tmp_path, receiver)
     service = EnrollmentService(db_engine, temporal_client, task_queue=task_queue)
     try:
-        async with zoom_worker(temporal_client, db_engine, task_queue, activity_executor, emulator_server, secrets):
+        async with zoom_worker(
+            temporal_client, db_engine, task_queue, activity_executor, emulator_server, secrets, receiver.url
+        ):
             yield World(temporal_client, db_engine, zoom_admin, service, definitions, receiver)
     finally:
         failpoints.disarm_all()
@@ -560,7 +564,7 @@ async def test_webinar_invite_end_to_end_thanks_attendees_and_sends_the_recordin
     service = EnrollmentService(db_engine, client, task_queue=task_queue)
     secrets = write_secrets(tmp_path, receiver)
 
-    async with zoom_worker(client, db_engine, task_queue, activity_executor, emulator_server, secrets):
+    async with zoom_worker(client, db_engine, task_queue, activity_executor, emulator_server, secrets, receiver.url):
         started = {who: await service.enroll(key, ContactIn(contact_id=cid)) for who, cid in ids.items()}
         handles = {who: client.get_workflow_handle(s.workflow_id, run_id=s.run_id) for who, s in started.items()}
         # Time stands still until we move it: wait (real time) until both wait in the delay.
@@ -670,14 +674,14 @@ def example_copy(name: str, renamed: dict[str, str] | None = None) -> str:
 
 
 @contextlib.contextmanager
-def demo_inbox(tmp_path: Path) -> Iterator[tuple[Inbox, Path]]:
-    """The demo's webhook inbox over real HTTP, and a secrets file giving every secret of the
-    examples the stand-in ``rollcall up`` gives it (``DEMO_SECRETS``)."""
+def demo_inbox(tmp_path: Path) -> Iterator[tuple[Inbox, Path, str]]:
+    """The demo's webhook inbox over real HTTP, a secrets file giving every secret of the
+    examples the stand-in ``rollcall up`` gives it (``DEMO_SECRETS``), and the inbox's URL."""
     inbox = Inbox()
     with serve(create_inbox_app(inbox), name="demo-inbox") as url:
         secrets = tmp_path / "demo-secrets.yaml"
         secrets.write_text("".join(f"{name}: {value.format(inbox=url)}\n" for name, value in DEMO_SECRETS.items()))
-        yield inbox, secrets
+        yield inbox, secrets, url
 
 
 async def skip_until_closed(env: WorkflowEnvironment, handles: list[Any], step: timedelta) -> None:
@@ -733,8 +737,8 @@ async def test_vip_follow_up_as_shipped_runs_to_its_end_in_the_demo_setup(
     with pytest.raises(Suppressed):
         await service.enroll(key, ContactIn(contact_id=people["nora"]))
 
-    with demo_inbox(tmp_path) as (inbox, secrets):
-        async with zoom_worker(client, db_engine, task_queue, activity_executor, emulator_server, secrets):
+    with demo_inbox(tmp_path) as (inbox, secrets, inbox_url):
+        async with zoom_worker(client, db_engine, task_queue, activity_executor, emulator_server, secrets, inbox_url):
             vera = await service.enroll(key, ContactIn(contact_id=people["vera"]))
             await skip_until_closed(
                 time_skipping_env, [client.get_workflow_handle(vera.workflow_id)], timedelta(hours=12)
@@ -825,8 +829,8 @@ async def test_nurture_after_webinar_as_shipped_runs_to_its_end_in_the_demo_setu
     with pytest.raises(TriggerNotAllowed):
         await service.enroll(key, ContactIn(contact_id=contact_id), trigger="api")
 
-    with demo_inbox(tmp_path) as (inbox, secrets):
-        async with zoom_worker(client, db_engine, task_queue, activity_executor, emulator_server, secrets):
+    with demo_inbox(tmp_path) as (inbox, secrets, inbox_url):
+        async with zoom_worker(client, db_engine, task_queue, activity_executor, emulator_server, secrets, inbox_url):
             enrolled_at = await time_skipping_env.get_current_time()
             started = await service.enroll(key, ContactIn(contact_id=contact_id), trigger="event")
             handle = client.get_workflow_handle(started.workflow_id)

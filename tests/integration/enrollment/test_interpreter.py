@@ -51,6 +51,7 @@ def enrollment_row(db_engine: Engine, enrollment_id: int) -> tuple[str, str | No
 ALL_STEPS = """
 key: "{key}"
 name: Every step type
+secrets: [HOOK_TOKEN]
 enrollment:
   triggers: [{type: api}]
 steps:
@@ -274,8 +275,9 @@ async def test_goal_and_suppression_end_an_enrollment_midway(
     contact_id = new_contact(db_engine, "goal@example.com")
     started = await service.enroll(key, ContactIn(contact_id=contact_id))
     handle = temporal_client.get_workflow_handle(started.workflow_id)
-    for _ in range(100):  # until the first step ran
-        if history(db_engine, started.enrollment_id):
+    for _ in range(100):  # until it waits in the delay: the change must come after the delay's own check
+        view = await service.view(key, contact_id)
+        if view.progress is not None and view.progress.waiting_until is not None:
             break
         await asyncio.sleep(0.1)
     with Session(db_engine) as session:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.dsl import definition_hash, definition_json_schema, validate_path, validate_text
+from engine.dsl import canonical_json, definition_hash, definition_json_schema, validate_path, validate_text
 from engine.dsl.models import BranchStep, DelayStep, EventTrigger, OutcomeCondition, WebhookStep
 from engine.dsl.schema import SCHEMA_PATH, render_definition_schema
 
@@ -109,3 +109,34 @@ def test_a_definition_survives_a_json_round_trip() -> None:
     again = validate_text(json.dumps(definition.model_dump(mode="json", by_alias=True))).definition_or_raise()
     assert again == definition
     assert isinstance(again.step("send_thanks"), WebhookStep)
+
+
+SMALL = """
+key: small
+name: Small
+enrollment: {triggers: [{type: api}]}
+steps:
+  - {id: wait, type: delay, for: 1d}
+  - {id: route, type: branch, cases: [{if: {outcome_of: wait, is: COMPLETED}, then: hook}]}
+  - {id: hook, type: webhook, url: "https://hooks.example.com/x"}
+"""
+
+
+def test_fields_added_later_stay_out_of_the_hash_while_at_their_default() -> None:
+    """``secrets`` (#12.2), ``save_response`` (#12.3) and ``on_error`` of delays and branches
+    (#13.5) are left out of the canonical form unless used, so a definition written before them
+    keeps its hash (its revision) — and a frozen revision in a running enrollment still parses."""
+    plain = validate_text(SMALL).definition_or_raise()
+    data = json.loads(canonical_json(plain))
+    assert "secrets" not in data
+    assert "on_error" not in data["steps"][0] and "on_error" not in data["steps"][1]
+    assert "save_response" not in data["steps"][2] and data["steps"][2]["on_error"] == "fail"
+    used = SMALL.replace("name: Small\n", "name: Small\nsecrets: [TOKEN]\n").replace(
+        'url: "https://hooks.example.com/x"}', 'url: "https://hooks.example.com/x", save_response: true}'
+    )
+    used = used.replace("for: 1d}", "for: 1d, on_error: continue}")
+    declared = validate_text(used).definition_or_raise()
+    data = json.loads(canonical_json(declared))
+    assert data["secrets"] == ["TOKEN"]
+    assert data["steps"][0]["on_error"] == "continue" and data["steps"][2]["save_response"] is True
+    assert definition_hash(declared) != definition_hash(plain)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from engine.dsl import DurationError, InvalidWebinarId, format_duration, normalise_webinar_id, parse_duration
 from engine.dsl.delays import delay_deadline, remaining
@@ -60,11 +63,27 @@ def test_webinar_ids_are_normalised(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "12345", "123.4567.8901", "abc45678901", "1234567890123", "١٢٣٤٥٦٧٨٩٠١", "123456789\n"]
+    "text", ["", "12345", "123.4567.8901", "abc45678901", "1234567890123", "١٢٣٤٥٦٧٨٩٠١", "123456789\u200b"]
 )
 def test_anything_else_is_not_a_webinar_id(text: str) -> None:
     with pytest.raises(InvalidWebinarId):
         normalise_webinar_id(text)
+
+
+#: Every character Python counts as white space: tab, newline, NBSP, the Unicode spaces, …
+UNICODE_WHITE_SPACE = [character for character in map(chr, range(sys.maxunicode + 1)) if character.isspace()]
+white_space = st.text(st.sampled_from(UNICODE_WHITE_SPACE), max_size=4)
+
+
+@given(before=white_space, between=white_space, after=white_space)
+def test_unicode_white_space_around_and_inside_a_webinar_id_is_removed(before: str, between: str, after: str) -> None:
+    """#13.10 (R-ADD-2): a leading tab, a trailing newline or a non-breaking space pasted with an
+    otherwise valid id is not an INVALID_WEBINAR_ID."""
+    assert normalise_webinar_id(f"{before}123{between}4567-8901{after}") == "12345678901"
+
+
+def test_the_white_space_of_the_issue_is_among_the_generated_characters() -> None:
+    assert {"\t", "\n", "\u00a0", "\u3000", "\u2009"} <= set(UNICODE_WHITE_SPACE)
 
 
 def delay(**fields: object) -> DelayStep:

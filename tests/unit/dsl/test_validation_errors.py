@@ -310,11 +310,19 @@ def test_unknown_and_impossible_outcome_codes() -> None:
         (13, 32, "$.steps[1].cases[0].if.is", ErrorCode.UNKNOWN_OUTCOME_CODE),
         (18, 32, "$.steps[2].cases[0].if.is", ErrorCode.OUTCOME_NOT_PRODUCED),
     ]
-    assert result.errors[1].message == "a delay step never ends with DELIVERED; it ends with one of: COMPLETED, SKIPPED"
+    assert result.errors[1].message == (
+        "a delay step never ends with DELIVERED; it ends with one of: COMPLETED, FAILED, SKIPPED"
+    )
+
+
+def declaring(names: str, body: str) -> str:
+    """``steps(body)`` with ``secrets: [names]`` added after the name (line 3; the steps start at 8)."""
+    return steps(body).replace("name: Demo\n", f"name: Demo\nsecrets: [{names}]\n")
 
 
 def test_secrets_only_by_reference_and_only_in_webhooks() -> None:
-    text = steps(
+    text = declaring(
+        "API_KEY",
         """\
         - id: hook
           type: webhook
@@ -329,14 +337,137 @@ def test_secrets_only_by_reference_and_only_in_webhooks() -> None:
           type: set_property
           property: token
           value: "{{ secrets.API_KEY }}"
-        """
+        """,
     )
     assert where(text) == [
-        (9, 5, "$.steps[0].url", ErrorCode.INLINE_SECRET),
-        (11, 7, "$.steps[0].headers.Authorization", ErrorCode.INLINE_SECRET),
-        (14, 7, "$.steps[0].body.password", ErrorCode.INLINE_SECRET),
-        (19, 5, "$.steps[1].value", ErrorCode.SECRET_NOT_ALLOWED),
+        (10, 5, "$.steps[0].url", ErrorCode.INLINE_SECRET),
+        (12, 7, "$.steps[0].headers.Authorization", ErrorCode.INLINE_SECRET),
+        (15, 7, "$.steps[0].body.password", ErrorCode.INLINE_SECRET),
+        (20, 5, "$.steps[1].value", ErrorCode.SECRET_NOT_ALLOWED),
     ]
+
+
+@pytest.mark.parametrize(
+    ("template", "code"),
+    [
+        ("{{ secrets.items()|list|urlencode }}", ErrorCode.SECRET_ACCESS),
+        ("{{ secrets.values()|join }}", ErrorCode.SECRET_ACCESS),
+        ("{{ secrets.keys()|list }}", ErrorCode.SECRET_ACCESS),
+        ("{{ secrets.get('TOKEN') }}", ErrorCode.SECRET_ACCESS),
+        ("{{ secrets[contact.properties.name] }}", ErrorCode.SECRET_ACCESS),
+        ("{{ secrets[0] }}", ErrorCode.SECRET_ACCESS),
+        ("{{ secrets|list }}", ErrorCode.SECRET_ACCESS),
+        ("{{ secrets|tojson }}", ErrorCode.SECRET_ACCESS),
+        ("{{ secrets }}", ErrorCode.SECRET_ACCESS),
+        ("{% for name in secrets %}{{ name }}{% endfor %}", ErrorCode.SECRET_ACCESS),
+        ("{% set all = secrets %}{{ all.TOKEN }}", ErrorCode.SECRET_ACCESS),
+        ("{{ secrets|attr('items') }}", ErrorCode.SECRET_ACCESS),
+        ("{{ secrets.__class__ }}", ErrorCode.SECRET_ACCESS),
+        ("{{ secrets._TOKEN }}", ErrorCode.SECRET_ACCESS),
+        ("{{ secrets.items() }}{% set secrets = 1 %}", ErrorCode.SECRET_ACCESS),
+        ("{{ secrets.OTHER }}", ErrorCode.UNDECLARED_SECRET),
+        ("{{ secrets['OTHER'] }}", ErrorCode.UNDECLARED_SECRET),
+    ],
+)
+def test_only_a_declared_secret_by_its_literal_name_is_readable(template: str, code: ErrorCode) -> None:
+    """#12.2: a definition reads ``secrets.NAME`` with NAME declared, nothing else of ``secrets``."""
+    text = declaring(
+        "TOKEN",
+        f"""\
+        - id: hook
+          type: webhook
+          url: https://hooks.example.com/x
+          headers:
+            X-Token: "{template}"
+        """,
+    )
+    assert where(text) == [(12, 7, "$.steps[0].headers['X-Token']", code)]
+
+
+@pytest.mark.parametrize("template", ["{{ secrets.TOKEN }}", "{{ secrets['TOKEN'] }}", "{{ secrets.TOKEN|upper }}"])
+def test_a_declared_secret_read_by_name_is_valid(template: str) -> None:
+    text = declaring(
+        "TOKEN",
+        f"""\
+        - id: hook
+          type: webhook
+          url: "https://hooks.example.com/x"
+          headers:
+            Authorization: "Bearer {template}"
+        """,
+    )
+    result = validate_text(text)
+    assert result.errors == ()
+    assert result.definition is not None and result.definition.secrets == ["TOKEN"]
+
+
+def test_secrets_are_refused_wherever_their_value_would_be_stored() -> None:
+    """#12.2: property values, delay dates, webinar ids, branch and enrollment filter values —
+    everything but a webhook's url, headers and body — would store the value."""
+    text = declaring(
+        "TOKEN",
+        """\
+        - id: register
+          type: add_contact_to_zoom_webinar
+          webinar_id: "{{ secrets.TOKEN }}"
+        - id: wait
+          type: delay
+          until: "{{ secrets.TOKEN }}"
+        - id: route
+          type: branch
+          cases:
+            - if: {type: condition, field: properties.x, op: eq, value: "{{ secrets.TOKEN }}"}
+              then: keep
+        - id: keep
+          type: set_property
+          property: x
+          value: "{{ secrets.TOKEN }}"
+        """,
+    ).replace(
+        "    - type: api\n",
+        "    - type: api\n  goal: {type: condition, field: email, op: eq, value: '{{ secrets.TOKEN }}'}\n",
+    )
+    assert [(line, path, code) for line, _, path, code in where(text)] == [
+        (7, "$.enrollment.goal.value", ErrorCode.SECRET_NOT_ALLOWED),
+        (11, "$.steps[0].webinar_id", ErrorCode.SECRET_NOT_ALLOWED),
+        (14, "$.steps[1].until", ErrorCode.SECRET_NOT_ALLOWED),
+        (18, "$.steps[2].cases[0].if.value", ErrorCode.SECRET_NOT_ALLOWED),
+        (23, "$.steps[3].value", ErrorCode.SECRET_NOT_ALLOWED),
+    ]
+
+
+def test_declared_secret_names_are_checked() -> None:
+    text = declaring("TOKEN, TOKEN, bad-name, __class__", "- id: done\n  type: end\n")
+    assert where(text) == [
+        (3, 18, "$.secrets[1]", ErrorCode.INVALID_VALUE),
+        (3, 25, "$.secrets[2]", ErrorCode.INVALID_VALUE),
+        (3, 35, "$.secrets[3]", ErrorCode.INVALID_VALUE),
+    ]
+
+
+def test_a_tab_is_reported_and_the_other_errors_of_the_file_too() -> None:
+    """#13.9: a tab-indented line, a duplicate key and an unknown step type, all in one run."""
+    text = replace("name: Demo\n", "name: Demo\nname: Again\n").replace("    for: 2d 4h\n", "\tfor: 2d 4h\n")
+    text = text.replace("    type: end\n", "    type: teleport\n")
+    result = validate_text(text, "defs/demo.yaml")
+    assert [(e.line, e.column, e.path, e.code) for e in result.errors] == [
+        (3, 1, "$.name", ErrorCode.DUPLICATE_KEY),
+        (13, 1, "$", ErrorCode.YAML_TAB),
+        (15, 5, "$.steps[2].type", ErrorCode.UNKNOWN_STEP_TYPE),
+    ]
+    assert result.errors[1].format().startswith("defs/demo.yaml:13:1: error[YAML_TAB] $: a tab character")
+
+
+def test_tabs_between_tokens_are_reported_where_they_are() -> None:
+    text = replace("    for: 2d 4h\n", "    for:\t2d 4h\n").replace("  - id: done\n", "\t- id: done\n")
+    assert where(text) == [(12, 9, "$", ErrorCode.YAML_TAB), (13, 1, "$", ErrorCode.YAML_TAB)]
+
+
+def test_a_tab_in_a_block_text_is_content_not_an_error() -> None:
+    text = replace("name: Demo\n", "name: Demo\ndescription: |\n  first\n  \tindented with a tab\n")
+    result = validate_text(text)
+    assert result.errors == ()
+    assert result.definition is not None and result.definition.description == "first\n\tindented with a tab\n"
 
 
 def test_delay_fields_are_checked() -> None:
@@ -470,3 +601,14 @@ def test_webhook_url_that_urlsplit_rejects_is_a_validation_error() -> None:
     )
     result = validate_text(text, "hook.yaml")
     assert [(e.line, e.path, e.code) for e in result.errors] == [(9, "$.steps[0].url", "INVALID_VALUE")]
+
+
+def test_a_file_full_of_tabs_is_repaired_only_so_far() -> None:
+    """#13.9: repairs cost parses; a file with a tab on every step stops at a bounded amount of
+    work and says that the rest was not checked."""
+    body = "".join(f"  - id: s{number}\n    type: delay\n\tfor: 1d\n" for number in range(300))
+    text = "key: x\nname: X\nenrollment: {triggers: [{type: api}]}\nsteps:\n" + body
+    errors = validate_text(text).errors
+    assert {error.code for error in errors} == {ErrorCode.YAML_TAB}
+    assert [error.line for error in errors[:3]] == [7, 10, 13]
+    assert len(errors) <= 50 and errors[-1].message.endswith("too many tabs: the rest of the file was not checked")
