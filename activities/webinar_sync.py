@@ -498,7 +498,10 @@ class WebinarSyncActivities:
                     )
                     stored, events = stored + files_stored, events + new_events
                 snapshot = record_page(
-                    session, plan.run_key, absolute={"recording_files": stored}, inserted={"recording_events": events}
+                    session,
+                    plan.run_key,
+                    absolute={"recording_files": stored},
+                    inserted={"recording_events": events, "timeline_events": events},
                 )
                 session.commit()
                 return stored, events, snapshot

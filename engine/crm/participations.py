@@ -223,13 +223,16 @@ def upsert_attendance_sessions(
             "seconds": item.seconds,
             "occurrence": item.occurrence,
         }
-        for item in {(s.contact_id, s.join_time): s for s in sessions}.values()
+        for item in _longest_per_join(sessions)
     ]
     excluded = excluded_of(connection, SESSIONS)
+    stored = SESSIONS.c
+    # Two devices that joined in the same second share a key: the session that lasted longer stays.
+    longer = sa.or_(stored.leave_time.is_(None), excluded.leave_time > stored.leave_time)
     changing = {
-        "leave_time": excluded.leave_time,
-        "seconds": excluded.seconds,
-        "occurrence": sa.func.coalesce(excluded.occurrence, SESSIONS.c.occurrence),
+        "leave_time": sa.case((longer, excluded.leave_time), else_=stored.leave_time),
+        "seconds": sa.case((longer, excluded.seconds), else_=stored.seconds),
+        "occurrence": sa.func.coalesce(excluded.occurrence, stored.occurrence),
     }
     upsert(
         connection,
@@ -246,6 +249,16 @@ def upsert_attendance_sessions(
     for chunk in chunked(contact_ids, MAX_ROWS_PER_STATEMENT):
         _refresh_attendance(connection, marketing_event_id, chunk, duration_minutes)
     return set(contact_ids)
+
+
+def _longest_per_join(sessions: Sequence[AttendanceSessionIn]) -> list[AttendanceSessionIn]:
+    """One session per (contact, join time), the one that lasted longest (stored sessions are keyed so)."""
+    kept: dict[tuple[int, datetime], AttendanceSessionIn] = {}
+    for item in sessions:
+        key = (item.contact_id, item.join_time)
+        if key not in kept or item.seconds > kept[key].seconds:
+            kept[key] = item
+    return list(kept.values())
 
 
 @dataclass(frozen=True)

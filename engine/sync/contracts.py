@@ -141,8 +141,9 @@ class SyncProgress(BaseModel):
 #: Every count of a sync's audit entry, always present (zero included) — issue #13 point 11:
 #: ``*_total`` what Zoom reports, ``*_rows`` the rows read, ``*_written`` participations and
 #: sessions written (of the latest pass over each listing); contacts created and matched, each
-#: contact once per run; new timeline events; guest sessions without email; distinct emails
-#: excluded; recording files stored and new "recording available" events; enrollments started.
+#: contact once per run; new timeline events (of every kind); guest sessions without email;
+#: distinct emails excluded; recording files stored and the new "recording available" events
+#: among the timeline events; enrollments started.
 AUDIT_COUNTS = (
     "registrants_total",
     "registrants_rows",
