@@ -10,6 +10,7 @@ from the run's contact ledger, each once, as created or matched by the first wri
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -92,7 +93,7 @@ async def test_a_running_sync_shows_counts_as_pages_commit(sync_world: SyncWorld
             id=int(W_MANY),
             host_id="host-1",
             topic="Many registrants",
-            start_time=world.NOW.replace(year=2025, month=7),
+            start_time=world.NOW + timedelta(days=30),
             generate_registrants=GenerateRegistrants(count=1000, domain="many.example"),
         ),
     )

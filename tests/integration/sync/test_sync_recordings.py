@@ -23,6 +23,7 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from engine.sync.contracts import RECORDING_SIGNAL, SyncProgress, SyncResult
+from engine.sync.recordings import OccurrenceFiles, no_recording_grace, recording_outcome
 from engine.sync.triggers import request_sync
 from engine.zoom.emulator import EmulatorAdmin, EmulatorServer, RateLimitMode
 from engine.zoom.settings import ZoomSettings
@@ -32,6 +33,31 @@ pytestmark = pytest.mark.timeout(120)
 
 W_NEVER_RECORDED = "93100000101"
 W_JUST_ENDED = "93100000102"
+
+
+def test_what_the_sync_waits_for_occurrence_by_occurrence() -> None:
+    """#13.6, R-SYNC-5 on the rule itself (``engine.sync.recordings``): "no recording" within the
+    grace period, a recording still processing, or a video without its transcript are waited for;
+    "no recording" past the grace period is listed as absent and not waited for."""
+    ended = datetime(2025, 6, 2, 10, 0, tzinfo=UTC)
+    grace = no_recording_grace(60, 2 * 3600)
+    assert grace == timedelta(hours=2) and no_recording_grace(180, 2 * 3600) == timedelta(hours=6)
+
+    def outcome(*occurrences: OccurrenceFiles, hours_after: float) -> tuple[str, list[str]]:
+        state, absent = recording_outcome(occurrences, as_of=ended + timedelta(hours=hours_after), grace=grace)
+        return state.value, [item["occurrence"] for item in absent]
+
+    nothing = OccurrenceFiles("a", ended)
+    complete = OccurrenceFiles("b", ended, videos=1, transcripts=1)
+    video_only = OccurrenceFiles("c", ended, videos=1)
+    processing = OccurrenceFiles("d", ended, processing=True)
+    assert outcome(nothing, hours_after=1) == ("processing", [])
+    assert outcome(nothing, hours_after=3) == ("none", ["a"])
+    assert outcome(processing, hours_after=30) == ("processing", [])  # Zoom lists it: it is coming
+    assert outcome(complete, nothing, hours_after=3) == ("synced", ["a"])  # a recurring webinar, one unrecorded
+    assert outcome(video_only, nothing, hours_after=3) == ("transcript_pending", ["a"])
+    assert outcome(complete, nothing, hours_after=1) == ("processing", [])
+    assert outcome(OccurrenceFiles("e", None), hours_after=99) == ("processing", [])  # end unknown: wait
 
 
 async def test_no_recording_two_hours_after_the_end_completes_the_run_and_a_later_webhook_adds_it(
