@@ -86,8 +86,11 @@ def _adopt(counts: dict[str, int], run_counts: dict[str, int] | None, part: dict
 
 @workflow.defn(name=WORKFLOW_TYPE)
 class WebinarSyncWorkflow:
-    def __init__(self) -> None:
+    @workflow.init
+    def __init__(self, request: SyncRequest) -> None:
         self._began = False
+        #: A run continued from a waiting one has no start signal: every trigger it gets is new.
+        self._resumed = request.resume is not None
         #: The first trigger that came during this run and is not covered yet (one is enough:
         #: every trigger asks for the same thing, a fresh look at the webinar).
         self._pending_triggers: list[str] = []
@@ -97,7 +100,7 @@ class WebinarSyncWorkflow:
     @workflow.signal(name=TRIGGER_SIGNAL)
     def trigger(self, trigger: str) -> None:
         # The signal that started this run (signal-with-start) is this run's own trigger.
-        if self._began and not self._pending_triggers:
+        if (self._began or self._resumed) and not self._pending_triggers:
             self._pending_triggers.append(trigger)
             if self._progress.waiting_for:
                 self._publish(self._progress.model_copy(update={"refresh_pending": True}))
@@ -122,8 +125,8 @@ class WebinarSyncWorkflow:
     async def run(self, request: SyncRequest) -> SyncResult:
         self._began = True
         if request.resume is not None:
-            if request.resume.pending_trigger:
-                self._pending_triggers = [request.resume.pending_trigger]
+            if request.resume.pending_trigger and not self._pending_triggers:
+                self._pending_triggers.append(request.resume.pending_trigger)
             return await self._sync(request, request.resume.plan, dict(request.resume.counts), request.resume)
         self._show("deciding")
         plan: SyncPlan = await workflow.execute_activity_method(
