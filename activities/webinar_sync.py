@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio import activity
@@ -40,20 +40,23 @@ from engine.crm.tables import (
 from engine.dsl.models import EventTrigger
 from engine.enrollment.definitions import load_revision
 from engine.failpoints import failpoint
-from engine.sync.audit_run import add_warning, close_run, open_run
+from engine.sync.audit_run import add_warning, close_run, open_run, record_page
 from engine.sync.contracts import (
     FinishInput,
     FinishResult,
+    Listing,
+    RecordingCheck,
     RecordingResult,
     RecordingState,
     SyncPlan,
     SyncRequest,
 )
 from engine.sync.decide import decide
+from engine.sync.recordings import OccurrenceFiles, no_recording_grace, recording_outcome
 from engine.sync.writer import PageResult, write_recordings, write_registrants, write_sessions
 from engine.zoom.client import Page, ZoomClient
 from engine.zoom.errors import ZoomError, ZoomNoRecording, ZoomNotFound, ZoomPageTokenExpired
-from engine.zoom.models import RegistrantStatus
+from engine.zoom.models import PastInstance, Recording, RegistrantStatus
 from engine.zoom.pool import ZoomClientPool
 from engine.zoom.settings import ZoomConfigError
 
@@ -63,6 +66,8 @@ T = TypeVar("T")
 REGISTRANT_STATUSES = (RegistrantStatus.APPROVED, RegistrantStatus.PENDING, RegistrantStatus.DENIED)
 _VIDEO_TYPES = {"MP4", "M4A"}
 _TRANSCRIPT = "TRANSCRIPT"
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 USERS = table_of(ZoomUser)
 OVERRIDES = table_of(ZoomWebinarOverride)
@@ -74,6 +79,8 @@ class ChunkInput(BaseModel):
     phase: int = 0
     token: str | None = None
     max_pages: int = 10
+    #: What this pass over the listing counted before this chunk, by phase.
+    listing: Listing = Field(default_factory=Listing)
 
 
 class ChunkResult(BaseModel):
@@ -82,6 +89,9 @@ class ChunkResult(BaseModel):
     done: bool
     counts: dict[str, int]
     total: int | None = None
+    listing: Listing | None = None
+    #: The audit entry's counts after the chunk's last page (the store's, exact).
+    run_counts: dict[str, int] | None = None
 
 
 def zoom_failure(error: ZoomError) -> ApplicationError:
@@ -93,6 +103,11 @@ def zoom_failure(error: ZoomError) -> ApplicationError:
         non_retryable=not error.retryable,
         next_retry_delay=timedelta(seconds=delay) if delay else None,
     )
+
+
+def _end_of(start: datetime | None, duration_minutes: int | None) -> datetime | None:
+    """A webinar's (or an occurrence's) scheduled end."""
+    return start + timedelta(minutes=duration_minutes) if start and duration_minutes else None
 
 
 def _config_failure(error: ZoomConfigError) -> ApplicationError:
@@ -163,21 +178,19 @@ class WebinarSyncActivities:
                 host_email = None
             except ZoomError as error:
                 raise zoom_failure(error) from None
-        instances: list[str] = []
+        instances: list[PastInstance] = []
         try:
-            instances = [instance.uuid for instance in await client.list_past_instances(request.webinar_id)]
+            instances = await client.list_past_instances(request.webinar_id)
         except ZoomNotFound:
             instances = []  # not started or not ended yet
         except ZoomError as error:
             raise zoom_failure(error) from None
-        end = (
-            webinar.start_time + timedelta(minutes=webinar.duration)
-            if webinar.start_time and webinar.duration
-            else None
-        )
+        end = _end_of(webinar.start_time, webinar.duration)
+        instances.sort(key=lambda instance: (instance.start_time is None, instance.start_time or _EPOCH))
         plan.topic = webinar.topic
         plan.duration_minutes = webinar.duration
-        plan.instance_uuids = instances
+        plan.instance_uuids = [instance.uuid for instance in instances]
+        plan.instance_ends = [_end_of(instance.start_time, webinar.duration) for instance in instances]
         plan.ended = bool(instances)
         plan.host_email_domain = host_email.rpartition("@")[2].lower() if host_email else None
 
@@ -303,45 +316,81 @@ class WebinarSyncActivities:
         request: ChunkInput,
         phases: int,
         pages_of: Callable[[int, str | None], AsyncIterator[Page[T]]],
-        write: Callable[[list[T]], PageResult],
+        write: Callable[[Session, int, list[T]], PageResult],
         prefix: str,
     ) -> ChunkResult:
-        """Up to ``max_pages`` pages from the cursor, each written in its own transaction; the
-        cursor is heartbeated after every page so a retry resumes at the next one."""
-        phase, token, counts = request.phase, request.token, {}
+        """Up to ``max_pages`` pages from the cursor, each written in its own transaction together
+        with the audit entry's counts (``record_page``); the cursor and the pass's counts are
+        heartbeated after every page so a retry resumes at the next one and counts it once."""
+        plan = request.plan
+        phase, token, counts, listing = request.phase, request.token, {}, request.listing
         page_written = f"webinar_sync.{prefix}.page_written"  # failpoint: committed, cursor not heartbeated
         details = activity.info().heartbeat_details
         if details:
             phase, token, counts = details[0], details[1], dict(details[2])
+            if len(details) > 3:
+                listing = Listing.model_validate(details[3])
+
+        def commit(page_phase: int, page: Page[T], before: Listing) -> tuple[PageResult, Listing, dict[str, int]]:
+            with Session(self._engine) as session:
+                result = write(session, page_phase, page.items)
+                self._excluded(session, plan, result)
+                after = before.with_page(
+                    page_phase,
+                    rows=result.rows,
+                    written=result.written,
+                    guests=result.guests_without_email,
+                    total=page.total_records,
+                )
+                snapshot = record_page(
+                    session,
+                    plan.run_key,
+                    absolute=after.counts(prefix),
+                    inserted={"timeline_events": result.timeline_events},
+                    contact_ids=result.contact_ids,
+                    created_ids=result.created_ids,
+                )
+                session.commit()
+                return result, after, snapshot
+
         pages = 0
         total: int | None = None
+        run_counts: dict[str, int] | None = None
+
+        def handing_back(done: bool) -> ChunkResult:
+            return ChunkResult(
+                phase=phase, token=token, done=done, counts=counts, total=total, listing=listing, run_counts=run_counts
+            )
+
         while phase < phases:
             try:
                 async for page in pages_of(phase, token):
                     total = page.total_records
-                    result = await asyncio.to_thread(write, page.items)
+                    result, listing, run_counts = await asyncio.to_thread(commit, phase, page, listing)
                     failpoint(page_written)
                     _add(counts, result, prefix)
                     token = page.next_page_token or None
                     pages += 1
                     if token is None:
                         break
-                    activity.heartbeat(phase, token, counts)
+                    activity.heartbeat(phase, token, counts, listing.model_dump())
                     if pages >= request.max_pages:
-                        return ChunkResult(phase=phase, token=token, done=False, counts=counts, total=total)
+                        return handing_back(done=False)
             except ZoomPageTokenExpired:
-                # Tokens live 15 minutes; start this listing again (every write is an upsert).
+                # Tokens live 15 minutes; start this listing again (every write is an upsert, and
+                # the phase's counts start again too).
                 token = None
+                listing = listing.restarted(phase)
                 continue
             except ZoomError as error:
                 if error.retryable and pages > 0:
                     # Progress was made: hand the cursor back, so the next chunk starts afresh (attempt
                     # 1) instead of one long chunk piling up ever longer backoffs.
-                    return ChunkResult(phase=phase, token=token, done=False, counts=counts, total=total)
+                    return handing_back(done=False)
                 raise zoom_failure(error) from None
             phase, token = phase + 1, None
-            activity.heartbeat(phase, token, counts)
-        return ChunkResult(phase=phase, token=None, done=True, counts=counts, total=total)
+            activity.heartbeat(phase, token, counts, listing.model_dump())
+        return handing_back(done=True)
 
     @activity.defn
     async def sync_registrants(self, request: ChunkInput) -> ChunkResult:
@@ -353,20 +402,16 @@ class WebinarSyncActivities:
         def pages(phase: int, token: str | None) -> AsyncIterator[Page[Any]]:
             return client.registrant_pages(plan.webinar_id, REGISTRANT_STATUSES[phase], start_token=token)
 
-        def write(items: list[Any]) -> PageResult:
-            with Session(self._engine) as session:
-                result = write_registrants(
-                    session,
-                    marketing_event_id=plan.marketing_event_id or 0,
-                    zoom_webinar_id=plan.webinar_id,
-                    business_unit_id=plan.business_unit_id or 0,
-                    excluded_domains=excluded_domains,
-                    registrants=items,
-                    seen_at=datetime.now(UTC),
-                )
-                self._excluded(session, plan, result)
-                session.commit()
-                return result
+        def write(session: Session, _phase: int, items: list[Any]) -> PageResult:
+            return write_registrants(
+                session,
+                marketing_event_id=plan.marketing_event_id or 0,
+                zoom_webinar_id=plan.webinar_id,
+                business_unit_id=plan.business_unit_id or 0,
+                excluded_domains=excluded_domains,
+                registrants=items,
+                seen_at=datetime.now(UTC),
+            )
 
         return await self._chunk(request, len(REGISTRANT_STATUSES), pages, write, "registrants")
 
@@ -389,7 +434,8 @@ class WebinarSyncActivities:
 
     @activity.defn
     async def sync_attendees(self, request: ChunkInput) -> ChunkResult:
-        """The participants report of every ended instance (one row per join session)."""
+        """The participants report of every ended instance (one row per join session), each
+        session stored with its occurrence (R-SYNC-3: attendance is computed per occurrence)."""
         plan = request.plan
         assert plan.marketing_event_id is not None and plan.business_unit_id is not None
         client = self._client(plan.connection)
@@ -398,86 +444,117 @@ class WebinarSyncActivities:
         def pages(phase: int, token: str | None) -> AsyncIterator[Page[Any]]:
             return client.participant_report_pages(plan.instance_uuids[phase], start_token=token)
 
-        def write(items: list[Any]) -> PageResult:
-            with Session(self._engine) as session:
-                result = write_sessions(
-                    session,
-                    marketing_event_id=plan.marketing_event_id or 0,
-                    zoom_webinar_id=plan.webinar_id,
-                    business_unit_id=plan.business_unit_id or 0,
-                    excluded_domains=excluded_domains,
-                    rows=items,
-                    webinar_topic=plan.topic,
-                )
-                self._excluded(session, plan, result)
-                session.commit()
-                return result
+        def write(session: Session, phase: int, items: list[Any]) -> PageResult:
+            return write_sessions(
+                session,
+                marketing_event_id=plan.marketing_event_id or 0,
+                zoom_webinar_id=plan.webinar_id,
+                business_unit_id=plan.business_unit_id or 0,
+                excluded_domains=excluded_domains,
+                rows=items,
+                webinar_topic=plan.topic,
+                occurrence=plan.instance_uuids[phase],
+            )
 
         return await self._chunk(request, len(plan.instance_uuids), pages, write, "attendees")
 
     # --- 6: recordings and transcripts --------------------------------------------------------
 
     @activity.defn
-    async def sync_recordings(self, plan: SyncPlan) -> RecordingResult:
-        """Store what is ready; say what is still missing so the workflow waits (R-SYNC-5)."""
+    async def sync_recordings(self, plan: SyncPlan, check: RecordingCheck | None = None) -> RecordingResult:
+        """Store, per occurrence, what is ready; say what is still coming so the workflow waits
+        (R-SYNC-5), and which occurrences have no recording at all (``engine.sync.recordings``),
+        judged as of ``check.as_of`` (the workflow's clock; now for a caller that gives none)."""
         assert plan.marketing_event_id is not None
         client = self._client(plan.connection)
-        files: list[RecordingUpsert] = []
-        missing = 0
-        videos = transcripts = 0
-        for uuid in plan.instance_uuids or [plan.webinar_id]:
+        as_of = check.as_of if check is not None else datetime.now(UTC)
+        grace = no_recording_grace(plan.duration_minutes, check.grace_seconds if check is not None else 2 * 3600)
+        found: list[tuple[OccurrenceFiles, list[RecordingUpsert]]] = []
+        for index, uuid in enumerate(plan.instance_uuids or [plan.webinar_id]):
+            ended = plan.instance_ends[index] if index < len(plan.instance_ends) else None
             try:
                 recording = await client.get_recordings(uuid)
             except (ZoomNoRecording, ZoomNotFound):
-                missing += 1
+                found.append((OccurrenceFiles(uuid, ended), []))
                 continue
             except ZoomError as error:
                 raise zoom_failure(error) from None
-            for item in recording.recording_files:
-                kind = item.file_type.upper()
-                if kind not in _VIDEO_TYPES and kind != _TRANSCRIPT:
-                    continue
-                if (item.status or "completed") != "completed":
-                    continue
-                videos += kind in _VIDEO_TYPES
-                transcripts += kind == _TRANSCRIPT
-                files.append(
-                    RecordingUpsert(
-                        zoom_file_id=item.id,
-                        marketing_event_id=plan.marketing_event_id,
-                        file_type=kind,
-                        status="available",
-                        topic=recording.topic or plan.topic,
-                        play_url=item.play_url or recording.share_url,
-                        download_url=item.download_url,
-                        start_time=item.recording_start or recording.start_time,
-                        end_time=item.recording_end,
-                    )
-                )
+            found.append(self._occurrence_files(plan, uuid, ended, recording))
+        state, absent = recording_outcome([files for files, _ in found], as_of=as_of, grace=grace)
 
-        def store() -> tuple[int, int]:
+        def store() -> tuple[int, int, dict[str, int]]:
+            stored = events = 0
             with Session(self._engine) as session:
-                stored = write_recordings(
+                for index, (_files, upserts) in enumerate(found):
+                    if not upserts:
+                        continue
+                    files_stored, new_events = write_recordings(
+                        session,
+                        marketing_event_id=plan.marketing_event_id or 0,
+                        zoom_webinar_id=plan.webinar_id,
+                        recordings=upserts,
+                        seen_at=datetime.now(UTC),
+                        occurrence=None if index == 0 else plan.instance_uuids[index],
+                    )
+                    stored, events = stored + files_stored, events + new_events
+                snapshot = record_page(
                     session,
-                    marketing_event_id=plan.marketing_event_id or 0,
-                    zoom_webinar_id=plan.webinar_id,
-                    recordings=files,
-                    seen_at=datetime.now(UTC),
+                    plan.run_key,
+                    absolute={"recording_files": stored},
+                    inserted={"recording_events": events, "timeline_events": events},
                 )
                 session.commit()
-                return stored
+                return stored, events, snapshot
 
-        stored, events = await asyncio.to_thread(store) if files else (0, 0)
+        run_counts: dict[str, int] | None = None
+        stored = events = 0
+        if any(upserts for _, upserts in found):
+            stored, events, run_counts = await asyncio.to_thread(store)
         failpoint("webinar_sync.recordings.after_write")  # crash tests: files stored, result not returned
-        counts = {"recording_files": stored, "recording_events": events}
-        if videos == 0:
-            state = RecordingState.PROCESSING if missing or not files else RecordingState.NONE
-            return RecordingResult(state=state, counts=counts, detail="no recording is ready in Zoom yet")
-        if transcripts == 0:
-            return RecordingResult(
-                state=RecordingState.TRANSCRIPT_PENDING, counts=counts, detail="the video is stored; no transcript yet"
+        detail = {
+            RecordingState.PROCESSING: "no recording is ready in Zoom yet",
+            RecordingState.TRANSCRIPT_PENDING: "the video is stored; no transcript yet",
+        }.get(state)
+        return RecordingResult(
+            state=state,
+            counts={"recording_files": stored, "recording_events": events},
+            detail=detail,
+            absent=absent,
+            run_counts=run_counts,
+        )
+
+    @staticmethod
+    def _occurrence_files(
+        plan: SyncPlan, uuid: str, ended: datetime | None, recording: Recording
+    ) -> tuple[OccurrenceFiles, list[RecordingUpsert]]:
+        """The video and transcript files of one occurrence's recording that are ready."""
+        upserts: list[RecordingUpsert] = []
+        videos = transcripts = 0
+        processing = False
+        for item in recording.recording_files:
+            kind = item.file_type.upper()
+            if kind not in _VIDEO_TYPES and kind != _TRANSCRIPT:
+                continue
+            if (item.status or "completed") != "completed":
+                processing = True
+                continue
+            videos += kind in _VIDEO_TYPES
+            transcripts += kind == _TRANSCRIPT
+            upserts.append(
+                RecordingUpsert(
+                    zoom_file_id=item.id,
+                    marketing_event_id=plan.marketing_event_id or 0,
+                    file_type=kind,
+                    status="available",
+                    topic=recording.topic or plan.topic,
+                    play_url=item.play_url or recording.share_url,
+                    download_url=item.download_url,
+                    start_time=item.recording_start or recording.start_time,
+                    end_time=item.recording_end,
+                )
             )
-        return RecordingResult(state=RecordingState.SYNCED, counts=counts)
+        files = OccurrenceFiles(uuid, ended, videos=videos, transcripts=transcripts, processing=processing)
+        return files, upserts
 
     # --- 7: the audit entry -------------------------------------------------------------------
 
@@ -503,17 +580,8 @@ class WebinarSyncActivities:
                     "turn registration on for the webinar so attendees are identified (R-SCOPE-3)",
                     [{"guests_without_email": guests}],
                 )
-            recording = request.recording
-            if recording is not None and recording.state != RecordingState.SYNCED:
-                waited = f" after waiting {request.waited_seconds // 60} min" if request.waited_seconds else ""
-                message = {
-                    RecordingState.PROCESSING: f"recording unavailable or still processing in Zoom{waited}; "
-                    "the next sync picks it up",
-                    RecordingState.TRANSCRIPT_PENDING: f"the transcript was not available{waited}; the video is "
-                    "synced, the next sync picks the transcript up",
-                    RecordingState.NONE: "no recording: deleted or never recorded",
-                }[recording.state]
-                add_warning(session, plan.run_key, AuditWarningCode.RECORDING_NOT_SYNCED, message)
+            if request.recording is not None:
+                self._recording_warnings(session, plan, request.recording, request.waited_seconds)
             status = None
             if request.error is not None:
                 add_warning(
@@ -530,6 +598,32 @@ class WebinarSyncActivities:
             session.commit()
             failpoint("webinar_sync.finish.after_commit")  # crash tests: entry closed, result not returned
             return FinishResult(audit_entry_id=entry_id, status=final)
+
+    @staticmethod
+    def _recording_warnings(session: Session, plan: SyncPlan, recording: RecordingResult, waited_seconds: int) -> None:
+        """R-AUD-2: occurrences without a recording, and what was still not there when the run
+        stopped waiting."""
+        if recording.absent:
+            add_warning(
+                session,
+                plan.run_key,
+                AuditWarningCode.RECORDING_NOT_SYNCED,
+                'no recording in Zoom: Zoom still answers "no recording" well after the webinar ended '
+                "(never recorded, or deleted); if one appears later, Zoom's recording webhook starts a sync "
+                "that adds it",
+                recording.absent,
+            )
+        if recording.state == RecordingState.SYNCED or (recording.state == RecordingState.NONE and recording.absent):
+            return
+        waited = f" after waiting {waited_seconds // 60} min" if waited_seconds else ""
+        message = {
+            RecordingState.PROCESSING: f"recording unavailable or still processing in Zoom{waited}; "
+            "the next sync picks it up",
+            RecordingState.TRANSCRIPT_PENDING: f"the transcript was not available{waited}; the video is "
+            "synced, the next sync picks the transcript up",
+            RecordingState.NONE: "no recording: deleted or never recorded",
+        }[recording.state]
+        add_warning(session, plan.run_key, AuditWarningCode.RECORDING_NOT_SYNCED, message)
 
     # --- 8: events for event-triggered enrollments --------------------------------------------
 

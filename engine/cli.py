@@ -381,19 +381,31 @@ def workflows_disable(
 @command
 def sync(
     webinar_id: Annotated[str, typer.Argument(help="The Zoom webinar id (digits).")],
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Start the sync, print its workflow id and how to follow it, exit.")
+    ] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Follow the webinar's current (or last) sync without starting one.")
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=1, help="Stop waiting after SECONDS (the sync goes on; exit 3).")
+    ] = 3600,
     api_url: ApiUrlOption = None,
     api_key: ApiKeyOption = None,
 ) -> None:
-    """Sync one webinar now (R-SYNC-7): follow the run live, then print its audit entry.
-    Exit 0 when it succeeded, was partial or skipped on purpose; 1 when it failed."""
+    """Sync one webinar now: follow the run live (registrants and attendees against Zoom's totals,
+    what it waits for), then print its audit entry. Exit 0 when it succeeded, was partial or skipped
+    on purpose; 1 when it failed; 3 when --timeout passed first (the sync goes on)."""
     from engine.cli_enroll import api_client
     from engine.sync.cli import follow_sync
 
     digits = webinar_id.replace(" ", "").replace("-", "")
     if not digits.isdigit():
         raise InvalidInput(f"{webinar_id!r} is not a Zoom webinar id (digits, spaces and dashes allowed)")
+    if no_wait and follow:
+        raise InvalidInput("--no-wait and --follow exclude each other")
     with api_client(api_url, api_key, _settings()) as client:
-        _exit(follow_sync(client, digits, Console()))
+        _exit(follow_sync(client, digits, Console(), timeout=timeout, wait=not no_wait, start=not follow))
 
 
 def main() -> None:

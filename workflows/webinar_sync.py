@@ -3,7 +3,12 @@
 One run at a time per webinar (id ``webinar-sync:{zoom_account}:{webinar_id}``). Triggers that
 arrive while a run works (webhook, schedule, "Sync now") are signals; they coalesce into one
 follow-up run (continue-as-new) — or, while the run only waits for a recording, into a fresh
-pass over registrants and attendees inside the same run.
+pass over registrants and attendees inside the same run. Since ``sync-coalesced-waits`` (issue
+#13 points 6 and 12, #14 point 4) that refresh starts a short while after the first trigger, so a
+burst of webhooks makes one refresh (and one more at most, for triggers during it); a run whose
+history grows long while it waits continues as new with the same plan, audit entry and counts;
+"no recording" is judged against the workflow's clock; and the current details say what the run
+counted and when it looks for the recording next.
 
 Saga: every write is a page-sized transaction that leaves the store consistent (rows and their
 rollups together), so the compensation of a failed step is to record what was and was not
@@ -16,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -29,14 +34,24 @@ with workflow.unsafe.imports_passed_through():
         TRIGGER_SIGNAL,
         WORKFLOW_TYPE,
         FinishInput,
+        Listing,
+        RecordingCheck,
         RecordingResult,
         RecordingState,
         SyncPlan,
         SyncProgress,
         SyncRequest,
         SyncResult,
+        SyncResume,
     )
+    from engine.sync.progress import describe, with_counts
     from engine.temporal import SearchAttribute
+
+#: ``workflow.patched`` id of the waits that coalesce refreshes, bound their history and judge
+#: "no recording" on the workflow's clock (issue #13 points 6 and 12).
+COALESCED_WAITS = "sync-coalesced-waits"
+#: A waiting run never continues as new below this history length (a continued run starts with ~20).
+MIN_HISTORY_LIMIT = 40
 
 #: Zoom calls: retried without end by default (a rate-limited or failing Zoom slows the sync
 #: down instead of failing it); permanent errors are non-retryable ApplicationErrors.
@@ -56,10 +71,28 @@ def _merge(total: dict[str, int], part: dict[str, int]) -> None:
         total[name] = total.get(name, 0) + value
 
 
+def _adopt(counts: dict[str, int], run_counts: dict[str, int] | None, part: dict[str, int]) -> None:
+    """Take the audit entry's counts as the activity read them after its last write (exact); older
+    workers returned only what their call added, which is summed."""
+    if run_counts is None:
+        _merge(counts, part)
+        return
+    enrolled = counts.get("enrollments_started")
+    counts.clear()
+    counts.update(run_counts)
+    if enrolled:
+        counts["enrollments_started"] = enrolled
+
+
 @workflow.defn(name=WORKFLOW_TYPE)
 class WebinarSyncWorkflow:
-    def __init__(self) -> None:
+    @workflow.init
+    def __init__(self, request: SyncRequest) -> None:
         self._began = False
+        #: A run continued from a waiting one has no start signal: every trigger it gets is new.
+        self._resumed = request.resume is not None
+        #: The first trigger that came during this run and is not covered yet (one is enough:
+        #: every trigger asks for the same thing, a fresh look at the webinar).
         self._pending_triggers: list[str] = []
         self._recording_ready = False
         self._progress = SyncProgress(phase="starting")
@@ -67,8 +100,10 @@ class WebinarSyncWorkflow:
     @workflow.signal(name=TRIGGER_SIGNAL)
     def trigger(self, trigger: str) -> None:
         # The signal that started this run (signal-with-start) is this run's own trigger.
-        if self._began:
+        if (self._began or self._resumed) and not self._pending_triggers:
             self._pending_triggers.append(trigger)
+            if self._progress.waiting_for:
+                self._publish(self._progress.model_copy(update={"refresh_pending": True}))
 
     @workflow.signal(name=RECORDING_SIGNAL)
     def recording_ready(self, trigger: str = "webhook") -> None:
@@ -78,14 +113,21 @@ class WebinarSyncWorkflow:
     def progress(self) -> SyncProgress:
         return self._progress
 
-    def _show(self, phase: str, done: int = 0, total: int | None = None) -> None:
-        self._progress = SyncProgress(phase=phase, done=done, total=total)
-        shown = f"{phase} {done:,}/{total:,}" if total else (f"{phase} {done:,}" if done else phase)
-        workflow.set_current_details(shown)
+    def _publish(self, progress: SyncProgress) -> None:
+        self._progress = progress
+        workflow.set_current_details(describe(progress))
+
+    def _show(self, phase: str, counts: dict[str, int] | None = None, done: int = 0, total: int | None = None) -> None:
+        update = {"phase": phase, "done": done, "total": total, "waiting_for": None, "next_check_at": None}
+        self._publish(with_counts(self._progress.model_copy(update=update), counts or {}))
 
     @workflow.run
     async def run(self, request: SyncRequest) -> SyncResult:
         self._began = True
+        if request.resume is not None:
+            if request.resume.pending_trigger and not self._pending_triggers:
+                self._pending_triggers.append(request.resume.pending_trigger)
+            return await self._sync(request, request.resume.plan, dict(request.resume.counts), request.resume)
         self._show("deciding")
         plan: SyncPlan = await workflow.execute_activity_method(
             WebinarSyncActivities.plan_sync,
@@ -96,16 +138,22 @@ class WebinarSyncWorkflow:
         )
         if plan.business_unit:
             workflow.upsert_search_attributes([SearchAttribute.BUSINESS_UNIT.value_set(plan.business_unit)])
-        counts: dict[str, int] = {}
+        return await self._sync(request, plan, {}, None)
+
+    async def _sync(
+        self, request: SyncRequest, plan: SyncPlan, counts: dict[str, int], resume: SyncResume | None
+    ) -> SyncResult:
+        self._progress = self._progress.model_copy(update={"run_key": plan.run_key})
         recording: RecordingResult | None = None
         error: str | None = None
         waited = 0
         try:
             if plan.sync:
-                await self._data(plan, counts)
+                if resume is None:
+                    await self._data(plan, counts)
                 if plan.recordings and plan.ended:
-                    recording, waited = await self._recordings(plan, request, counts)
-                self._show("publishing events")
+                    recording, waited = await self._recordings(plan, request, counts, resume)
+                self._show("publishing events", counts)
                 enrolled = await workflow.execute_activity_method(
                     WebinarSyncActivities.publish_events,
                     plan,
@@ -117,7 +165,7 @@ class WebinarSyncWorkflow:
                     counts["enrollments_started"] = enrolled
         except ActivityError as failure:
             error = _failure_message(failure)
-        self._show("writing the audit entry")
+        self._show("writing the audit entry", counts)
         finished = await workflow.execute_activity_method(
             WebinarSyncActivities.finish_sync,
             FinishInput(plan=plan, counts=counts, recording=recording, error=error, waited_seconds=waited),
@@ -127,12 +175,18 @@ class WebinarSyncWorkflow:
         )
         status = finished.status
         workflow.upsert_search_attributes([SearchAttribute.STATUS.value_set(status)])
-        self._progress = SyncProgress(phase="done", status=status)
-        workflow.set_current_details(f"{status}: " + ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())))
+        self._show("done", counts)
+        self._publish(self._progress.model_copy(update={"status": status}))
         if self._pending_triggers:
             # Triggers that came during this run: one follow-up run covers them all.
             workflow.continue_as_new(
-                request.model_copy(update={"trigger": self._pending_triggers[0], "generation": request.generation + 1})
+                request.model_copy(
+                    update={
+                        "trigger": self._pending_triggers[0],
+                        "generation": request.generation + 1,
+                        "resume": None,
+                    }
+                )
             )
         if error is not None:
             raise ApplicationError(f"sync of webinar {plan.webinar_id} failed: {error}", type="SYNC_ERROR")
@@ -152,10 +206,11 @@ class WebinarSyncWorkflow:
         counts: dict[str, int],
         label: str,
     ) -> None:
+        """One pass over a listing, chunk by chunk; the audit entry counts as each page commits."""
         chunk = ChunkInput(plan=plan)
         done_rows = 0
         while True:
-            self._show(label, done_rows, None)
+            self._show(label, counts, done_rows, None)
             result: ChunkResult = await workflow.execute_activity_method(
                 method,
                 chunk,
@@ -164,21 +219,23 @@ class WebinarSyncWorkflow:
                 retry_policy=_ZOOM_RETRY,
                 summary=f"{label}: pages from {'the start' if chunk.token is None else 'the cursor'}",
             )
-            _merge(counts, result.counts)
+            _adopt(counts, result.run_counts, result.counts)
             done_rows = counts.get(f"{label}_rows", 0)
-            self._show(label, done_rows, result.total)
+            self._show(label, counts, done_rows, counts.get(f"{label}_total") or result.total)
             if result.done:
                 return
-            chunk = ChunkInput(plan=plan, phase=result.phase, token=result.token)
+            chunk = ChunkInput(plan=plan, phase=result.phase, token=result.token, listing=result.listing or Listing())
 
     async def _recordings(
-        self, plan: SyncPlan, request: SyncRequest, counts: dict[str, int]
+        self, plan: SyncPlan, request: SyncRequest, counts: dict[str, int], resume: SyncResume | None
     ) -> tuple[RecordingResult, int]:
         """Fetch recordings; while the video or the transcript is not there, wait (timer, or the
         recording webhook's signal) up to the configured limit (R-SYNC-5)."""
+        if resume is not None or workflow.patched(COALESCED_WAITS):
+            return await self._wait_for_recordings(plan, request, counts, resume.waited_seconds if resume else 0)
         waited = 0
         while True:
-            self._show("recordings")
+            self._show("recordings", counts)
             self._recording_ready = False
             result: RecordingResult = await workflow.execute_activity_method(
                 WebinarSyncActivities.sync_recordings,
@@ -210,3 +267,78 @@ class WebinarSyncWorkflow:
                 # New registrations or attendees while we wait: refresh them now, in this run.
                 self._pending_triggers.clear()
                 await self._data(plan, counts)
+
+    async def _wait_for_recordings(
+        self, plan: SyncPlan, request: SyncRequest, counts: dict[str, int], waited: int
+    ) -> tuple[RecordingResult, int]:
+        """Check; while something is still coming, wait until the next check (or the recording
+        webhook's signal). Triggers meanwhile ask for one coalesced refresh (``_refresh``); a
+        history grown past ``history_limit`` continues as new (``_continue_if_long``)."""
+        while True:
+            self._continue_if_long(request, plan, counts, waited)
+            result = await self._check_recordings(plan, request, counts)
+            if result.state in (RecordingState.SYNCED, RecordingState.NONE) or waited >= request.recording_wait_seconds:
+                return result, waited
+            step = min(request.recording_poll_seconds, request.recording_wait_seconds - waited)
+            waiting = "the transcript" if result.state == RecordingState.TRANSCRIPT_PENDING else "the recording"
+            started = workflow.time()
+            next_check = workflow.now() + timedelta(seconds=step)
+            self._show_waiting(waiting, next_check, counts)
+            while not self._recording_ready:
+                if self._pending_triggers:
+                    await self._refresh(plan, request, counts)
+                    self._show_waiting(waiting, next_check, counts)
+                    self._continue_if_long(request, plan, counts, waited + int(workflow.time() - started))
+                    continue
+                remaining = started + step - workflow.time()
+                if remaining <= 0:
+                    break
+                with suppress(TimeoutError):
+                    await workflow.wait_condition(
+                        lambda: self._recording_ready or bool(self._pending_triggers),
+                        timeout=timedelta(seconds=remaining),
+                        timeout_summary=f"wait for {waiting} until the next check",
+                    )
+            waited += max(1, int(workflow.time() - started))
+
+    async def _check_recordings(self, plan: SyncPlan, request: SyncRequest, counts: dict[str, int]) -> RecordingResult:
+        self._show("recordings", counts)
+        self._recording_ready = False
+        check = RecordingCheck(as_of=workflow.now(), grace_seconds=request.no_recording_grace_seconds)
+        result: RecordingResult = await workflow.execute_activity_method(
+            WebinarSyncActivities.sync_recordings,
+            args=[plan, check],
+            start_to_close_timeout=timedelta(minutes=5),
+            retry_policy=_ZOOM_RETRY,
+            summary="recordings and transcripts",
+        )
+        _adopt(counts, result.run_counts, result.counts)
+        return result
+
+    def _show_waiting(self, waiting: str, next_check: datetime, counts: dict[str, int]) -> None:
+        self._show("waiting", counts)
+        update = {"waiting_for": waiting, "next_check_at": next_check, "refresh_pending": bool(self._pending_triggers)}
+        self._publish(self._progress.model_copy(update=update))
+
+    async def _refresh(self, plan: SyncPlan, request: SyncRequest, counts: dict[str, int]) -> None:
+        """New registrations or attendees while the run waits: refresh them in this run, once for
+        every trigger that comes until the refresh starts (``refresh_settle_seconds`` after the
+        first); triggers during the refresh queue one more."""
+        await workflow.sleep(
+            timedelta(seconds=request.refresh_settle_seconds), summary="let a burst of triggers settle"
+        )
+        self._pending_triggers.clear()
+        await self._data(plan, counts)
+
+    def _continue_if_long(self, request: SyncRequest, plan: SyncPlan, counts: dict[str, int], waited: int) -> None:
+        """Keep a waiting run's history bounded: past the limit, continue as new — the next run goes
+        on waiting with the same plan, audit entry and counts."""
+        if workflow.info().get_current_history_length() < max(request.history_limit, MIN_HISTORY_LIMIT):
+            return
+        resume = SyncResume(
+            plan=plan,
+            counts=counts,
+            waited_seconds=waited,
+            pending_trigger=self._pending_triggers[0] if self._pending_triggers else None,
+        )
+        workflow.continue_as_new(request.model_copy(update={"resume": resume}))

@@ -10,11 +10,12 @@ import sqlalchemy as sa
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from engine.crm.bulk import connection_of, upsert
+from engine.crm.bulk import connection_of, insert_missing, upsert
 from engine.crm.cursors import decode_position, encode_position
-from engine.crm.tables import AuditEntry, AuditWarningCode, SyncStatus, SyncTrigger, table_of
+from engine.crm.tables import AuditEntry, AuditWarningCode, SyncRunContact, SyncStatus, SyncTrigger, table_of
 
 AUDIT = table_of(AuditEntry)
+RUN_CONTACTS = table_of(SyncRunContact)
 MAX_PAGE_SIZE = 200
 
 
@@ -57,6 +58,36 @@ def record_audit_entry(session: Session, entry: AuditEntryWrite) -> int:
     )
     found = connection.execute(sa.select(AUDIT.c.id).where(AUDIT.c.run_key == entry.run_key)).scalar_one()
     return int(found)
+
+
+def note_run_contacts(session: Session, audit_entry_id: int, contact_ids: set[int], created_ids: set[int]) -> None:
+    """Remember the contacts a run wrote to, each once: the first write decides whether the run
+    created it (a retried page that finds its contacts already there does not make them "matched")."""
+    rows = [
+        {"audit_entry_id": audit_entry_id, "contact_id": contact_id, "created": contact_id in created_ids}
+        for contact_id in sorted(contact_ids)
+    ]
+    insert_missing(connection_of(session), RUN_CONTACTS, rows, key=["audit_entry_id", "contact_id"])
+
+
+def count_run_contacts(session: Session, audit_entry_id: int) -> tuple[int, int]:
+    """(contacts the run created, existing contacts it wrote to) — each contact once."""
+    created = sa.cast(RUN_CONTACTS.c.created, sa.Integer)
+    found = (
+        connection_of(session)
+        .execute(
+            sa.select(sa.func.coalesce(sa.func.sum(created), 0), sa.func.count()).where(
+                RUN_CONTACTS.c.audit_entry_id == audit_entry_id
+            )
+        )
+        .one()
+    )
+    return int(found[0]), int(found[1]) - int(found[0])
+
+
+def forget_run_contacts(session: Session, audit_entry_id: int) -> None:
+    """Once the entry's counts are final, the run's contact ledger is not needed any more."""
+    connection_of(session).execute(sa.delete(RUN_CONTACTS).where(RUN_CONTACTS.c.audit_entry_id == audit_entry_id))
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,11 @@ A typical sync of one webinar::
     touched = upsert_registrations(session, event_id, registrations)
     touched |= upsert_attendance_sessions(session, event_id, sessions)
     recompute_rollups(session, touched)
+
+Attendance (R-SYNC-3, R-PROP-1, ``attendance_of``): per occurrence of the webinar (a recurring
+webinar has several) the union of the contact's session intervals, so two devices at once count
+once; the participation's seconds are the sum of the unions, its percent the mean over the
+occurrences attended of each union's share of the webinar's duration, capped at 100.
 """
 
 from __future__ import annotations
@@ -29,7 +34,6 @@ from engine.crm.bulk import (
     any_changed,
     chunked,
     connection_of,
-    dialect_insert,
     excluded_of,
     insert_missing,
     upsert,
@@ -188,11 +192,12 @@ def upsert_registrations(session: Session, marketing_event_id: int, registration
 
 @dataclass(frozen=True)
 class AttendanceSessionIn:
-    """One row of the participants report; sessions of one person are summed (R-SYNC-1)."""
+    """One row of the participants report, in the occurrence (Zoom instance UUID) it was listed for."""
 
     contact_id: int
     join_time: datetime
     leave_time: datetime | None
+    occurrence: str | None = None
 
     @property
     def seconds(self) -> int:
@@ -205,8 +210,7 @@ def upsert_attendance_sessions(
     session: Session, marketing_event_id: int, sessions: Sequence[AttendanceSessionIn]
 ) -> set[int]:
     """Record attendance sessions and derive the attendees' participations from *all* their stored
-    sessions (seconds, percent of the webinar's duration capped at 100, R-SYNC-3/R-PROP-1).
-    Returns the contact ids touched."""
+    sessions (``attendance_of``: per occurrence, R-SYNC-3/R-PROP-1). Returns the contact ids touched."""
     if not sessions:
         return set()
     connection = connection_of(session)
@@ -217,11 +221,19 @@ def upsert_attendance_sessions(
             "join_time": item.join_time,
             "leave_time": item.leave_time,
             "seconds": item.seconds,
+            "occurrence": item.occurrence,
         }
-        for item in {(s.contact_id, s.join_time): s for s in sessions}.values()
+        for item in _longest_per_join(sessions)
     ]
     excluded = excluded_of(connection, SESSIONS)
-    changing = {"leave_time": excluded.leave_time, "seconds": excluded.seconds}
+    stored = SESSIONS.c
+    # Two devices that joined in the same second share a key: the session that lasted longer stays.
+    longer = sa.or_(stored.leave_time.is_(None), excluded.leave_time > stored.leave_time)
+    changing = {
+        "leave_time": sa.case((longer, excluded.leave_time), else_=stored.leave_time),
+        "seconds": sa.case((longer, excluded.seconds), else_=stored.seconds),
+        "occurrence": sa.func.coalesce(excluded.occurrence, stored.occurrence),
+    }
     upsert(
         connection,
         SESSIONS,
@@ -239,52 +251,99 @@ def upsert_attendance_sessions(
     return set(contact_ids)
 
 
+def _longest_per_join(sessions: Sequence[AttendanceSessionIn]) -> list[AttendanceSessionIn]:
+    """One session per (contact, join time), the one that lasted longest (stored sessions are keyed so)."""
+    kept: dict[tuple[int, datetime], AttendanceSessionIn] = {}
+    for item in sessions:
+        key = (item.contact_id, item.join_time)
+        if key not in kept or item.seconds > kept[key].seconds:
+            kept[key] = item
+    return list(kept.values())
+
+
+@dataclass(frozen=True)
+class Attendance:
+    seconds: int
+    percent: float | None
+
+
+Interval = tuple[datetime, datetime]
+
+
+def union_seconds(intervals: Iterable[Interval]) -> int:
+    """Seconds covered by at least one interval: two devices in at once count once (R-SYNC-3)."""
+    total = 0
+    current: Interval | None = None
+    for start, end in sorted(intervals):
+        if current is not None and start <= current[1]:
+            current = (current[0], max(current[1], end))
+            continue
+        if current is not None:
+            total += int((current[1] - current[0]).total_seconds())
+        current = (start, end)
+    if current is not None:
+        total += int((current[1] - current[0]).total_seconds())
+    return total
+
+
+def attendance_of(
+    sessions: Iterable[tuple[str | None, datetime, datetime | None]], duration_minutes: int | None
+) -> Attendance:
+    """A contact's attendance of one webinar from its sessions ``(occurrence, join, leave)``
+    (R-SYNC-3, R-PROP-1): per occurrence the union of the session intervals; seconds are the sum of
+    the unions; the percent is the mean, over the occurrences attended, of each union's share of the
+    webinar's duration capped at 100 — so 30 of 60 minutes in each of two occurrences is 50 %.
+    None when the duration is unknown."""
+    by_occurrence: dict[str | None, list[Interval]] = {}
+    for occurrence, join, leave in sessions:
+        by_occurrence.setdefault(occurrence, []).append((join, max(join, leave or join)))
+    unions = [union_seconds(intervals) for intervals in by_occurrence.values()]
+    if not duration_minutes or duration_minutes <= 0 or not unions:
+        return Attendance(sum(unions), None)
+    shares = [min(100.0, seconds * 100.0 / (duration_minutes * 60)) for seconds in unions]
+    return Attendance(sum(unions), sum(shares) / len(shares))
+
+
 def _refresh_attendance(
     connection: sa.Connection, marketing_event_id: int, contact_ids: Sequence[int], duration_minutes: int | None
 ) -> None:
-    total = sa.func.sum(SESSIONS.c.seconds)
-    if duration_minutes and duration_minutes > 0:
-        share = total * 100.0 / (duration_minutes * 60)
-        percent: sa.ColumnElement[Any] = sa.case((share > 100.0, 100.0), else_=share)
-    else:
-        percent = sa.null()
-    summed = (
-        sa.select(
-            sa.literal(marketing_event_id).label("marketing_event_id"),
-            SESSIONS.c.contact_id,
-            sa.literal(ParticipationState.ATTENDED.value).label("state"),
-            sa.true().label("attended"),
-            sa.cast(total, sa.Integer).label("attendance_seconds"),
-            sa.cast(percent, sa.Float).label("attendance_percent"),
-            sa.literal(utcnow(), PARTICIPATIONS.c.updated_at.type).label("updated_at"),
+    stored = connection.execute(
+        sa.select(SESSIONS.c.contact_id, SESSIONS.c.occurrence, SESSIONS.c.join_time, SESSIONS.c.leave_time).where(
+            SESSIONS.c.marketing_event_id == marketing_event_id, SESSIONS.c.contact_id.in_(contact_ids)
         )
-        # SQLite needs a WHERE in an INSERT … SELECT … ON CONFLICT (parsing ambiguity); we have one.
-        .where(SESSIONS.c.marketing_event_id == marketing_event_id, SESSIONS.c.contact_id.in_(contact_ids))
-        .group_by(SESSIONS.c.contact_id)
     )
-    columns = [
-        "marketing_event_id",
-        "contact_id",
-        "state",
-        "attended",
-        "attendance_seconds",
-        "attendance_percent",
-        "updated_at",
-    ]
-    statement = dialect_insert(connection, PARTICIPATIONS).from_select(columns, summed)
-    excluded = statement.excluded
+    by_contact: dict[int, list[tuple[str | None, datetime, datetime | None]]] = {}
+    for row in stored:
+        by_contact.setdefault(row.contact_id, []).append((row.occurrence, row.join_time, row.leave_time))
+    now = utcnow()
+    rows = []
+    for contact_id, sessions in sorted(by_contact.items()):
+        attendance = attendance_of(sessions, duration_minutes)
+        rows.append(
+            {
+                "marketing_event_id": marketing_event_id,
+                "contact_id": contact_id,
+                "state": ParticipationState.ATTENDED.value,
+                "attended": True,
+                "attendance_seconds": attendance.seconds,
+                "attendance_percent": attendance.percent,
+                "updated_at": now,
+            }
+        )
+    excluded = excluded_of(connection, PARTICIPATIONS)
     changing = {
         "state": excluded.state,
         "attended": excluded.attended,
         "attendance_seconds": excluded.attendance_seconds,
         "attendance_percent": excluded.attendance_percent,
     }
-    connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=["marketing_event_id", "contact_id"],
-            set_={**changing, "updated_at": excluded.updated_at},
-            where=any_changed(PARTICIPATIONS, changing),
-        )
+    upsert(
+        connection,
+        PARTICIPATIONS,
+        rows,
+        key=["marketing_event_id", "contact_id"],
+        update={**changing, "updated_at": excluded.updated_at},
+        update_where=any_changed(PARTICIPATIONS, changing),
     )
 
 

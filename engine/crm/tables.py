@@ -327,7 +327,12 @@ class Participation(SQLModel, table=True):
 
 
 class AttendanceSession(SQLModel, table=True):
-    """One join/leave of a participant (the participants report has one row per session)."""
+    """One join/leave of a participant (the participants report has one row per session).
+
+    ``occurrence`` is the Zoom UUID of the webinar's instance the session belongs to (a recurring
+    webinar has several): attendance is the union of a contact's sessions per occurrence (R-SYNC-3).
+    NULL for sessions stored before occurrences were recorded: they count as one occurrence.
+    """
 
     __tablename__ = "attendance_sessions"
     __table_args__ = (UniqueConstraint("marketing_event_id", "contact_id", "join_time"),)
@@ -338,6 +343,7 @@ class AttendanceSession(SQLModel, table=True):
     join_time: datetime = Field(sa_type=UTCDateTime)
     leave_time: datetime | None = Field(default=None, sa_type=UTCDateTime)
     seconds: int = Field(default=0)
+    occurrence: str | None = Field(default=None, max_length=100)
 
 
 class Recording(SQLModel, table=True):
@@ -397,6 +403,19 @@ class AuditEntry(SQLModel, table=True):
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     counts: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     warnings: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class SyncRunContact(SQLModel, table=True):
+    """The contacts a running sync has written to, each once, and whether that run created it: the
+    audit entry's ``contacts_created``/``contacts_matched`` are counted here, exactly, however often
+    a page is retried (a contact counts as created by the attempt that created it). Rows live
+    while the run does; closing the audit entry deletes them."""
+
+    __tablename__ = "sync_run_contacts"
+
+    audit_entry_id: int = Field(foreign_key="audit_entries.id", primary_key=True, ondelete="CASCADE")
+    contact_id: int = Field(primary_key=True)
+    created: bool = Field(default=False)
 
 
 # --- workflow definitions and enrollments ----------------------------------------------------

@@ -1,6 +1,14 @@
 """The audit entry of one sync run (§7), built up while the run goes: created when the run
-starts, warnings merged as activities find them (a retried activity merges the same items
-again, which changes nothing), closed with status and counts at the end."""
+starts with every count at zero, warnings merged as activities find them (a retried activity
+merges the same items again, which changes nothing), counts updated in the transaction of every
+page that commits (``record_page``), closed with status and final counts at the end.
+
+Counts stay exact across retried pages (issue #13 point 11): the rows read and written of a
+listing are set, not added — the activity passes the pass's counts by phase (``Listing``), which
+a retry recomputes from its last heartbeat; new timeline and recording events are added in the
+transaction that inserts them, so a retry that inserts nothing adds nothing; contacts are counted
+from the run's contact ledger (``sync_run_contacts``), each contact once, created or matched as
+the first write found it."""
 
 from __future__ import annotations
 
@@ -12,9 +20,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from engine.crm.audit import AuditEntryWrite, AuditWarning, record_audit_entry
+from engine.crm.audit import (
+    AuditEntryWrite,
+    AuditWarning,
+    count_run_contacts,
+    forget_run_contacts,
+    note_run_contacts,
+    record_audit_entry,
+)
 from engine.crm.bulk import connection_of
 from engine.crm.tables import AuditEntry, AuditWarningCode, SyncStatus, SyncTrigger, table_of, utcnow
+from engine.sync.contracts import all_counts
 
 AUDIT = table_of(AuditEntry)
 
@@ -48,6 +64,7 @@ def open_run(
             trigger=SyncTrigger(trigger),
             status=SyncStatus.RUNNING,
             started_at=started_at,
+            counts=all_counts({}),
         ),
     )
 
@@ -76,23 +93,70 @@ def add_warning(
     session.flush()
 
 
+def _locked(session: Session, run_key: str) -> AuditEntry:
+    return session.scalars(sa.select(AuditEntry).where(AUDIT.c.run_key == run_key).with_for_update()).one()
+
+
+def _emails_excluded(warnings: Iterable[Mapping[str, Any]]) -> int:
+    """Each excluded email once (pages and retries may meet it several times)."""
+    emails = {
+        item.get("email")
+        for warning in warnings
+        if warning["code"] == AuditWarningCode.EMAILS_EXCLUDED
+        for item in warning["items"]
+    }
+    return len(emails)
+
+
+def record_page(
+    session: Session,
+    run_key: str,
+    *,
+    absolute: Mapping[str, int],
+    inserted: Mapping[str, int],
+    contact_ids: set[int] | None = None,
+    created_ids: set[int] | None = None,
+) -> dict[str, int]:
+    """In the transaction of a page (or a recording check) that commits: set the counts the caller
+    knows absolutely (a listing pass's rows), add what this transaction newly inserted, note the
+    contacts written and recount them; returns the entry's counts."""
+    entry = _locked(session, run_key)
+    assert entry.id is not None
+    if contact_ids:
+        note_run_contacts(session, entry.id, contact_ids, created_ids or set())
+    created, matched = count_run_contacts(session, entry.id)
+    counts = all_counts(entry.counts)
+    counts.update(absolute)
+    for name, value in inserted.items():
+        counts[name] = counts.get(name, 0) + value
+    counts.update(contacts_created=created, contacts_matched=matched, emails_excluded=_emails_excluded(entry.warnings))
+    entry.counts = counts
+    session.add(entry)
+    session.flush()
+    return counts
+
+
 def close_run(
     session: Session, run_key: str, *, status: SyncStatus | None, counts: Mapping[str, int]
 ) -> tuple[int, str]:
-    """Set the final status (derived from the warnings when None) and counts; returns (id, status)."""
-    entry = session.scalars(sa.select(AuditEntry).where(AUDIT.c.run_key == run_key).with_for_update()).one()
-    counts = dict(counts)
-    for warning in entry.warnings:
-        if warning["code"] == AuditWarningCode.EMAILS_EXCLUDED:
-            # Each excluded email once (pages and retries may have met it several times).
-            counts["emails_excluded"] = len({item.get("email") for item in warning["items"]})
+    """Set the final status (derived from the warnings when None) and counts, every one present;
+    returns (id, status). The counts are the run's (``counts``, a snapshot of an earlier page plus
+    what only the workflow knows) or the entry's own, written by pages since, whichever is higher.
+    Closing an entry already closed (a retried activity) changes nothing."""
+    entry = _locked(session, run_key)
+    assert entry.id is not None
+    if entry.finished_at is not None:
+        return entry.id, entry.status
+    live = all_counts(entry.counts)
+    final = {name: max(value, live.get(name, 0)) for name, value in all_counts(counts).items()}
+    final["emails_excluded"] = _emails_excluded(entry.warnings)
     if status is None:
         codes = {warning["code"] for warning in entry.warnings}
         status = SyncStatus.PARTIAL if codes & {code.value for code in _PARTIAL} else SyncStatus.SUCCEEDED
     entry.status = status
-    entry.counts = counts
+    entry.counts = final
     entry.finished_at = utcnow()
     session.add(entry)
+    forget_run_contacts(session, entry.id)
     session.flush()
-    assert entry.id is not None
     return entry.id, status

@@ -43,16 +43,25 @@ async def request_sync(
     signal: str = TRIGGER_SIGNAL,
     recording_wait_seconds: int | None = None,
     recording_poll_seconds: int | None = None,
+    refresh_settle_seconds: int | None = None,
+    history_limit: int | None = None,
 ) -> str:
-    """Start the webinar's sync, or signal the running one; returns the workflow id."""
+    """Start the webinar's sync, or signal the running one; returns the workflow id. The timing
+    options (tests, the benchmark) apply to a run this call starts, not to one already running."""
     workflow_id = sync_workflow_id(zoom_account_id, webinar_id)
+    tuning = {
+        "recording_wait_seconds": recording_wait_seconds,
+        "recording_poll_seconds": recording_poll_seconds,
+        "refresh_settle_seconds": refresh_settle_seconds,
+        "history_limit": history_limit,
+    }
     request = SyncRequest(
-        webinar_id=webinar_id, connection=connection, zoom_account_id=zoom_account_id, trigger=trigger
+        webinar_id=webinar_id,
+        connection=connection,
+        zoom_account_id=zoom_account_id,
+        trigger=trigger,
+        **{name: value for name, value in tuning.items() if value is not None},
     )
-    if recording_wait_seconds is not None:
-        request.recording_wait_seconds = recording_wait_seconds
-    if recording_poll_seconds is not None:
-        request.recording_poll_seconds = recording_poll_seconds
     attributes = [
         SearchAttributePair(SearchAttribute.WORKFLOW_KEY, "webinar-sync"),
         SearchAttributePair(SearchAttribute.WEBINAR_ID, webinar_id),

@@ -39,6 +39,9 @@ PARTICIPATIONS = table_of(Participation)
 class PageResult:
     contacts_created: int = 0
     contacts_matched: int = 0
+    #: The contacts this page wrote to, and those of them it created (the audit's contact ledger).
+    contact_ids: set[int] = field(default_factory=set)
+    created_ids: set[int] = field(default_factory=set)
     rows: int = 0
     written: int = 0
     guests_without_email: int = 0
@@ -80,6 +83,8 @@ def _contacts(
     written = upsert_contacts(session, list(wanted.values()), business_unit_id=business_unit_id, classified=True)
     result.contacts_created += len(written.created)
     result.contacts_matched += len(set(written.ids) - set(written.created))
+    result.contact_ids |= set(written.ids.values())
+    result.created_ids |= {written.ids[email] for email in written.created if email in written.ids}
     for email in written.refused:
         result.excluded.setdefault(email, ExclusionReason.DELETED_CONTACT.value)
     ids: dict[str, int] = {}
@@ -160,8 +165,10 @@ def write_sessions(
     excluded_domains: Iterable[str],
     rows: Sequence[ParticipantSession],
     webinar_topic: str,
+    occurrence: str | None = None,
 ) -> PageResult:
-    """One page of the participants report: one row per join session (rejoins are several rows)."""
+    """One page of the participants report of one occurrence (Zoom instance UUID): one row per
+    join session (rejoins and second devices are several rows)."""
     result = PageResult(rows=len(rows))
     with_email = [row for row in rows if row.has_email]
     result.guests_without_email = len(rows) - len(with_email)
@@ -173,7 +180,7 @@ def write_sessions(
         contact_id = ids.get(row.user_email)
         if contact_id is None or row.join_time is None:
             continue
-        sessions.append(AttendanceSessionIn(contact_id, row.join_time, row.leave_time))
+        sessions.append(AttendanceSessionIn(contact_id, row.join_time, row.leave_time, occurrence))
         events.append(
             TimelineEventIn(
                 contact_id=contact_id,
@@ -210,8 +217,12 @@ def write_recordings(
     zoom_webinar_id: str,
     recordings: Sequence[RecordingUpsert],
     seen_at: datetime,
+    occurrence: str | None = None,
 ) -> tuple[int, int]:
-    """Store recording files and tell attendees and registrants (R-SYNC-5); returns (files, events)."""
+    """Store one occurrence's recording files and tell attendees and registrants (R-SYNC-3,
+    R-SYNC-5): one "recording available" event per contact and occurrence. ``occurrence`` is None
+    for a webinar's first occurrence (the key a one-time webinar always had) and the instance UUID
+    for the others. Returns (files, new events)."""
     ids = upsert_recordings(session, recordings)
     videos = [r for r in recordings if r.file_type.upper() != "TRANSCRIPT"]
     if not videos:
@@ -225,12 +236,15 @@ def write_recordings(
         )
     )
     occurred = video.start_time or video.end_time or seen_at
+    key_parts: tuple[str, ...] = (occurrence,) if occurrence else ()
     events = [
         TimelineEventIn(
             contact_id=row.contact_id,
             kind=TimelineEventKind.RECORDING_AVAILABLE,
             occurred_at=occurred,
-            idempotency_key=timeline_key(TimelineEventKind.RECORDING_AVAILABLE, zoom_webinar_id, row.contact_id),
+            idempotency_key=timeline_key(
+                TimelineEventKind.RECORDING_AVAILABLE, zoom_webinar_id, row.contact_id, *key_parts
+            ),
             marketing_event_id=marketing_event_id,
             recording_id=recording_id,
             data={

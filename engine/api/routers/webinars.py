@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, status
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from temporalio.client import WorkflowExecutionStatus
-from temporalio.service import RPCError, RPCStatusCode
 
-from engine.api.deps import TemporalDep
-from engine.errors import NotFound
-from engine.sync.contracts import SyncProgress, sync_workflow_id
-from engine.sync.service import SyncService
+from engine.api.errors import error_response
+from engine.api.schemas.crm import AuditEntryOut
+from engine.sync.contracts import SyncProgress
+from engine.sync.progress import describe
+from engine.sync.service import SyncService, ZoomUnavailable
 
 router = APIRouter(prefix="/webinars", tags=["webinars"])
 
@@ -30,8 +30,16 @@ class SyncStarted(BaseModel):
 class SyncState(BaseModel):
     webinar_id: str
     workflow_id: str
+    run_id: str | None
+    #: The Temporal run's status: running, completed, failed, continued_as_new, terminated…
     status: str
-    progress: SyncProgress | None
+    #: Counts so far (rows read, totals Zoom reported), the current phase, and while the run waits
+    #: for a recording, what for and when it looks next.
+    progress: SyncProgress
+    #: The same in words, as the run's current details in the Temporal Web UI.
+    details: str
+    #: The run's audit entry (counts as pages commit); the previous run's until this one opens its own.
+    audit_entry: AuditEntryOut | None
 
 
 def _service(request: Request) -> SyncService:
@@ -39,10 +47,29 @@ def _service(request: Request) -> SyncService:
     return service
 
 
-@router.post("/{webinar_id}/sync", status_code=status.HTTP_202_ACCEPTED)
-async def sync_now(webinar_id: WebinarId, request: Request) -> SyncStarted:
-    """Sync one webinar now; a sync already running for it takes this request as a follow-up."""
-    workflow_id, owner = await _service(request).sync_now(webinar_id)
+def _retry_later(exc: ZoomUnavailable) -> JSONResponse:
+    return error_response(
+        exc.http_status, exc.code, exc.message, exc.details, headers={"Retry-After": str(exc.retry_after)}
+    )
+
+
+@router.post(
+    "/{webinar_id}/sync",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SyncStarted,
+    responses={
+        404: {"description": "no connected Zoom account has the webinar (WEBINAR_NOT_FOUND)"},
+        429: {"description": "Zoom rate-limits the lookup (ZOOM_RATE_LIMITED); see Retry-After"},
+        503: {"description": "Zoom could not be asked (ZOOM_UNAVAILABLE); see Retry-After"},
+    },
+)
+async def sync_now(webinar_id: WebinarId, request: Request) -> SyncStarted | JSONResponse:
+    """Sync one webinar now; a sync already running for it takes this request as a follow-up.
+    A webinar the store knows is started without asking Zoom (the sync retries a busy Zoom)."""
+    try:
+        workflow_id, owner = await _service(request).sync_now(webinar_id)
+    except ZoomUnavailable as exc:
+        return _retry_later(exc)
     return SyncStarted(
         webinar_id=webinar_id,
         workflow_id=workflow_id,
@@ -52,22 +79,18 @@ async def sync_now(webinar_id: WebinarId, request: Request) -> SyncStarted:
     )
 
 
-@router.get("/{webinar_id}/sync")
-async def sync_state(webinar_id: WebinarId, request: Request, client: TemporalDep) -> SyncState:
-    """The webinar's latest sync run: running / completed / failed, and live progress."""
-    owner = await _service(request).owner(webinar_id)
-    workflow_id = sync_workflow_id(owner.zoom_account_id, webinar_id)
-    handle = client.get_workflow_handle(workflow_id)
-    try:
-        description = await handle.describe()
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            raise NotFound(f"webinar {webinar_id} has not been synced yet") from None
-        raise
-    progress = None
-    try:
-        progress = await handle.query("progress", result_type=SyncProgress)
-    except Exception:
-        progress = None
-    run_status = description.status or WorkflowExecutionStatus.RUNNING
-    return SyncState(webinar_id=webinar_id, workflow_id=workflow_id, status=run_status.name.lower(), progress=progress)
+@router.get("/{webinar_id}/sync", responses={404: {"description": "the webinar has not been synced yet"}})
+async def sync_state(webinar_id: WebinarId, request: Request) -> SyncState:
+    """The webinar's latest sync run: running / completed / failed, and live progress — from
+    Temporal and the store only (this never calls Zoom)."""
+    found = await _service(request).status(webinar_id)
+    entry = found.audit_entry
+    return SyncState(
+        webinar_id=webinar_id,
+        workflow_id=found.workflow_id,
+        run_id=found.run_id,
+        status=found.status,
+        progress=found.progress,
+        details=describe(found.progress),
+        audit_entry=AuditEntryOut.model_validate(entry.model_dump()) if entry is not None else None,
+    )
