@@ -91,6 +91,20 @@ def _events(path: Path) -> list[tuple[str, str]]:
     return found
 
 
+#: The interpreter's scenarios of ``record_histories.py`` (``--only enrollment``), recorded before and
+#: after ``local-store-steps``.
+INTERPRETER_SCENARIOS = {
+    "every-step",
+    "on-error-fail",
+    "on-error-continue",
+    "on-error-goto",
+    "exits-goal",
+    "exits-unenroll",
+}
+#: The enrollment that started ``add-to-webinar-registered``'s saga (``--only saga``), recorded since
+#: ``local-store-steps``.
+REGISTER_STEP = "enrollment-register-step"
+
 STORE_ACTIVITIES = {
     "plan_delay",
     "evaluate_branch",
@@ -106,7 +120,10 @@ def test_since_local_store_steps_store_activities_are_local_and_call_outs_are_no
     activities as local-activity markers (no activity task), webhooks and enrollments as regular
     activities. The older files (without the marker) replay the regular path above."""
     tagged = [path for path in ENROLLMENT if path.stem.endswith("@local-store-steps")]
-    assert len(tagged) == len([path for path in ENROLLMENT if "@" not in path.stem]) == 6
+    assert {path.stem.removesuffix("@local-store-steps") for path in tagged} == INTERPRETER_SCENARIOS
+    # Untagged: the six recorded before the patch, and the register step's recorded after it.
+    assert {path.stem for path in ENROLLMENT if "@" not in path.stem} == INTERPRETER_SCENARIOS | {REGISTER_STEP}
+    tagged.append(_named(ENROLLMENT, REGISTER_STEP))
     for path in tagged:
         events = _events(path)
         assert ("MARKER_RECORDED", "core_patch") in events, path.name
@@ -176,6 +193,43 @@ def test_saga_histories_cover_registered_refused_and_compensated() -> None:
     for path in SAGA:  # each run is an enrollment's child, as in production
         started = json.loads(path.read_text())["events"][0]["workflowExecutionStartedEventAttributes"]
         assert started["parentWorkflowExecution"]["workflowId"].startswith("enroll:"), path.name
+
+
+def _child_started(path: Path) -> tuple[str, str]:
+    """(workflow type, workflow id) of the one child workflow a history starts."""
+    [initiated] = [
+        event["startChildWorkflowExecutionInitiatedEventAttributes"]
+        for event in json.loads(path.read_text())["events"]
+        if "startChildWorkflowExecutionInitiatedEventAttributes" in event
+    ]
+    return initiated["workflowType"]["name"], initiated["workflowId"]
+
+
+def test_the_register_step_history_runs_the_saga_as_a_child() -> None:
+    """The interpreter's side of ``add_contact_to_zoom_webinar`` (R-ADD-2, #16.1), recorded before the
+    saga's rework: the webinar id read by a local activity, the saga started as the child
+    ``add-to-webinar:{webinar}:{contact}``, its REGISTERED outcome written to the action log, the
+    enrollment closed."""
+    path = _named(ENROLLMENT, REGISTER_STEP)
+    events = _events(path)
+    assert [name for _, name in events if name.startswith("local:")] == [
+        "local:prepare_registration",
+        "local:record_outcomes",
+        "local:finish",
+    ]
+    kinds = [kind for kind, _ in events]
+    assert kinds.index("START_CHILD_WORKFLOW_EXECUTION_INITIATED") < kinds.index("CHILD_WORKFLOW_EXECUTION_COMPLETED")
+    workflow_type, workflow_id = _child_started(path)
+    assert workflow_type == "AddContactToWebinar"
+    assert workflow_id.startswith("add-to-webinar:94000000001:")
+    [completed] = [
+        event["childWorkflowExecutionCompletedEventAttributes"]
+        for event in json.loads(path.read_text())["events"]
+        if "childWorkflowExecutionCompletedEventAttributes" in event
+    ]
+    [payload] = completed["result"]["payloads"]
+    assert json.loads(base64.b64decode(payload["data"]))["code"] == "REGISTERED"
+    assert _ending(path) == ("COMPLETED", "completed")
 
 
 def test_sync_histories_cover_a_plain_sync_and_a_wait_for_the_recording() -> None:
@@ -280,6 +334,16 @@ def test_saga_histories_hold_no_contact_email_only_the_known_staff_emails() -> N
         assert set(_places(path, JOIN_TOKEN)) <= KNOWN_JOIN_LINK_PLACES, path.name
         assert not JOIN_TOKEN.findall(text), path.name
         assert any('"enrollment_id":' in payload for payload in _decoded_payloads(json.loads(text))), path.name
+
+
+def test_the_register_step_history_holds_no_email_and_the_join_link_only_in_the_child_result() -> None:
+    """The enrollment's side: no e-mail at all (the contact's is read by activities); the personal
+    join link only in the saga's result as the parent receives it (#17.5, not fixed in this file)."""
+    path = _named(ENROLLMENT, REGISTER_STEP)
+    text = path.read_text()
+    assert not EMAIL.findall(text), path.name
+    assert not _places(path), path.name
+    assert set(_places(path, JOIN_TOKEN)) == {("CHILD_WORKFLOW_EXECUTION_COMPLETED", "")}, path.name
 
 
 def test_sync_histories_hold_no_email_at_all() -> None:
