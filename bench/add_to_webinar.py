@@ -28,12 +28,18 @@ Measured, in the same run:
 1. enrollments: from the first ``enroll_many`` call until the store's action log holds REGISTERED
    for all N contacts (timed by the log rows' own ``finished_at``);
 2. direct: ``ZoomClient.add_registrant`` for N other emails to a twin webinar, ``--concurrency``
-   calls at once (the same bound as the enrollment starts and the worker's 32 activity slots).
+   calls at once (the same bound as the enrollment starts and the worker's 32 activity slots);
+3. bare starts: N plain ``client.start_workflow`` calls of the same enrollment workflow with the
+   same input and options as ``EnrollmentService`` sends (contacts admitted beforehand, not timed),
+   ``--concurrency`` at once, on a task queue no worker polls: what the Temporal server allows for
+   starting the same number of workflows, and nothing more.
 
-Prints both rates, their ratio, and the CPU seconds each process used while enrolling. The issue
-sets no target. Expect the enrollment path to be CPU-bound on the Temporal server and the worker
-(one registration is an enrollment workflow plus a child workflow, ~9 activities before the delay,
-4 of them Zoom calls); the Temporal notes put this machine at ~55–65 one-activity workflows/s.
+Prints the three rates, the ratios, the CPU seconds each process used while enrolling (and per
+registration), the history events of one registration (enrollment + saga) and the load average
+(1 min) before and after the enrollments. Target (issue #16 point 1): ≥ 40 registrations/s. The
+last line is ``BENCH {json}``: the figures, the target and whether it holds (issue #16 point 6).
+Expect the enrollment path to be CPU-bound on the Temporal server and the worker: a registration
+is an enrollment workflow plus a child workflow (the saga).
 """
 
 from __future__ import annotations
@@ -60,13 +66,15 @@ import psutil
 import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlmodel import Session
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from engine.crm.accounts import create_zoom_connection
 from engine.crm.db import create_db_engine, upgrade_database
 from engine.crm.tables import Enrollment, EnrollmentStepOutcome, table_of
+from engine.enrollment.contracts import WORKFLOW_TYPE
 from engine.enrollment.definitions import put_definition_text
-from engine.enrollment.service import ContactIn, EnrollmentService
+from engine.enrollment.service import Admission, ContactIn, EnrollmentService, admit, start_arguments
 from engine.supervisor import installed_binary
 from engine.temporal import DATA_CONVERTER, SearchAttribute
 from engine.zoom import ZoomClient
@@ -85,7 +93,11 @@ KEY = "webinar-invite-bench"
 WARMUP_KEY = "webinar-invite-warmup"
 WARMUP = 20
 TASK_QUEUE = "rollcall-bench"
+BARE_KEY = "webinar-invite-bare"
+#: The bare starts go here: no worker polls it, so they cost the server their start and nothing more.
+BARE_TASK_QUEUE = "rollcall-bench-unpolled"
 DEADLINE_SECONDS = 300.0
+TARGET_RATE = 40.0
 
 OUTCOMES = table_of(EnrollmentStepOutcome)
 ENROLLMENTS = table_of(Enrollment)
@@ -218,7 +230,7 @@ def setup_store(url: str) -> Engine:
 
 def save_definitions(engine: Engine, receiver_url: str, delay_for: str) -> None:
     with Session(engine) as session:
-        for key, delay in ((KEY, delay_for), (WARMUP_KEY, "1s")):
+        for key, delay in ((KEY, delay_for), (WARMUP_KEY, "1s"), (BARE_KEY, delay_for)):
             put_definition_text(session, key, bench_definition(key, delay), source="bench")
         session.commit()
 
@@ -287,6 +299,7 @@ async def enroll(
     *,
     verbose: bool = False,
     until_completed: bool = True,
+    deadline: float = DEADLINE_SECONDS,
 ) -> tuple[float, float, float, float | None]:
     """Enroll ``count`` new contacts into ``key``; returns (starts done, all REGISTERED (store time),
     all REGISTERED (seen by polling), all completed or None), seconds from the first enroll call."""
@@ -314,12 +327,14 @@ async def enroll(
         return ok >= count
 
     reporter = asyncio.create_task(report_progress(engine, key, count, t0)) if verbose else None
-    await wait_until("all registrations", all_registered, children)
+    await wait_until("all registrations", all_registered, children, deadline)
     seen = time.perf_counter() - t0
     registered = (last_registered_at(engine, key) - t0_wall).total_seconds()
     completed = None
     if until_completed:
-        await wait_until("all enrollments to complete", lambda: register_counts(engine, key)[2] >= count, children)
+        await wait_until(
+            "all enrollments to complete", lambda: register_counts(engine, key)[2] >= count, children, deadline
+        )
         completed = time.perf_counter() - t0
     if reporter is not None:
         reporter.cancel()
@@ -351,7 +366,54 @@ async def direct_calls(connection: ZoomConnectionConfig, count: int, concurrency
         return time.perf_counter() - started
 
 
-async def main(count: int, concurrency: int, full: bool) -> None:
+def admit_bare(engine: Engine, count: int) -> list[Admission]:
+    """The store's side of the bare starts' enrollments (not timed)."""
+    webinar = {"webinar_id": str(W_ENROLL)}
+    with Session(engine, expire_on_commit=False) as session:
+        admissions = [
+            admit(session, BARE_KEY, ContactIn(email=f"bare{n}@customers.example", properties=webinar), "api")
+            for n in range(count)
+        ]
+        session.commit()
+    return admissions
+
+
+async def bare_starts(client: Client, admissions: list[Admission], concurrency: int) -> float:
+    """What ``EnrollmentService`` sends for each admission, as plain ``start_workflow`` calls
+    (``concurrency`` at once) on a task queue nobody polls; seconds."""
+    pending = list(reversed(admissions))
+
+    async def starter() -> None:
+        while pending:
+            payload, options = start_arguments(pending.pop(), BARE_TASK_QUEUE)
+            await client.start_workflow(WORKFLOW_TYPE, payload, **options)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(starter() for _ in range(concurrency)))
+    return time.perf_counter() - started
+
+
+async def events_of_one_registration(client: Client, engine: Engine) -> dict[str, int]:
+    """History events of the first benchmarked enrollment and of the saga it started."""
+    with engine.connect() as connection:
+        workflow_id = connection.execute(
+            sa.select(ENROLLMENTS.c.workflow_id).where(ENROLLMENTS.c.definition_key == KEY).limit(1)
+        ).scalar_one()
+    enrollment = await client.get_workflow_handle(workflow_id).fetch_history()
+    [child_id] = [
+        event.start_child_workflow_execution_initiated_event_attributes.workflow_id
+        for event in enrollment.events
+        if event.HasField("start_child_workflow_execution_initiated_event_attributes")
+    ]
+    saga = await client.get_workflow_handle(child_id).fetch_history()
+    return {"enrollment": len(enrollment.events), "saga": len(saga.events)}
+
+
+def load_average() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+async def main(count: int, concurrency: int, full: bool, deadline: float = DEADLINE_SECONDS) -> None:
     park = not full
     with tempfile.TemporaryDirectory(prefix="rollcall-bench-") as tmp, webhook_receiver() as (hooks_url, hooks):
         workdir = Path(tmp)
@@ -429,12 +491,16 @@ async def main(count: int, concurrency: int, full: bool) -> None:
             await enroll(service, engine, WARMUP_KEY, "warmup", WARMUP, children)
 
             direct = await direct_calls(connection, count, concurrency)
+            bare = await bare_starts(env.client, admit_bare(engine, count), concurrency)
+            load_before = load_average()
             before = cpu_seconds(children)
             starts, registered, seen, completed = await enroll(
-                service, engine, KEY, "contact", count, children, verbose=True, until_completed=not park
-            )
+                service, engine, KEY, "contact", count, children,
+                verbose=True, until_completed=not park, deadline=deadline,
+            )  # fmt: skip
             cpu = {name: seconds - before.get(name, 0.0) for name, seconds in cpu_seconds(children).items()}
-            load = os.getloadavg()
+            load_after = load_average()
+            events = await events_of_one_registration(env.client, engine)
 
             async with EmulatorAdmin(emulator_url) as admin:
                 in_zoom = len(await admin.registrants(W_ENROLL)) - WARMUP
@@ -447,7 +513,7 @@ async def main(count: int, concurrency: int, full: bool) -> None:
                 child.stop()
             await env.shutdown()
 
-    enrolled_rate, direct_rate = count / registered, count / direct
+    enrolled_rate, direct_rate, bare_rate = count / registered, count / direct, count / bare
     print(f"contacts:                 {count:,} (concurrency {concurrency}; {WARMUP} warm-up enrollments not counted)")
     print(f"enrollments started:      {starts:6.2f} s  ({count / starts:7.1f} starts/s)")
     print(
@@ -459,12 +525,35 @@ async def main(count: int, concurrency: int, full: bool) -> None:
     else:
         print("all enrollments:          parked in the 1h delay after registering (--full runs them to the end)")
     print(f"direct add_registrant:    {direct:6.2f} s  ({direct_rate:7.1f} registrations/s)")
+    print(f"bare start_workflow:      {bare:6.2f} s  ({bare_rate:7.1f} workflows/s, the same workflows, unpolled)")
     print(
         f"direct / enrollment:      {direct_rate / enrolled_rate:.1f}x"
         f"  (enrollment reaches {enrolled_rate / direct_rate:.1%} of the direct rate)"
     )
+    print(f"registrations / bare starts: {enrolled_rate / bare_rate:.2f}")
     print("CPU seconds while enrolling: " + ", ".join(f"{name} {seconds:.0f}" for name, seconds in cpu.items()))
-    print(f"machine: {os.cpu_count()} cores, load average {load[0]:.1f} (1 min) at the end of the enrollments")
+    per_registration = {name: round(seconds * 1000 / count, 1) for name, seconds in cpu.items()}
+    print("CPU ms per registration:     " + ", ".join(f"{name} {ms:.0f}" for name, ms in per_registration.items()))
+    print(f"history events of one registration: enrollment {events['enrollment']}, saga {events['saga']}")
+    print(f"machine: {os.cpu_count()} cores, load average (1 min) {load_before} before, {load_after} after enrolling")
+    figures = {
+        "bench": "add_to_webinar",
+        "contacts": count,
+        "concurrency": concurrency,
+        "full": full,
+        "registrations_per_s": round(enrolled_rate, 1),
+        "direct_add_registrant_per_s": round(direct_rate, 1),
+        "bare_starts_per_s": round(bare_rate, 1),
+        "ratio_to_direct": round(enrolled_rate / direct_rate, 3),
+        "ratio_to_bare_starts": round(enrolled_rate / bare_rate, 3),
+        "cpu_ms_per_registration": per_registration,
+        "history_events_per_registration": events,
+        "load_average_1m": {"before": load_before, "after": load_after},
+        "cores": os.cpu_count(),
+    }
+    targets = {"registrations_per_s": TARGET_RATE}
+    holds = {"registrations_per_s": enrolled_rate >= TARGET_RATE}
+    print("BENCH " + json.dumps({**figures, "targets": targets, "holds": holds}, sort_keys=True))
 
 
 if __name__ == "__main__":
@@ -477,8 +566,14 @@ if __name__ == "__main__":
         help="shorten the delay to 1s instead of 1h: every enrollment runs the whole flow while others still "
         "register, and the bench waits for all of them to complete",
     )
+    parser.add_argument(
+        "--deadline",
+        type=float,
+        default=DEADLINE_SECONDS,
+        help="seconds to wait for all registrations (loaded machines)",
+    )
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.contacts, arguments.concurrency, arguments.full))
+    asyncio.run(main(arguments.contacts, arguments.concurrency, arguments.full, arguments.deadline))
     # The SDK can abort at interpreter exit (temporal-notes, pitfall 1): leave once the output is out.
     sys.stdout.flush()
     os._exit(0)

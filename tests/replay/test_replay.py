@@ -12,11 +12,11 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.history import decoded_payloads as _decoded_payloads
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
@@ -46,18 +46,6 @@ async def test_recorded_history_replays(path: Path) -> None:
     replayer = Replayer(workflows=WORKFLOWS, data_converter=DATA_CONVERTER)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
-
-
-def _decoded_payloads(node: Any) -> Iterator[str]:
-    """Every payload of a history, decoded (payload data is base64 in the JSON form)."""
-    if isinstance(node, dict):
-        if "metadata" in node and isinstance(node.get("data"), str):
-            yield base64.b64decode(node["data"]).decode("utf-8", "replace")
-        for value in node.values():
-            yield from _decoded_payloads(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from _decoded_payloads(item)
 
 
 def test_contact_data_stays_out_of_history() -> None:
@@ -279,14 +267,14 @@ SAGA_CONTACTS = {
 }
 #: A personal join link's token.
 JOIN_TOKEN = re.compile(r"[?&]tk=[\w-]+")
-#: Where personal join links are today (issue #17 point 5 too): Zoom's answer to add-registrant,
-#: the store write's input and the REGISTERED result.
+#: Where personal join links were before ``saga-preflight`` (issue #17 point 5): Zoom's answer to
+#: add-registrant, the store write's input and the REGISTERED result.
 KNOWN_JOIN_LINK_PLACES = {
     ("ACTIVITY_TASK_COMPLETED", "register_contact"),
     ("ACTIVITY_TASK_SCHEDULED", "record_registration"),
     ("WORKFLOW_EXECUTION_COMPLETED", ""),
 }
-#: Where hosts' and connecting users' e-mails are today (issue #17 point 5, not fixed yet): the
+#: Where hosts' and connecting users' e-mails were before ``saga-preflight`` (issue #17 point 5): the
 #: webinar's facts returned by ``resolve_webinar`` and passed on to ``check_host`` and ``record_registration``.
 KNOWN_STAFF_EMAIL_PLACES = {
     ("ACTIVITY_TASK_COMPLETED", "resolve_webinar"),
@@ -320,8 +308,8 @@ def test_saga_histories_hold_no_contact_email_only_the_known_staff_emails() -> N
     traces) — except where the contact *is* the host (``refused-host``: issue #17 point 5, the
     contact's own e-mail as the host's). The only e-mails are hosts' and connecting users', in the
     webinar facts of ``KNOWN_STAFF_EMAIL_PLACES``, and personal join links only in
-    ``KNOWN_JOIN_LINK_PLACES`` (#17.5 will take both out: then new histories hold none, and these
-    old ones still replay)."""
+    ``KNOWN_JOIN_LINK_PLACES``. (Since ``saga-preflight`` there are none: see the end of this file;
+    these old histories still replay.)"""
     assert set(SAGA_CONTACTS) <= {path.stem for path in SAGA}
     # So "only staff e-mails" means "no registering contact's", but for the host who tried.
     assert set(SAGA_CONTACTS.values()) & STAFF_EMAILS == {SAGA_CONTACTS["add-to-webinar-refused-host"]}
@@ -338,7 +326,7 @@ def test_saga_histories_hold_no_contact_email_only_the_known_staff_emails() -> N
 
 def test_the_register_step_history_holds_no_email_and_the_join_link_only_in_the_child_result() -> None:
     """The enrollment's side: no e-mail at all (the contact's is read by activities); the personal
-    join link only in the saga's result as the parent receives it (#17.5, not fixed in this file)."""
+    join link only in the saga's result as the parent receives it (before ``saga-preflight``, #17.5)."""
     path = _named(ENROLLMENT, REGISTER_STEP)
     text = path.read_text()
     assert not EMAIL.findall(text), path.name
@@ -353,3 +341,63 @@ def test_sync_histories_hold_no_email_at_all() -> None:
         text = path.read_text()
         assert not EMAIL.findall(text), path.name
         assert not [payload for payload in _decoded_payloads(json.loads(text)) if EMAIL.search(payload)], path.name
+
+
+# --- since the saga's ``saga-preflight`` patch (#16.1, #17.5, #18.3) -----------------------------------
+
+PREFLIGHT = "saga-preflight"
+PREFLIGHT_STEPS = ["preflight_registration", "register_and_record"]
+
+
+def _since_preflight(stem: str) -> Path:
+    return _named([*SAGA, *ENROLLMENT], f"{stem}@{PREFLIGHT}")
+
+
+def test_since_saga_preflight_a_registration_is_two_activities() -> None:
+    """R-ADD-1…8 recorded after the patch: the marker, then one pre-flight activity whose first
+    refusal is the outcome (business unit before host, both before add-registrant), then
+    add-registrant and the store write in one activity; the store's permanent refusal comes back as
+    a result and is compensated by the cancellation. A registration's history is ~40 % shorter."""
+    assert {path.stem for path in SAGA if path.stem.endswith(f"@{PREFLIGHT}")} == {
+        f"{stem}@{PREFLIGHT}" for stem in SAGA_CONTACTS
+    }
+    expected = {
+        "add-to-webinar-registered": (PREFLIGHT_STEPS, ("COMPLETED", "REGISTERED")),
+        "add-to-webinar-refused-host": (PREFLIGHT_STEPS[:1], ("COMPLETED", "HOST_CANNOT_REGISTER")),
+        "add-to-webinar-refused-business-unit": (PREFLIGHT_STEPS[:1], ("COMPLETED", "BUSINESS_UNIT_MISMATCH")),
+        "add-to-webinar-compensated": (
+            [*PREFLIGHT_STEPS, "cancel_registration"],
+            ("FAILED", "ZOOM_REGISTRATION_COMPENSATED"),
+        ),
+    }
+    for stem, (scheduled, ending) in expected.items():
+        path = _since_preflight(stem)
+        events = _events(path)
+        assert ("MARKER_RECORDED", "core_patch") in events, path.name
+        assert _scheduled(path) == scheduled, path.name
+        assert ("ACTIVITY_TASK_FAILED", "") not in events, path.name
+        assert _ending(path) == ending, path.name
+    registered = _since_preflight("add-to-webinar-registered")
+    assert len(_events(registered)) <= 0.6 * len(_events(_named(SAGA, "add-to-webinar-registered")))  # 22 vs 39
+    parent = _since_preflight(REGISTER_STEP)
+    assert _child_started(parent)[0] == "AddContactToWebinar"
+    assert _ending(parent) == ("COMPLETED", "completed")
+
+
+def test_since_saga_preflight_histories_hold_no_email_and_no_join_link() -> None:
+    """Issue #17 point 5: in the histories recorded after the patch — the saga's and the enrollment's
+    that started one — no payload, message or stack trace holds an e-mail (not the contact's, not
+    the host's, an alternative host's or the connecting user's: hosts are compared inside the
+    pre-flight, and appear as the host's Zoom user id) nor a personal join link (``tk=``: it goes
+    from Zoom's answer to the CRM store inside ``register_and_record``)."""
+    paths = [_since_preflight(stem) for stem in [*SAGA_CONTACTS, REGISTER_STEP]]
+    people = STAFF_EMAILS | set(SAGA_CONTACTS.values())
+    for path in paths:
+        text = path.read_text()
+        payloads = "\n".join(_decoded_payloads(json.loads(text)))
+        assert not _places(path) and not _places(path, JOIN_TOKEN), path.name
+        assert not EMAIL.findall(text) and not JOIN_TOKEN.findall(text), path.name
+        assert "tk=" not in payloads and '"join_url":"' not in payloads, path.name
+        assert not [email for email in people if email in payloads.lower()], path.name
+    registered = "\n".join(_decoded_payloads(json.loads(_since_preflight("add-to-webinar-registered").read_text())))
+    assert '"host_id":"host"' in registered  # the host as its Zoom user id

@@ -20,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlmodel import Session
+from support.history import readable
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
@@ -227,23 +228,27 @@ async def test_registers_the_contact_and_records_every_effect(harness: Harness) 
     assert result.approval == "approved"
     assert result.connection == PRIMARY
     [registrant] = await harness.registrants(W_OPEN, "ada@customers.example")
-    assert (registrant["id"], registrant["join_url"]) == (result.registrant_id, result.join_url)
+    assert registrant["id"] == result.registrant_id
+    assert "tk=" in registrant["join_url"]
+    # #17.5: the personal join link is in the store (below), not in the run's result.
+    assert result.join_url is None
     assert registrant["status"] == "approved"
     assert result.webinar_start_time == NOW + timedelta(days=7)
     assert result.webinar_end_time == NOW + timedelta(days=7, minutes=60)
     outputs = result.outputs()
     assert outputs["webinar_end_time"] == "2025-06-09T10:00:00Z"
+    assert "join_url" not in outputs
     json.dumps(outputs)  # templates read plain JSON
 
     [participation] = harness.participations(contact_id)
     assert participation.state == "registered"
-    assert participation.join_link == result.join_url
+    assert participation.join_link == registrant["join_url"]
     assert participation.registrant_id == result.registrant_id
     [event] = harness.timeline(contact_id)
     assert event.kind == "webinar_registration"
     assert event.data["webinar_id"] == str(W_OPEN)
     contact = harness.stored_contact(contact_id)
-    assert contact.zoom_webinar_joinlink == result.join_url
+    assert contact.zoom_webinar_joinlink == registrant["join_url"]
     assert contact.zoom_webinar_registration_count == 1
 
     # Readable in the Web UI, and no contact PII in search attributes or history.
@@ -255,9 +260,12 @@ async def test_registers_the_contact_and_records_every_effect(harness: Harness) 
     assert attributes[SearchAttribute.BUSINESS_UNIT] == "Account"
     assert attributes[SearchAttribute.STATUS] == "REGISTERED"
     assert await description.static_summary() == f"register contact {contact_id} → webinar {W_OPEN}"
-    history = (await handle.fetch_history()).to_json()
+    history = readable(await handle.fetch_history())
     assert "ada@customers.example" not in history
     assert "Lovelace" not in history
+    # #17.5: no staff e-mail (the webinar's host, the connecting user) and no personal join link either.
+    assert HOST_EMAIL not in history and CONNECTOR_EMAIL not in history
+    assert registrant["join_url"] not in history
 
 
 async def test_manual_approval_webinar_gives_a_pending_registration(harness: Harness) -> None:
@@ -283,7 +291,7 @@ async def test_the_same_contact_twice_is_one_registrant_counted_once(harness: Ha
     second = await harness.run(contact_id, W_OPEN)
 
     assert first.code == second.code == StepOutcomeCode.REGISTERED
-    assert (second.registrant_id, second.join_url) == (first.registrant_id, first.join_url)
+    assert second.registrant_id == first.registrant_id
     assert (first.details["repeat"], second.details["repeat"]) == (False, True)
     assert len(await harness.registrants(W_OPEN, "twice@customers.example")) == 1
     assert await harness.add_calls() == 2
