@@ -1,14 +1,16 @@
 """Activities of the "Add Contact to Zoom Webinar" action (R-ADD-1…8), run by ``AddContactToWebinarWorkflow``.
 
-A registration is two activities (since the workflow's ``preflight`` patch, issue #16 point 1):
+A registration is a pre-flight and one activity (since the workflow's ``saga-preflight`` patch,
+issue #16 point 1):
 
-- ``preflight_registration`` — every check before add-registrant, in the order of the rules, the
-  first refusal ending it: who owns the webinar, the business unit (R-ADD-3), the host, its
-  alternative hosts and the user who connected the Zoom account (R-ADD-4), Zoom Events and
-  registration turned off (R-SCOPE-2, R-ADD-6), the registration form and the contact's own
-  fields (R-ADD-5). One store read (the connections and the contact); Zoom's answers about the
-  webinar come from the worker's ``TtlCache`` when it has them;
-- ``register_and_record`` — add-registrant (R-ADD-1), then the store write (R-ADD-7), in one
+- the pre-flight applies the rules of ``engine.enrollment.registration`` in order, the first
+  refusal ending it: who owns the webinar, the business unit (R-ADD-3), the host, alternative hosts
+  and connecting user (R-ADD-4), Zoom Events and registration turned off (R-SCOPE-2, R-ADD-6), the
+  registration form and the contact's own fields (R-ADD-5). One store read (the connections and
+  the contact). When this worker's ``TtlCache`` holds Zoom's answers about the webinar and its
+  form, the pre-flight only reads the store and runs as a local activity
+  (``preflight_from_cache``, no activity task); otherwise it asks Zoom (``preflight_registration``);
+- ``register_and_record``: add-registrant (R-ADD-1), then the store write (R-ADD-7), in one
   activity: the personal join link Zoom answers goes straight into the CRM store. When the store
   refuses for good, the result says so and the workflow compensates (R-ADD-8) with
   ``cancel_registration``.
@@ -19,15 +21,13 @@ host's, an alternative host's or the connecting user's e-mail (they are compared
 personal join link (it is in the store: ``participations.join_link`` and the contact's
 ``zoom_webinar_joinlink``).
 
-The five activities of runs started before that patch (``resolve_webinar``, ``check_host``,
-``check_registration_form``, ``register_contact``, ``record_registration``, section "before the
-preflight patch") stay registered for those runs until the patch is deprecated; they share the
-rules and helpers of the new ones.
+The activities of runs started before that patch are in ``zoom_registration_before_preflight``;
+``activities()`` registers them too, and they share the helpers of this class.
 
 ``ZoomRegistrationActivities`` holds the CRM store's engine and the worker's ``ZoomClientPool``
 (one client per connection, sharing each Zoom account's rate limiter with the webinar sync). Zoom
-activities are ``async`` and reach the store through ``asyncio.to_thread``; the store-only ones are
-synchronous and run in the worker's thread pool. Nothing here blocks the event loop.
+activities are ``async`` and reach the store through ``asyncio.to_thread``. Nothing here blocks the
+event loop.
 
 Errors. A business outcome (not found, disabled, ended, host, extra fields, daily limit…) is
 *returned* as a ``Refusal``. A Zoom failure that can pass (429 per-second, 5xx, timeouts, dropped
@@ -49,16 +49,17 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlmodel import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.zoom_registration_before_preflight import RunsBeforePreflight
 from engine.crm.errors import ContactNotFound
 from engine.crm.registrations import (
     ActionRegistration,
@@ -72,11 +73,25 @@ from engine.crm.registrations import (
 )
 from engine.dsl.models import RetryPolicy
 from engine.dsl.outcomes import StepOutcomeCode
+from engine.enrollment.registration import (
+    Approval,
+    Refusal,
+    WebinarFacts,
+    approval_of,
+    business_unit_refusal,
+    daily_limit_refusal,
+    form_refusal,
+    host_refusal,
+    host_role,
+    is_daily_limit,
+    lookup_refusal,
+    missing_contact_fields,
+    registration_refusal,
+    registration_state_refusal,
+)
 from engine.failpoints import FailpointError, failpoint
 from engine.zoom import (
-    ApprovalType,
     NewRegistrant,
-    RateLimitType,
     RegistrantAction,
     RegistrantCreated,
     RegistrantRef,
@@ -85,13 +100,9 @@ from engine.zoom import (
     ZoomClient,
     ZoomConnectionConfig,
     ZoomError,
-    ZoomHostCannotRegister,
     ZoomNotFound,
     ZoomRateLimited,
-    ZoomRegistrationDisabled,
     ZoomSettings,
-    ZoomValidationError,
-    ZoomWebinarOver,
 )
 from engine.zoom.cache import TtlCache
 from engine.zoom.pool import ZoomClientPool
@@ -107,46 +118,10 @@ WEBINAR_CACHE_TTL = timedelta(seconds=30)
 RUN_MEMO_TTL = timedelta(minutes=10)
 #: How long ``register_and_record`` retries a store that fails for a reason that may pass, after
 #: Zoom accepted, before it gives up and the workflow compensates (R-ADD-8).
-STORE_PATIENCE_SECONDS = 60.0
-#: R-ADD-4: the message of HOST_CANNOT_REGISTER, word for word.
-HOST_CANNOT_REGISTER_MESSAGE = "The webinar host cannot register for the webinar"
-#: The fields R-ADD-1 sends; a form may require these and nothing else (R-ADD-5).
-SENT_FIELDS = ("first_name", "last_name", "email")
-
-HostRole = Literal["host", "alternative_host", "connecting_user"]
-Approval = Literal["approved", "pending"]
+STORE_PATIENCE = timedelta(seconds=60)
 
 
 # --- payloads (they travel through workflow history: ids and facts, no e-mail, no join link) ---------
-
-
-class Refusal(BaseModel):
-    """A business outcome that ends the step without registering (returned, never raised)."""
-
-    code: StepOutcomeCode
-    message: str
-    details: dict[str, Any] = Field(default_factory=dict)
-
-
-class WebinarFacts(BaseModel):
-    """The webinar as its owning connection sees it, and that connection as the store knows it."""
-
-    webinar_id: str
-    connection: str
-    topic: str = ""
-    start_time: datetime | None = None
-    duration_minutes: int | None = None
-    end_time: datetime | None = None
-    approval_type: int = ApprovalType.NO_REGISTRATION.value
-    is_zoom_event: bool = False
-    #: The host's Zoom user id (an id, not the e-mail).
-    host_id: str | None = None
-    #: ``zoom_connections`` row of the store; all ``None`` when the connection is configured but
-    #: connected to no business unit.
-    crm_connection_id: int | None = None
-    business_unit_id: int | None = None
-    business_unit_name: str | None = None
-    business_unit_is_primary: bool = False
 
 
 class PreflightInput(BaseModel):
@@ -164,6 +139,9 @@ class PreflightResult(BaseModel):
     refusal: Refusal | None = None
     #: False when the contact was deleted (a failure, not an outcome).
     contact_found: bool = True
+    #: ``preflight_from_cache`` only: this worker does not know the webinar or its form (yet), so
+    #: nothing was decided; run ``preflight_registration``.
+    needs_zoom: bool = False
 
 
 class RegisterAndRecordInput(BaseModel):
@@ -176,7 +154,7 @@ class RegisterAndRecordInput(BaseModel):
 class StoreRefusal(BaseModel):
     """The CRM store refused a registration Zoom accepted (R-ADD-8: the workflow compensates)."""
 
-    #: ``STORE_REJECTED``, ``CONTACT_NOT_FOUND``, ``NO_BUSINESS_UNIT``, ``STORE_UNAVAILABLE``, ``FAILPOINT``.
+    #: ``STORE_REJECTED``, ``CONTACT_NOT_FOUND``, ``STORE_UNAVAILABLE``, ``FAILPOINT``.
     type: str
     message: str
 
@@ -209,287 +187,6 @@ class CancelInput(BaseModel):
 class CancelResult(BaseModel):
     cancelled: bool
     note: str
-
-
-# --- payloads of runs started before the preflight patch (their histories hold these) ---------------
-
-
-class LegacyWebinarFacts(WebinarFacts):
-    """``WebinarFacts`` as ``resolve_webinar`` returned them: with the webinar's link and the e-mails
-    of its host, alternative hosts and connecting user (issue #17 point 5 took them out)."""
-
-    join_url: str | None = None
-    host_email: str | None = None
-    alternative_hosts: list[str] = Field(default_factory=list)
-    connected_by_email: str | None = None
-
-
-class ResolveWebinarInput(BaseModel):
-    webinar_id: str
-    retry: RetryPolicy = RetryPolicy()
-
-
-class ResolveWebinarResult(BaseModel):
-    webinar: LegacyWebinarFacts | None = None
-    refusal: Refusal | None = None
-    asked: list[str] = Field(default_factory=list)
-
-
-class HostCheckInput(BaseModel):
-    contact_id: int
-    host_email: str | None = None
-    alternative_hosts: list[str] = Field(default_factory=list)
-    connected_by_email: str | None = None
-
-
-class HostCheckResult(BaseModel):
-    contact_found: bool
-    role: HostRole | None = None
-
-
-class FormCheckInput(BaseModel):
-    webinar_id: str
-    connection: str
-    contact_id: int
-    retry: RetryPolicy = RetryPolicy()
-
-
-class FormCheckResult(BaseModel):
-    refusal: Refusal | None = None
-    extra_required_fields: list[str] = Field(default_factory=list)
-    missing_contact_fields: list[str] = Field(default_factory=list)
-
-
-class RegisterInput(BaseModel):
-    webinar_id: str
-    connection: str
-    contact_id: int
-    approval_type: int
-    retry: RetryPolicy = RetryPolicy()
-
-
-class RegisterResult(BaseModel):
-    refusal: Refusal | None = None
-    registrant_id: str | None = None
-    join_url: str | None = None
-    approval: Approval | None = None
-    accepted_at: datetime | None = None
-
-
-class RecordInput(BaseModel):
-    contact_id: int
-    webinar: LegacyWebinarFacts
-    registrant_id: str
-    join_url: str | None
-    approval: Approval
-    accepted_at: datetime
-
-
-class RecordResult(BaseModel):
-    marketing_event_id: int
-    new_registration: bool
-    timeline_event_added: bool
-    registered_at: datetime
-    registration_count: int
-
-
-# --- the rules, in the order the pre-flight applies them ----------------------------------------------
-
-
-def business_unit_refusal(facts: WebinarFacts) -> Refusal | None:
-    """R-ADD-3: only webinars of the Zoom account connected to the primary business unit."""
-    if facts.business_unit_is_primary:
-        return None
-    rule = (
-        "the action only registers contacts for webinars of the Zoom account connected to the primary "
-        "business unit (R-ADD-3)"
-    )
-    if facts.business_unit_id is None:
-        return Refusal(
-            code=StepOutcomeCode.BUSINESS_UNIT_MISMATCH,
-            message=f"Webinar {facts.webinar_id} belongs to Zoom connection {facts.connection!r}, which is connected "
-            f"to no business unit; {rule}",
-            details={"reason": "no_business_unit", "connection": facts.connection},
-        )
-    return Refusal(
-        code=StepOutcomeCode.BUSINESS_UNIT_MISMATCH,
-        message=f"Webinar {facts.webinar_id} belongs to the Zoom account of business unit "
-        f"{facts.business_unit_name!r} (connection {facts.connection!r}); {rule}",
-        details={
-            "reason": "other_business_unit",
-            "connection": facts.connection,
-            "business_unit": facts.business_unit_name,
-            "business_unit_id": facts.business_unit_id,
-        },
-    )
-
-
-def host_role(
-    email: str, host_email: str | None, alternative_hosts: Sequence[str], connected_by_email: str | None
-) -> HostRole | None:
-    """R-ADD-4: which of the people who may not register the contact's primary e-mail is, if any
-    (case-insensitively)."""
-    email = email.strip().lower()
-    if host_email and email == host_email.strip().lower():
-        return "host"
-    if email in {host.strip().lower() for host in alternative_hosts}:
-        return "alternative_host"
-    if connected_by_email and email == connected_by_email.strip().lower():
-        return "connecting_user"
-    return None
-
-
-def host_refusal(role: HostRole) -> Refusal:
-    return Refusal(
-        code=StepOutcomeCode.HOST_CANNOT_REGISTER,
-        message=HOST_CANNOT_REGISTER_MESSAGE,
-        details={"role": role, "detected_by": "rollcall"},
-    )
-
-
-def registration_state_refusal(facts: WebinarFacts) -> Refusal | None:
-    """R-SCOPE-2 (no Zoom Events) and R-ADD-6 (registration turned off), from the webinar's settings;
-    "ended" and "not found" come from Zoom's answers (``_state_refusal``)."""
-    if facts.is_zoom_event:
-        return Refusal(
-            code=StepOutcomeCode.REGISTRATION_DISABLED,
-            message=f"Webinar {facts.webinar_id} belongs to a Zoom Event; Rollcall does not register contacts "
-            "to Zoom Events (R-SCOPE-2)",
-            details={"reason": "zoom_event"},
-        )
-    if facts.approval_type == ApprovalType.NO_REGISTRATION:
-        return Refusal(
-            code=StepOutcomeCode.REGISTRATION_DISABLED,
-            message=f"Webinar {facts.webinar_id} does not have registration turned on (Zoom approval_type 2)",
-            details={"reason": "no_registration"},
-        )
-    return None
-
-
-def missing_contact_fields(identity: ContactIdentity, questions: RegistrationQuestions) -> list[str]:
-    """The fields Zoom will need that the contact lacks: a first name always, a last name when the
-    form requires it."""
-    missing: list[str] = []
-    if not (identity.first_name or "").strip():
-        missing.append("first_name")
-    last_name_required = any(q.field_name == "last_name" and q.required for q in questions.questions)
-    if last_name_required and not (identity.last_name or "").strip():
-        missing.append("last_name")
-    return missing
-
-
-def form_refusal(webinar_id: str, contact_id: int, extra: list[str], missing: list[str]) -> Refusal | None:
-    """R-ADD-5: the form requires nothing but what R-ADD-1 sends, and the contact has it."""
-    if extra:
-        return Refusal(
-            code=StepOutcomeCode.EXTRA_REQUIRED_FIELDS,
-            message=extra_fields_message(webinar_id, extra),
-            details={"fields": extra, "detected_by": "rollcall"},
-        )
-    if missing:
-        return Refusal(
-            code=StepOutcomeCode.MISSING_CONTACT_FIELDS,
-            message=f"Contact {contact_id} has no {', '.join(missing)}, which the registration needs",
-            details={"fields": missing},
-        )
-    return None
-
-
-def extra_fields_message(webinar_id: str, fields: list[str]) -> str:
-    """The EXTRA_REQUIRED_FIELDS message, for Zoom's answer and the pre-flight alike."""
-    return (
-        f"The registration form of webinar {webinar_id} requires {', '.join(fields)}; Rollcall sends only "
-        "first name, last name and email, so the form must not require anything else (R-ADD-5)"
-    )
-
-
-def _state_refusal(error: ZoomError, webinar_id: str) -> Refusal | None:
-    """R-ADD-6: disabled, ended and not-found answers are outcomes, not retried."""
-    if isinstance(error, ZoomRegistrationDisabled):
-        return Refusal(
-            code=StepOutcomeCode.REGISTRATION_DISABLED,
-            message=f"Webinar {webinar_id} does not have registration turned on (Zoom approval_type 2)",
-            details={"zoom_code": error.zoom_code},
-        )
-    if isinstance(error, ZoomWebinarOver):
-        return Refusal(
-            code=StepOutcomeCode.WEBINAR_ENDED,
-            message=f"Webinar {webinar_id} has ended; Zoom no longer accepts registrations",
-            details={"zoom_code": error.zoom_code},
-        )
-    if isinstance(error, ZoomNotFound):
-        return Refusal(
-            code=StepOutcomeCode.WEBINAR_NOT_FOUND,
-            message=f"Webinar {webinar_id} was not found in Zoom or has expired",
-            details={"zoom_code": error.zoom_code},
-        )
-    return None
-
-
-def _is_daily_limit(error: ZoomError) -> bool:
-    return isinstance(error, ZoomRateLimited) and error.limit_type == RateLimitType.DAILY
-
-
-def _daily_limit_refusal(error: ZoomError, scope: str, webinar_id: str) -> Refusal:
-    # Zoom's own message names the registrant's email: it is not repeated here.
-    if scope == "registrant":
-        message = (
-            f"Zoom's daily limit of add-registrant requests for this contact and webinar {webinar_id} is reached; "
-            "it resets at 00:00 UTC"
-        )
-    else:
-        message = f"The Zoom account's daily API limit is reached (asking about webinar {webinar_id}); try tomorrow"
-    details: dict[str, Any] = {"scope": scope}
-    if error.retry_after is not None:
-        details["retry_after_seconds"] = round(error.retry_after)
-    return Refusal(code=StepOutcomeCode.DAILY_LIMIT_REACHED, message=message, details=details)
-
-
-def _lookup_refusal(error: ZoomError, webinar_id: str) -> Refusal | None:
-    """What an error of a question to Zoom about the webinar means for the step, when it is an outcome."""
-    if _is_daily_limit(error):
-        return _daily_limit_refusal(error, "account", webinar_id)
-    return _state_refusal(error, webinar_id)
-
-
-def registration_refusal(error: ZoomError, webinar_id: str) -> Refusal | None:
-    """What an add-registrant error means for the step, when it is a business outcome."""
-    state = _state_refusal(error, webinar_id)
-    if state is not None:
-        return state
-    if isinstance(error, ZoomHostCannotRegister):
-        return Refusal(
-            code=StepOutcomeCode.HOST_CANNOT_REGISTER,
-            message=HOST_CANNOT_REGISTER_MESSAGE,
-            details={"detected_by": "zoom", "zoom_code": error.zoom_code},
-        )
-    if _is_daily_limit(error):
-        return _daily_limit_refusal(error, "registrant", webinar_id)
-    if isinstance(error, ZoomValidationError) and error.field_errors:
-        return _field_errors_refusal(error, webinar_id)
-    return None
-
-
-def _field_errors_refusal(error: ZoomValidationError, webinar_id: str) -> Refusal:
-    fields: list[str] = []
-    for item in error.field_errors:
-        # Custom questions are reported as field "custom_questions", "<title> is required."
-        name = item.message.removesuffix(" is required.") if item.field == "custom_questions" else item.field
-        if name not in fields:
-            fields.append(name)
-    extra = [f for f in fields if f not in SENT_FIELDS]
-    if extra:
-        return Refusal(
-            code=StepOutcomeCode.EXTRA_REQUIRED_FIELDS,
-            message=extra_fields_message(webinar_id, extra),
-            details={"fields": extra, "detected_by": "zoom"},
-        )
-    contact_fields = [f for f in fields if f in SENT_FIELDS]
-    return Refusal(
-        code=StepOutcomeCode.MISSING_CONTACT_FIELDS,
-        message=f"Zoom refused the registration: the contact lacks {', '.join(contact_fields)}",
-        details={"fields": contact_fields, "detected_by": "zoom"},
-    )
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -533,10 +230,11 @@ class ZoomWebinar:
 
 
 @dataclass(frozen=True)
-class _StoreView:
+class StoreView:
     """The pre-flight's one store read."""
 
     owners: dict[str, ConnectionOwner]
+    #: The connection of the webinar's marketing event, if the store has one.
     remembered: str | None
     contact: ContactIdentity | None
 
@@ -599,29 +297,14 @@ def _first_line(error: BaseException) -> str:
     return f"{type(cause).__name__}: {text[0] if text else ''}"
 
 
-def _contact_gone(contact_id: int) -> ApplicationError:
+def contact_gone(contact_id: int) -> ApplicationError:
     return ApplicationError(f"contact {contact_id} no longer exists", type="CONTACT_NOT_FOUND", non_retryable=True)
-
-
-def _business_unit_of(webinar: WebinarFacts) -> int:
-    """The business unit the registration is recorded in (R-ADD-3 passed, so there is one)."""
-    if webinar.business_unit_id is None:
-        raise ApplicationError(
-            f"webinar {webinar.webinar_id} has no business unit to record it in",
-            type="NO_BUSINESS_UNIT",
-            non_retryable=True,
-        )
-    return webinar.business_unit_id
 
 
 def _this_run() -> str:
     """The workflow run the current activity works for."""
     info = activity.info()
     return f"{info.workflow_id}/{info.workflow_run_id}"
-
-
-def _approval(approval_type: int) -> Approval:
-    return "pending" if approval_type == ApprovalType.MANUAL else "approved"
 
 
 class ZoomRegistrationActivities:
@@ -635,6 +318,7 @@ class ZoomRegistrationActivities:
         connections: dict[str, ZoomConnectionConfig] | None = None,
         pool: ZoomClientPool | None = None,
         webinar_cache_ttl: timedelta = timedelta(0),
+        store_patience: timedelta = STORE_PATIENCE,
     ) -> None:
         """Zoom clients come from ``pool`` — the worker's, shared with the webinar sync, so both
         draw on one rate limiter per Zoom account. Without one, a pool of their own is made from
@@ -643,227 +327,58 @@ class ZoomRegistrationActivities:
         start) and ``connections`` (overrides what the settings would load; tests).
 
         ``webinar_cache_ttl``: how long Zoom's answers about a webinar are kept (``build_worker``
-        gives ``WEBINAR_CACHE_TTL``; zero, the default, asks Zoom every time)."""
+        gives ``WEBINAR_CACHE_TTL``; zero, the default, asks Zoom every time). ``store_patience``:
+        how long a store failure that may pass is retried after Zoom accepted a registration."""
         self._engine = db_engine
+        self._store_patience = store_patience.total_seconds()
         self._owns_pool = pool is None
         self._pool = pool or ZoomClientPool(zoom_settings, connections=connections)
         self._webinars: TtlCache[str, ZoomWebinar] = TtlCache(webinar_cache_ttl)
         self._forms: TtlCache[tuple[str, str], RegistrationQuestions] = TtlCache(webinar_cache_ttl)
         #: The pre-flight's webinar by workflow run, for that run's register step.
         self._runs: TtlCache[str, ZoomWebinar] = TtlCache(RUN_MEMO_TTL)
+        self._before_preflight = RunsBeforePreflight(self)
 
     def activities(self) -> Sequence[Callable[..., Any]]:
         return [
+            self.preflight_from_cache,
             self.preflight_registration,
             self.register_and_record,
             self.cancel_registration,
-            # Runs started before the workflow's ``preflight`` patch.
-            self.resolve_webinar,
-            self.check_host,
-            self.check_registration_form,
-            self.register_contact,
-            self.record_registration,
+            *self._before_preflight.activities(),
         ]
 
     async def aclose(self) -> None:
         if self._owns_pool:
             await self._pool.aclose()
 
-    # --- Zoom: connections, the webinar and its form (cached) --------------------------------------
-
-    def _configured(self) -> dict[str, ZoomConnectionConfig]:
-        try:
-            return self._pool.connections()
-        except (ZoomConfigError, ValueError, yaml.YAMLError) as exc:
-            raise _zoom_config_failure(exc) from None
-
-    def _client(self, name: str) -> ZoomClient:
-        try:
-            return self._pool.client(name)
-        except (ZoomConfigError, ValueError, yaml.YAMLError) as exc:
-            raise _zoom_config_failure(exc) from None
-
-    async def _fetch(self, name: str, webinar_id: str, asked: tuple[str, ...], policy: RetryPolicy) -> ZoomWebinar:
-        """The webinar from connection ``name``, with its host's e-mail (from the host's user when the
-        webinar does not carry it); cached. Raises ``ZoomError`` for the webinar's lookup."""
-        client = self._client(name)
-        webinar = await client.get_webinar(webinar_id)
-        host_email = webinar.host_email
-        if not host_email and webinar.host_id:
-            host_email = await self._host_email(client, webinar.host_id, policy)
-        found = ZoomWebinar(webinar_id, name, webinar, host_email.lower() if host_email else None, asked)
-        self._webinars.put(webinar_id, found)
-        return found
-
-    async def _host_email(self, client: ZoomClient, host_id: str, policy: RetryPolicy) -> str | None:
-        try:
-            return (await client.get_user(host_id)).email
-        except ZoomNotFound:
-            return None
-        except ZoomError as error:
-            raise zoom_failure(error, policy) from error
-
-    async def _owner(self, webinar_id: str, remembered: str | None, policy: RetryPolicy) -> ZoomWebinar | Refusal:
-        """Which connection owns the webinar: each configured one is asked, the one the store
-        remembers for this webinar (its marketing event) first; the first that knows it owns it
-        (webinar ids are unique across Zoom accounts). Only a clean "not found" from every
-        connection proves it is nobody's."""
-        configured = self._configured()
-        cached = self._webinars.get(webinar_id)
-        if cached is not None and cached.connection in configured:
-            return cached
-        order = sorted(configured, key=lambda name: (name != remembered, name))
-        transient: list[ZoomError] = []
-        permanent: list[tuple[str, ZoomError]] = []
-        daily: ZoomError | None = None
-        async with _heartbeating():
-            for number, name in enumerate(order, start=1):
-                try:
-                    return await self._fetch(name, webinar_id, tuple(order[:number]), policy)
-                except ZoomNotFound:
-                    continue
-                except ZoomError as error:
-                    if _is_daily_limit(error):
-                        daily = error
-                    elif error.retryable:
-                        transient.append(error)
-                    else:
-                        permanent.append((name, error))
-        if transient:
-            raise zoom_failure(transient[0], policy) from transient[0]
-        if daily is not None:
-            return _daily_limit_refusal(daily, "account", webinar_id)
-        if permanent:
-            failed_name, failure = permanent[0]
-            raise ApplicationError(
-                f"Zoom connection {failed_name!r} could not be asked about webinar {webinar_id}: {failure}",
-                type=failure.code,
-                non_retryable=True,
-            ) from failure
-        return Refusal(
-            code=StepOutcomeCode.WEBINAR_NOT_FOUND,
-            message=(
-                f"Webinar {webinar_id} was not found on any connected Zoom account (asked: {', '.join(order)}); "
-                "it does not exist or has expired"
-            ),
-            details={"asked": order},
-        )
-
-    async def _webinar_of(self, connection: str, webinar_id: str, policy: RetryPolicy) -> ZoomWebinar | Refusal:
-        """The webinar from the connection known to own it: what this run's pre-flight found, if this
-        worker ran it, or the cache, or Zoom."""
-        for cached in (self._runs.get(_this_run()), self._webinars.get(webinar_id)):
-            if cached is not None and (cached.connection, cached.webinar_id) == (connection, webinar_id):
-                return cached
-        async with _heartbeating():
-            try:
-                return await self._fetch(connection, webinar_id, (connection,), policy)
-            except ZoomError as error:
-                refusal = _lookup_refusal(error, webinar_id)
-                if refusal is not None:
-                    return refusal
-                raise zoom_failure(error, policy) from error
-
-    async def _questions(
-        self, connection: str, webinar_id: str, policy: RetryPolicy
-    ) -> RegistrationQuestions | Refusal:
-        """R-ADD-5's pre-flight of the questions endpoint (cached)."""
-        cached = self._forms.get((connection, webinar_id))
-        if cached is not None:
-            return cached
-        async with _heartbeating():
-            try:
-                questions = await self._client(connection).get_registration_questions(webinar_id)
-            except ZoomError as error:
-                refusal = _lookup_refusal(error, webinar_id)
-                if refusal is not None:
-                    return refusal
-                raise zoom_failure(error, policy) from error
-        self._forms.put((connection, webinar_id), questions)
-        return questions
-
-    async def _add(
-        self, connection: str, webinar_id: str, contact: ContactIdentity, policy: RetryPolicy
-    ) -> RegistrantCreated | Refusal:
-        """R-ADD-1: first name, last name and primary e-mail, nothing else."""
-        registrant = NewRegistrant(
-            email=contact.email, first_name=(contact.first_name or "").strip(), last_name=contact.last_name or ""
-        )
-        async with _heartbeating():
-            try:
-                return await self._client(connection).add_registrant(webinar_id, registrant)
-            except ZoomError as error:
-                refusal = registration_refusal(error, webinar_id)
-                if refusal is not None:
-                    return refusal
-                raise zoom_failure(error, policy) from error
-
-    # --- the store ------------------------------------------------------------------------------------
-
-    def _store_view(self, webinar_id: str, contact_id: int) -> _StoreView:
-        with Session(self._engine) as session:
-            return _StoreView(
-                connection_owners(session),
-                known_webinar_connection(session, webinar_id),
-                contact_identity(session, contact_id),
-            )
-
-    def _contact(self, contact_id: int) -> ContactIdentity | None:
-        with Session(self._engine) as session:
-            return contact_identity(session, contact_id)
-
-    def _write(self, registration: ActionRegistration) -> RecordedRegistration:
-        """R-ADD-7 in one transaction. A deleted contact or a row the database refuses is a
-        permanent failure (a non-retryable ``ApplicationError``); other errors may pass."""
-        try:
-            with Session(self._engine) as session, session.begin():
-                recorded = record_action_registration(session, registration)
-                failpoint("zoom_registration.before_commit")
-                return recorded
-        except FailpointError as exc:
-            raise ApplicationError(str(exc), type="FAILPOINT", non_retryable=exc.permanent) from exc
-        except ContactNotFound as exc:
-            raise _contact_gone(registration.contact_id) from exc
-        except (IntegrityError, DataError) as exc:
-            raise ApplicationError(
-                f"the CRM store refused the registration: {_first_line(exc)}", type="STORE_REJECTED", non_retryable=True
-            ) from exc
-
-    async def _record(self, registration: ActionRegistration) -> RecordedRegistration | StoreRefusal:
-        """``_write``, retried with backoff for ``STORE_PATIENCE_SECONDS`` while its failure may pass;
-        a ``StoreRefusal`` once it is permanent or patience runs out."""
-        give_up_at = time.monotonic() + STORE_PATIENCE_SECONDS
-        delay = 1.0
-        while True:
-            try:
-                return await asyncio.to_thread(self._write, registration)
-            except ApplicationError as exc:
-                if exc.non_retryable:
-                    return StoreRefusal(type=exc.type or "STORE_REJECTED", message=exc.message)
-                failure = exc.message
-            except Exception as exc:  # the store is restarting, locked, unreachable…: it may pass
-                failure = _first_line(exc)
-            if time.monotonic() + delay > give_up_at:
-                return StoreRefusal(
-                    type="STORE_UNAVAILABLE",
-                    message=f"the CRM store failed for {STORE_PATIENCE_SECONDS:.0f} s: {failure}",
-                )
-            activity.heartbeat()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)
-
     # --- 2. the pre-flight ------------------------------------------------------------------------------
+
+    @activity.defn
+    async def preflight_from_cache(self, input: PreflightInput) -> PreflightResult:
+        """The pre-flight as a local activity: when this worker's cache holds Zoom's answers about
+        the webinar and its form, the rules need only the store. Otherwise ``needs_zoom``.
+
+        Idempotency: reads only.
+        """
+        cached = self._cached_webinar(input.webinar_id)
+        if cached is None or self._forms.get((cached.connection, input.webinar_id)) is None:
+            return PreflightResult(needs_zoom=True)
+        return await self._preflight(input)
 
     @activity.defn
     async def preflight_registration(self, input: PreflightInput) -> PreflightResult:
         """Every check before add-registrant, in order, the first refusal ending it: the owning
         connection, R-ADD-3, R-ADD-4 (compared here: no e-mail leaves the activity), R-SCOPE-2 and
-        R-ADD-6, R-ADD-5. One store read; Zoom only when the worker's cache has no answer.
+        R-ADD-6, R-ADD-5. One store read; Zoom when the worker's cache has no answer.
 
         Idempotency: reads only.
         """
-        view = await asyncio.to_thread(self._store_view, input.webinar_id, input.contact_id)
-        found = await self._owner(input.webinar_id, view.remembered, input.retry)
+        return await self._preflight(input)
+
+    async def _preflight(self, input: PreflightInput) -> PreflightResult:
+        view = await asyncio.to_thread(self.read_store_view, input.webinar_id, input.contact_id)
+        found = await self.find_owner(input.webinar_id, view.remembered, input.retry)
         if isinstance(found, Refusal):
             return PreflightResult(refusal=found)
         self._runs.put(_this_run(), found)
@@ -893,7 +408,7 @@ class ZoomRegistrationActivities:
         refusal = registration_state_refusal(facts)
         if refusal is not None:
             return refusal
-        questions = await self._questions(found.connection, facts.webinar_id, policy)
+        questions = await self.registration_questions(found.connection, facts.webinar_id, policy)
         if isinstance(questions, Refusal):
             return questions
         missing = missing_contact_fields(contact, questions)
@@ -906,7 +421,7 @@ class ZoomRegistrationActivities:
         """R-ADD-1 then R-ADD-7: add the contact as a registrant, then write every effect to the
         store in one transaction — the personal join link goes from Zoom's answer to the store
         without entering workflow history. A store that refuses for good (or stays unavailable for
-        ``STORE_PATIENCE_SECONDS``) is *returned* as ``store_refusal``: the workflow compensates.
+        ``STORE_PATIENCE``) is *returned* as ``store_refusal``: the workflow compensates.
 
         Idempotency key: (webinar id, the contact's primary email) — Zoom answers the same email
         with the same registrant and join link, and the store write is keyed by (webinar id,
@@ -915,20 +430,18 @@ class ZoomRegistrationActivities:
         twice. Zoom caps adds at 3 per email, webinar and UTC day: the 4th is DAILY_LIMIT_REACHED.
         """
         webinar = input.webinar
-        business_unit_id = _business_unit_of(webinar)
-        contact = await asyncio.to_thread(self._contact, input.contact_id)
-        if contact is None:
-            raise _contact_gone(input.contact_id)
-        # The marketing event's host and link (not in history): asked before Zoom registers anyone.
+        business_unit_id = self.business_unit_of(webinar)
+        contact = await self.read_contact_for_zoom(input.contact_id)
+        # The marketing event's host and link (not in history): known before Zoom registers anyone.
         found = await self._webinar_of(webinar.connection, webinar.webinar_id, input.retry)
         if isinstance(found, Refusal):
             return RegistrationOutcome(refusal=found)
-        created = await self._add(webinar.connection, webinar.webinar_id, contact, input.retry)
+        created = await self.add_registrant(webinar.connection, webinar.webinar_id, contact, input.retry)
         if isinstance(created, Refusal):
             return RegistrationOutcome(refusal=created)
         accepted_at = datetime.now(UTC)
         failpoint("zoom_registration.after_add_registrant")
-        approval = _approval(webinar.approval_type)
+        approval = approval_of(webinar.approval_type)
         registration = ActionRegistration(
             contact_id=input.contact_id,
             zoom_webinar_id=webinar.webinar_id,
@@ -952,6 +465,29 @@ class ZoomRegistrationActivities:
         recorded = RecordedFacts(new_registration=stored.new_registration, registration_count=stored.registration_count)
         return outcome.model_copy(update={"recorded": recorded})
 
+    async def _record(self, registration: ActionRegistration) -> RecordedRegistration | StoreRefusal:
+        """``write``, retried with backoff (heartbeating) for the store's patience while its failure
+        may pass; a ``StoreRefusal`` once it is permanent or patience runs out."""
+        give_up_at = time.monotonic() + self._store_patience
+        delay = 1.0
+        async with _heartbeating():
+            while True:
+                try:
+                    return await asyncio.to_thread(self.write, registration)
+                except ApplicationError as exc:
+                    if exc.non_retryable:
+                        return StoreRefusal(type=exc.type or "STORE_REJECTED", message=exc.message)
+                    failure = exc.message
+                except Exception as exc:  # the store is restarting, locked, unreachable…: it may pass
+                    failure = _first_line(exc)
+                if time.monotonic() + delay > give_up_at:
+                    return StoreRefusal(
+                        type="STORE_UNAVAILABLE",
+                        message=f"the CRM store failed for {self._store_patience:.0f} s: {failure}",
+                    )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
     # --- 4. compensation --------------------------------------------------------------------------------
 
     @activity.defn
@@ -974,96 +510,183 @@ class ZoomRegistrationActivities:
                 raise zoom_failure(error, RetryPolicy()) from error
         return CancelResult(cancelled=True, note=f"registrant {input.registrant_id} cancelled in Zoom")
 
-    # --- before the preflight patch: the activities of runs started before it -----------------------------
-    # Delete this section with ``workflow.deprecate_patch(PREFLIGHT)`` once no such run is open.
+    # --- Zoom: connections, the webinar and its form (cached) --------------------------------------------
 
-    @activity.defn
-    async def resolve_webinar(self, input: ResolveWebinarInput) -> ResolveWebinarResult:
-        """Which connection owns the webinar, and the store's view of it (host e-mails included).
+    def _configured(self) -> dict[str, ZoomConnectionConfig]:
+        try:
+            return self._pool.connections()
+        except (ZoomConfigError, ValueError, yaml.YAMLError) as exc:
+            raise _zoom_config_failure(exc) from None
 
-        Idempotency: reads only.
-        """
-        owners, remembered = await asyncio.to_thread(self._owners_and_remembered, input.webinar_id)
-        found = await self._owner(input.webinar_id, remembered, input.retry)
-        if isinstance(found, Refusal):
-            return ResolveWebinarResult(refusal=found)
-        owner = owners.get(found.connection)
-        facts = LegacyWebinarFacts(
-            **found.facts(owner).model_dump(),
-            join_url=found.webinar.join_url,
-            host_email=found.host_email,
-            alternative_hosts=[host.lower() for host in found.webinar.settings.alternative_hosts],
-            connected_by_email=owner.connected_by_email if owner else None,
+    def _client(self, name: str) -> ZoomClient:
+        try:
+            return self._pool.client(name)
+        except (ZoomConfigError, ValueError, yaml.YAMLError) as exc:
+            raise _zoom_config_failure(exc) from None
+
+    def _cached_webinar(self, webinar_id: str) -> ZoomWebinar | None:
+        cached = self._webinars.get(webinar_id)
+        return cached if cached is not None and cached.connection in self._configured() else None
+
+    async def _fetch(self, name: str, webinar_id: str, asked: tuple[str, ...], policy: RetryPolicy) -> ZoomWebinar:
+        """The webinar from connection ``name``, with its host's e-mail (from the host's user when the
+        webinar does not carry it); cached. Raises ``ZoomError`` for the webinar's lookup."""
+        client = self._client(name)
+        webinar = await client.get_webinar(webinar_id)
+        host_email = webinar.host_email
+        if not host_email and webinar.host_id:
+            host_email = await self._host_email(client, webinar.host_id, policy)
+        found = ZoomWebinar(webinar_id, name, webinar, host_email.lower() if host_email else None, asked)
+        self._webinars.put(webinar_id, found)
+        return found
+
+    async def _host_email(self, client: ZoomClient, host_id: str, policy: RetryPolicy) -> str | None:
+        try:
+            return (await client.get_user(host_id)).email
+        except ZoomNotFound:
+            return None
+        except ZoomError as error:
+            raise zoom_failure(error, policy) from error
+
+    async def find_owner(self, webinar_id: str, remembered: str | None, policy: RetryPolicy) -> ZoomWebinar | Refusal:
+        """Which connection owns the webinar: each configured one is asked, the one the store
+        remembers for this webinar (its marketing event) first; the first that knows it owns it
+        (webinar ids are unique across Zoom accounts). Only a clean "not found" from every
+        connection proves it is nobody's."""
+        cached = self._cached_webinar(webinar_id)
+        if cached is not None:
+            return cached
+        order = sorted(self._configured(), key=lambda name: (name != remembered, name))
+        transient: list[ZoomError] = []
+        permanent: list[tuple[str, ZoomError]] = []
+        daily: ZoomError | None = None
+        async with _heartbeating():
+            for number, name in enumerate(order, start=1):
+                try:
+                    return await self._fetch(name, webinar_id, tuple(order[:number]), policy)
+                except ZoomNotFound:
+                    continue
+                except ZoomError as error:
+                    if is_daily_limit(error):
+                        daily = error
+                    elif error.retryable:
+                        transient.append(error)
+                    else:
+                        permanent.append((name, error))
+        if transient:
+            raise zoom_failure(transient[0], policy) from transient[0]
+        if daily is not None:
+            return daily_limit_refusal(daily, "account", webinar_id)
+        if permanent:
+            failed_name, failure = permanent[0]
+            raise ApplicationError(
+                f"Zoom connection {failed_name!r} could not be asked about webinar {webinar_id}: {failure}",
+                type=failure.code,
+                non_retryable=True,
+            ) from failure
+        return Refusal(
+            code=StepOutcomeCode.WEBINAR_NOT_FOUND,
+            message=(
+                f"Webinar {webinar_id} was not found on any connected Zoom account (asked: {', '.join(order)}); "
+                "it does not exist or has expired"
+            ),
+            details={"asked": order},
         )
-        return ResolveWebinarResult(webinar=facts, asked=list(found.asked))
 
-    def _owners_and_remembered(self, webinar_id: str) -> tuple[dict[str, ConnectionOwner], str | None]:
+    async def _webinar_of(self, connection: str, webinar_id: str, policy: RetryPolicy) -> ZoomWebinar | Refusal:
+        """The webinar from the connection known to own it: what this run's pre-flight found, if this
+        worker ran it, or the cache, or Zoom."""
+        for cached in (self._runs.get(_this_run()), self._webinars.get(webinar_id)):
+            if cached is not None and (cached.connection, cached.webinar_id) == (connection, webinar_id):
+                return cached
+        async with _heartbeating():
+            try:
+                return await self._fetch(connection, webinar_id, (connection,), policy)
+            except ZoomError as error:
+                refusal = lookup_refusal(error, webinar_id)
+                if refusal is not None:
+                    return refusal
+                raise zoom_failure(error, policy) from error
+
+    async def registration_questions(
+        self, connection: str, webinar_id: str, policy: RetryPolicy
+    ) -> RegistrationQuestions | Refusal:
+        """R-ADD-5's pre-flight of the questions endpoint (cached)."""
+        cached = self._forms.get((connection, webinar_id))
+        if cached is not None:
+            return cached
+        async with _heartbeating():
+            try:
+                questions = await self._client(connection).get_registration_questions(webinar_id)
+            except ZoomError as error:
+                refusal = lookup_refusal(error, webinar_id)
+                if refusal is not None:
+                    return refusal
+                raise zoom_failure(error, policy) from error
+        self._forms.put((connection, webinar_id), questions)
+        return questions
+
+    async def add_registrant(
+        self, connection: str, webinar_id: str, contact: ContactIdentity, policy: RetryPolicy
+    ) -> RegistrantCreated | Refusal:
+        """R-ADD-1: first name, last name and primary e-mail, nothing else."""
+        registrant = NewRegistrant(
+            email=contact.email, first_name=(contact.first_name or "").strip(), last_name=contact.last_name or ""
+        )
+        async with _heartbeating():
+            try:
+                return await self._client(connection).add_registrant(webinar_id, registrant)
+            except ZoomError as error:
+                refusal = registration_refusal(error, webinar_id)
+                if refusal is not None:
+                    return refusal
+                raise zoom_failure(error, policy) from error
+
+    # --- the store ------------------------------------------------------------------------------------
+
+    def read_store_view(self, webinar_id: str, contact_id: int | None) -> StoreView:
         with Session(self._engine) as session:
-            return connection_owners(session), known_webinar_connection(session, webinar_id)
-
-    @activity.defn
-    def check_host(self, input: HostCheckInput) -> HostCheckResult:
-        """R-ADD-4 on the e-mails the input carries. Idempotency: reads only."""
-        contact = self._contact(input.contact_id)
-        if contact is None:
-            return HostCheckResult(contact_found=False)
-        role = host_role(contact.email, input.host_email, input.alternative_hosts, input.connected_by_email)
-        return HostCheckResult(contact_found=True, role=role)
-
-    @activity.defn
-    async def check_registration_form(self, input: FormCheckInput) -> FormCheckResult:
-        """R-ADD-5 and the contact's own fields. Idempotency: reads only."""
-        questions = await self._questions(input.connection, input.webinar_id, input.retry)
-        if isinstance(questions, Refusal):
-            return FormCheckResult(refusal=questions)
-        contact = await asyncio.to_thread(self._contact, input.contact_id)
-        missing = missing_contact_fields(contact, questions) if contact is not None else []
-        return FormCheckResult(extra_required_fields=questions.extra_required_fields(), missing_contact_fields=missing)
-
-    @activity.defn
-    async def register_contact(self, input: RegisterInput) -> RegisterResult:
-        """R-ADD-1. Idempotency key: (webinar id, the contact's primary email)."""
-        contact = await asyncio.to_thread(self._contact, input.contact_id)
-        if contact is None:
-            raise _contact_gone(input.contact_id)
-        created = await self._add(input.connection, input.webinar_id, contact, input.retry)
-        if isinstance(created, Refusal):
-            return RegisterResult(refusal=created)
-        accepted_at = datetime.now(UTC)
-        failpoint("zoom_registration.after_add_registrant")
-        return RegisterResult(
-            registrant_id=created.registrant_id,
-            join_url=created.join_url,
-            approval=_approval(input.approval_type),
-            accepted_at=accepted_at,
-        )
-
-    @activity.defn
-    def record_registration(self, input: RecordInput) -> RecordResult:
-        """R-ADD-7 in one transaction. Idempotency key: (webinar id, contact id)."""
-        webinar = input.webinar
-        recorded = self._write(
-            ActionRegistration(
-                contact_id=input.contact_id,
-                zoom_webinar_id=webinar.webinar_id,
-                business_unit_id=_business_unit_of(webinar),
-                connection_id=webinar.crm_connection_id,
-                topic=webinar.topic,
-                registrant_id=input.registrant_id,
-                join_link=input.join_url,
-                accepted_at=input.accepted_at,
-                approval=input.approval,
-                start_time=webinar.start_time,
-                end_time=webinar.end_time,
-                duration_minutes=webinar.duration_minutes,
-                host_email=webinar.host_email,
-                webinar_join_url=webinar.join_url,
+            return StoreView(
+                connection_owners(session),
+                known_webinar_connection(session, webinar_id),
+                contact_identity(session, contact_id) if contact_id is not None else None,
             )
-        )
-        return RecordResult(
-            marketing_event_id=recorded.marketing_event_id,
-            new_registration=recorded.new_registration,
-            timeline_event_added=recorded.timeline_event_added,
-            registered_at=recorded.registered_at,
-            registration_count=recorded.registration_count,
-        )
+
+    def read_contact(self, contact_id: int) -> ContactIdentity | None:
+        with Session(self._engine) as session:
+            return contact_identity(session, contact_id)
+
+    async def read_contact_for_zoom(self, contact_id: int) -> ContactIdentity:
+        """The three fields R-ADD-1 sends; a deleted contact fails the activity (not retried)."""
+        contact = await asyncio.to_thread(self.read_contact, contact_id)
+        if contact is None:
+            raise contact_gone(contact_id)
+        return contact
+
+    @staticmethod
+    def business_unit_of(webinar: WebinarFacts) -> int:
+        """The business unit the registration is recorded in (R-ADD-3 passed, so there is one)."""
+        if webinar.business_unit_id is None:
+            raise ApplicationError(
+                f"webinar {webinar.webinar_id} has no business unit to record it in",
+                type="NO_BUSINESS_UNIT",
+                non_retryable=True,
+            )
+        return webinar.business_unit_id
+
+    def write(self, registration: ActionRegistration) -> RecordedRegistration:
+        """R-ADD-7 in one transaction. A deleted contact or a row the database refuses is a
+        permanent failure (a non-retryable ``ApplicationError``); other errors may pass."""
+        try:
+            with Session(self._engine) as session, session.begin():
+                recorded = record_action_registration(session, registration)
+                failpoint("zoom_registration.before_commit")
+                return recorded
+        except FailpointError as exc:
+            raise ApplicationError(str(exc), type="FAILPOINT", non_retryable=exc.permanent) from exc
+        except ContactNotFound as exc:
+            raise contact_gone(registration.contact_id) from exc
+        except (IntegrityError, DataError) as exc:
+            raise ApplicationError(
+                f"the CRM store refused the registration: {_first_line(exc)}", type="STORE_REJECTED", non_retryable=True
+            ) from exc

@@ -7,10 +7,12 @@ later step fails for good. Four steps, numbered the same in the Web UI's current
 (``step 2/4: …``) and in the sections of the class:
 
 1. **Webinar id** (R-ADD-2): normalise the rendered id — workflow code.
-2. **Pre-flight** (``preflight_registration``, one activity): who owns the webinar, the business
-   unit (R-ADD-3), the host, alternative hosts and connecting user (R-ADD-4, before any call to
-   add-registrant), Zoom Events and registration turned off (R-SCOPE-2, R-ADD-6), the registration
-   form and the contact's fields (R-ADD-5). The first refusal is the step's outcome.
+2. **Pre-flight**: who owns the webinar, the business unit (R-ADD-3), the host, alternative hosts
+   and connecting user (R-ADD-4, before any call to add-registrant), Zoom Events and registration
+   turned off (R-SCOPE-2, R-ADD-6), the registration form and the contact's fields (R-ADD-5); the
+   first refusal is the step's outcome. A local activity (``preflight_from_cache``) when the
+   worker's cache holds Zoom's answers about the webinar — it then reads only the store — or else
+   one activity that asks Zoom (``preflight_registration``).
 3. **Register and record** (``register_and_record``, one activity): add-registrant (R-ADD-1),
    then the store write (R-ADD-7): participation with the personal join link, timeline event,
    rollups, in one transaction.
@@ -61,32 +63,37 @@ from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.zoom_registration import (
-        Approval,
         CancelInput,
         CancelResult,
+        PreflightInput,
+        PreflightResult,
+        RegisterAndRecordInput,
+        RegistrationOutcome,
+        ZoomRegistrationActivities,
+    )
+    from activities.zoom_registration_before_preflight import (
         FormCheckInput,
         HostCheckInput,
         LegacyWebinarFacts,
-        PreflightInput,
-        PreflightResult,
         RecordInput,
         RecordResult,
-        Refusal,
-        RegisterAndRecordInput,
         RegisterInput,
         RegisterResult,
-        RegistrationOutcome,
         ResolveWebinarInput,
+        RunsBeforePreflight,
+    )
+    from engine.dsl.models import RetryPolicy
+    from engine.dsl.outcomes import StepOutcomeCode
+    from engine.dsl.webinar_ids import InvalidWebinarId, normalise_webinar_id
+    from engine.enrollment.registration import (
+        Approval,
+        Refusal,
         WebinarFacts,
-        ZoomRegistrationActivities,
         business_unit_refusal,
         form_refusal,
         host_refusal,
         registration_state_refusal,
     )
-    from engine.dsl.models import RetryPolicy
-    from engine.dsl.outcomes import StepOutcomeCode
-    from engine.dsl.webinar_ids import InvalidWebinarId, normalise_webinar_id
     from engine.temporal import SearchAttribute
 
 T = TypeVar("T")
@@ -256,18 +263,11 @@ class AddContactToWebinarWorkflow:
             self._webinar_id = normalise_webinar_id(input.webinar_id)
         except InvalidWebinarId as exc:
             return self._finish(StepOutcomeCode.INVALID_WEBINAR_ID, str(exc))
-        self._publish(SearchAttribute.WEBINAR_ID.value_set(self._webinar_id))
+        self._hold(SearchAttribute.WEBINAR_ID.value_set(self._webinar_id))
 
         # --- 2. pre-flight (R-ADD-3, R-ADD-4, R-SCOPE-2, R-ADD-6, R-ADD-5) ---
         self._step(2, f"pre-flight of webinar {self._webinar_id}: owner, business unit, hosts, registration form")
-        checked: PreflightResult = await self._checked(
-            f"run the pre-flight checks for webinar {self._webinar_id}",
-            workflow.execute_activity_method(
-                ZoomRegistrationActivities.preflight_registration,
-                PreflightInput(contact_id=input.contact_id, webinar_id=self._webinar_id, retry=input.retry),
-                **self._zoom_options(f"pre-flight: may contact {input.contact_id} register to {self._webinar_id}?"),
-            ),
-        )
+        checked = await self._preflight()
         facts = self._facts = checked.webinar
         if facts is not None:
             self._hold(*self._owner_attributes(facts))
@@ -279,6 +279,38 @@ class AddContactToWebinarWorkflow:
         # --- 3. and 4.: from here Zoom may change: finish the saga whatever cancel request arrives ---
         self._publish()
         return await self._shielded(self._register_and_record(facts))
+
+    # --- 2. pre-flight ----------------------------------------------------------------------------
+
+    async def _preflight(self) -> PreflightResult:
+        """From the store only, as a local activity, when this worker knows the webinar and its form
+        (no activity task); otherwise as an activity that asks Zoom (the run's attributes are
+        published first, as it may be retried for a long time)."""
+        preflight = PreflightInput(
+            contact_id=self._input.contact_id, webinar_id=self._webinar_id, retry=self._input.retry
+        )
+        what = f"run the pre-flight checks for webinar {self._webinar_id}"
+        summary = f"pre-flight: may contact {self._input.contact_id} register to webinar {self._webinar_id}?"
+        local: PreflightResult = await self._checked(
+            what,
+            workflow.execute_local_activity_method(
+                ZoomRegistrationActivities.preflight_from_cache,
+                preflight,
+                start_to_close_timeout=STORE_TIMEOUT,
+                retry_policy=STORE_RETRY,
+                summary=f"{summary} (from the store and the worker's cache)",
+            ),
+        )
+        if not local.needs_zoom:
+            return local
+        self._publish()
+        checked: PreflightResult = await self._checked(
+            what,
+            workflow.execute_activity_method(
+                ZoomRegistrationActivities.preflight_registration, preflight, **self._zoom_options(summary)
+            ),
+        )
+        return checked
 
     # --- 3. register and record (R-ADD-1, R-ADD-7) ---------------------------------------------------
 
@@ -390,7 +422,7 @@ class AddContactToWebinarWorkflow:
         resolved = await self._checked(
             f"resolve the webinar for webinar {self._webinar_id}",
             workflow.execute_activity_method(
-                ZoomRegistrationActivities.resolve_webinar,
+                RunsBeforePreflight.resolve_webinar,
                 ResolveWebinarInput(webinar_id=self._webinar_id, retry=input.retry),
                 **self._zoom_options(f"find the Zoom account owning webinar {self._webinar_id}"),
             ),
@@ -406,7 +438,7 @@ class AddContactToWebinarWorkflow:
         form = await self._checked(
             f"check the registration form for webinar {self._webinar_id}",
             workflow.execute_activity_method(
-                ZoomRegistrationActivities.check_registration_form,
+                RunsBeforePreflight.check_registration_form,
                 FormCheckInput(
                     webinar_id=self._webinar_id,
                     connection=facts.connection,
@@ -428,7 +460,7 @@ class AddContactToWebinarWorkflow:
         host = await self._checked(
             "check the host in the CRM store",
             workflow.execute_activity_method(
-                ZoomRegistrationActivities.check_host,
+                RunsBeforePreflight.check_host,
                 HostCheckInput(
                     contact_id=self._input.contact_id,
                     host_email=facts.host_email,
@@ -449,7 +481,7 @@ class AddContactToWebinarWorkflow:
         self._step(3, f"registering contact {contact_id} in Zoom")
         try:
             registered: RegisterResult = await workflow.execute_activity_method(
-                ZoomRegistrationActivities.register_contact,
+                RunsBeforePreflight.register_contact,
                 RegisterInput(
                     webinar_id=self._webinar_id,
                     connection=facts.connection,
@@ -468,7 +500,7 @@ class AddContactToWebinarWorkflow:
         self._step(3, f"Zoom accepted registrant {registered.registrant_id}; recording it in the CRM store")
         try:
             recorded: RecordResult = await workflow.execute_activity_method(
-                ZoomRegistrationActivities.record_registration,
+                RunsBeforePreflight.record_registration,
                 RecordInput(
                     contact_id=contact_id,
                     webinar=facts,

@@ -29,7 +29,6 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureEr
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.zoom_registration import HOST_CANNOT_REGISTER_MESSAGE
 from engine import failpoints
 from engine.config import Settings
 from engine.crm.accounts import create_business_unit, create_zoom_connection
@@ -45,6 +44,7 @@ from engine.crm.participations import (
 from engine.crm.tables import Contact, EnrollmentStepOutcome, Participation, table_of
 from engine.demo.inbox import DEMO_SECRETS, Inbox, create_inbox_app
 from engine.enrollment.contracts import EnrollmentProgress, enrollment_workflow_id
+from engine.enrollment.registration import HOST_CANNOT_REGISTER_MESSAGE
 from engine.enrollment.service import ContactIn, EnrollmentService
 from engine.zoom.emulator import EmulatorAdmin, EmulatorServer, FaultKind, FaultRule, RateLimitMode, SeedDocument
 from engine.zoom.emulator.seeds import AccountSeed, UserSeed, WebinarSeed
