@@ -241,7 +241,11 @@ class StoreView:
 
 @contextlib.asynccontextmanager
 async def _heartbeating() -> AsyncIterator[None]:
-    """Heartbeat every ``HEARTBEAT_EVERY`` seconds while the body waits (a quick call sends none)."""
+    """Heartbeat every ``HEARTBEAT_EVERY`` seconds while the body waits (a quick call sends none;
+    a local activity cannot heartbeat and sends none either)."""
+    if activity.info().is_local:
+        yield
+        return
 
     async def beat() -> None:
         while True:

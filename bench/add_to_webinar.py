@@ -1,7 +1,10 @@
 """Benchmark: 1,000 contacts enrolled into webinar-invite (delay shortened) against the Zoom emulator.
 
-Run: ``.venv/bin/python bench/add_to_webinar.py [--contacts 1000] [--concurrency 32] [--full]``.
-Not a test. About 3 minutes on a 2-core machine (``--full``: about 4.5).
+Run: ``.venv/bin/python bench/add_to_webinar.py [--contacts 1000] [--concurrency 32] [--full] [--eager]
+[--deadline 300]``. Not a test. A few minutes on a quiet 2-core machine; on a loaded one raise
+``--deadline`` (seconds to wait for all registrations). ``--eager`` turns on the dev server's eager
+activity execution (an activity scheduled by a workflow task goes straight back to the worker that
+completed it), which ``rollcall up`` does not do today.
 
 What runs, each in its own process as under ``rollcall up``:
 
@@ -413,7 +416,13 @@ def load_average() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-async def main(count: int, concurrency: int, full: bool, deadline: float = DEADLINE_SECONDS) -> None:
+#: ``--eager``: the server hands an activity scheduled by a workflow task straight back to the worker
+#: that completed it (no trip through the matching service).
+EAGER_ACTIVITIES = ["--dynamic-config-value", "system.enableActivityEagerExecution=true"]
+
+
+async def main(options: argparse.Namespace) -> None:
+    count, concurrency, full, deadline = options.contacts, options.concurrency, options.full, options.deadline
     park = not full
     with tempfile.TemporaryDirectory(prefix="rollcall-bench-") as tmp, webhook_receiver() as (hooks_url, hooks):
         workdir = Path(tmp)
@@ -421,7 +430,10 @@ async def main(count: int, concurrency: int, full: bool, deadline: float = DEADL
         env = await WorkflowEnvironment.start_local(
             dev_server_existing_path=installed_binary("temporal"),
             dev_server_database_filename=str(workdir / "temporal.db"),
-            dev_server_extra_args=["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=off"],
+            dev_server_extra_args=[
+                *("--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=off"),
+                *(EAGER_ACTIVITIES if options.eager else ()),
+            ],
             dev_server_log_level="error",
             search_attributes=SearchAttribute.ALL,
             data_converter=DATA_CONVERTER,
@@ -541,6 +553,7 @@ async def main(count: int, concurrency: int, full: bool, deadline: float = DEADL
         "contacts": count,
         "concurrency": concurrency,
         "full": full,
+        "eager_activities": options.eager,
         "registrations_per_s": round(enrolled_rate, 1),
         "direct_add_registrant_per_s": round(direct_rate, 1),
         "bare_starts_per_s": round(bare_rate, 1),
@@ -572,8 +585,13 @@ if __name__ == "__main__":
         default=DEADLINE_SECONDS,
         help="seconds to wait for all registrations (loaded machines)",
     )
+    parser.add_argument(
+        "--eager",
+        action="store_true",
+        help="let the dev server hand activities straight to the worker (system.enableActivityEagerExecution)",
+    )
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.contacts, arguments.concurrency, arguments.full, arguments.deadline))
+    asyncio.run(main(arguments))
     # The SDK can abort at interpreter exit (temporal-notes, pitfall 1): leave once the output is out.
     sys.stdout.flush()
     os._exit(0)

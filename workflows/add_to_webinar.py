@@ -98,8 +98,9 @@ with workflow.unsafe.imports_passed_through():
 
 T = TypeVar("T")
 
-#: ``workflow.patched`` id: one pre-flight activity, then register-and-record in one activity, and
-#: no e-mail or join link in history (issue #16 point 1, #17 point 5, #18 point 3).
+#: ``workflow.patched`` id: the pre-flight (local when the worker's cache knows the webinar), then
+#: register-and-record in one activity, and no e-mail or join link in history (issue #16 point 1,
+#: #17 point 5, #18 point 3).
 PREFLIGHT = "saga-preflight"
 
 #: ``ApplicationError.type`` of the failures this workflow raises.
@@ -113,8 +114,8 @@ STEPS = 4
 #: step 3, the store's patience); a dead worker is noticed by the missing heartbeats.
 ZOOM_ATTEMPT_TIMEOUT = timedelta(minutes=2)
 ZOOM_HEARTBEAT_TIMEOUT = timedelta(seconds=10)
-#: The CRM store (the ``check_host`` and ``record_registration`` activities of runs started before
-#: ``PREFLIGHT``): its own policy, independent of the step's (the store is ours, Zoom is not).
+#: The CRM store (the local pre-flight; ``check_host`` and ``record_registration`` of runs started
+#: before ``PREFLIGHT``): its own policy, independent of the step's (the store is ours, Zoom is not).
 STORE_TIMEOUT = timedelta(seconds=30)
 STORE_RETRY = TemporalRetryPolicy(
     initial_interval=timedelta(seconds=1),
