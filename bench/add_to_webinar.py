@@ -59,6 +59,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -416,6 +417,69 @@ def load_average() -> float:
     return round(os.getloadavg()[0], 2)
 
 
+async def start_emulator(workdir: Path) -> tuple[Child, str, ZoomConnectionConfig]:
+    """The Zoom emulator as its own process (rate limits off): the child, its URL, the connection."""
+    port = free_port()
+    seed_file = workdir / "seed.json"
+    seed_file.write_text(seed(datetime.now(UTC).replace(microsecond=0)).model_dump_json())
+    emulator = Child(
+        "emulator",
+        [sys.executable, "-m", "engine.zoom.emulator", "--port", str(port), "--seed", str(seed_file),
+         "--log-level", "warning"],
+        {}, workdir,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient() as http:
+        for _ in range(200):
+            emulator.check()
+            try:
+                await http.get(url + "/_admin/stats")
+                break
+            except httpx.TransportError:
+                await asyncio.sleep(0.05)
+    async with EmulatorAdmin(url) as admin:
+        await admin.set_rate_limit_mode(RateLimitMode.OFF)
+    connection = ZoomConnectionConfig.model_validate(
+        {
+            "name": "bench",
+            "account_id": ACCOUNT,
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "api_base_url": f"{url}/v2",
+            "oauth_base_url": url,
+            "plan": "business",
+        }
+    )
+    return emulator, url, connection
+
+
+def worker_environment(
+    client: Client, database_url: str, secrets_file: Path, connection: ZoomConnectionConfig
+) -> dict[str, str]:
+    """What ``rollcall worker`` is given (Rollcall's own Zoom token buckets off)."""
+    return {
+        "ROLLCALL_TEMPORAL_ADDRESS": client.service_client.config.target_host,
+        "ROLLCALL_TEMPORAL_TASK_QUEUE": TASK_QUEUE,
+        "ROLLCALL_DATABASE_URL": database_url,
+        "ROLLCALL_SECRETS_FILE": str(secrets_file),
+        "ROLLCALL_ZOOM_CONNECTIONS": json.dumps(
+            [{**connection.model_dump(mode="json"), "client_secret": CLIENT_SECRET}]
+        ),
+        "ROLLCALL_ZOOM_RATE_LIMIT_ENABLED": "false",
+        "ROLLCALL_LOG_LEVEL": "WARNING",
+    }
+
+
+async def check_outcome(emulator_url: str, count: int, hooks: list[str], parked: bool) -> None:
+    """Every contact is a registrant in Zoom (both paths), and the flow sent what it should."""
+    async with EmulatorAdmin(emulator_url) as admin:
+        in_zoom = len(await admin.registrants(W_ENROLL)) - WARMUP
+        direct_in_zoom = len(await admin.registrants(W_DIRECT)) - 1
+    assert in_zoom == count and direct_in_zoom == count, (in_zoom, direct_in_zoom)
+    recordings = sum(1 for path in hooks if path.endswith("/marketing/webinar-recording"))
+    assert recordings == (WARMUP if parked else count + WARMUP), recordings
+
+
 #: ``--eager``: the server hands an activity scheduled by a workflow task straight back to the worker
 #: that completed it (no trip through the matching service).
 EAGER_ACTIVITIES = ["--dynamic-config-value", "system.enableActivityEagerExecution=true"]
@@ -440,39 +504,8 @@ async def main(options: argparse.Namespace) -> None:
             ui=False,
         )
         try:
-            # The Zoom emulator.
-            port = free_port()
-            seed_file = workdir / "seed.json"
-            seed_file.write_text(seed(datetime.now(UTC).replace(microsecond=0)).model_dump_json())
-            emulator = Child(
-                "emulator",
-                [sys.executable, "-m", "engine.zoom.emulator", "--port", str(port), "--seed", str(seed_file),
-                 "--log-level", "warning"],
-                {}, workdir,
-            )  # fmt: skip
+            emulator, emulator_url, connection = await start_emulator(workdir)
             children.append(emulator)
-            emulator_url = f"http://127.0.0.1:{port}"
-            async with httpx.AsyncClient() as http:
-                for _ in range(200):
-                    emulator.check()
-                    try:
-                        await http.get(emulator_url + "/_admin/stats")
-                        break
-                    except httpx.TransportError:
-                        await asyncio.sleep(0.05)
-            async with EmulatorAdmin(emulator_url) as admin:
-                await admin.set_rate_limit_mode(RateLimitMode.OFF)
-            connection = ZoomConnectionConfig.model_validate(
-                {
-                    "name": "bench",
-                    "account_id": ACCOUNT,
-                    "client_id": CLIENT_ID,
-                    "client_secret": CLIENT_SECRET,
-                    "api_base_url": f"{emulator_url}/v2",
-                    "oauth_base_url": emulator_url,
-                    "plan": "business",
-                }
-            )
 
             # The CRM store and the definitions.
             database_url = f"sqlite:///{workdir / 'rollcall.db'}"
@@ -485,18 +518,8 @@ async def main(options: argparse.Namespace) -> None:
             )
 
             # One worker process, as `rollcall worker` runs it.
-            worker_env = {
-                "ROLLCALL_TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
-                "ROLLCALL_TEMPORAL_TASK_QUEUE": TASK_QUEUE,
-                "ROLLCALL_DATABASE_URL": database_url,
-                "ROLLCALL_SECRETS_FILE": str(secrets_file),
-                "ROLLCALL_ZOOM_CONNECTIONS": json.dumps(
-                    [{**connection.model_dump(mode="json"), "client_secret": CLIENT_SECRET}]
-                ),
-                "ROLLCALL_ZOOM_RATE_LIMIT_ENABLED": "false",
-                "ROLLCALL_LOG_LEVEL": "WARNING",
-            }
-            children.append(Child("worker", [sys.executable, "-m", "engine.cli", "worker"], worker_env, workdir))
+            environment = worker_environment(env.client, database_url, secrets_file, connection)
+            children.append(Child("worker", [sys.executable, "-m", "engine.cli", "worker"], environment, workdir))
 
             service = EnrollmentService(engine, env.client, task_queue=TASK_QUEUE, concurrency=concurrency)
             # Warm-up: worker polling, workflow caches, the worker's Zoom token and connections.
@@ -514,45 +537,68 @@ async def main(options: argparse.Namespace) -> None:
             load_after = load_average()
             events = await events_of_one_registration(env.client, engine)
 
-            async with EmulatorAdmin(emulator_url) as admin:
-                in_zoom = len(await admin.registrants(W_ENROLL)) - WARMUP
-                direct_in_zoom = len(await admin.registrants(W_DIRECT)) - 1
-            assert in_zoom == count and direct_in_zoom == count, (in_zoom, direct_in_zoom)
-            recordings = sum(1 for path in hooks if path.endswith("/marketing/webinar-recording"))
-            assert recordings == (WARMUP if park else count + WARMUP), recordings
+            await check_outcome(emulator_url, count, hooks, park)
         finally:
             for child in reversed(children):
                 child.stop()
             await env.shutdown()
 
-    enrolled_rate, direct_rate, bare_rate = count / registered, count / direct, count / bare
-    print(f"contacts:                 {count:,} (concurrency {concurrency}; {WARMUP} warm-up enrollments not counted)")
-    print(f"enrollments started:      {starts:6.2f} s  ({count / starts:7.1f} starts/s)")
-    print(
-        f"all REGISTERED in store:  {registered:6.2f} s  ({enrolled_rate:7.1f} registrations/s)"
-        f"  [seen by polling at {seen:.2f} s]"
+    report(
+        options,
+        Measured(starts, registered, seen, completed, direct, bare, cpu, events, (load_before, load_after)),
     )
-    if completed is not None:
-        print(f"all enrollments complete: {completed:6.2f} s  ({count / completed:7.1f} enrollments/s, whole flow)")
+
+
+@dataclass(frozen=True)
+class Measured:
+    """Seconds from the first enroll call (``completed``: ``None`` unless ``--full``), CPU seconds by
+    process while enrolling, history events of one registration, load average before and after."""
+
+    starts: float
+    registered: float
+    seen: float
+    completed: float | None
+    direct: float
+    bare: float
+    cpu: dict[str, float]
+    events: dict[str, int]
+    load: tuple[float, float]
+
+
+def report(options: argparse.Namespace, measured: Measured) -> None:
+    """The figures for people, then one ``BENCH {json}`` line with the target and whether it holds."""
+    count, m = options.contacts, measured
+    enrolled_rate, direct_rate, bare_rate = count / m.registered, count / m.direct, count / m.bare
+    print(
+        f"contacts:                 {count:,} (concurrency {options.concurrency}; "
+        f"{WARMUP} warm-up enrollments not counted)"
+    )
+    print(f"enrollments started:      {m.starts:6.2f} s  ({count / m.starts:7.1f} starts/s)")
+    print(
+        f"all REGISTERED in store:  {m.registered:6.2f} s  ({enrolled_rate:7.1f} registrations/s)"
+        f"  [seen by polling at {m.seen:.2f} s]"
+    )
+    if m.completed is not None:
+        print(f"all enrollments complete: {m.completed:6.2f} s  ({count / m.completed:7.1f} enrollments/s, whole flow)")
     else:
         print("all enrollments:          parked in the 1h delay after registering (--full runs them to the end)")
-    print(f"direct add_registrant:    {direct:6.2f} s  ({direct_rate:7.1f} registrations/s)")
-    print(f"bare start_workflow:      {bare:6.2f} s  ({bare_rate:7.1f} workflows/s, the same workflows, unpolled)")
+    print(f"direct add_registrant:    {m.direct:6.2f} s  ({direct_rate:7.1f} registrations/s)")
+    print(f"bare start_workflow:      {m.bare:6.2f} s  ({bare_rate:7.1f} workflows/s, the same workflows, unpolled)")
     print(
         f"direct / enrollment:      {direct_rate / enrolled_rate:.1f}x"
         f"  (enrollment reaches {enrolled_rate / direct_rate:.1%} of the direct rate)"
     )
     print(f"registrations / bare starts: {enrolled_rate / bare_rate:.2f}")
-    print("CPU seconds while enrolling: " + ", ".join(f"{name} {seconds:.0f}" for name, seconds in cpu.items()))
-    per_registration = {name: round(seconds * 1000 / count, 1) for name, seconds in cpu.items()}
+    print("CPU seconds while enrolling: " + ", ".join(f"{name} {seconds:.0f}" for name, seconds in m.cpu.items()))
+    per_registration = {name: round(seconds * 1000 / count, 1) for name, seconds in m.cpu.items()}
     print("CPU ms per registration:     " + ", ".join(f"{name} {ms:.0f}" for name, ms in per_registration.items()))
-    print(f"history events of one registration: enrollment {events['enrollment']}, saga {events['saga']}")
-    print(f"machine: {os.cpu_count()} cores, load average (1 min) {load_before} before, {load_after} after enrolling")
+    print(f"history events of one registration: enrollment {m.events['enrollment']}, saga {m.events['saga']}")
+    print(f"machine: {os.cpu_count()} cores, load average (1 min) {m.load[0]} before, {m.load[1]} after enrolling")
     figures = {
         "bench": "add_to_webinar",
         "contacts": count,
-        "concurrency": concurrency,
-        "full": full,
+        "concurrency": options.concurrency,
+        "full": options.full,
         "eager_activities": options.eager,
         "registrations_per_s": round(enrolled_rate, 1),
         "direct_add_registrant_per_s": round(direct_rate, 1),
@@ -560,8 +606,8 @@ async def main(options: argparse.Namespace) -> None:
         "ratio_to_direct": round(enrolled_rate / direct_rate, 3),
         "ratio_to_bare_starts": round(enrolled_rate / bare_rate, 3),
         "cpu_ms_per_registration": per_registration,
-        "history_events_per_registration": events,
-        "load_average_1m": {"before": load_before, "after": load_after},
+        "history_events_per_registration": m.events,
+        "load_average_1m": {"before": m.load[0], "after": m.load[1]},
         "cores": os.cpu_count(),
     }
     targets = {"registrations_per_s": TARGET_RATE}
