@@ -18,7 +18,7 @@ from activities.enrollment_repair import EnrollmentRepairActivities
 from activities.reconcile import ReconcileActivities
 from activities.system import SystemActivities
 from activities.webinar_sync import WebinarSyncActivities
-from activities.zoom_registration import ZoomRegistrationActivities
+from activities.zoom_registration import WEBINAR_CACHE_TTL, ZoomRegistrationActivities
 from engine.config import Settings
 from engine.enrollment.context import Secrets
 from engine.enrollment.egress import EgressPolicy, check_webhook_settings
@@ -62,7 +62,7 @@ def build_worker(
     # One Zoom client per connection for the whole worker: the action and the sync share each
     # account's rate limiter.
     pool = ZoomClientPool(zoom_settings)
-    zoom_registration = ZoomRegistrationActivities(db_engine, pool=pool)
+    zoom_registration = ZoomRegistrationActivities(db_engine, pool=pool, webinar_cache_ttl=WEBINAR_CACHE_TTL)
     enrollment = _enrollment_activities(db_engine, settings or Settings())
     sync = WebinarSyncActivities(db_engine, pool, enrollment_task_queue=task_queue)
     reconcile = ReconcileActivities(db_engine, pool, task_queue=task_queue)

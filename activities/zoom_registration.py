@@ -1,14 +1,33 @@
 """Activities of the "Add Contact to Zoom Webinar" action (R-ADD-1…8), run by ``AddContactToWebinarWorkflow``.
 
-``ZoomRegistrationActivities`` holds the CRM store's engine and the worker's ``ZoomClientPool``:
-one ``ZoomClient`` per configured Zoom connection, created on first use, reused by every activity
-of the worker and sharing each Zoom account's rate limiter with the webinar sync. Zoom
-activities are ``async`` and reach the store through ``asyncio.to_thread``; the store-only
-activities are synchronous and run in the worker's thread pool. Nothing here blocks the event loop.
+A registration is a pre-flight and one activity (since the workflow's ``saga-preflight`` patch,
+issue #16 point 1):
 
-No contact's email or name travels through workflow history: activities take the contact id and
-read the contact themselves. (Webinar hosts' emails — Zoom users of the company, not contacts — do
-travel, from ``resolve_webinar`` to ``check_host``.)
+- the pre-flight applies the rules of ``engine.enrollment.registration`` in order, the first
+  refusal ending it: who owns the webinar, the business unit (R-ADD-3), the host, alternative hosts
+  and connecting user (R-ADD-4), Zoom Events and registration turned off (R-SCOPE-2, R-ADD-6), the
+  registration form and the contact's own fields (R-ADD-5). One store read (the connections and
+  the contact). When this worker's ``TtlCache`` holds Zoom's answers about the webinar and its
+  form, the pre-flight only reads the store and runs as a local activity
+  (``preflight_from_cache``, no activity task); otherwise it asks Zoom (``preflight_registration``);
+- ``register_and_record``: add-registrant (R-ADD-1), then the store write (R-ADD-7), in one
+  activity: the personal join link Zoom answers goes straight into the CRM store. When the store
+  refuses for good, the result says so and the workflow compensates (R-ADD-8) with
+  ``cancel_registration``.
+
+What enters workflow history (issue #17 point 5): ids (contact, webinar, the host's Zoom user id,
+registrant), outcome codes and the webinar's schedule. Never a contact's name or e-mail, never a
+host's, an alternative host's or the connecting user's e-mail (they are compared here), never a
+personal join link (it is in the store: ``participations.join_link`` and the contact's
+``zoom_webinar_joinlink``).
+
+The activities of runs started before that patch are in ``zoom_registration_before_preflight``;
+``activities()`` registers them too, and they share the helpers of this class.
+
+``ZoomRegistrationActivities`` holds the CRM store's engine and the worker's ``ZoomClientPool``
+(one client per connection, sharing each Zoom account's rate limiter with the webinar sync). Zoom
+activities are ``async`` and reach the store through ``asyncio.to_thread``. Nothing here blocks the
+event loop.
 
 Errors. A business outcome (not found, disabled, ended, host, extra fields, daily limit…) is
 *returned* as a ``Refusal``. A Zoom failure that can pass (429 per-second, 5xx, timeouts, dropped
@@ -26,22 +45,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlmodel import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.zoom_registration_before_preflight import RunsBeforePreflight
 from engine.crm.errors import ContactNotFound
 from engine.crm.registrations import (
     ActionRegistration,
     ConnectionOwner,
+    ContactIdentity,
+    RecordedRegistration,
     connection_owners,
     contact_identity,
     known_webinar_connection,
@@ -49,140 +73,109 @@ from engine.crm.registrations import (
 )
 from engine.dsl.models import RetryPolicy
 from engine.dsl.outcomes import StepOutcomeCode
+from engine.enrollment.registration import (
+    Approval,
+    Refusal,
+    WebinarFacts,
+    approval_of,
+    business_unit_refusal,
+    daily_limit_refusal,
+    form_refusal,
+    host_refusal,
+    host_role,
+    is_daily_limit,
+    lookup_refusal,
+    missing_contact_fields,
+    registration_refusal,
+    registration_state_refusal,
+)
 from engine.failpoints import FailpointError, failpoint
 from engine.zoom import (
-    ApprovalType,
     NewRegistrant,
-    RateLimitType,
     RegistrantAction,
+    RegistrantCreated,
     RegistrantRef,
+    RegistrationQuestions,
+    Webinar,
     ZoomClient,
     ZoomConnectionConfig,
     ZoomError,
-    ZoomHostCannotRegister,
     ZoomNotFound,
     ZoomRateLimited,
-    ZoomRegistrationDisabled,
     ZoomSettings,
-    ZoomValidationError,
-    ZoomWebinarOver,
 )
+from engine.zoom.cache import TtlCache
 from engine.zoom.pool import ZoomClientPool
 from engine.zoom.settings import ZoomConfigError
 
 #: Seconds between heartbeats of a Zoom activity (the workflow's heartbeat timeout is a few of these).
 HEARTBEAT_EVERY = 2.0
-#: R-ADD-4: the message of HOST_CANNOT_REGISTER, word for word.
-HOST_CANNOT_REGISTER_MESSAGE = "The webinar host cannot register for the webinar"
-#: The fields R-ADD-1 sends; a form may require these and nothing else (R-ADD-5).
-SENT_FIELDS = ("first_name", "last_name", "email")
-
-HostRole = Literal["host", "alternative_host", "connecting_user"]
-
-
-# --- payloads (they travel through workflow history: ids and facts, no contact PII) ------------
-
-
-class Refusal(BaseModel):
-    """A business outcome that ends the step without registering (returned, never raised)."""
-
-    code: StepOutcomeCode
-    message: str
-    details: dict[str, Any] = Field(default_factory=dict)
+#: How long a worker (``build_worker``) keeps Zoom's answers about a webinar: its owner, host and
+#: registration questions (``engine.zoom.cache``).
+WEBINAR_CACHE_TTL = timedelta(seconds=30)
+#: How long the pre-flight's answer about the webinar is kept for the same run's
+#: ``register_and_record`` (whatever ``WEBINAR_CACHE_TTL``; another worker asks Zoom again).
+RUN_MEMO_TTL = timedelta(minutes=10)
+#: How long ``register_and_record`` retries a store that fails for a reason that may pass, after
+#: Zoom accepted, before it gives up and the workflow compensates (R-ADD-8).
+STORE_PATIENCE = timedelta(seconds=60)
 
 
-class ResolveWebinarInput(BaseModel):
+# --- payloads (they travel through workflow history: ids and facts, no e-mail, no join link) ---------
+
+
+class PreflightInput(BaseModel):
+    contact_id: int
+    #: Normalised (R-ADD-2).
     webinar_id: str
     retry: RetryPolicy = RetryPolicy()
 
 
-class WebinarFacts(BaseModel):
-    """The webinar as its owning connection sees it, and that connection as the store knows it."""
+class PreflightResult(BaseModel):
+    """The first refusal of the rules, or none: then the contact may be registered."""
 
-    webinar_id: str
-    connection: str
-    topic: str = ""
-    start_time: datetime | None = None
-    duration_minutes: int | None = None
-    end_time: datetime | None = None
-    approval_type: int = ApprovalType.NO_REGISTRATION.value
-    is_zoom_event: bool = False
-    join_url: str | None = None
-    host_email: str | None = None
-    alternative_hosts: list[str] = Field(default_factory=list)
-    #: ``zoom_connections`` row of the store; all ``None`` when the connection is configured but
-    #: connected to no business unit.
-    crm_connection_id: int | None = None
-    business_unit_id: int | None = None
-    business_unit_name: str | None = None
-    business_unit_is_primary: bool = False
-    connected_by_email: str | None = None
-
-
-class ResolveWebinarResult(BaseModel):
+    #: ``None`` when no connected Zoom account owns the webinar (``refusal`` says why).
     webinar: WebinarFacts | None = None
     refusal: Refusal | None = None
-    #: Connections asked, in order (the one the store remembers for this webinar first).
-    asked: list[str] = Field(default_factory=list)
+    #: False when the contact was deleted (a failure, not an outcome).
+    contact_found: bool = True
+    #: ``preflight_from_cache`` only: this worker does not know the webinar or its form (yet), so
+    #: nothing was decided; run ``preflight_registration``.
+    needs_zoom: bool = False
 
 
-class HostCheckInput(BaseModel):
+class RegisterAndRecordInput(BaseModel):
     contact_id: int
-    host_email: str | None = None
-    alternative_hosts: list[str] = Field(default_factory=list)
-    connected_by_email: str | None = None
-
-
-class HostCheckResult(BaseModel):
-    contact_found: bool
-    #: Which of the refused people the contact is, if any (R-ADD-4).
-    role: HostRole | None = None
-
-
-class FormCheckInput(BaseModel):
-    webinar_id: str
-    connection: str
-    contact_id: int
+    #: The pre-flight's facts: where to register, and what the store records about the webinar.
+    webinar: WebinarFacts
     retry: RetryPolicy = RetryPolicy()
 
 
-class FormCheckResult(BaseModel):
-    refusal: Refusal | None = None
-    extra_required_fields: list[str] = Field(default_factory=list)
-    missing_contact_fields: list[str] = Field(default_factory=list)
+class StoreRefusal(BaseModel):
+    """The CRM store refused a registration Zoom accepted (R-ADD-8: the workflow compensates)."""
+
+    #: ``STORE_REJECTED``, ``CONTACT_NOT_FOUND``, ``STORE_UNAVAILABLE``, ``FAILPOINT``.
+    type: str
+    message: str
 
 
-class RegisterInput(BaseModel):
-    webinar_id: str
-    connection: str
-    contact_id: int
-    approval_type: int
-    retry: RetryPolicy = RetryPolicy()
+class RecordedFacts(BaseModel):
+    """What the store write did (R-ADD-7)."""
+
+    #: False when the contact already had a live registration for this webinar (a repeat).
+    new_registration: bool
+    registration_count: int
 
 
-class RegisterResult(BaseModel):
+class RegistrationOutcome(BaseModel):
+    """``refusal``: Zoom registered nobody. Otherwise Zoom accepted ``registrant_id``, and the store
+    either ``recorded`` it or refused it for good (``store_refusal``: compensate)."""
+
     refusal: Refusal | None = None
     registrant_id: str | None = None
-    join_url: str | None = None
-    approval: Literal["approved", "pending"] | None = None
-    accepted_at: datetime | None = None
-
-
-class RecordInput(BaseModel):
-    contact_id: int
-    webinar: WebinarFacts
-    registrant_id: str
-    join_url: str | None
-    approval: Literal["approved", "pending"]
-    accepted_at: datetime
-
-
-class RecordResult(BaseModel):
-    marketing_event_id: int
-    new_registration: bool
-    timeline_event_added: bool
-    registered_at: datetime
-    registration_count: int
+    approval: Approval | None = None
+    recorded: RecordedFacts | None = None
+    store_refusal: StoreRefusal | None = None
 
 
 class CancelInput(BaseModel):
@@ -196,15 +189,68 @@ class CancelResult(BaseModel):
     note: str
 
 
-# --- helpers ---------------------------------------------------------------------------------
+# --- helpers ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ZoomWebinar:
+    """A webinar as its owning connection answered, with its host's e-mail: what the worker caches.
+    Holds staff e-mails, so it never leaves the worker."""
+
+    #: As asked (normalised, R-ADD-2).
+    webinar_id: str
+    connection: str
+    webinar: Webinar
+    host_email: str | None
+    #: The connections asked to find it, in order.
+    asked: tuple[str, ...]
+
+    def facts(self, owner: ConnectionOwner | None) -> WebinarFacts:
+        webinar = self.webinar
+        end_time = (
+            webinar.start_time + timedelta(minutes=webinar.duration)
+            if webinar.start_time is not None and webinar.duration is not None
+            else None
+        )
+        return WebinarFacts(
+            webinar_id=self.webinar_id,
+            connection=self.connection,
+            topic=webinar.topic,
+            start_time=webinar.start_time,
+            duration_minutes=webinar.duration,
+            end_time=end_time,
+            approval_type=int(webinar.settings.approval_type),
+            is_zoom_event=webinar.is_zoom_event,
+            host_id=webinar.host_id,
+            crm_connection_id=owner.connection_id if owner else None,
+            business_unit_id=owner.business_unit_id if owner else None,
+            business_unit_name=owner.business_unit_name if owner else None,
+            business_unit_is_primary=owner.business_unit_is_primary if owner else False,
+        )
+
+
+@dataclass(frozen=True)
+class StoreView:
+    """The pre-flight's one store read."""
+
+    owners: dict[str, ConnectionOwner]
+    #: The connection of the webinar's marketing event, if the store has one.
+    remembered: str | None
+    contact: ContactIdentity | None
 
 
 @contextlib.asynccontextmanager
 async def _heartbeating() -> AsyncIterator[None]:
+    """Heartbeat every ``HEARTBEAT_EVERY`` seconds while the body waits (a quick call sends none;
+    a local activity cannot heartbeat and sends none either)."""
+    if activity.info().is_local:
+        yield
+        return
+
     async def beat() -> None:
         while True:
-            activity.heartbeat()
             await asyncio.sleep(HEARTBEAT_EVERY)
+            activity.heartbeat()
 
     task = asyncio.create_task(beat())
     try:
@@ -236,27 +282,11 @@ def zoom_failure(error: ZoomError, policy: RetryPolicy) -> ApplicationError:
     return ApplicationError(str(error), type=error.code, non_retryable=True)
 
 
-def _is_daily_limit(error: ZoomError) -> bool:
-    return isinstance(error, ZoomRateLimited) and error.limit_type == RateLimitType.DAILY
-
-
-def _daily_limit_refusal(error: ZoomError, scope: str, webinar_id: str) -> Refusal:
-    # Zoom's own message names the registrant's email: it is not repeated here.
-    if scope == "registrant":
-        message = (
-            f"Zoom's daily limit of add-registrant requests for this contact and webinar {webinar_id} is reached; "
-            "it resets at 00:00 UTC"
-        )
-    else:
-        message = f"The Zoom account's daily API limit is reached (asking about webinar {webinar_id}); try tomorrow"
-    details: dict[str, Any] = {"scope": scope}
-    if error.retry_after is not None:
-        details["retry_after_seconds"] = round(error.retry_after)
-    return Refusal(code=StepOutcomeCode.DAILY_LIMIT_REACHED, message=message, details=details)
-
-
-def _config_error(exc: Exception) -> ApplicationError:
-    # The configuration holds secrets: say what kind of problem it is, never echo its values.
+def _zoom_config_failure(exc: Exception) -> ApplicationError:
+    """A Zoom configuration problem as a non-retryable failure with a stable type. The configuration
+    holds secrets: the pool's messages name the problem without echoing configured values."""
+    if isinstance(exc, ZoomConfigError):
+        return ApplicationError(str(exc), type=getattr(exc, "code", "ZOOM_CONFIG_INVALID"), non_retryable=True)
     return ApplicationError(
         f"the Zoom configuration cannot be used ({type(exc).__name__}); check ROLLCALL_ZOOM_CONNECTIONS "
         "and ROLLCALL_ZOOM_CONNECTIONS_FILE",
@@ -265,18 +295,20 @@ def _config_error(exc: Exception) -> ApplicationError:
     )
 
 
-def _zoom_config_failure(exc: Exception) -> ApplicationError:
-    """A Zoom configuration problem as a non-retryable failure with a stable type; the pool's
-    messages name the problem without echoing configured values."""
-    if isinstance(exc, ZoomConfigError):
-        return ApplicationError(str(exc), type=getattr(exc, "code", "ZOOM_CONFIG_INVALID"), non_retryable=True)
-    return _config_error(exc)
-
-
 def _first_line(error: BaseException) -> str:
     cause = getattr(error, "orig", None) or error
     text = str(cause).strip().splitlines()
     return f"{type(cause).__name__}: {text[0] if text else ''}"
+
+
+def contact_gone(contact_id: int) -> ApplicationError:
+    return ApplicationError(f"contact {contact_id} no longer exists", type="CONTACT_NOT_FOUND", non_retryable=True)
+
+
+def _this_run() -> str:
+    """The workflow run the current activity works for."""
+    info = activity.info()
+    return f"{info.workflow_id}/{info.workflow_run_id}"
 
 
 class ZoomRegistrationActivities:
@@ -289,300 +321,178 @@ class ZoomRegistrationActivities:
         *,
         connections: dict[str, ZoomConnectionConfig] | None = None,
         pool: ZoomClientPool | None = None,
+        webinar_cache_ttl: timedelta = timedelta(0),
+        store_patience: timedelta = STORE_PATIENCE,
     ) -> None:
         """Zoom clients come from ``pool`` — the worker's, shared with the webinar sync, so both
         draw on one rate limiter per Zoom account. Without one, a pool of their own is made from
         ``zoom_settings`` (default: the environment's, read on first use: a broken Zoom
         configuration fails the Zoom activities, clearly and not retried, never the worker's
-        start) and ``connections`` (overrides what the settings would load; tests)."""
+        start) and ``connections`` (overrides what the settings would load; tests).
+
+        ``webinar_cache_ttl``: how long Zoom's answers about a webinar are kept (``build_worker``
+        gives ``WEBINAR_CACHE_TTL``; zero, the default, asks Zoom every time). ``store_patience``:
+        how long a store failure that may pass is retried after Zoom accepted a registration."""
         self._engine = db_engine
+        self._store_patience = store_patience.total_seconds()
         self._owns_pool = pool is None
         self._pool = pool or ZoomClientPool(zoom_settings, connections=connections)
+        self._webinars: TtlCache[str, ZoomWebinar] = TtlCache(webinar_cache_ttl)
+        self._forms: TtlCache[tuple[str, str], RegistrationQuestions] = TtlCache(webinar_cache_ttl)
+        #: The pre-flight's webinar by workflow run, for that run's register step.
+        self._runs: TtlCache[str, ZoomWebinar] = TtlCache(RUN_MEMO_TTL)
+        self._before_preflight = RunsBeforePreflight(self)
 
     def activities(self) -> Sequence[Callable[..., Any]]:
         return [
-            self.resolve_webinar,
-            self.check_host,
-            self.check_registration_form,
-            self.register_contact,
-            self.record_registration,
+            self.preflight_from_cache,
+            self.preflight_registration,
+            self.register_and_record,
             self.cancel_registration,
+            *self._before_preflight.activities(),
         ]
 
     async def aclose(self) -> None:
         if self._owns_pool:
             await self._pool.aclose()
 
-    # --- connections -----------------------------------------------------------------------
-
-    def _configured(self) -> dict[str, ZoomConnectionConfig]:
-        try:
-            return self._pool.connections()
-        except (ZoomConfigError, ValueError, yaml.YAMLError) as exc:
-            raise _zoom_config_failure(exc) from None
-
-    def _client(self, name: str) -> ZoomClient:
-        try:
-            return self._pool.client(name)
-        except (ZoomConfigError, ValueError, yaml.YAMLError) as exc:
-            raise _zoom_config_failure(exc) from None
-
-    def _store_view(self, webinar_id: str) -> tuple[dict[str, ConnectionOwner], str | None]:
-        with Session(self._engine) as session:
-            return connection_owners(session), known_webinar_connection(session, webinar_id)
-
-    def _identity(self, contact_id: int) -> tuple[str, str | None, str | None] | None:
-        with Session(self._engine) as session:
-            identity = contact_identity(session, contact_id)
-        return None if identity is None else (identity.email, identity.first_name, identity.last_name)
-
-    # --- step 2: who owns the webinar --------------------------------------------------------
+    # --- 2. the pre-flight ------------------------------------------------------------------------------
 
     @activity.defn
-    async def resolve_webinar(self, input: ResolveWebinarInput) -> ResolveWebinarResult:
-        """Ask each configured Zoom connection for the webinar; the first that knows it owns it
-        (webinar ids are unique across Zoom accounts). The connection the store remembers for this
-        webinar (its marketing event) is asked first. Adds the store's view of that connection:
-        business unit (R-ADD-3) and connecting user (R-ADD-4); resolves the host's email from the
-        host's user id when the webinar does not carry it.
+    async def preflight_from_cache(self, input: PreflightInput) -> PreflightResult:
+        """The pre-flight as a local activity: when this worker's cache holds Zoom's answers about
+        the webinar and its form, the rules need only the store. Otherwise ``needs_zoom``.
 
         Idempotency: reads only.
         """
-        configured = self._configured()
-        owners, remembered = await asyncio.to_thread(self._store_view, input.webinar_id)
-        order = sorted(configured, key=lambda name: (name != remembered, name))
-        transient: list[ZoomError] = []
-        permanent: list[tuple[str, ZoomError]] = []
-        daily: ZoomError | None = None
-        async with _heartbeating():
-            for name in order:
-                client = self._client(name)
-                try:
-                    webinar = await client.get_webinar(input.webinar_id)
-                except ZoomNotFound:
-                    continue
-                except ZoomError as error:
-                    if _is_daily_limit(error):
-                        daily = error
-                    elif error.retryable:
-                        transient.append(error)
-                    else:
-                        permanent.append((name, error))
-                    continue
-                host_email = webinar.host_email
-                if not host_email and webinar.host_id:
-                    host_email = await self._host_email(client, webinar.host_id, input.retry)
-                owner = owners.get(name)
-                end_time = (
-                    webinar.start_time + timedelta(minutes=webinar.duration)
-                    if webinar.start_time is not None and webinar.duration is not None
-                    else None
-                )
-                facts = WebinarFacts(
-                    webinar_id=input.webinar_id,
-                    connection=name,
-                    topic=webinar.topic,
-                    start_time=webinar.start_time,
-                    duration_minutes=webinar.duration,
-                    end_time=end_time,
-                    approval_type=int(webinar.settings.approval_type),
-                    is_zoom_event=webinar.is_zoom_event,
-                    join_url=webinar.join_url,
-                    host_email=host_email.lower() if host_email else None,
-                    alternative_hosts=[h.lower() for h in webinar.settings.alternative_hosts],
-                    crm_connection_id=owner.connection_id if owner else None,
-                    business_unit_id=owner.business_unit_id if owner else None,
-                    business_unit_name=owner.business_unit_name if owner else None,
-                    business_unit_is_primary=owner.business_unit_is_primary if owner else False,
-                    connected_by_email=owner.connected_by_email if owner else None,
-                )
-                return ResolveWebinarResult(webinar=facts, asked=order[: order.index(name) + 1])
-        # Nobody said "mine". Only a clean "not found" from every connection proves it is nobody's.
-        if transient:
-            raise zoom_failure(transient[0], input.retry) from transient[0]
-        if daily is not None:
-            return ResolveWebinarResult(refusal=_daily_limit_refusal(daily, "account", input.webinar_id), asked=order)
-        if permanent:
-            failed_name, failure = permanent[0]
-            raise ApplicationError(
-                f"Zoom connection {failed_name!r} could not be asked about webinar {input.webinar_id}: {failure}",
-                type=failure.code,
-                non_retryable=True,
-            ) from failure
-        return ResolveWebinarResult(
-            refusal=Refusal(
-                code=StepOutcomeCode.WEBINAR_NOT_FOUND,
-                message=(
-                    f"Webinar {input.webinar_id} was not found on any connected Zoom account "
-                    f"(asked: {', '.join(order)}); it does not exist or has expired"
-                ),
-                details={"asked": order},
-            ),
-            asked=order,
-        )
-
-    async def _host_email(self, client: ZoomClient, host_id: str, policy: RetryPolicy) -> str | None:
-        try:
-            return (await client.get_user(host_id)).email
-        except ZoomNotFound:
-            return None
-        except ZoomError as error:
-            raise zoom_failure(error, policy) from error
-
-    # --- step 4: host check --------------------------------------------------------------------
+        cached = self._cached_webinar(input.webinar_id)
+        if cached is None or self._forms.get((cached.connection, input.webinar_id)) is None:
+            return PreflightResult(needs_zoom=True)
+        return await self._preflight(input)
 
     @activity.defn
-    def check_host(self, input: HostCheckInput) -> HostCheckResult:
-        """R-ADD-4 before any call to add-registrant: the contact's primary email against the
-        webinar's host, its alternative hosts and the user who connected the Zoom account,
-        case-insensitively.
+    async def preflight_registration(self, input: PreflightInput) -> PreflightResult:
+        """Every check before add-registrant, in order, the first refusal ending it: the owning
+        connection, R-ADD-3, R-ADD-4 (compared here: no e-mail leaves the activity), R-SCOPE-2 and
+        R-ADD-6, R-ADD-5. One store read; Zoom when the worker's cache has no answer.
 
         Idempotency: reads only.
         """
-        identity = self._identity(input.contact_id)
-        if identity is None:
-            return HostCheckResult(contact_found=False)
-        email = identity[0].strip().lower()
-        role: HostRole | None = None
-        if input.host_email and email == input.host_email.strip().lower():
-            role = "host"
-        elif email in {h.strip().lower() for h in input.alternative_hosts}:
-            role = "alternative_host"
-        elif input.connected_by_email and email == input.connected_by_email.strip().lower():
-            role = "connecting_user"
-        return HostCheckResult(contact_found=True, role=role)
+        return await self._preflight(input)
 
-    # --- step 5: registration form ------------------------------------------------------------
+    async def _preflight(self, input: PreflightInput) -> PreflightResult:
+        view = await asyncio.to_thread(self.read_store_view, input.webinar_id, input.contact_id)
+        found = await self.find_owner(input.webinar_id, view.remembered, input.retry)
+        if isinstance(found, Refusal):
+            return PreflightResult(refusal=found)
+        self._runs.put(_this_run(), found)
+        owner = view.owners.get(found.connection)
+        facts = found.facts(owner)
+        refusal = business_unit_refusal(facts)
+        if refusal is not None:
+            return PreflightResult(webinar=facts, refusal=refusal)
+        if view.contact is None:
+            return PreflightResult(webinar=facts, contact_found=False)
+        refusal = await self._contact_refusal(found, facts, owner, view.contact, input.retry)
+        return PreflightResult(webinar=facts, refusal=refusal)
 
-    @activity.defn
-    async def check_registration_form(self, input: FormCheckInput) -> FormCheckResult:
-        """R-ADD-5: read the webinar's registration questions; any required field beyond first
-        name, last name and email (standard or custom question) is named. Also checks that the
-        contact has the fields Zoom will need (a first name always; a last name when the form
-        requires it).
+    async def _contact_refusal(
+        self,
+        found: ZoomWebinar,
+        facts: WebinarFacts,
+        owner: ConnectionOwner | None,
+        contact: ContactIdentity,
+        policy: RetryPolicy,
+    ) -> Refusal | None:
+        """R-ADD-4, then R-SCOPE-2/R-ADD-6, then R-ADD-5, for a webinar of the primary business unit."""
+        connector = owner.connected_by_email if owner is not None else None
+        role = host_role(contact.email, found.host_email, found.webinar.settings.alternative_hosts, connector)
+        if role is not None:
+            return host_refusal(role)
+        refusal = registration_state_refusal(facts)
+        if refusal is not None:
+            return refusal
+        questions = await self.registration_questions(found.connection, facts.webinar_id, policy)
+        if isinstance(questions, Refusal):
+            return questions
+        missing = missing_contact_fields(contact, questions)
+        return form_refusal(facts.webinar_id, contact.contact_id, questions.extra_required_fields(), missing)
 
-        Idempotency: reads only.
-        """
-        client = self._client(input.connection)
-        async with _heartbeating():
-            try:
-                questions = await client.get_registration_questions(input.webinar_id)
-            except ZoomError as error:
-                refusal = _state_refusal(error, input.webinar_id) or (
-                    _daily_limit_refusal(error, "account", input.webinar_id) if _is_daily_limit(error) else None
-                )
-                if refusal is not None:
-                    return FormCheckResult(refusal=refusal)
-                raise zoom_failure(error, input.retry) from error
-        extra = questions.extra_required_fields()
-        identity = await asyncio.to_thread(self._identity, input.contact_id)
-        missing: list[str] = []
-        if identity is not None:
-            _, first_name, last_name = identity
-            if not (first_name or "").strip():
-                missing.append("first_name")
-            last_name_required = any(q.field_name == "last_name" and q.required for q in questions.questions)
-            if last_name_required and not (last_name or "").strip():
-                missing.append("last_name")
-        return FormCheckResult(extra_required_fields=extra, missing_contact_fields=missing)
-
-    # --- step 6: register -----------------------------------------------------------------------
+    # --- 3. register, then record ----------------------------------------------------------------------
 
     @activity.defn
-    async def register_contact(self, input: RegisterInput) -> RegisterResult:
-        """R-ADD-1: add the contact (first name, last name, primary email) as a registrant.
+    async def register_and_record(self, input: RegisterAndRecordInput) -> RegistrationOutcome:
+        """R-ADD-1 then R-ADD-7: add the contact as a registrant, then write every effect to the
+        store in one transaction — the personal join link goes from Zoom's answer to the store
+        without entering workflow history. A store that refuses for good (or stays unavailable for
+        ``STORE_PATIENCE``) is *returned* as ``store_refusal``: the workflow compensates.
 
         Idempotency key: (webinar id, the contact's primary email) — Zoom answers the same email
-        with the same registrant and join link, so a retry after Zoom accepted (even a retry after
-        the worker died, see failpoint ``zoom_registration.after_add_registrant``) registers nobody
+        with the same registrant and join link, and the store write is keyed by (webinar id,
+        contact id), so a retry (even after the worker died between Zoom's answer and the commit,
+        see failpoint ``zoom_registration.after_add_registrant``) registers and records nobody
         twice. Zoom caps adds at 3 per email, webinar and UTC day: the 4th is DAILY_LIMIT_REACHED.
         """
-        identity = await asyncio.to_thread(self._identity, input.contact_id)
-        if identity is None:
-            raise ApplicationError(
-                f"contact {input.contact_id} no longer exists", type="CONTACT_NOT_FOUND", non_retryable=True
-            )
-        email, first_name, last_name = identity
-        client = self._client(input.connection)
-        registrant = NewRegistrant(email=email, first_name=(first_name or "").strip(), last_name=last_name or "")
-        async with _heartbeating():
-            try:
-                created = await client.add_registrant(input.webinar_id, registrant)
-            except ZoomError as error:
-                refusal = registration_refusal(error, input.webinar_id)
-                if refusal is not None:
-                    return RegisterResult(refusal=refusal)
-                raise zoom_failure(error, input.retry) from error
+        webinar = input.webinar
+        business_unit_id = self.business_unit_of(webinar)
+        contact = await self.read_contact_for_zoom(input.contact_id)
+        # The marketing event's host and link (not in history): known before Zoom registers anyone.
+        found = await self._webinar_of(webinar.connection, webinar.webinar_id, input.retry)
+        if isinstance(found, Refusal):
+            return RegistrationOutcome(refusal=found)
+        created = await self.add_registrant(webinar.connection, webinar.webinar_id, contact, input.retry)
+        if isinstance(created, Refusal):
+            return RegistrationOutcome(refusal=created)
         accepted_at = datetime.now(UTC)
         failpoint("zoom_registration.after_add_registrant")
-        return RegisterResult(
-            registrant_id=created.registrant_id,
-            join_url=created.join_url,
-            approval="pending" if input.approval_type == ApprovalType.MANUAL else "approved",
-            accepted_at=accepted_at,
-        )
-
-    # --- step 7: record -------------------------------------------------------------------------
-
-    @activity.defn
-    def record_registration(self, input: RecordInput) -> RecordResult:
-        """R-ADD-7 in one transaction: marketing event, participation ``registered`` with the
-        personal join link and registrant id, "Zoom webinar registration" timeline event,
-        rollups (``zoom_webinar_joinlink``, registration count).
-
-        Idempotency key: (webinar id, contact id) — the participation's and the timeline event's
-        unique keys; rollups are recomputed, never incremented. A deleted contact or a row the
-        database refuses is a permanent failure (the workflow then compensates, R-ADD-8); other
-        database errors are retried.
-        """
-        webinar = input.webinar
-        if webinar.business_unit_id is None:
-            raise ApplicationError(
-                f"webinar {webinar.webinar_id} has no business unit to record it in",
-                type="NO_BUSINESS_UNIT",
-                non_retryable=True,
-            )
+        approval = approval_of(webinar.approval_type)
         registration = ActionRegistration(
             contact_id=input.contact_id,
             zoom_webinar_id=webinar.webinar_id,
-            business_unit_id=webinar.business_unit_id,
+            business_unit_id=business_unit_id,
             connection_id=webinar.crm_connection_id,
             topic=webinar.topic,
-            registrant_id=input.registrant_id,
-            join_link=input.join_url,
-            accepted_at=input.accepted_at,
-            approval=input.approval,
+            registrant_id=created.registrant_id,
+            join_link=created.join_url,
+            accepted_at=accepted_at,
+            approval=approval,
             start_time=webinar.start_time,
             end_time=webinar.end_time,
             duration_minutes=webinar.duration_minutes,
-            host_email=webinar.host_email,
-            webinar_join_url=webinar.join_url,
+            host_email=found.host_email,
+            webinar_join_url=found.webinar.join_url,
         )
-        try:
-            with Session(self._engine) as session, session.begin():
-                recorded = record_action_registration(session, registration)
-                failpoint("zoom_registration.before_commit")
-        except FailpointError as exc:
-            raise ApplicationError(str(exc), type="FAILPOINT", non_retryable=exc.permanent) from exc
-        except ContactNotFound as exc:
-            raise ApplicationError(
-                f"contact {input.contact_id} no longer exists", type="CONTACT_NOT_FOUND", non_retryable=True
-            ) from exc
-        except (IntegrityError, DataError) as exc:
-            raise ApplicationError(
-                f"the CRM store refused the registration: {_first_line(exc)}",
-                type="STORE_REJECTED",
-                non_retryable=True,
-            ) from exc
-        return RecordResult(
-            marketing_event_id=recorded.marketing_event_id,
-            new_registration=recorded.new_registration,
-            timeline_event_added=recorded.timeline_event_added,
-            registered_at=recorded.registered_at,
-            registration_count=recorded.registration_count,
-        )
+        stored = await self._record(registration)
+        outcome = RegistrationOutcome(registrant_id=created.registrant_id, approval=approval)
+        if isinstance(stored, StoreRefusal):
+            return outcome.model_copy(update={"store_refusal": stored})
+        recorded = RecordedFacts(new_registration=stored.new_registration, registration_count=stored.registration_count)
+        return outcome.model_copy(update={"recorded": recorded})
 
-    # --- step 8: compensation -------------------------------------------------------------------
+    async def _record(self, registration: ActionRegistration) -> RecordedRegistration | StoreRefusal:
+        """``write``, retried with backoff (heartbeating) for the store's patience while its failure
+        may pass; a ``StoreRefusal`` once it is permanent or patience runs out."""
+        give_up_at = time.monotonic() + self._store_patience
+        delay = 1.0
+        async with _heartbeating():
+            while True:
+                try:
+                    return await asyncio.to_thread(self.write, registration)
+                except ApplicationError as exc:
+                    if exc.non_retryable:
+                        return StoreRefusal(type=exc.type or "STORE_REJECTED", message=exc.message)
+                    failure = exc.message
+                except Exception as exc:  # the store is restarting, locked, unreachable…: it may pass
+                    failure = _first_line(exc)
+                if time.monotonic() + delay > give_up_at:
+                    return StoreRefusal(
+                        type="STORE_UNAVAILABLE",
+                        message=f"the CRM store failed for {self._store_patience:.0f} s: {failure}",
+                    )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    # --- 4. compensation --------------------------------------------------------------------------------
 
     @activity.defn
     async def cancel_registration(self, input: CancelInput) -> CancelResult:
@@ -604,69 +514,183 @@ class ZoomRegistrationActivities:
                 raise zoom_failure(error, RetryPolicy()) from error
         return CancelResult(cancelled=True, note=f"registrant {input.registrant_id} cancelled in Zoom")
 
+    # --- Zoom: connections, the webinar and its form (cached) --------------------------------------------
 
-def _state_refusal(error: ZoomError, webinar_id: str) -> Refusal | None:
-    """R-ADD-6: disabled, ended and not-found answers are outcomes, not retried."""
-    if isinstance(error, ZoomRegistrationDisabled):
-        return Refusal(
-            code=StepOutcomeCode.REGISTRATION_DISABLED,
-            message=f"Webinar {webinar_id} does not have registration turned on (Zoom approval_type 2)",
-            details={"zoom_code": error.zoom_code},
-        )
-    if isinstance(error, ZoomWebinarOver):
-        return Refusal(
-            code=StepOutcomeCode.WEBINAR_ENDED,
-            message=f"Webinar {webinar_id} has ended; Zoom no longer accepts registrations",
-            details={"zoom_code": error.zoom_code},
-        )
-    if isinstance(error, ZoomNotFound):
+    def _configured(self) -> dict[str, ZoomConnectionConfig]:
+        try:
+            return self._pool.connections()
+        except (ZoomConfigError, ValueError, yaml.YAMLError) as exc:
+            raise _zoom_config_failure(exc) from None
+
+    def _client(self, name: str) -> ZoomClient:
+        try:
+            return self._pool.client(name)
+        except (ZoomConfigError, ValueError, yaml.YAMLError) as exc:
+            raise _zoom_config_failure(exc) from None
+
+    def _cached_webinar(self, webinar_id: str) -> ZoomWebinar | None:
+        cached = self._webinars.get(webinar_id)
+        return cached if cached is not None and cached.connection in self._configured() else None
+
+    async def _fetch(self, name: str, webinar_id: str, asked: tuple[str, ...], policy: RetryPolicy) -> ZoomWebinar:
+        """The webinar from connection ``name``, with its host's e-mail (from the host's user when the
+        webinar does not carry it); cached. Raises ``ZoomError`` for the webinar's lookup."""
+        client = self._client(name)
+        webinar = await client.get_webinar(webinar_id)
+        host_email = webinar.host_email
+        if not host_email and webinar.host_id:
+            host_email = await self._host_email(client, webinar.host_id, policy)
+        found = ZoomWebinar(webinar_id, name, webinar, host_email.lower() if host_email else None, asked)
+        self._webinars.put(webinar_id, found)
+        return found
+
+    async def _host_email(self, client: ZoomClient, host_id: str, policy: RetryPolicy) -> str | None:
+        try:
+            return (await client.get_user(host_id)).email
+        except ZoomNotFound:
+            return None
+        except ZoomError as error:
+            raise zoom_failure(error, policy) from error
+
+    async def find_owner(self, webinar_id: str, remembered: str | None, policy: RetryPolicy) -> ZoomWebinar | Refusal:
+        """Which connection owns the webinar: each configured one is asked, the one the store
+        remembers for this webinar (its marketing event) first; the first that knows it owns it
+        (webinar ids are unique across Zoom accounts). Only a clean "not found" from every
+        connection proves it is nobody's."""
+        cached = self._cached_webinar(webinar_id)
+        if cached is not None:
+            return cached
+        order = sorted(self._configured(), key=lambda name: (name != remembered, name))
+        transient: list[ZoomError] = []
+        permanent: list[tuple[str, ZoomError]] = []
+        daily: ZoomError | None = None
+        async with _heartbeating():
+            for number, name in enumerate(order, start=1):
+                try:
+                    return await self._fetch(name, webinar_id, tuple(order[:number]), policy)
+                except ZoomNotFound:
+                    continue
+                except ZoomError as error:
+                    if is_daily_limit(error):
+                        daily = error
+                    elif error.retryable:
+                        transient.append(error)
+                    else:
+                        permanent.append((name, error))
+        if transient:
+            raise zoom_failure(transient[0], policy) from transient[0]
+        if daily is not None:
+            return daily_limit_refusal(daily, "account", webinar_id)
+        if permanent:
+            failed_name, failure = permanent[0]
+            raise ApplicationError(
+                f"Zoom connection {failed_name!r} could not be asked about webinar {webinar_id}: {failure}",
+                type=failure.code,
+                non_retryable=True,
+            ) from failure
         return Refusal(
             code=StepOutcomeCode.WEBINAR_NOT_FOUND,
-            message=f"Webinar {webinar_id} was not found in Zoom or has expired",
-            details={"zoom_code": error.zoom_code},
+            message=(
+                f"Webinar {webinar_id} was not found on any connected Zoom account (asked: {', '.join(order)}); "
+                "it does not exist or has expired"
+            ),
+            details={"asked": order},
         )
-    return None
 
+    async def _webinar_of(self, connection: str, webinar_id: str, policy: RetryPolicy) -> ZoomWebinar | Refusal:
+        """The webinar from the connection known to own it: what this run's pre-flight found, if this
+        worker ran it, or the cache, or Zoom."""
+        for cached in (self._runs.get(_this_run()), self._webinars.get(webinar_id)):
+            if cached is not None and (cached.connection, cached.webinar_id) == (connection, webinar_id):
+                return cached
+        async with _heartbeating():
+            try:
+                return await self._fetch(connection, webinar_id, (connection,), policy)
+            except ZoomError as error:
+                refusal = lookup_refusal(error, webinar_id)
+                if refusal is not None:
+                    return refusal
+                raise zoom_failure(error, policy) from error
 
-def registration_refusal(error: ZoomError, webinar_id: str) -> Refusal | None:
-    """What an add-registrant error means for the step, when it is a business outcome."""
-    state = _state_refusal(error, webinar_id)
-    if state is not None:
-        return state
-    if isinstance(error, ZoomHostCannotRegister):
-        return Refusal(
-            code=StepOutcomeCode.HOST_CANNOT_REGISTER,
-            message=HOST_CANNOT_REGISTER_MESSAGE,
-            details={"detected_by": "zoom", "zoom_code": error.zoom_code},
+    async def registration_questions(
+        self, connection: str, webinar_id: str, policy: RetryPolicy
+    ) -> RegistrationQuestions | Refusal:
+        """R-ADD-5's pre-flight of the questions endpoint (cached)."""
+        cached = self._forms.get((connection, webinar_id))
+        if cached is not None:
+            return cached
+        async with _heartbeating():
+            try:
+                questions = await self._client(connection).get_registration_questions(webinar_id)
+            except ZoomError as error:
+                refusal = lookup_refusal(error, webinar_id)
+                if refusal is not None:
+                    return refusal
+                raise zoom_failure(error, policy) from error
+        self._forms.put((connection, webinar_id), questions)
+        return questions
+
+    async def add_registrant(
+        self, connection: str, webinar_id: str, contact: ContactIdentity, policy: RetryPolicy
+    ) -> RegistrantCreated | Refusal:
+        """R-ADD-1: first name, last name and primary e-mail, nothing else."""
+        registrant = NewRegistrant(
+            email=contact.email, first_name=(contact.first_name or "").strip(), last_name=contact.last_name or ""
         )
-    if _is_daily_limit(error):
-        return _daily_limit_refusal(error, "registrant", webinar_id)
-    if isinstance(error, ZoomValidationError) and error.field_errors:
-        fields = []
-        for item in error.field_errors:
-            # Custom questions are reported as field "custom_questions", "<title> is required."
-            name = item.message.removesuffix(" is required.") if item.field == "custom_questions" else item.field
-            if name not in fields:
-                fields.append(name)
-        contact_fields = [f for f in fields if f in SENT_FIELDS]
-        extra = [f for f in fields if f not in SENT_FIELDS]
-        if extra:
-            return Refusal(
-                code=StepOutcomeCode.EXTRA_REQUIRED_FIELDS,
-                message=extra_fields_message(webinar_id, extra),
-                details={"fields": extra, "detected_by": "zoom"},
+        async with _heartbeating():
+            try:
+                return await self._client(connection).add_registrant(webinar_id, registrant)
+            except ZoomError as error:
+                refusal = registration_refusal(error, webinar_id)
+                if refusal is not None:
+                    return refusal
+                raise zoom_failure(error, policy) from error
+
+    # --- the store ------------------------------------------------------------------------------------
+
+    def read_store_view(self, webinar_id: str, contact_id: int | None) -> StoreView:
+        with Session(self._engine) as session:
+            return StoreView(
+                connection_owners(session),
+                known_webinar_connection(session, webinar_id),
+                contact_identity(session, contact_id) if contact_id is not None else None,
             )
-        return Refusal(
-            code=StepOutcomeCode.MISSING_CONTACT_FIELDS,
-            message=f"Zoom refused the registration: the contact lacks {', '.join(contact_fields)}",
-            details={"fields": contact_fields, "detected_by": "zoom"},
-        )
-    return None
 
+    def read_contact(self, contact_id: int) -> ContactIdentity | None:
+        with Session(self._engine) as session:
+            return contact_identity(session, contact_id)
 
-def extra_fields_message(webinar_id: str, fields: list[str]) -> str:
-    """The EXTRA_REQUIRED_FIELDS message, for Zoom's answer and the workflow's pre-flight alike."""
-    return (
-        f"The registration form of webinar {webinar_id} requires {', '.join(fields)}; Rollcall sends only "
-        "first name, last name and email, so the form must not require anything else (R-ADD-5)"
-    )
+    async def read_contact_for_zoom(self, contact_id: int) -> ContactIdentity:
+        """The three fields R-ADD-1 sends; a deleted contact fails the activity (not retried)."""
+        contact = await asyncio.to_thread(self.read_contact, contact_id)
+        if contact is None:
+            raise contact_gone(contact_id)
+        return contact
+
+    @staticmethod
+    def business_unit_of(webinar: WebinarFacts) -> int:
+        """The business unit the registration is recorded in (R-ADD-3 passed, so there is one)."""
+        if webinar.business_unit_id is None:
+            raise ApplicationError(
+                f"webinar {webinar.webinar_id} has no business unit to record it in",
+                type="NO_BUSINESS_UNIT",
+                non_retryable=True,
+            )
+        return webinar.business_unit_id
+
+    def write(self, registration: ActionRegistration) -> RecordedRegistration:
+        """R-ADD-7 in one transaction. A deleted contact or a row the database refuses is a
+        permanent failure (a non-retryable ``ApplicationError``); other errors may pass."""
+        try:
+            with Session(self._engine) as session, session.begin():
+                recorded = record_action_registration(session, registration)
+                failpoint("zoom_registration.before_commit")
+                return recorded
+        except FailpointError as exc:
+            raise ApplicationError(str(exc), type="FAILPOINT", non_retryable=exc.permanent) from exc
+        except ContactNotFound as exc:
+            raise contact_gone(registration.contact_id) from exc
+        except (IntegrityError, DataError) as exc:
+            raise ApplicationError(
+                f"the CRM store refused the registration: {_first_line(exc)}", type="STORE_REJECTED", non_retryable=True
+            ) from exc

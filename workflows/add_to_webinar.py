@@ -2,17 +2,22 @@
 
 Started by an enrollment as a child workflow with id ``add-to-webinar:{webinar_id}:{contact_id}``
 (``add_to_webinar_workflow_id``) and the static summary ``register contact 42 → webinar 8123456789``
-(``add_to_webinar_summary``). Its steps, each readable in the Web UI's current details:
+(``add_to_webinar_summary``). Money-transfer style: check, try the registration, and undo it if a
+later step fails for good. Four steps, numbered the same in the Web UI's current details
+(``step 2/4: …``) and in the sections of the class:
 
-1. normalise the webinar id (R-ADD-2; the caller already rendered the template) — workflow code;
-2. ``resolve_webinar``: which connected Zoom account owns it, and that account's business unit;
-3. business-unit check (R-ADD-3) — workflow code on step 2's answer;
-4. ``check_host`` (R-ADD-4), before any call to add-registrant;
-5. registration state (R-ADD-6: disabled; ended and not found come from Zoom's answers) and
-   ``check_registration_form`` (R-ADD-5, and the contact's own fields);
-6. ``register_contact`` (R-ADD-1);
-7. ``record_registration`` (R-ADD-7), one transaction;
-8. compensation (R-ADD-8): ``cancel_registration``.
+1. **Webinar id** (R-ADD-2): normalise the rendered id — workflow code.
+2. **Pre-flight**: who owns the webinar, the business unit (R-ADD-3), the host, alternative hosts
+   and connecting user (R-ADD-4, before any call to add-registrant), Zoom Events and registration
+   turned off (R-SCOPE-2, R-ADD-6), the registration form and the contact's fields (R-ADD-5); the
+   first refusal is the step's outcome. A local activity (``preflight_from_cache``) when the
+   worker's cache holds Zoom's answers about the webinar — it then reads only the store — or else
+   one activity that asks Zoom (``preflight_registration``).
+3. **Register and record** (``register_and_record``, one activity): add-registrant (R-ADD-1),
+   then the store write (R-ADD-7): participation with the personal join link, timeline event,
+   rollups, in one transaction.
+4. **Compensation** (R-ADD-8), only when step 3 reports that the store refused for good a
+   registration Zoom accepted: ``cancel_registration`` cancels the registrant in Zoom.
 
 Outcomes. Every business outcome (``REGISTERED`` and the refusals) is *returned* as an
 ``AddToWebinarResult``. Failures are *raised* as a non-retryable ``ApplicationError`` whose first
@@ -26,62 +31,91 @@ way and the Web UI shows the child as failed:
   registration the store does not; the webinar sync records it on its next run;
 - ``ZOOM_REGISTRATION_FAILED``: Zoom never answered usably within the step's retry policy (the
   registration state in Zoom is unknown and nothing is cancelled: cancelling by email could cancel
-  a registration the contact made themselves); ``CONTACT_NOT_FOUND``; a failing pre-flight step.
+  a registration the contact made themselves); a failing pre-flight;
+- ``CONTACT_NOT_FOUND``: the contact was deleted.
 
-Compensations are registered before the step they undo runs and run in reverse order. Once the
-registration is sent to Zoom the rest of the saga (register, record, compensate) is shielded from
-cancellation: a cancel request arriving then is remembered and the saga ends first, so Zoom and
-the store never disagree because of a cancel. Before that point a cancel simply cancels (nothing
-to undo).
+Cancellation. From step 3 on the saga is shielded from cancellation: a cancel request arriving then
+is remembered and the saga ends first (registered and recorded, or compensated), so Zoom and the
+store never disagree because of a cancel. Before that point a cancel simply cancels.
+
+History holds ids (contact, webinar, the host's Zoom user id, registrant), outcome codes and the
+webinar's schedule: no contact or staff e-mail, no personal join link (issue #17 point 5; the join
+link is in the store, read by templates as ``contact.zoom_webinar_joinlink``).
+
+Runs started before the ``PREFLIGHT`` patch go the old way (``_run_before_preflight``): steps 2 and
+3 as five activities, with hosts' e-mails and join links in their payloads. Their histories replay
+unchanged (``tests/replay``); delete that path with ``workflow.deprecate_patch(PREFLIGHT)`` once no
+such run is open.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from collections.abc import Awaitable, Coroutine
 from datetime import datetime, timedelta
-from typing import Any, Literal, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
 from temporalio.common import RetryPolicy as TemporalRetryPolicy
+from temporalio.common import SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from activities.zoom_registration import (
-        HOST_CANNOT_REGISTER_MESSAGE,
         CancelInput,
+        CancelResult,
+        PreflightInput,
+        PreflightResult,
+        RegisterAndRecordInput,
+        RegistrationOutcome,
+        ZoomRegistrationActivities,
+    )
+    from activities.zoom_registration_before_preflight import (
         FormCheckInput,
         HostCheckInput,
+        LegacyWebinarFacts,
         RecordInput,
         RecordResult,
-        Refusal,
         RegisterInput,
         RegisterResult,
         ResolveWebinarInput,
-        WebinarFacts,
-        ZoomRegistrationActivities,
-        extra_fields_message,
+        RunsBeforePreflight,
     )
     from engine.dsl.models import RetryPolicy
     from engine.dsl.outcomes import StepOutcomeCode
     from engine.dsl.webinar_ids import InvalidWebinarId, normalise_webinar_id
+    from engine.enrollment.registration import (
+        Approval,
+        Refusal,
+        WebinarFacts,
+        business_unit_refusal,
+        form_refusal,
+        host_refusal,
+        registration_state_refusal,
+    )
     from engine.temporal import SearchAttribute
-    from engine.zoom.models import ApprovalType
 
 T = TypeVar("T")
+
+#: ``workflow.patched`` id: the pre-flight (local when the worker's cache knows the webinar), then
+#: register-and-record in one activity, and no e-mail or join link in history (issue #16 point 1,
+#: #17 point 5, #18 point 3).
+PREFLIGHT = "saga-preflight"
 
 #: ``ApplicationError.type`` of the failures this workflow raises.
 COMPENSATED = "ZOOM_REGISTRATION_COMPENSATED"
 INCONSISTENT = "ZOOM_REGISTRATION_INCONSISTENT"
 FAILED = "ZOOM_REGISTRATION_FAILED"
 
-#: Zoom activities: one attempt may wait on the client's own timeouts and rate limiter; a dead
-#: worker is noticed by the missing heartbeats.
+STEPS = 4
+
+#: Zoom activities: one attempt may wait on the client's own timeouts and rate limiter (and, for
+#: step 3, the store's patience); a dead worker is noticed by the missing heartbeats.
 ZOOM_ATTEMPT_TIMEOUT = timedelta(minutes=2)
 ZOOM_HEARTBEAT_TIMEOUT = timedelta(seconds=10)
-#: The CRM store: its own policy, independent of the step's (the store is ours, Zoom is not).
+#: The CRM store (the local pre-flight; ``check_host`` and ``record_registration`` of runs started
+#: before ``PREFLIGHT``): its own policy, independent of the step's (the store is ours, Zoom is not).
 STORE_TIMEOUT = timedelta(seconds=30)
 STORE_RETRY = TemporalRetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -114,8 +148,10 @@ class AddToWebinarResult(BaseModel):
     message: str
     webinar_id: str | None = None
     registrant_id: str | None = None
+    #: Only in results of runs that ended before ``PREFLIGHT``: the personal join link is in the CRM
+    #: store since (``participations.join_link``, the contact's ``zoom_webinar_joinlink``).
     join_url: str | None = None
-    approval: Literal["approved", "pending"] | None = None
+    approval: Approval | None = None
     webinar_start_time: datetime | None = None
     #: start + duration; definitions read it as ``steps.<id>.webinar_end_time``.
     webinar_end_time: datetime | None = None
@@ -123,8 +159,32 @@ class AddToWebinarResult(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
 
     def outputs(self) -> dict[str, Any]:
-        """What templates read as ``steps.<id>.<field>``: JSON values, date-times in ISO 8601."""
-        return self.model_dump(mode="json")
+        """What templates read as ``steps.<id>.<field>``: JSON values, date-times in ISO 8601
+        (``join_url`` only where an old result carries one)."""
+        return self.model_dump(mode="json", exclude=None if self.join_url else {"join_url"})
+
+
+class Compensation(BaseModel):
+    """Step 4's result: the registrant Zoom accepted and the store refused, and what its
+    cancellation in Zoom did."""
+
+    registrant_id: str
+    #: Why the store refused the registration.
+    store_error: str
+    #: Zoom cancelled the registrant (False also when the webinar no longer exists in Zoom).
+    cancelled: bool = False
+    note: str = ""
+    #: The cancellation itself failed (after a day of retries): Zoom and the store disagree.
+    error: str | None = None
+
+    def details(self) -> dict[str, Any]:
+        return {
+            "compensated": self.error is None,
+            "registrant_cancelled": self.cancelled,
+            "registrant_id": self.registrant_id,
+            "store_error": self.store_error,
+            "compensation": {"cancelled": self.cancelled, "note": self.note, "error": self.error},
+        }
 
 
 def add_to_webinar_workflow_id(webinar_id: str, contact_id: int) -> str:
@@ -176,97 +236,234 @@ def _cause(error: BaseException) -> str:
     return str(cause) or type(cause).__name__
 
 
-@dataclass
-class _Compensation:
-    name: str
-    undo: Callable[[], Awaitable[dict[str, Any]]]
-
-
-class _Saga:
-    """Compensations, registered before the step they undo, run in reverse order, each to its end."""
-
-    def __init__(self) -> None:
-        self._stack: list[_Compensation] = []
-
-    def register(self, name: str, undo: Callable[[], Awaitable[dict[str, Any]]]) -> None:
-        self._stack.append(_Compensation(name, undo))
-
-    def forget(self) -> None:
-        self._stack.clear()
-
-    async def compensate(self) -> list[dict[str, Any]]:
-        report: list[dict[str, Any]] = []
-        while self._stack:
-            step = self._stack.pop()
-            try:
-                report.append({"step": step.name, "ok": True, **(await step.undo())})
-            except ActivityError as error:
-                report.append({"step": step.name, "ok": False, "error": _cause(error)})
-        return report
-
-
 @workflow.defn(name="AddContactToWebinar")
 class AddContactToWebinarWorkflow:
-    def __init__(self) -> None:
-        self._input = AddToWebinarInput(contact_id=0, webinar_id="")
+    @workflow.init
+    def __init__(self, input: AddToWebinarInput) -> None:
+        self._input = input
         self._webinar_id = ""
         self._facts: WebinarFacts | None = None
         self._deadline: datetime | None = None
-        self._saga = _Saga()
-        self._registrant_id: str | None = None
         self._cancel_requested = False
+        #: Search attribute updates held back until the next upsert (one history event for all).
+        self._held: dict[str, SearchAttributeUpdate[Any]] = {}
 
     @workflow.run
     async def run(self, input: AddToWebinarInput) -> AddToWebinarResult:
-        self._input = input
         if input.retry.maximum_duration is not None:
             self._deadline = workflow.now() + input.retry.maximum_duration
-        workflow.upsert_search_attributes(
-            [
-                SearchAttribute.CONTACT_ID.value_set(str(input.contact_id)),
-                SearchAttribute.STATUS.value_set("running"),
-            ]
+        if not workflow.patched(PREFLIGHT):
+            return await self._run_before_preflight()
+        self._hold(
+            SearchAttribute.CONTACT_ID.value_set(str(input.contact_id)), SearchAttribute.STATUS.value_set("running")
         )
 
-        # 1. R-ADD-2
-        self._details("1/7 normalising the webinar id")
+        # --- 1. webinar id (R-ADD-2) ---
+        self._step(1, "normalising the webinar id")
         try:
             self._webinar_id = normalise_webinar_id(input.webinar_id)
         except InvalidWebinarId as exc:
             return self._finish(StepOutcomeCode.INVALID_WEBINAR_ID, str(exc))
-        workflow.upsert_search_attributes([SearchAttribute.WEBINAR_ID.value_set(self._webinar_id)])
+        self._hold(SearchAttribute.WEBINAR_ID.value_set(self._webinar_id))
 
-        # 2. Who owns the webinar.
-        self._details(f"2/7 asking the connected Zoom accounts who owns webinar {self._webinar_id}")
-        resolved = await self._zoom_step(
-            "resolve the webinar",
+        # --- 2. pre-flight (R-ADD-3, R-ADD-4, R-SCOPE-2, R-ADD-6, R-ADD-5) ---
+        self._step(2, f"pre-flight of webinar {self._webinar_id}: owner, business unit, hosts, registration form")
+        checked = await self._preflight()
+        facts = self._facts = checked.webinar
+        if facts is not None:
+            self._hold(*self._owner_attributes(facts))
+        if checked.refusal is not None or facts is None:
+            return self._refused(checked.refusal)
+        if not checked.contact_found:
+            self._fail(f"contact {input.contact_id} does not exist", "CONTACT_NOT_FOUND")
+
+        # --- 3. and 4.: from here Zoom may change: finish the saga whatever cancel request arrives ---
+        self._publish()
+        return await self._shielded(self._register_and_record(facts))
+
+    # --- 2. pre-flight ----------------------------------------------------------------------------
+
+    async def _preflight(self) -> PreflightResult:
+        """From the store only, as a local activity, when this worker knows the webinar and its form
+        (no activity task); otherwise as an activity that asks Zoom (the run's attributes are
+        published first, as it may be retried for a long time)."""
+        preflight = PreflightInput(
+            contact_id=self._input.contact_id, webinar_id=self._webinar_id, retry=self._input.retry
+        )
+        what = f"run the pre-flight checks for webinar {self._webinar_id}"
+        summary = f"pre-flight: may contact {self._input.contact_id} register to webinar {self._webinar_id}?"
+        local: PreflightResult = await self._checked(
+            what,
+            workflow.execute_local_activity_method(
+                ZoomRegistrationActivities.preflight_from_cache,
+                preflight,
+                start_to_close_timeout=STORE_TIMEOUT,
+                retry_policy=STORE_RETRY,
+                summary=f"{summary} (from the store and the worker's cache)",
+            ),
+        )
+        if not local.needs_zoom:
+            return local
+        self._publish()
+        checked: PreflightResult = await self._checked(
+            what,
             workflow.execute_activity_method(
-                ZoomRegistrationActivities.resolve_webinar,
+                ZoomRegistrationActivities.preflight_registration, preflight, **self._zoom_options(summary)
+            ),
+        )
+        return checked
+
+    # --- 3. register and record (R-ADD-1, R-ADD-7) ---------------------------------------------------
+
+    async def _register_and_record(self, facts: WebinarFacts) -> AddToWebinarResult:
+        contact_id = self._input.contact_id
+        self._step(3, f"registering contact {contact_id} in Zoom, then recording the registration in the CRM store")
+        try:
+            outcome: RegistrationOutcome = await workflow.execute_activity_method(
+                ZoomRegistrationActivities.register_and_record,
+                RegisterAndRecordInput(contact_id=contact_id, webinar=facts, retry=self._input.retry),
+                **self._zoom_options(f"add contact {contact_id} as a registrant, then record it"),
+            )
+        except ActivityError as error:
+            self._zoom_failed(error)
+        if outcome.refusal is not None:
+            return self._refused(outcome.refusal)
+        assert outcome.registrant_id is not None and outcome.approval is not None
+        if outcome.store_refusal is not None:
+            await self._compensate(outcome.registrant_id, outcome.store_refusal.message)
+        assert outcome.recorded is not None
+        recorded = outcome.recorded
+        return self._registered(
+            outcome.registrant_id, outcome.approval, recorded.new_registration, recorded.registration_count
+        )
+
+    def _zoom_failed(self, error: ActivityError) -> NoReturn:
+        """Zoom never answered usably: its state is unknown, and nothing is cancelled (by e-mail it
+        could undo a registration the contact made themselves); the webinar sync reconciles."""
+        self._fail(
+            f"Zoom did not register contact {self._input.contact_id} to webinar {self._webinar_id}: {_cause(error)}",
+            FAILED,
+            {"zoom_state": "unknown"},
+        )
+
+    def _registered(
+        self, registrant_id: str, approval: Approval, new_registration: bool, registration_count: int
+    ) -> AddToWebinarResult:
+        details: dict[str, Any] = {"repeat": not new_registration, "registration_count": registration_count}
+        if self._cancel_requested:
+            details["cancel_requested"] = "after the registration was sent to Zoom; the registration was completed"
+        return self._finish(
+            StepOutcomeCode.REGISTERED,
+            f"Contact {self._input.contact_id} is registered to webinar {self._webinar_id} ({approval})"
+            + ("" if new_registration else " — already registered before"),
+            details,
+            registrant_id=registrant_id,
+            approval=approval,
+        )
+
+    # --- 4. compensation (R-ADD-8) ------------------------------------------------------------------
+
+    async def _compensate(self, registrant_id: str, store_error: str) -> NoReturn:
+        """Zoom accepted ``registrant_id`` and the store refused it for good: cancel it in Zoom, then
+        fail saying whether Zoom and the store agree again."""
+        self._step(4, f"the CRM store refused registrant {registrant_id}: cancelling it in Zoom (compensation)")
+        compensation = await self._cancel(registrant_id, store_error)
+        if compensation.error is None:
+            self._fail(
+                f"Zoom accepted registrant {registrant_id} but the CRM store could not record it ({store_error}); "
+                "the Zoom registration was cancelled (compensated), so Zoom and the store agree",
+                COMPENSATED,
+                compensation.details(),
+            )
+        self._fail(
+            f"Zoom accepted registrant {registrant_id} but the CRM store could not record it ({store_error}), and "
+            "cancelling it in Zoom failed too; Zoom holds a registration the store does not — the next sync of "
+            "the webinar records it",
+            INCONSISTENT,
+            compensation.details(),
+        )
+
+    async def _cancel(self, registrant_id: str, store_error: str) -> Compensation:
+        assert self._facts is not None
+        try:
+            cancelled: CancelResult = await workflow.execute_activity_method(
+                ZoomRegistrationActivities.cancel_registration,
+                CancelInput(
+                    webinar_id=self._webinar_id, connection=self._facts.connection, registrant_id=registrant_id
+                ),
+                start_to_close_timeout=ZOOM_ATTEMPT_TIMEOUT,
+                heartbeat_timeout=ZOOM_HEARTBEAT_TIMEOUT,
+                schedule_to_close_timeout=COMPENSATION_DEADLINE,
+                retry_policy=COMPENSATION_RETRY,
+                summary=f"compensation: cancel registrant {registrant_id}",
+            )
+        except ActivityError as error:
+            return Compensation(registrant_id=registrant_id, store_error=store_error, error=_cause(error))
+        return Compensation(
+            registrant_id=registrant_id, store_error=store_error, cancelled=cancelled.cancelled, note=cancelled.note
+        )
+
+    # --- runs started before PREFLIGHT: the same commands as then -----------------------------------
+
+    async def _run_before_preflight(self) -> AddToWebinarResult:
+        """Steps 2 and 3 as five activities (``resolve_webinar``, ``check_host``,
+        ``check_registration_form``, ``register_contact``, ``record_registration``) and four
+        search-attribute upserts, as recorded in the histories of those runs."""
+        input = self._input
+        self._publish(
+            SearchAttribute.CONTACT_ID.value_set(str(input.contact_id)), SearchAttribute.STATUS.value_set("running")
+        )
+        self._step(1, "normalising the webinar id")
+        try:
+            self._webinar_id = normalise_webinar_id(input.webinar_id)
+        except InvalidWebinarId as exc:
+            return self._finish(StepOutcomeCode.INVALID_WEBINAR_ID, str(exc))
+        self._publish(SearchAttribute.WEBINAR_ID.value_set(self._webinar_id))
+        self._step(2, f"pre-flight: asking the connected Zoom accounts who owns webinar {self._webinar_id}")
+        resolved = await self._checked(
+            f"resolve the webinar for webinar {self._webinar_id}",
+            workflow.execute_activity_method(
+                RunsBeforePreflight.resolve_webinar,
                 ResolveWebinarInput(webinar_id=self._webinar_id, retry=input.retry),
                 **self._zoom_options(f"find the Zoom account owning webinar {self._webinar_id}"),
             ),
         )
-        if resolved.refusal is not None or resolved.webinar is None:
-            return self._refused(resolved.refusal)
         facts = self._facts = resolved.webinar
-        workflow.upsert_search_attributes(
-            [SearchAttribute.ZOOM_ACCOUNT.value_set(facts.connection)]
-            + ([SearchAttribute.BUSINESS_UNIT.value_set(facts.business_unit_name)] if facts.business_unit_name else [])
-        )
-
-        # 3. R-ADD-3
-        self._details(f"3/7 business-unit check: webinar owned by Zoom connection {facts.connection!r}")
-        if not facts.business_unit_is_primary:
-            return self._business_unit_mismatch(facts)
-
-        # 4. R-ADD-4, before any add-registrant call.
-        self._details("4/7 host check: host, alternative hosts, connecting user")
-        host = await self._store_step(
-            "check the host",
+        if resolved.refusal is not None or facts is None:
+            return self._refused(resolved.refusal)
+        self._publish(*self._owner_attributes(facts))
+        refusal = business_unit_refusal(facts) or await self._host_refusal_before_preflight(facts)
+        if refusal is not None:
+            return self._refused(refusal)
+        self._step(2, "pre-flight: registration form")
+        form = await self._checked(
+            f"check the registration form for webinar {self._webinar_id}",
             workflow.execute_activity_method(
-                ZoomRegistrationActivities.check_host,
-                HostCheckInput(
+                RunsBeforePreflight.check_registration_form,
+                FormCheckInput(
+                    webinar_id=self._webinar_id,
+                    connection=facts.connection,
                     contact_id=input.contact_id,
+                    retry=input.retry,
+                ),
+                **self._zoom_options("read the registration questions"),
+            ),
+        )
+        refusal = form.refusal or form_refusal(
+            self._webinar_id, input.contact_id, form.extra_required_fields, form.missing_contact_fields
+        )
+        if refusal is not None:
+            return self._refused(refusal)
+        return await self._shielded(self._register_then_record_before_preflight(facts))
+
+    async def _host_refusal_before_preflight(self, facts: LegacyWebinarFacts) -> Refusal | None:
+        self._step(2, "pre-flight: host check: host, alternative hosts, connecting user")
+        host = await self._checked(
+            "check the host in the CRM store",
+            workflow.execute_activity_method(
+                RunsBeforePreflight.check_host,
+                HostCheckInput(
+                    contact_id=self._input.contact_id,
                     host_email=facts.host_email,
                     alternative_hosts=facts.alternative_hosts,
                     connected_by_email=facts.connected_by_email,
@@ -277,72 +474,15 @@ class AddContactToWebinarWorkflow:
             ),
         )
         if not host.contact_found:
-            self._fail(f"contact {input.contact_id} does not exist", "CONTACT_NOT_FOUND")
-        if host.role is not None:
-            return self._finish(
-                StepOutcomeCode.HOST_CANNOT_REGISTER,
-                HOST_CANNOT_REGISTER_MESSAGE,
-                {"role": host.role, "detected_by": "rollcall"},
-            )
+            self._fail(f"contact {self._input.contact_id} does not exist", "CONTACT_NOT_FOUND")
+        return host_refusal(host.role) if host.role is not None else registration_state_refusal(facts)
 
-        # 5. R-ADD-6 (registration turned off) and R-ADD-5 (the form).
-        self._details("5/7 registration state and registration form")
-        if facts.is_zoom_event:
-            return self._finish(
-                StepOutcomeCode.REGISTRATION_DISABLED,
-                f"Webinar {self._webinar_id} belongs to a Zoom Event; Rollcall does not register contacts "
-                "to Zoom Events (R-SCOPE-2)",
-                {"reason": "zoom_event"},
-            )
-        if facts.approval_type == ApprovalType.NO_REGISTRATION:
-            return self._finish(
-                StepOutcomeCode.REGISTRATION_DISABLED,
-                f"Webinar {self._webinar_id} does not have registration turned on (Zoom approval_type 2)",
-                {"reason": "no_registration"},
-            )
-        form = await self._zoom_step(
-            "check the registration form",
-            workflow.execute_activity_method(
-                ZoomRegistrationActivities.check_registration_form,
-                FormCheckInput(
-                    webinar_id=self._webinar_id,
-                    connection=facts.connection,
-                    contact_id=input.contact_id,
-                    retry=input.retry,
-                ),
-                **self._zoom_options("read the registration questions"),
-            ),
-        )
-        if form.refusal is not None:
-            return self._refused(form.refusal)
-        if form.extra_required_fields:
-            return self._finish(
-                StepOutcomeCode.EXTRA_REQUIRED_FIELDS,
-                extra_fields_message(self._webinar_id, form.extra_required_fields),
-                {"fields": form.extra_required_fields, "detected_by": "rollcall"},
-            )
-        if form.missing_contact_fields:
-            missing = ", ".join(form.missing_contact_fields)
-            return self._finish(
-                StepOutcomeCode.MISSING_CONTACT_FIELDS,
-                f"Contact {input.contact_id} has no {missing}, which the registration needs",
-                {"fields": form.missing_contact_fields},
-            )
-
-        # 6–8. From here Zoom may change: finish the saga whatever cancel request arrives.
-        return await self._shielded(self._register_and_record(facts))
-
-    # --- steps 6 to 8 ----------------------------------------------------------------------
-
-    async def _register_and_record(self, facts: WebinarFacts) -> AddToWebinarResult:
+    async def _register_then_record_before_preflight(self, facts: LegacyWebinarFacts) -> AddToWebinarResult:
         contact_id = self._input.contact_id
-        # Registered before the step runs: whatever registrant the step reports gets cancelled.
-        self._saga.register("cancel the Zoom registration", self._cancel_registrant)
-
-        self._details(f"6/7 registering contact {contact_id} in Zoom")
+        self._step(3, f"registering contact {contact_id} in Zoom")
         try:
             registered: RegisterResult = await workflow.execute_activity_method(
-                ZoomRegistrationActivities.register_contact,
+                RunsBeforePreflight.register_contact,
                 RegisterInput(
                     webinar_id=self._webinar_id,
                     connection=facts.connection,
@@ -353,23 +493,15 @@ class AddContactToWebinarWorkflow:
                 **self._zoom_options(f"add contact {contact_id} as a registrant"),
             )
         except ActivityError as error:
-            report = await self._saga.compensate()
-            self._fail(
-                f"Zoom did not register contact {contact_id} to webinar {self._webinar_id}: {_cause(error)}",
-                FAILED,
-                {"zoom_state": "unknown", "compensations": report},
-            )
+            self._zoom_failed(error)
         if registered.refusal is not None:
-            self._saga.forget()  # Zoom registered nobody
             return self._refused(registered.refusal)
         assert registered.registrant_id is not None and registered.accepted_at is not None
         assert registered.approval is not None
-        self._registrant_id = registered.registrant_id
-
-        self._details(f"7/7 Zoom accepted registrant {registered.registrant_id}; recording it in the CRM store")
+        self._step(3, f"Zoom accepted registrant {registered.registrant_id}; recording it in the CRM store")
         try:
             recorded: RecordResult = await workflow.execute_activity_method(
-                ZoomRegistrationActivities.record_registration,
+                RunsBeforePreflight.record_registration,
                 RecordInput(
                     contact_id=contact_id,
                     webinar=facts,
@@ -383,73 +515,68 @@ class AddContactToWebinarWorkflow:
                 summary="record participation, join link, timeline event and rollups",
             )
         except ActivityError as error:
-            self._compensation_failure(error, await self._compensate_after_store_failure())
-        self._saga.forget()
-
-        details: dict[str, Any] = {
-            "repeat": not recorded.new_registration,
-            "registration_count": recorded.registration_count,
-        }
-        if self._cancel_requested:
-            details["cancel_requested"] = "after the registration was sent to Zoom; the registration was completed"
-        approval = registered.approval
-        return self._finish(
-            StepOutcomeCode.REGISTERED,
-            f"Contact {contact_id} is registered to webinar {self._webinar_id} ({approval})"
-            + (" — already registered before" if not recorded.new_registration else ""),
-            details,
-            registrant_id=registered.registrant_id,
-            join_url=registered.join_url,
-            approval=approval,
+            await self._compensate(registered.registrant_id, _cause(error))
+        return self._registered(
+            registered.registrant_id, registered.approval, recorded.new_registration, recorded.registration_count
         )
 
-    async def _compensate_after_store_failure(self) -> list[dict[str, Any]]:
-        self._details(f"the CRM store refused registrant {self._registrant_id}: cancelling it in Zoom (compensation)")
-        return await self._saga.compensate()
+    # --- outcomes ----------------------------------------------------------------------------------
 
-    def _compensation_failure(self, error: ActivityError, report: list[dict[str, Any]]) -> NoReturn:
-        cancelled = any(item.get("cancelled") for item in report)
-        ok = all(item.get("ok") for item in report)
-        store_error = _cause(error)
-        base = {
-            "compensated": ok,
-            "registrant_cancelled": cancelled,
-            "registrant_id": self._registrant_id,
-            "store_error": store_error,
-            "compensations": report,
-        }
-        if ok:
-            self._fail(
-                f"Zoom accepted registrant {self._registrant_id} but the CRM store could not record it "
-                f"({store_error}); the Zoom registration was cancelled (compensated), so Zoom and the store agree",
-                COMPENSATED,
-                base,
-            )
-        self._fail(
-            f"Zoom accepted registrant {self._registrant_id} but the CRM store could not record it "
-            f"({store_error}), and cancelling it in Zoom failed too; Zoom holds a registration the store "
-            "does not — the next sync of the webinar records it",
-            INCONSISTENT,
-            base,
+    def _refused(self, refusal: Refusal | None) -> AddToWebinarResult:
+        if refusal is None:
+            self._fail("a step returned neither an answer nor a refusal", FAILED)
+        return self._finish(refusal.code, refusal.message, refusal.details)
+
+    def _result(
+        self, code: StepOutcomeCode, message: str, details: dict[str, Any] | None = None, **fields: Any
+    ) -> AddToWebinarResult:
+        facts = self._facts
+        return AddToWebinarResult(
+            code=code,
+            message=message,
+            webinar_id=self._webinar_id or None,
+            webinar_start_time=facts.start_time if facts else None,
+            webinar_end_time=facts.end_time if facts else None,
+            connection=facts.connection if facts else None,
+            details=details or {},
+            **fields,
         )
 
-    async def _cancel_registrant(self) -> dict[str, Any]:
-        if self._registrant_id is None or self._facts is None:
-            return {"cancelled": False, "note": "Zoom reported no registrant: nothing to cancel"}
-        outcome = await workflow.execute_activity_method(
-            ZoomRegistrationActivities.cancel_registration,
-            CancelInput(
-                webinar_id=self._webinar_id, connection=self._facts.connection, registrant_id=self._registrant_id
-            ),
-            start_to_close_timeout=ZOOM_ATTEMPT_TIMEOUT,
-            heartbeat_timeout=ZOOM_HEARTBEAT_TIMEOUT,
-            schedule_to_close_timeout=COMPENSATION_DEADLINE,
-            retry_policy=COMPENSATION_RETRY,
-            summary=f"compensation: cancel registrant {self._registrant_id}",
-        )
-        return {"cancelled": outcome.cancelled, "note": outcome.note}
+    def _finish(
+        self, code: StepOutcomeCode, message: str, details: dict[str, Any] | None = None, **fields: Any
+    ) -> AddToWebinarResult:
+        result = self._result(code, message, details, **fields)
+        self._publish(SearchAttribute.STATUS.value_set(code.value))
+        workflow.set_current_details(f"{code.value}: {message}")
+        return result
 
-    # --- plumbing ----------------------------------------------------------------------------
+    def _fail(self, message: str, error_type: str, details: dict[str, Any] | None = None) -> NoReturn:
+        result = self._result(StepOutcomeCode.FAILED, message, details)
+        self._publish(SearchAttribute.STATUS.value_set(StepOutcomeCode.FAILED.value))
+        workflow.set_current_details(f"FAILED: {message}")
+        raise ApplicationError(message, result, type=error_type, non_retryable=True)
+
+    # --- plumbing ----------------------------------------------------------------------------------
+
+    def _step(self, number: int, text: str) -> None:
+        workflow.set_current_details(f"step {number}/{STEPS}: {text}")
+
+    def _hold(self, *updates: SearchAttributeUpdate[Any]) -> None:
+        for update in updates:
+            self._held[update.key.name] = update
+
+    def _publish(self, *updates: SearchAttributeUpdate[Any]) -> None:
+        """Upsert ``updates`` and those held back, as one history event."""
+        self._hold(*updates)
+        if self._held:
+            workflow.upsert_search_attributes(list(self._held.values()))
+            self._held.clear()
+
+    @staticmethod
+    def _owner_attributes(facts: WebinarFacts) -> list[SearchAttributeUpdate[Any]]:
+        account = [SearchAttribute.ZOOM_ACCOUNT.value_set(facts.connection)]
+        unit = facts.business_unit_name
+        return account + ([SearchAttribute.BUSINESS_UNIT.value_set(unit)] if unit else [])
 
     async def _shielded(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """Run ``coroutine`` to its end even when the workflow is cancelled meanwhile."""
@@ -482,77 +609,11 @@ class AddContactToWebinarWorkflow:
             options["schedule_to_close_timeout"] = remaining
         return options
 
-    async def _zoom_step(self, what: str, call: Awaitable[T]) -> T:
-        try:
-            return await call
-        except ActivityError as error:
-            if is_cancelled_exception(error):
-                raise  # the run is being cancelled: nothing to undo yet
-            self._fail(f"could not {what} for webinar {self._webinar_id}: {_cause(error)}", FAILED)
-
-    async def _store_step(self, what: str, call: Awaitable[T]) -> T:
+    async def _checked(self, what: str, call: Awaitable[T]) -> T:
+        """A check's activity; its failure fails the run (a cancellation cancels it: nothing to undo yet)."""
         try:
             return await call
         except ActivityError as error:
             if is_cancelled_exception(error):
                 raise
-            self._fail(f"could not {what} in the CRM store: {_cause(error)}", FAILED)
-
-    def _details(self, text: str) -> None:
-        workflow.set_current_details(text)
-
-    def _business_unit_mismatch(self, facts: WebinarFacts) -> AddToWebinarResult:
-        if facts.business_unit_id is None:
-            return self._finish(
-                StepOutcomeCode.BUSINESS_UNIT_MISMATCH,
-                f"Webinar {self._webinar_id} belongs to Zoom connection {facts.connection!r}, which is connected "
-                "to no business unit; the action only registers contacts for webinars of the Zoom account "
-                "connected to the primary business unit (R-ADD-3)",
-                {"reason": "no_business_unit", "connection": facts.connection},
-            )
-        return self._finish(
-            StepOutcomeCode.BUSINESS_UNIT_MISMATCH,
-            f"Webinar {self._webinar_id} belongs to the Zoom account of business unit "
-            f"{facts.business_unit_name!r} (connection {facts.connection!r}); the action only registers contacts "
-            "for webinars of the Zoom account connected to the primary business unit (R-ADD-3)",
-            {
-                "reason": "other_business_unit",
-                "connection": facts.connection,
-                "business_unit": facts.business_unit_name,
-                "business_unit_id": facts.business_unit_id,
-            },
-        )
-
-    def _refused(self, refusal: Refusal | None) -> AddToWebinarResult:
-        if refusal is None:
-            self._fail("a step returned neither an answer nor a refusal", FAILED)
-        return self._finish(refusal.code, refusal.message, refusal.details)
-
-    def _result(
-        self, code: StepOutcomeCode, message: str, details: dict[str, Any] | None = None, **fields: Any
-    ) -> AddToWebinarResult:
-        facts = self._facts
-        return AddToWebinarResult(
-            code=code,
-            message=message,
-            webinar_id=self._webinar_id or None,
-            webinar_start_time=facts.start_time if facts else None,
-            webinar_end_time=facts.end_time if facts else None,
-            connection=facts.connection if facts else None,
-            details=details or {},
-            **fields,
-        )
-
-    def _finish(
-        self, code: StepOutcomeCode, message: str, details: dict[str, Any] | None = None, **fields: Any
-    ) -> AddToWebinarResult:
-        result = self._result(code, message, details, **fields)
-        workflow.upsert_search_attributes([SearchAttribute.STATUS.value_set(code.value)])
-        workflow.set_current_details(f"{code.value}: {message}")
-        return result
-
-    def _fail(self, message: str, error_type: str, details: dict[str, Any] | None = None) -> NoReturn:
-        result = self._result(StepOutcomeCode.FAILED, message, details)
-        workflow.upsert_search_attributes([SearchAttribute.STATUS.value_set(StepOutcomeCode.FAILED.value)])
-        workflow.set_current_details(f"FAILED: {message}")
-        raise ApplicationError(message, result, type=error_type, non_retryable=True)
+            self._fail(f"could not {what}: {_cause(error)}", FAILED)

@@ -167,22 +167,7 @@ class RecordedRegistration:
 def record_action_registration(session: Session, registration: ActionRegistration) -> RecordedRegistration:
     """R-ADD-7 in the caller's transaction; idempotent. Raises ContactNotFound for a deleted contact."""
     get_contact(session, registration.contact_id)
-    event_id = upsert_marketing_events(
-        session,
-        [
-            MarketingEventUpsert(
-                zoom_webinar_id=registration.zoom_webinar_id,
-                business_unit_id=registration.business_unit_id,
-                topic=registration.topic,
-                connection_id=registration.connection_id,
-                start_time=registration.start_time,
-                end_time=registration.end_time,
-                duration_minutes=registration.duration_minutes,
-                host_email=registration.host_email,
-                join_url=registration.webinar_join_url,
-            )
-        ],
-    )[registration.zoom_webinar_id]
+    event_id = _marketing_event(session, registration)
     connection = connection_of(session)
     existing = connection.execute(
         sa.select(PARTICIPATIONS.c.registered_at, PARTICIPATIONS.c.state).where(
@@ -208,25 +193,7 @@ def record_action_registration(session: Session, registration: ActionRegistratio
             )
         ],
     )
-    added = add_timeline_events(
-        session,
-        [
-            TimelineEventIn(
-                contact_id=registration.contact_id,
-                kind=TimelineEventKind.WEBINAR_REGISTRATION,
-                occurred_at=registered_at,
-                idempotency_key=registration_timeline_key(registration.zoom_webinar_id, registration.contact_id),
-                marketing_event_id=event_id,
-                data={
-                    "webinar_id": registration.zoom_webinar_id,
-                    "webinar_name": registration.topic,
-                    "registrant_id": registration.registrant_id,
-                    "approval": registration.approval,
-                    "source": "action",
-                },
-            )
-        ],
-    )
+    added = add_timeline_events(session, [_timeline_event(registration, event_id, registered_at)])
     recompute_rollups(session, touched)
     rollups = connection.execute(
         sa.select(CONTACTS.c.zoom_webinar_registration_count, CONTACTS.c.zoom_webinar_joinlink).where(
@@ -240,4 +207,38 @@ def record_action_registration(session: Session, registration: ActionRegistratio
         registered_at=registered_at,
         registration_count=rollups.zoom_webinar_registration_count,
         joinlink=rollups.zoom_webinar_joinlink,
+    )
+
+
+def _marketing_event(session: Session, registration: ActionRegistration) -> int:
+    """The webinar's marketing event, created or brought up to date (R-SYNC-3); its id."""
+    event = MarketingEventUpsert(
+        zoom_webinar_id=registration.zoom_webinar_id,
+        business_unit_id=registration.business_unit_id,
+        topic=registration.topic,
+        connection_id=registration.connection_id,
+        start_time=registration.start_time,
+        end_time=registration.end_time,
+        duration_minutes=registration.duration_minutes,
+        host_email=registration.host_email,
+        join_url=registration.webinar_join_url,
+    )
+    return upsert_marketing_events(session, [event])[registration.zoom_webinar_id]
+
+
+def _timeline_event(registration: ActionRegistration, event_id: int, registered_at: datetime) -> TimelineEventIn:
+    """The "Zoom webinar registration" timeline event (R-ADD-7), keyed like the sync's."""
+    return TimelineEventIn(
+        contact_id=registration.contact_id,
+        kind=TimelineEventKind.WEBINAR_REGISTRATION,
+        occurred_at=registered_at,
+        idempotency_key=registration_timeline_key(registration.zoom_webinar_id, registration.contact_id),
+        marketing_event_id=event_id,
+        data={
+            "webinar_id": registration.zoom_webinar_id,
+            "webinar_name": registration.topic,
+            "registrant_id": registration.registrant_id,
+            "approval": registration.approval,
+            "source": "action",
+        },
     )

@@ -9,7 +9,8 @@ a template again: a contact whose first name is ``{{ secrets.API_KEY }}`` gets e
 The variables a template may read (checked by validation, see ``references``):
 
 - ``contact.email``, ``contact.first_name``, ``contact.last_name``, ``contact.id``,
-  ``contact.properties.<name>``
+  ``contact.properties.<name>``, ``contact.zoom_webinar_joinlink`` (R-PROP-2: the personal join
+  link of the webinar the contact registered for last)
 - ``steps.<id>.<field>``: the result of an earlier step
 - ``secrets.<NAME>``: only in webhook urls, headers and bodies
 - ``enrollment.<field>``

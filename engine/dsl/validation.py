@@ -60,7 +60,7 @@ DEFINITION_SUFFIXES = (".yaml", ".yml")
 #: A frozen copy of the definition travels in each enrollment's workflow input, where Temporal
 #: warns above 512 KiB per payload (temporal-notes, limits).
 MAX_DEFINITION_CHARS = 256 * 1024
-CONTACT_FIELDS = ("email", "first_name", "last_name", "id", "properties")
+CONTACT_FIELDS = ("email", "first_name", "last_name", "id", "properties", "zoom_webinar_joinlink")
 TEMPLATE_ROOTS = ("contact", "steps", "secrets", "enrollment")
 
 _STEP: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(Step)
@@ -559,7 +559,8 @@ def _reference_problem(
         if second not in CONTACT_FIELDS:
             return (
                 ErrorCode.UNKNOWN_TEMPLATE_VARIABLE,
-                f"contact has no field {second!r}; use contact.email, first_name, last_name, id or properties.<name>",
+                f"contact has no field {second!r}; use contact.email, first_name, last_name, id, zoom_webinar_joinlink "
+                "or properties.<name>",
             )
         return None
     if root == "steps":

@@ -28,6 +28,9 @@ def contact_variables(contact: Contact) -> dict[str, Any]:
         "first_name": contact.first_name,
         "last_name": contact.last_name,
         "properties": dict(contact.properties),
+        # R-PROP-2: the personal join link of the webinar registered for last (kept in the store,
+        # never in a step's output: issue #17 point 5).
+        "zoom_webinar_joinlink": contact.zoom_webinar_joinlink,
     }
 
 

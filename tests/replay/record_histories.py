@@ -8,7 +8,8 @@ paths stay guarded. ``--only`` records some groups of scenarios (default: all th
 
 - ``enrollment`` — the interpreter (``Enrollment``): every step type it runs, each ``on_error``
   mode, branches on outcomes and on segments, the goal exit and an unenroll mid-delay;
-- ``saga`` — ``AddContactToWebinar`` registered, refused (host, business unit) and compensated;
+- ``saga`` — ``AddContactToWebinar`` registered, refused (host, business unit) and compensated,
+  and the enrollment that started the registered one (``enrollment-register-step``);
 - ``sync`` — ``WebinarSync`` completed, and one that waits for a transcript (``zoom_scenarios.py``).
 
 Runs the scenarios on a fresh dev server (installed binary) with a SQLite store, a real webhook

@@ -12,11 +12,11 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.history import decoded_payloads as _decoded_payloads
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
@@ -46,18 +46,6 @@ async def test_recorded_history_replays(path: Path) -> None:
     replayer = Replayer(workflows=WORKFLOWS, data_converter=DATA_CONVERTER)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
-
-
-def _decoded_payloads(node: Any) -> Iterator[str]:
-    """Every payload of a history, decoded (payload data is base64 in the JSON form)."""
-    if isinstance(node, dict):
-        if "metadata" in node and isinstance(node.get("data"), str):
-            yield base64.b64decode(node["data"]).decode("utf-8", "replace")
-        for value in node.values():
-            yield from _decoded_payloads(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from _decoded_payloads(item)
 
 
 def test_contact_data_stays_out_of_history() -> None:
@@ -91,6 +79,20 @@ def _events(path: Path) -> list[tuple[str, str]]:
     return found
 
 
+#: The interpreter's scenarios of ``record_histories.py`` (``--only enrollment``), recorded before and
+#: after ``local-store-steps``.
+INTERPRETER_SCENARIOS = {
+    "every-step",
+    "on-error-fail",
+    "on-error-continue",
+    "on-error-goto",
+    "exits-goal",
+    "exits-unenroll",
+}
+#: The enrollment that started ``add-to-webinar-registered``'s saga (``--only saga``), recorded since
+#: ``local-store-steps``.
+REGISTER_STEP = "enrollment-register-step"
+
 STORE_ACTIVITIES = {
     "plan_delay",
     "evaluate_branch",
@@ -106,7 +108,10 @@ def test_since_local_store_steps_store_activities_are_local_and_call_outs_are_no
     activities as local-activity markers (no activity task), webhooks and enrollments as regular
     activities. The older files (without the marker) replay the regular path above."""
     tagged = [path for path in ENROLLMENT if path.stem.endswith("@local-store-steps")]
-    assert len(tagged) == len([path for path in ENROLLMENT if "@" not in path.stem]) == 6
+    assert {path.stem.removesuffix("@local-store-steps") for path in tagged} == INTERPRETER_SCENARIOS
+    # Untagged: the six recorded before the patch, and the register step's recorded after it.
+    assert {path.stem for path in ENROLLMENT if "@" not in path.stem} == INTERPRETER_SCENARIOS | {REGISTER_STEP}
+    tagged.append(_named(ENROLLMENT, REGISTER_STEP))
     for path in tagged:
         events = _events(path)
         assert ("MARKER_RECORDED", "core_patch") in events, path.name
@@ -178,6 +183,43 @@ def test_saga_histories_cover_registered_refused_and_compensated() -> None:
         assert started["parentWorkflowExecution"]["workflowId"].startswith("enroll:"), path.name
 
 
+def _child_started(path: Path) -> tuple[str, str]:
+    """(workflow type, workflow id) of the one child workflow a history starts."""
+    [initiated] = [
+        event["startChildWorkflowExecutionInitiatedEventAttributes"]
+        for event in json.loads(path.read_text())["events"]
+        if "startChildWorkflowExecutionInitiatedEventAttributes" in event
+    ]
+    return initiated["workflowType"]["name"], initiated["workflowId"]
+
+
+def test_the_register_step_history_runs_the_saga_as_a_child() -> None:
+    """The interpreter's side of ``add_contact_to_zoom_webinar`` (R-ADD-2, #16.1), recorded before the
+    saga's rework: the webinar id read by a local activity, the saga started as the child
+    ``add-to-webinar:{webinar}:{contact}``, its REGISTERED outcome written to the action log, the
+    enrollment closed."""
+    path = _named(ENROLLMENT, REGISTER_STEP)
+    events = _events(path)
+    assert [name for _, name in events if name.startswith("local:")] == [
+        "local:prepare_registration",
+        "local:record_outcomes",
+        "local:finish",
+    ]
+    kinds = [kind for kind, _ in events]
+    assert kinds.index("START_CHILD_WORKFLOW_EXECUTION_INITIATED") < kinds.index("CHILD_WORKFLOW_EXECUTION_COMPLETED")
+    workflow_type, workflow_id = _child_started(path)
+    assert workflow_type == "AddContactToWebinar"
+    assert workflow_id.startswith("add-to-webinar:94000000001:")
+    [completed] = [
+        event["childWorkflowExecutionCompletedEventAttributes"]
+        for event in json.loads(path.read_text())["events"]
+        if "childWorkflowExecutionCompletedEventAttributes" in event
+    ]
+    [payload] = completed["result"]["payloads"]
+    assert json.loads(base64.b64decode(payload["data"]))["code"] == "REGISTERED"
+    assert _ending(path) == ("COMPLETED", "completed")
+
+
 def test_sync_histories_cover_a_plain_sync_and_a_wait_for_the_recording() -> None:
     """R-SYNC-1…5 as recorded before the sync's rework: a completed sync (no wait), and a run that
     waits for a transcript — a durable timer, a registration webhook meanwhile (registrants and
@@ -225,14 +267,14 @@ SAGA_CONTACTS = {
 }
 #: A personal join link's token.
 JOIN_TOKEN = re.compile(r"[?&]tk=[\w-]+")
-#: Where personal join links are today (issue #17 point 5 too): Zoom's answer to add-registrant,
-#: the store write's input and the REGISTERED result.
+#: Where personal join links were before ``saga-preflight`` (issue #17 point 5): Zoom's answer to
+#: add-registrant, the store write's input and the REGISTERED result.
 KNOWN_JOIN_LINK_PLACES = {
     ("ACTIVITY_TASK_COMPLETED", "register_contact"),
     ("ACTIVITY_TASK_SCHEDULED", "record_registration"),
     ("WORKFLOW_EXECUTION_COMPLETED", ""),
 }
-#: Where hosts' and connecting users' e-mails are today (issue #17 point 5, not fixed yet): the
+#: Where hosts' and connecting users' e-mails were before ``saga-preflight`` (issue #17 point 5): the
 #: webinar's facts returned by ``resolve_webinar`` and passed on to ``check_host`` and ``record_registration``.
 KNOWN_STAFF_EMAIL_PLACES = {
     ("ACTIVITY_TASK_COMPLETED", "resolve_webinar"),
@@ -266,8 +308,8 @@ def test_saga_histories_hold_no_contact_email_only_the_known_staff_emails() -> N
     traces) — except where the contact *is* the host (``refused-host``: issue #17 point 5, the
     contact's own e-mail as the host's). The only e-mails are hosts' and connecting users', in the
     webinar facts of ``KNOWN_STAFF_EMAIL_PLACES``, and personal join links only in
-    ``KNOWN_JOIN_LINK_PLACES`` (#17.5 will take both out: then new histories hold none, and these
-    old ones still replay)."""
+    ``KNOWN_JOIN_LINK_PLACES``. (Since ``saga-preflight`` there are none: see the end of this file;
+    these old histories still replay.)"""
     assert set(SAGA_CONTACTS) <= {path.stem for path in SAGA}
     # So "only staff e-mails" means "no registering contact's", but for the host who tried.
     assert set(SAGA_CONTACTS.values()) & STAFF_EMAILS == {SAGA_CONTACTS["add-to-webinar-refused-host"]}
@@ -282,6 +324,16 @@ def test_saga_histories_hold_no_contact_email_only_the_known_staff_emails() -> N
         assert any('"enrollment_id":' in payload for payload in _decoded_payloads(json.loads(text))), path.name
 
 
+def test_the_register_step_history_holds_no_email_and_the_join_link_only_in_the_child_result() -> None:
+    """The enrollment's side: no e-mail at all (the contact's is read by activities); the personal
+    join link only in the saga's result as the parent receives it (before ``saga-preflight``, #17.5)."""
+    path = _named(ENROLLMENT, REGISTER_STEP)
+    text = path.read_text()
+    assert not EMAIL.findall(text), path.name
+    assert not _places(path), path.name
+    assert set(_places(path, JOIN_TOKEN)) == {("CHILD_WORKFLOW_EXECUTION_COMPLETED", "")}, path.name
+
+
 def test_sync_histories_hold_no_email_at_all() -> None:
     """Zoom lists never enter the sync's history (chunk activities return counts and cursors): no
     registrant's or attendee's e-mail, nor the host's, in any payload, message or trace."""
@@ -289,3 +341,72 @@ def test_sync_histories_hold_no_email_at_all() -> None:
         text = path.read_text()
         assert not EMAIL.findall(text), path.name
         assert not [payload for payload in _decoded_payloads(json.loads(text)) if EMAIL.search(payload)], path.name
+
+
+# --- since the saga's ``saga-preflight`` patch (#16.1, #17.5, #18.3) -----------------------------------
+
+PREFLIGHT = "saga-preflight"
+
+
+def _since_preflight(stem: str) -> Path:
+    return _named([*SAGA, *ENROLLMENT], f"{stem}@{PREFLIGHT}")
+
+
+def test_since_saga_preflight_a_registration_is_a_pre_flight_and_one_activity() -> None:
+    """R-ADD-1…8 recorded after the patch: the marker, then the pre-flight — a local activity that
+    decides from the store when the worker's cache knows the webinar, else an activity that asks
+    Zoom — whose first refusal is the outcome (business unit before host, both before
+    add-registrant), then add-registrant and the store write in one activity; the store's permanent
+    refusal comes back as a result and is compensated by the cancellation. The recorded runs cover
+    a cold cache (the first run of each webinar) and a warm one. A registration's history is a
+    good third shorter than before the patch: 23 events instead of 39 (cold cache), the compensated
+    one 22 instead of 45 (warm)."""
+    assert {path.stem for path in SAGA if path.stem.endswith(f"@{PREFLIGHT}")} == {
+        f"{stem}@{PREFLIGHT}" for stem in SAGA_CONTACTS
+    }
+    expected = {
+        "add-to-webinar-registered": (["register_and_record"], ("COMPLETED", "REGISTERED")),
+        "add-to-webinar-refused-host": ([], ("COMPLETED", "HOST_CANNOT_REGISTER")),
+        "add-to-webinar-refused-business-unit": ([], ("COMPLETED", "BUSINESS_UNIT_MISMATCH")),
+        "add-to-webinar-compensated": (
+            ["register_and_record", "cancel_registration"],
+            ("FAILED", "ZOOM_REGISTRATION_COMPENSATED"),
+        ),
+    }
+    asked_zoom: set[bool] = set()
+    for stem, (after_preflight, ending) in expected.items():
+        path = _since_preflight(stem)
+        events = _events(path)
+        assert ("MARKER_RECORDED", "core_patch") in events, path.name
+        assert [name for _, name in events if name.startswith("local:")] == ["local:preflight_from_cache"], path.name
+        scheduled = _scheduled(path)
+        cold = scheduled[:1] == ["preflight_registration"]
+        asked_zoom.add(cold)
+        assert scheduled[cold:] == after_preflight, path.name
+        assert ("ACTIVITY_TASK_FAILED", "") not in events, path.name
+        assert _ending(path) == ending, path.name
+        if after_preflight:  # the registrations: shorter than before the patch, even with a cold cache
+            assert len(events) < 0.7 * len(_events(_named(SAGA, stem))), path.name
+    assert asked_zoom == {True, False}
+    parent = _since_preflight(REGISTER_STEP)
+    assert _child_started(parent)[0] == "AddContactToWebinar"
+    assert _ending(parent) == ("COMPLETED", "completed")
+
+
+def test_since_saga_preflight_histories_hold_no_email_and_no_join_link() -> None:
+    """Issue #17 point 5: in the histories recorded after the patch — the saga's and the enrollment's
+    that started one — no payload, message or stack trace holds an e-mail (not the contact's, not
+    the host's, an alternative host's or the connecting user's: hosts are compared inside the
+    pre-flight, and appear as the host's Zoom user id) nor a personal join link (``tk=``: it goes
+    from Zoom's answer to the CRM store inside ``register_and_record``)."""
+    paths = [_since_preflight(stem) for stem in [*SAGA_CONTACTS, REGISTER_STEP]]
+    people = STAFF_EMAILS | set(SAGA_CONTACTS.values())
+    for path in paths:
+        text = path.read_text()
+        payloads = "\n".join(_decoded_payloads(json.loads(text)))
+        assert not _places(path) and not _places(path, JOIN_TOKEN), path.name
+        assert not EMAIL.findall(text) and not JOIN_TOKEN.findall(text), path.name
+        assert "tk=" not in payloads and '"join_url":"' not in payloads, path.name
+        assert not [email for email in people if email in payloads.lower()], path.name
+    registered = "\n".join(_decoded_payloads(json.loads(_since_preflight("add-to-webinar-registered").read_text())))
+    assert '"host_id":"host"' in registered  # the host as its Zoom user id

@@ -3,7 +3,8 @@
 ``AddContactToWebinar`` runs as the child of an enrollment, as in production: registered,
 refused by the host check (R-ADD-4), refused by the business-unit check (R-ADD-3), and
 compensated (R-ADD-8: Zoom accepted, the store refused for good through the failpoint
-``zoom_registration.before_commit``, the registrant is cancelled). ``WebinarSync`` runs a plain
+``zoom_registration.before_commit``, the registrant is cancelled); the enrollment that started the
+registered one is recorded too (``enrollment-register-step``). ``WebinarSync`` runs a plain
 completed sync of an ended webinar, and one that waits for a transcript (R-SYNC-5): a 30-minute
 timer, a registration webhook meanwhile (registrants and attendees refreshed in the same run),
 then the recording webhook's signal once the transcript is ready in Zoom.
@@ -83,6 +84,9 @@ SAGAS = (
         "ZOOM_REGISTRATION_COMPENSATED",
     ),
 )
+#: Saga scenarios whose parent enrollment's history is recorded too, under this name: the
+#: interpreter's side of the ``add_contact_to_zoom_webinar`` step (prepare, child, action log).
+PARENT_HISTORIES = {"add-to-webinar-registered": "enrollment-register-step"}
 
 
 def _session(email: str, name: str, start: datetime, join: int, leave: int, guest: bool = False) -> SessionSeed:
@@ -228,7 +232,8 @@ async def _saga_outcome(client: Client, workflow_id: str) -> str:
 
 
 async def record_sagas(client: Client, db_engine: Engine, task_queue: str) -> dict[str, str]:
-    """Each scenario enrolls one contact into ``replay-register``; the history is the child's."""
+    """Each scenario enrolls one contact into ``replay-register``; the history is the child's (and,
+    for the scenarios of ``PARENT_HISTORIES``, the enrollment's as well)."""
     service = EnrollmentService(db_engine, client, task_queue=task_queue)
     recorded: dict[str, str] = {}
     for name, email, webinar, failpoint, expected in SAGAS:
@@ -246,6 +251,8 @@ async def record_sagas(client: Client, db_engine: Engine, task_queue: str) -> di
         failpoints.disarm_all()
         recorded[name] = add_to_webinar_workflow_id(str(webinar), contact_id)
         _expect(name, await _saga_outcome(client, recorded[name]), expected)
+        if name in PARENT_HISTORIES:
+            recorded[PARENT_HISTORIES[name]] = started.workflow_id
     return recorded
 
 

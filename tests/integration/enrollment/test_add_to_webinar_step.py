@@ -23,13 +23,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlmodel import Session
+from support.history import readable
 from support.http import allow_entry, serve
 from support.zoom import emulator_connection
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.zoom_registration import HOST_CANNOT_REGISTER_MESSAGE
 from engine import failpoints
 from engine.config import Settings
 from engine.crm.accounts import create_business_unit, create_zoom_connection
@@ -45,6 +45,7 @@ from engine.crm.participations import (
 from engine.crm.tables import Contact, EnrollmentStepOutcome, Participation, table_of
 from engine.demo.inbox import DEMO_SECRETS, Inbox, create_inbox_app
 from engine.enrollment.contracts import EnrollmentProgress, enrollment_workflow_id
+from engine.enrollment.registration import HOST_CANNOT_REGISTER_MESSAGE
 from engine.enrollment.service import ContactIn, EnrollmentService
 from engine.zoom.settings import ZoomPlan, ZoomSettings
 from worker import build_worker
@@ -265,7 +266,7 @@ steps:
     url: "RECEIVER/registered/{{ contact.id }}"
     body:
       registrant_id: "{{ steps.register.registrant_id }}"
-      join_url: "{{ steps.register.join_url }}"
+      join_url: "{{ contact.zoom_webinar_joinlink }}"
       webinar_id: "{{ steps.register.webinar_id }}"
       webinar_end_time: "{{ steps.register.webinar_end_time }}"
     next: done
@@ -296,9 +297,10 @@ async def test_registered_is_logged_and_the_branch_reads_it(
     world: World, webinar_id: str, property_value: str | None
 ) -> None:
     """R-ADD-1/2: a literal ``950-0000-0001`` and a contact token (property ``950 0000 0001``) are
-    both normalised; the action log holds REGISTERED with the registrant id and personal join link
-    Zoom gave; ``{outcome_of: register, is: REGISTERED}`` is taken and the next step's templates
-    read the registration's outputs."""
+    both normalised; the action log holds REGISTERED with the registrant id Zoom gave;
+    ``{outcome_of: register, is: REGISTERED}`` is taken and the next step's templates read the
+    registration's outputs, and the personal join link from the store (``contact.zoom_webinar_joinlink``,
+    R-PROP-2): it is in no step output (issue #17 point 5)."""
     key = register_then_branch(world, webinar_id)
     properties = {"webinar_id": property_value} if property_value is not None else {}
     contact_id = world.contact("ada@customers.example", **properties)
@@ -318,8 +320,8 @@ async def test_registered_is_logged_and_the_branch_reads_it(
     assert register.data["code"] == "REGISTERED"
     assert register.data["webinar_id"] == str(W_OPEN)
     assert register.data["registrant_id"] == registrant["id"]
-    assert register.data["join_url"] == registrant["join_url"]
-    assert register.data["join_url"].startswith("https://")
+    assert "join_url" not in register.data
+    assert registrant["join_url"].startswith("https://") and "tk=" in registrant["join_url"]
     assert register.data["approval"] == "approved"
     assert register.data["connection"] == PRIMARY_CONNECTION
     assert register.data["details"]["repeat"] is False
@@ -334,9 +336,10 @@ async def test_registered_is_logged_and_the_branch_reads_it(
         "webinar_id": str(W_OPEN),
         "webinar_end_time": register.data["webinar_end_time"],
     }
-    # The saga's store effects happened (R-ADD-7), once.
+    # The saga's store effects happened (R-ADD-7), once, with the personal join link.
     [participation] = world.participations(contact_id)
     assert (participation.state, participation.registrant_id) == ("registered", registrant["id"])
+    assert participation.join_link == registrant["join_url"]
     # The child ran under the enrollment with its meaningful id.
     history = await world.client.get_workflow_handle(enrollment_workflow_id(key, contact_id)).fetch_history()
     started = [
@@ -345,6 +348,11 @@ async def test_registered_is_logged_and_the_branch_reads_it(
         if e.HasField("start_child_workflow_execution_initiated_event_attributes")
     ]
     assert [s.workflow_id for s in started] == [f"add-to-webinar:{W_OPEN}:{contact_id}"]
+    # Neither the enrollment's history nor the saga's holds the join link or an e-mail (#17.5).
+    child = await world.client.get_workflow_handle(started[0].workflow_id).fetch_history()
+    for text in (readable(history), readable(child)):
+        assert registrant["join_url"] not in text and "tk=" not in text
+        assert "ada@customers.example" not in text and HOST_EMAIL not in text and CONNECTOR_EMAIL not in text
 
 
 @pytest.mark.parametrize(

@@ -20,8 +20,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlmodel import Session
+from support.history import readable
 from support.zoom import emulator_connection
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle, WorkflowHistory
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 from zoom_world import (
@@ -39,18 +40,14 @@ from zoom_world import (
     W_ZOOM_EVENT,
 )
 
-from activities.zoom_registration import (
-    HOST_CANNOT_REGISTER_MESSAGE,
-    ZoomRegistrationActivities,
-    registration_refusal,
-    zoom_failure,
-)
+from activities.zoom_registration import WEBINAR_CACHE_TTL, ZoomRegistrationActivities, zoom_failure
 from engine import failpoints
 from engine.crm.accounts import create_business_unit, create_zoom_connection
 from engine.crm.contacts import create_contact
 from engine.crm.tables import Contact, Participation, TimelineEvent, ZoomConnection, table_of
 from engine.dsl.models import RetryPolicy
 from engine.dsl.outcomes import StepOutcomeCode
+from engine.enrollment.registration import HOST_CANNOT_REGISTER_MESSAGE, registration_refusal
 from engine.temporal import SearchAttribute
 from engine.zoom import (
     FieldError,
@@ -181,6 +178,13 @@ def connection_names() -> tuple[str, str]:
 
 
 @pytest.fixture
+def activity_options() -> dict[str, Any]:
+    """Keyword arguments of ``ZoomRegistrationActivities`` (a test may override them): by default
+    no webinar cache, so every run asks Zoom."""
+    return {}
+
+
+@pytest.fixture
 async def harness(
     temporal_client: Client,
     task_queue: str,
@@ -189,6 +193,7 @@ async def harness(
     emulator_server: EmulatorServer,
     admin: EmulatorAdmin,
     connection_names: tuple[str, str],
+    activity_options: dict[str, Any],
 ) -> AsyncIterator[Harness]:
     primary, second = connection_names
     _crm_with_two_business_units(db_engine, primary, second)
@@ -198,7 +203,7 @@ async def harness(
             emulator_connection(emulator_server, FREE, name=second),
         ]
     )
-    activities = ZoomRegistrationActivities(db_engine, settings)
+    activities = ZoomRegistrationActivities(db_engine, settings, **activity_options)
     worker = Worker(
         temporal_client,
         task_queue=task_queue,
@@ -231,23 +236,27 @@ async def test_registers_the_contact_and_records_every_effect(harness: Harness) 
     assert result.approval == "approved"
     assert result.connection == PRIMARY
     [registrant] = await harness.registrants(W_OPEN, "ada@customers.example")
-    assert (registrant["id"], registrant["join_url"]) == (result.registrant_id, result.join_url)
+    assert registrant["id"] == result.registrant_id
+    assert "tk=" in registrant["join_url"]
+    # #17.5: the personal join link is in the store (below), not in the run's result.
+    assert result.join_url is None
     assert registrant["status"] == "approved"
     assert result.webinar_start_time == NOW + timedelta(days=7)
     assert result.webinar_end_time == NOW + timedelta(days=7, minutes=60)
     outputs = result.outputs()
     assert outputs["webinar_end_time"] == "2025-06-09T10:00:00Z"
+    assert "join_url" not in outputs
     json.dumps(outputs)  # templates read plain JSON
 
     [participation] = harness.participations(contact_id)
     assert participation.state == "registered"
-    assert participation.join_link == result.join_url
+    assert participation.join_link == registrant["join_url"]
     assert participation.registrant_id == result.registrant_id
     [event] = harness.timeline(contact_id)
     assert event.kind == "webinar_registration"
     assert event.data["webinar_id"] == str(W_OPEN)
     contact = harness.stored_contact(contact_id)
-    assert contact.zoom_webinar_joinlink == result.join_url
+    assert contact.zoom_webinar_joinlink == registrant["join_url"]
     assert contact.zoom_webinar_registration_count == 1
 
     # Readable in the Web UI, and no contact PII in search attributes or history.
@@ -259,9 +268,12 @@ async def test_registers_the_contact_and_records_every_effect(harness: Harness) 
     assert attributes[SearchAttribute.BUSINESS_UNIT] == "Account"
     assert attributes[SearchAttribute.STATUS] == "REGISTERED"
     assert await description.static_summary() == f"register contact {contact_id} → webinar {W_OPEN}"
-    history = (await handle.fetch_history()).to_json()
+    history = readable(await handle.fetch_history())
     assert "ada@customers.example" not in history
     assert "Lovelace" not in history
+    # #17.5: no staff e-mail (the webinar's host, the connecting user) and no personal join link either.
+    assert HOST_EMAIL not in history and CONNECTOR_EMAIL not in history
+    assert registrant["join_url"] not in history
 
 
 async def test_manual_approval_webinar_gives_a_pending_registration(harness: Harness) -> None:
@@ -287,7 +299,7 @@ async def test_the_same_contact_twice_is_one_registrant_counted_once(harness: Ha
     second = await harness.run(contact_id, W_OPEN)
 
     assert first.code == second.code == StepOutcomeCode.REGISTERED
-    assert (second.registrant_id, second.join_url) == (first.registrant_id, first.join_url)
+    assert second.registrant_id == first.registrant_id
     assert (first.details["repeat"], second.details["repeat"]) == (False, True)
     assert len(await harness.registrants(W_OPEN, "twice@customers.example")) == 1
     assert await harness.add_calls() == 2
@@ -637,3 +649,110 @@ async def test_cancel_before_zoom_is_called_just_cancels(harness: Harness) -> No
         await handle.result()
     assert (await handle.describe()).status == WorkflowExecutionStatus.CANCELED
     assert await harness.add_calls() == 0
+
+
+# --- few round trips (#16.1) and no staff e-mail in history (#17.5) -----------------------------------
+
+WORKER_CACHE = {"webinar_cache_ttl": WEBINAR_CACHE_TTL}
+
+
+def _scheduled(history: WorkflowHistory) -> list[str]:
+    return [
+        event.activity_task_scheduled_event_attributes.activity_type.name
+        for event in history.events
+        if event.HasField("activity_task_scheduled_event_attributes")
+    ]
+
+
+async def test_a_registration_is_one_pre_flight_and_one_register_and_record(harness: Harness) -> None:
+    """#16.1 with a cold cache: the run schedules two activities (the pre-flight that asks Zoom, then
+    add-registrant and the store write), and Zoom is asked about the webinar and its form once each
+    (the register step reuses the pre-flight's answer) before the one add-registrant call."""
+    contact_id = harness.contact("quick@customers.example")
+    handle = await harness.start(contact_id, W_OPEN)
+    assert (await handle.result()).code == StepOutcomeCode.REGISTERED
+    assert _scheduled(await handle.fetch_history()) == ["preflight_registration", "register_and_record"]
+    requests = (await harness.admin.stats())["requests"]
+    assert (requests["get_webinar"], requests["get_registration_questions"], requests["add_registrant"]) == (1, 1, 1)
+    assert len(harness.participations(contact_id)) == 1
+
+
+@pytest.mark.parametrize("activity_options", [WORKER_CACHE])
+async def test_with_the_worker_cache_the_next_registration_is_one_activity_and_one_zoom_call(
+    harness: Harness,
+) -> None:
+    """#16.1: the worker keeps Zoom's answers about the webinar (owner, host, form) for a short
+    while, so the next contact's pre-flight only reads the store, as a local activity: the run
+    schedules one activity, and Zoom gets one add-registrant call. The same rules apply (R-ADD-4:
+    an alternative host is still refused, before add-registrant)."""
+    assert (await harness.run(harness.contact("first@customers.example"), W_OPEN)).code == StepOutcomeCode.REGISTERED
+    before = (await harness.admin.stats())["requests"]
+    handle = await harness.start(harness.contact("second@customers.example"), W_OPEN)
+    assert (await handle.result()).code == StepOutcomeCode.REGISTERED
+    assert _scheduled(await handle.fetch_history()) == ["register_and_record"]
+    after = (await harness.admin.stats())["requests"]
+    assert {name: after[name] - before.get(name, 0) for name in after if after[name] != before.get(name, 0)} == {
+        "add_registrant": 1
+    }
+    host = await harness.run(harness.contact(ALT_HOST_EMAIL), W_OPEN)
+    assert (host.code, host.details) == (
+        StepOutcomeCode.HOST_CANNOT_REGISTER,
+        {"role": "alternative_host", "detected_by": "rollcall"},
+    )
+    assert (await harness.admin.stats())["requests"] == after
+
+
+@pytest.mark.parametrize("activity_options", [WORKER_CACHE])
+async def test_a_webinar_that_ended_since_it_was_cached_is_refused_by_zoom(harness: Harness) -> None:
+    """R-ADD-6 with a cached webinar: Zoom's answer to add-registrant (3038, webinar over) is the
+    outcome WEBINAR_ENDED; nothing is recorded."""
+    assert (await harness.run(harness.contact("early@customers.example"), W_OPEN)).code == StepOutcomeCode.REGISTERED
+    await harness.admin.advance_clock(timedelta(days=8).total_seconds())
+    late = harness.contact("late@customers.example")
+    result = await harness.run(late, W_OPEN)
+    assert result.code == StepOutcomeCode.WEBINAR_ENDED
+    assert harness.participations(late) == []
+
+
+async def test_a_store_failure_that_passes_is_retried_without_registering_again(harness: Harness) -> None:
+    """R-ADD-7: the store write fails twice for a reason that may pass (after Zoom's 201): it is
+    retried inside the activity, so Zoom gets one add-registrant call (not one per retry) and the
+    store one participation."""
+    failpoints.arm("zoom_registration.before_commit", "error", times=2)
+    contact_id = harness.contact("patient@customers.example")
+    result = await harness.run(contact_id, W_OPEN)
+    assert result.code == StepOutcomeCode.REGISTERED
+    assert await harness.add_calls() == 1
+    [participation] = harness.participations(contact_id)
+    assert participation.registrant_id == result.registrant_id
+
+
+@pytest.mark.parametrize("activity_options", [{"store_patience": timedelta(seconds=2)}])
+async def test_a_store_that_stays_unavailable_is_compensated(harness: Harness) -> None:
+    """R-ADD-8: a store that keeps failing for longer than the activity's patience counts as a
+    permanent refusal: the registrant is cancelled in Zoom and the run fails COMPENSATED."""
+    failpoints.arm("zoom_registration.before_commit", "error")
+    contact_id = harness.contact("unlucky@customers.example")
+    handle = await harness.start(contact_id, W_OPEN)
+    with pytest.raises(WorkflowFailureError) as caught:
+        await handle.result()
+    assert isinstance(caught.value.cause, ApplicationError) and caught.value.cause.type == COMPENSATED
+    result = result_from_failure(caught.value)
+    assert result is not None
+    assert "failed for 2 s" in result.details["store_error"]
+    assert (result.details["compensated"], result.details["registrant_cancelled"]) == (True, True)
+    [registrant] = await harness.registrants(W_OPEN, "unlucky@customers.example")
+    assert registrant["cancelled"] is True
+    assert harness.participations(contact_id) == []
+
+
+@pytest.mark.parametrize("email", [HOST_EMAIL, ALT_HOST_EMAIL, CONNECTOR_EMAIL])
+async def test_a_refused_host_leaves_no_e_mail_in_history(harness: Harness, email: str) -> None:
+    """#17.5: hosts, alternative hosts and the connecting user are compared inside the pre-flight:
+    the run's history names the host by Zoom user id and holds none of their e-mails — not even when
+    the contact registering is one of them (R-ADD-4)."""
+    handle = await harness.start(harness.contact(email), W_OPEN)
+    assert (await handle.result()).code == StepOutcomeCode.HOST_CANNOT_REGISTER
+    history = readable(await handle.fetch_history()).lower()
+    assert not [staff for staff in (HOST_EMAIL, ALT_HOST_EMAIL, CONNECTOR_EMAIL) if staff.lower() in history]
+    assert '"host_id":"u-host"' in history
