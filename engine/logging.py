@@ -279,6 +279,8 @@ def configure_logging(
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers[:] = []
         uvicorn_logger.propagate = True
+        uvicorn_logger.setLevel(logging.NOTSET)  # our level, until uvicorn.run(log_level=…) says otherwise
+        uvicorn_logger.disabled = False
     # Alembic narrates every migration context at INFO; only its warnings matter to an operator.
     logging.getLogger("alembic").setLevel(logging.WARNING)
     httpx_logger = logging.getLogger("httpx")
