@@ -12,6 +12,7 @@ from sqlmodel import Session
 from temporalio.client import Client
 
 from engine.config import Settings
+from engine.crm.db import read_only
 from engine.errors import ConfigurationError
 from engine.temporal import connect
 
@@ -48,10 +49,17 @@ def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Sess
         yield session
 
 
+def get_read_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
+    """A session for routes that only read: it never waits for SQLite's write lock."""
+    with Session(read_only(engine)) as session:
+        yield session
+
+
 async def get_temporal_client(request: Request) -> Client:
     gateway: TemporalGateway = request.app.state.temporal
     return await gateway.client()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 TemporalDep = Annotated[Client, Depends(get_temporal_client)]

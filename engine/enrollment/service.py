@@ -37,6 +37,7 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from engine.crm.db import read_only
 from engine.crm.enrollments import find_enrollment, finish_enrollment, get_definition, get_enrollment, step_history
 from engine.crm.errors import EnrollmentNotFound
 from engine.crm.tables import Enrollment, EnrollmentStatus, EnrollmentStepOutcome
@@ -438,7 +439,7 @@ class EnrollmentService:
 
     async def unenroll(self, key: str, contact_id: int, *, wait: float = 10.0) -> EnrollmentView:
         """End the contact's active enrollment at once (even mid-delay); it records "unenrolled"."""
-        with Session(self._engine, expire_on_commit=False) as session:
+        with Session(read_only(self._engine), expire_on_commit=False) as session:
             get_definition(session, key)
             enrollment = find_enrollment(session, key, contact_id)
         if enrollment.status != EnrollmentStatus.ACTIVE:
@@ -476,7 +477,7 @@ class EnrollmentService:
 
     async def view(self, key: str, contact_id: int) -> EnrollmentView:
         def read() -> int:
-            with Session(self._engine) as session:
+            with Session(read_only(self._engine)) as session:
                 get_definition(session, key)
                 found = find_enrollment(session, key, contact_id)
                 assert found.id is not None
@@ -486,7 +487,7 @@ class EnrollmentService:
 
     async def view_by_id(self, enrollment_id: int) -> EnrollmentView:
         def read() -> EnrollmentView:
-            with Session(self._engine, expire_on_commit=False) as session:
+            with Session(read_only(self._engine), expire_on_commit=False) as session:
                 enrollment = session.get(Enrollment, enrollment_id)
                 if enrollment is None:
                     raise EnrollmentNotFound(f"no enrollment {enrollment_id}")
@@ -506,7 +507,7 @@ class EnrollmentService:
         return view
 
     def _enrollment(self, enrollment_id: int) -> Enrollment:
-        with Session(self._engine, expire_on_commit=False) as session:
+        with Session(read_only(self._engine), expire_on_commit=False) as session:
             enrollment = session.get(Enrollment, enrollment_id)
             if enrollment is None:
                 raise EnrollmentNotFound(f"no enrollment {enrollment_id}")

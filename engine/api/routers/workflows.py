@@ -10,7 +10,8 @@ from fastapi import APIRouter, Body, Path, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
-from engine.api.deps import SessionDep
+from engine.api.deps import ReadSessionDep, SessionDep
+from engine.crm.db import read_only
 from engine.crm.enrollments import (
     get_definition,
     list_definition_revisions,
@@ -152,12 +153,12 @@ def _workflow_out(row: WorkflowDefinition) -> dict[str, Any]:
 
 
 @router.get("")
-def list_workflows(session: SessionDep) -> list[WorkflowOut]:
+def list_workflows(session: ReadSessionDep) -> list[WorkflowOut]:
     return [WorkflowOut.model_validate(_workflow_out(row)) for row in list_definitions(session)]
 
 
 @router.get("/{key}")
-def get_workflow(key: Key, session: SessionDep) -> WorkflowDetail:
+def get_workflow(key: Key, session: ReadSessionDep) -> WorkflowDetail:
     row = get_definition(session, key)
     revisions = list_definition_revisions(session, key)
     current = next(revision for revision in revisions if revision.version == row.current_version)
@@ -245,7 +246,7 @@ async def enroll_bulk(key: Key, body: BulkEnrollmentRequest, request: Request) -
         segment = body.segment
 
         def page() -> tuple[list[ContactIn], str | None]:
-            with Session(request.app.state.db_engine) as session:
+            with Session(read_only(request.app.state.db_engine)) as session:
                 found = search_contacts(session, segment, limit=body.limit, cursor=body.cursor)
                 return [ContactIn(contact_id=c.id) for c in found.contacts], found.next_cursor
 
