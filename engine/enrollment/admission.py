@@ -38,6 +38,7 @@ from engine.crm.contacts import (
 )
 from engine.crm.enrollments import get_definition, insert_active_enrollment
 from engine.crm.errors import ContactNotFound
+from engine.crm.numbers import PropertyValue
 from engine.crm.segments import contact_matches
 from engine.crm.sync_settings import get_sync_settings
 from engine.crm.tables import (
@@ -68,8 +69,6 @@ from engine.enrollment.errors import (
 )
 from engine.errors import RollcallError
 
-Scalar = str | int | float | bool | None
-
 ENROLLMENTS = table_of(Enrollment)
 DEFINITIONS = table_of(WorkflowDefinition)
 REVISIONS = table_of(DefinitionRevision)
@@ -90,7 +89,7 @@ class ContactIn(BaseModel):
     email: str | None = Field(default=None, max_length=320)
     first_name: str | None = Field(default=None, max_length=200)
     last_name: str | None = Field(default=None, max_length=200)
-    properties: dict[str, Scalar] = Field(default_factory=dict, max_length=200)
+    properties: dict[str, PropertyValue] = Field(default_factory=dict, max_length=200)
 
     @field_validator("email", "first_name", "last_name")
     @classmethod
