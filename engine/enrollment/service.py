@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import structlog
@@ -56,6 +57,16 @@ MAX_BULK_ITEMS = 10_000
 ADMISSION_BATCH = 500
 
 
+class EnrollResult(StrEnum):
+    """What a request did for one contact — the same words in single and bulk answers, the CLI
+    and the README. ``enrolled``: a new enrollment was admitted and its run started."""
+
+    ENROLLED = "enrolled"
+    ALREADY_ENROLLED = "already_enrolled"
+    REFUSED = "refused"
+    ERROR = "error"
+
+
 @dataclass
 class EnrollmentStarted:
     enrollment_id: int
@@ -66,16 +77,24 @@ class EnrollmentStarted:
     created: bool
     status: str = EnrollmentStatus.ACTIVE
 
+    @property
+    def result(self) -> EnrollResult:
+        return EnrollResult.ENROLLED if self.created else EnrollResult.ALREADY_ENROLLED
+
 
 @dataclass
 class BulkItemResult:
     index: int
-    status: str  # enrolled | already_enrolled | refused | error
+    status: EnrollResult
     contact_id: int | None = None
     enrollment_id: int | None = None
     workflow_id: str | None = None
     code: str | None = None
     message: str | None = None
+    #: A refusal's reason where single enrollments give one (``CONTACT_EXCLUDED``: invalid_email, …).
+    reason: str | None = None
+    #: The refusal's or error's details, as a single enrollment's error carries them.
+    details: dict[str, Any] | None = None
 
 
 @dataclass
@@ -396,7 +415,7 @@ class EnrollmentService:
             done(
                 BulkItemResult(
                     index,
-                    "enrolled" if started.created else "already_enrolled",
+                    started.result,
                     contact_id=started.contact_id,
                     enrollment_id=started.enrollment_id,
                     workflow_id=started.workflow_id,
@@ -523,21 +542,24 @@ class EnrollmentService:
 
 
 def _failed(key: str, index: int, exc: BaseException) -> BulkItemResult:
-    if isinstance(exc, EnrollmentRefused):
-        return BulkItemResult(index, "refused", contact_id=_detail_contact(exc), code=exc.code, message=exc.message)
+    """A bulk item's refusal or error, with the code, message, reason and details a single
+    enrollment's error answer carries (#13.13)."""
     if isinstance(exc, RollcallError):
-        return BulkItemResult(index, "error", code=exc.code, message=exc.message)
+        details = exc.details if isinstance(exc.details, dict) else None
+        reason = details.get("reason") if details else None
+        contact_id = details.get("contact_id") if details else None
+        return BulkItemResult(
+            index,
+            EnrollResult.REFUSED if isinstance(exc, EnrollmentRefused) else EnrollResult.ERROR,
+            contact_id=contact_id if isinstance(contact_id, int) and isinstance(exc, EnrollmentRefused) else None,
+            code=exc.code,
+            message=exc.message,
+            reason=reason if isinstance(reason, str) else None,
+            details=details,
+        )
     # One item's unexpected failure must not fail the others (some already started).
     log.error("enrollment of one bulk item failed", key=key, index=index, error=repr(exc))
-    return BulkItemResult(index, "error", code="INTERNAL_ERROR", message=type(exc).__name__)
-
-
-def _detail_contact(exc: RollcallError) -> int | None:
-    details = exc.details
-    if isinstance(details, dict):
-        value = details.get("contact_id")
-        return value if isinstance(value, int) else None
-    return None
+    return BulkItemResult(index, EnrollResult.ERROR, code="INTERNAL_ERROR", message=type(exc).__name__)
 
 
 __all__ = [
@@ -545,6 +567,7 @@ __all__ = [
     "Admission",
     "BulkItemResult",
     "ContactIn",
+    "EnrollResult",
     "EnrollmentService",
     "EnrollmentStarted",
     "EnrollmentView",
