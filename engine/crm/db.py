@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import sqlite3
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import structlog
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -20,6 +22,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from engine.errors import ConfigurationError
+
+log = structlog.get_logger("rollcall.store")
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 #: How long a SQLite writer waits for the write lock before "database is locked".
@@ -54,36 +58,61 @@ class WriteTurns:
     against other processes.
     """
 
+    #: A wait longer than this is logged (with the thread that holds the lock).
+    SLOW_SECONDS = 5.0
+
     def __init__(self) -> None:
         self._mutex = threading.Lock()
         self._waiting: deque[threading.Event] = deque()
         self._taken = False
-        #: The thread that took the turn last (to notice a thread that would wait for itself).
-        self.holder: int | None = None
+        #: The name of the thread that took the turn (for the slow-wait warning).
+        self._holder_name = ""
 
     def acquire(self, timeout: float) -> bool:
         with self._mutex:
             if not self._taken:
-                self._taken = True
-                self.holder = threading.get_ident()
+                self._take()
                 return True
             turn = threading.Event()
             self._waiting.append(turn)
-        if not turn.wait(timeout):
-            with self._mutex:
-                if not turn.is_set():
-                    self._waiting.remove(turn)
-                    return False
-        self.holder = threading.get_ident()
+        if _in_event_loop():
+            # A bug to fix where it happens: the loop stops while this thread waits, and the
+            # holder may need the loop to end its transaction (a request's session closes there).
+            log.error("a store write waits for the SQLite write lock in an event loop thread; use a worker thread")
+        if not turn.wait(min(timeout, self.SLOW_SECONDS)):
+            log.warning(
+                "waiting for the SQLite write lock",
+                seconds=self.SLOW_SECONDS,
+                held_by=self._holder_name,
+                waiting=threading.current_thread().name,
+            )
+            if not turn.wait(max(0.0, timeout - self.SLOW_SECONDS)):
+                with self._mutex:
+                    if not turn.is_set():
+                        self._waiting.remove(turn)
+                        return False
+        self._take()
         return True
+
+    def _take(self) -> None:
+        self._taken = True
+        self._holder_name = threading.current_thread().name
 
     def release(self) -> None:
         with self._mutex:
-            self.holder = None
+            self._holder_name = ""
             if self._waiting:
                 self._waiting.popleft().set()  # handed over: still taken
             else:
                 self._taken = False
+
+
+def _in_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 _turns_lock = threading.Lock()
@@ -106,10 +135,8 @@ def _sqlite_begin(turns: WriteTurns) -> Callable[[Connection], None]:
         options = connection.get_execution_options()
         if options.get("isolation_level") == "AUTOCOMMIT":
             return
-        if options.get(READ_ONLY) or turns.holder == threading.get_ident():
-            # A read, or a second transaction of a thread that holds the write turn (it would
-            # wait for itself): deferred, as pysqlite would have begun it.
-            connection.exec_driver_sql("BEGIN")
+        if options.get(READ_ONLY):
+            connection.exec_driver_sql("BEGIN")  # a read: deferred, it never waits for a writer
             return
         if not turns.acquire(SQLITE_BUSY_SECONDS):
             raise sa_exc.OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked"))

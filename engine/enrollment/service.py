@@ -458,9 +458,15 @@ class EnrollmentService:
 
     async def unenroll(self, key: str, contact_id: int, *, wait: float = 10.0) -> EnrollmentView:
         """End the contact's active enrollment at once (even mid-delay); it records "unenrolled"."""
-        with Session(read_only(self._engine), expire_on_commit=False) as session:
-            get_definition(session, key)
-            enrollment = find_enrollment(session, key, contact_id)
+
+        def read() -> Enrollment:
+            with Session(read_only(self._engine), expire_on_commit=False) as session:
+                get_definition(session, key)
+                return find_enrollment(session, key, contact_id)
+
+        # The store in a thread, never in the event loop: a writer waiting there for SQLite's
+        # write lock would stop the loop that the lock's holder may need to finish.
+        enrollment = await asyncio.to_thread(read)
         if enrollment.status != EnrollmentStatus.ACTIVE:
             raise NotEnrolled(
                 f"contact {contact_id} is not enrolled in {key!r} (its last enrollment is {enrollment.status})",
@@ -488,11 +494,14 @@ class EnrollmentService:
         else:
             # No run (it never started, or was terminated): close the enrollment in the store.
             assert enrollment.id is not None
-            with Session(self._engine) as session:
-                finish_enrollment(session, enrollment.id, EnrollmentStatus.CANCELLED, ExitReason.UNENROLLED)
-                session.commit()
+            await asyncio.to_thread(self._close_unenrolled, enrollment.id)
         assert enrollment.id is not None
         return await self.view_by_id(enrollment.id)
+
+    def _close_unenrolled(self, enrollment_id: int) -> None:
+        with Session(self._engine) as session:
+            finish_enrollment(session, enrollment_id, EnrollmentStatus.CANCELLED, ExitReason.UNENROLLED)
+            session.commit()
 
     async def view(self, key: str, contact_id: int) -> EnrollmentView:
         def read() -> int:
