@@ -23,7 +23,9 @@ Operators: ``eq``, ``neq``, ``gt``, ``gte``, ``lt``, ``lte`` (numbers and dates)
 ``is_not_set`` (no value). Text comparisons ignore case. Negative operators (``neq``,
 ``not_contains``, ``not_in``) also match contacts that have no value. Dates are ISO 8601 strings
 (a date without an offset is UTC). A property is compared by the JSON type of the filter's value:
-a string matches string properties, a number numeric ones, a boolean boolean ones.
+a string matches string properties, a number numeric ones, a boolean boolean ones. Numbers are
+finite and integers fit 64 bits (``engine.crm.numbers``): anything else is refused when the
+filter is parsed, never sent to the database.
 
 Example — pro-plan contacts who stayed at least half of webinar 81234567890 and never
 registered to a webinar named like "onboarding"::
