@@ -62,7 +62,7 @@ def api_process(temporal_client: Client, database_url: str, tmp_path: Path) -> I
     env = {
         "ROLLCALL_TEMPORAL_ADDRESS": temporal_client.service_client.config.target_host,
         "ROLLCALL_DATABASE_URL": database_url,
-        "ROLLCALL_API_KEYS": API_KEY,
+        "ROLLCALL_ADMIN_API_KEYS": API_KEY,  # it also PUTs definitions
         "ROLLCALL_API_PORT": str(port),
         "ROLLCALL_TEMPORAL_TASK_QUEUE": f"concurrency-{uuid.uuid4().hex[:8]}",
         "ROLLCALL_LOG_FORMAT": "json",

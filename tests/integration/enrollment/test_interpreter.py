@@ -14,7 +14,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 from engine.crm.contacts import create_contact, get_contact, update_contact
 from engine.crm.enrollments import get_enrollment, step_history
-from engine.enrollment.contracts import EnrollmentProgress, enrollment_workflow_id
+from engine.enrollment.contracts import enrollment_workflow_id
 from engine.enrollment.service import ContactIn, EnrollmentService
 from engine.temporal import SearchAttribute
 
@@ -274,11 +274,11 @@ async def test_goal_and_suppression_end_an_enrollment_midway(
     contact_id = new_contact(db_engine, "goal@example.com")
     started = await service.enroll(key, ContactIn(contact_id=contact_id))
     handle = temporal_client.get_workflow_handle(started.workflow_id)
-    for _ in range(100):  # until the run waits in its delay (the first step and the delay's check are done)
-        progress = await handle.query("progress", result_type=EnrollmentProgress)
-        if progress.waiting_until is not None:
+    for _ in range(100):  # until it waits in the delay: the change must come after the delay's own check
+        view = await service.view(key, contact_id)
+        if view.progress is not None and view.progress.waiting_until is not None:
             break
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.1)
     with Session(db_engine) as session:
         update_contact(session, contact_id, properties={change: True})
         session.commit()
