@@ -12,7 +12,7 @@ from sqlmodel import Session
 from temporalio.client import Client
 
 from engine.config import Settings
-from engine.crm.db import read_only
+from engine.crm.sqlite_transactions import read_only
 from engine.errors import ConfigurationError
 from engine.temporal import connect
 

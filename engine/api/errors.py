@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from engine.crm.db import is_database_locked
+from engine.crm.sqlite_transactions import is_database_locked
 from engine.errors import RollcallError
 
 log = structlog.get_logger(__name__)

@@ -2,216 +2,40 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
-import math
-import sqlite3
-import threading
-from collections import deque
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import structlog
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy import exc as sa_exc
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
+from engine.crm.numbers import json_dumps
+from engine.crm.sqlite_transactions import install_sqlite_transactions, read_only
 from engine.errors import ConfigurationError
 
-log = structlog.get_logger("rollcall.store")
-
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-#: How long a SQLite writer waits for the write lock before "database is locked".
-SQLITE_BUSY_SECONDS = 30.0
-#: Execution option of ``read_only``: the transaction begins deferred (SQLite) and takes no write turn.
-READ_ONLY = "rollcall_read_only"
-_TURN = "rollcall_write_turn"
-_READ_ONLY_ENGINE = "_rollcall_read_only_engine"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # pysqlite would BEGIN (deferred) on its own before the first write: take that over, so
-    # every transaction begins when SQLAlchemy's does and as ``_sqlite_begin`` decides.
-    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    # WAL lets readers go on while one connection writes; busy_timeout makes a writer wait for
-    # the write lock (another process's) instead of failing with "database is locked".
+    # WAL lets the API read while the worker writes; busy_timeout makes concurrent writers wait
+    # instead of failing with "database is locked".
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_SECONDS * 1000)}")
+    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 
 
-class WriteTurns:
-    """SQLite's one write lock, handed to this process's writers in the order they asked.
-
-    SQLite's own busy handler polls (every 100 ms at worst) and is not fair: a writer that
-    commits and begins again at once — the enrollment group commit under load — can win the lock
-    over and over while another one (a definition PUT) waits for seconds. Queueing in the process
-    first makes every writer wait at most for the ones ahead of it; SQLite's lock still guards
-    against other processes.
-    """
-
-    #: A wait longer than this is logged (with the thread that holds the lock).
-    SLOW_SECONDS = 5.0
-
-    def __init__(self) -> None:
-        self._mutex = threading.Lock()
-        self._waiting: deque[threading.Event] = deque()
-        self._taken = False
-        #: The name of the thread that took the turn (for the slow-wait warning).
-        self._holder_name = ""
-
-    def acquire(self, timeout: float) -> bool:
-        with self._mutex:
-            if not self._taken:
-                self._take()
-                return True
-            turn = threading.Event()
-            self._waiting.append(turn)
-        if _in_event_loop():
-            # A bug to fix where it happens: the loop stops while this thread waits, and the
-            # holder may need the loop to end its transaction (a request's session closes there).
-            log.error("a store write waits for the SQLite write lock in an event loop thread; use a worker thread")
-        if not turn.wait(min(timeout, self.SLOW_SECONDS)):
-            log.warning(
-                "waiting for the SQLite write lock",
-                seconds=self.SLOW_SECONDS,
-                held_by=self._holder_name,
-                waiting=threading.current_thread().name,
-            )
-            if not turn.wait(max(0.0, timeout - self.SLOW_SECONDS)):
-                with self._mutex:
-                    if not turn.is_set():
-                        self._waiting.remove(turn)
-                        return False
-        self._take()
-        return True
-
-    def _take(self) -> None:
-        self._taken = True
-        self._holder_name = threading.current_thread().name
-
-    def release(self) -> None:
-        with self._mutex:
-            self._holder_name = ""
-            if self._waiting:
-                self._waiting.popleft().set()  # handed over: still taken
-            else:
-                self._taken = False
-
-
-def _in_event_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
-_turns_lock = threading.Lock()
-_turns_by_file: dict[str, WriteTurns] = {}
-
-
-def _turns_for(database: str) -> WriteTurns:
-    """One queue per database file in this process (engines on the same file share it)."""
-    path = database if database in ("", ":memory:") else str(Path(database).resolve())
-    with _turns_lock:
-        return _turns_by_file.setdefault(path, WriteTurns())
-
-
-def _sqlite_begin(turns: WriteTurns) -> Callable[[Connection], None]:
-    """Begin each transaction ``IMMEDIATE`` (it takes the write lock at once, in its turn), so a
-    transaction that reads and then writes can never fail to upgrade ("database is locked" at
-    once, whatever the busy timeout). ``read_only`` connections begin deferred."""
-
-    def begin(connection: Connection) -> None:
-        options = connection.get_execution_options()
-        if options.get("isolation_level") == "AUTOCOMMIT":
-            return
-        if options.get(READ_ONLY):
-            connection.exec_driver_sql("BEGIN")  # a read: deferred, it never waits for a writer
-            return
-        if not turns.acquire(SQLITE_BUSY_SECONDS):
-            raise sa_exc.OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked"))
-        try:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-        except BaseException:
-            turns.release()
-            raise
-        connection.info[_TURN] = turns
-
-    return begin
-
-
-def _end_turn(connection: Connection) -> None:
-    turns: WriteTurns | None = connection.info.pop(_TURN, None)
-    if turns is not None:
-        turns.release()
-
-
-def _end_turn_of_record(_dbapi_connection: Any, record: Any, *_args: Any) -> None:
-    # A connection returned or dropped without commit or rollback must not keep the turn.
-    turns: WriteTurns | None = record.info.pop(_TURN, None) if record is not None else None
-    if turns is not None:
-        turns.release()
-
-
-def _install_sqlite_transactions(engine: Engine, database: str) -> None:
-    event.listen(engine, "connect", _sqlite_pragmas)
-    event.listen(engine, "begin", _sqlite_begin(_turns_for(database)))
-    event.listen(engine, "commit", _end_turn)
-    event.listen(engine, "rollback", _end_turn)
-    event.listen(engine.pool, "checkin", _end_turn_of_record)
-    event.listen(engine.pool, "invalidate", _end_turn_of_record)
-
-
-def is_database_locked(exc: BaseException) -> bool:
-    """SQLite's "database is locked" (SQLITE_BUSY after the busy timeout)."""
-    cause = getattr(exc, "orig", None) or exc
-    return isinstance(cause, sqlite3.OperationalError) and "database is locked" in str(cause)
-
-
-def read_only(engine: Engine) -> Engine:
-    """``engine`` for transactions that only read: on SQLite they begin deferred and never wait
-    for a writer (WAL); elsewhere nothing changes. A write in such a transaction may fail with
-    "database is locked" on SQLite — use it for reads only."""
-    if engine.get_execution_options().get(READ_ONLY):
-        return engine
-    # Made once per engine and kept on it (building one costs ~70 µs; read paths are hot).
-    found: Engine | None = engine.__dict__.get(_READ_ONLY_ENGINE)
-    if found is None:
-        found = engine.__dict__[_READ_ONLY_ENGINE] = engine.execution_options(**{READ_ONLY: True})
-    return found
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(item) for item in value]
-    return value
-
-
-def json_dumps(value: Any) -> str:
-    """The JSON columns' serializer: NaN and ±Infinity are not JSON (SQLite's json functions call
-    such a document malformed, PostgreSQL refuses it), so they are written as null."""
-    try:
-        return json.dumps(value, allow_nan=False)
-    except ValueError:
-        return json.dumps(_finite(value), allow_nan=False)
-
-
 def create_db_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url``; raises ConfigurationError with a one-line reason for a URL that cannot work."""
+    """An engine for ``url``; raises ConfigurationError with a one-line reason for a URL that cannot work.
+
+    JSON columns never hold NaN or ±Infinity (``json_dumps``, #13.2); SQLite transactions follow
+    ``engine.crm.sqlite_transactions`` (#13.4)."""
+    kwargs.setdefault("json_serializer", json_dumps)
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
@@ -222,11 +46,11 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
         )
     if parsed.get_backend_name() == "sqlite" and parsed.database:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    kwargs.setdefault("json_serializer", json_dumps)
     try:
         if parsed.get_backend_name() == "sqlite":
             engine = create_engine(parsed, connect_args={"check_same_thread": False}, **kwargs)
-            _install_sqlite_transactions(engine, parsed.database or "")
+            event.listen(engine, "connect", _sqlite_pragmas)
+            install_sqlite_transactions(engine, parsed.database or "")
         else:
             engine = create_engine(parsed, pool_pre_ping=True, **kwargs)
     except (NoSuchModuleError, ImportError) as exc:

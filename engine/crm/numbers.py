@@ -9,6 +9,7 @@ bodies, contact properties, segment filters — with the field that held it.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Annotated, Any, TypeVar
 
@@ -49,3 +50,22 @@ def check_numbers(value: _T) -> _T:
 
 #: A contact property's value: text, a number the store can hold, a boolean, or null (removes it).
 PropertyValue = Annotated[str | int | float | bool | None, AfterValidator(check_number)]
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
+
+
+def json_dumps(value: Any) -> str:
+    """The JSON columns' serializer: NaN and ±Infinity are not JSON (SQLite's json functions call
+    such a document malformed, PostgreSQL refuses it), so they are written as null."""
+    try:
+        return json.dumps(value, allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(value), allow_nan=False)

@@ -38,9 +38,9 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from engine.crm.db import read_only
 from engine.crm.enrollments import find_enrollment, finish_enrollment, get_definition, get_enrollment, step_history
 from engine.crm.errors import EnrollmentNotFound
+from engine.crm.sqlite_transactions import read_only
 from engine.crm.tables import Enrollment, EnrollmentStatus, EnrollmentStepOutcome
 from engine.dsl import Definition
 from engine.enrollment.admission import Admission, ContactIn, Outcome, admit, admit_many

@@ -35,7 +35,8 @@ import pytest
 import sqlalchemy as sa
 from temporalio.client import Client
 
-from engine.crm.db import create_db_engine, read_only, upgrade_database
+from engine.crm.db import create_db_engine, upgrade_database
+from engine.crm.sqlite_transactions import read_only
 
 from .conftest import pick_port, wait_for_http  # type: ignore[import-not-found]
 

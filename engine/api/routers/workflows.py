@@ -11,7 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
 from engine.api.deps import ReadSessionDep, SessionDep
-from engine.crm.db import read_only
 from engine.crm.enrollments import (
     get_definition,
     list_definition_revisions,
@@ -19,6 +18,7 @@ from engine.crm.enrollments import (
     set_definition_enabled,
 )
 from engine.crm.segments import SegmentFilter, search_contacts
+from engine.crm.sqlite_transactions import read_only
 from engine.crm.tables import WorkflowDefinition
 from engine.enrollment.definitions import put_definition_text
 from engine.enrollment.service import MAX_BULK_ITEMS, ContactIn, EnrollmentService, EnrollmentView, EnrollResult

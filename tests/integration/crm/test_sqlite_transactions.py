@@ -13,7 +13,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from engine.crm.contacts import create_contact, update_contact
-from engine.crm.db import WriteTurns, create_db_engine, read_only
+from engine.crm.db import create_db_engine
+from engine.crm.sqlite_transactions import WriteTurns, read_only
 from engine.crm.tables import Contact
 
 pytestmark = pytest.mark.timeout(60)
