@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Path, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
-from engine.api.deps import ReadSessionDep, SessionDep
+from engine.api.deps import SessionDep
 from engine.crm.enrollments import (
     get_definition,
     list_definition_revisions,
@@ -164,12 +164,12 @@ def _workflow_out(row: WorkflowDefinition) -> dict[str, Any]:
 
 
 @router.get("")
-def list_workflows(session: ReadSessionDep) -> list[WorkflowOut]:
+def list_workflows(session: SessionDep) -> list[WorkflowOut]:
     return [WorkflowOut.model_validate(_workflow_out(row)) for row in list_definitions(session)]
 
 
 @router.get("/{key}")
-def get_workflow(key: Key, session: ReadSessionDep) -> WorkflowDetail:
+def get_workflow(key: Key, session: SessionDep) -> WorkflowDetail:
     row = get_definition(session, key)
     revisions = list_definition_revisions(session, key)
     current = next(revision for revision in revisions if revision.version == row.current_version)
