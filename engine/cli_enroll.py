@@ -64,6 +64,7 @@ REPORT_COLUMNS = (
     "workflow_id",
     "code",
     "message",
+    "reason",
 )
 TRIGGERS = ("manual", "api")
 _PROPERTY_ASSIGNMENT = re.compile(r"^([^=]+)=(.*)$", re.DOTALL)
@@ -206,6 +207,12 @@ class RowResult:
     workflow_id: str | None = None
     code: str | None = None
     message: str | None = None
+    #: Why, where the API gives a reason (CONTACT_EXCLUDED: invalid_email, deleted_contact, …).
+    reason: str | None = None
+
+    @property
+    def code_and_reason(self) -> str:
+        return f"{self.code} ({self.reason})" if self.code and self.reason else self.code or ""
 
 
 def _contact_body(
@@ -409,7 +416,8 @@ def enroll_chunk(client: ApiClient, key: str, rows: Sequence[Row], trigger: str)
         if item is None:
             results.append(RowResult(row, "error", code="BAD_RESPONSE", message="the API returned no result"))
             continue
-        status = str(item.get("status"))
+        # ``result`` since #13.13; older APIs sent the same word as ``status``.
+        status = str(item.get("result", item.get("status")))
         results.append(
             RowResult(
                 row,
@@ -419,6 +427,7 @@ def enroll_chunk(client: ApiClient, key: str, rows: Sequence[Row], trigger: str)
                 workflow_id=item.get("workflow_id"),
                 code=item.get("code"),
                 message=item.get("message"),
+                reason=item.get("reason"),
             )
         )
     return results
@@ -521,6 +530,7 @@ def write_report(path: Path, results: Sequence[RowResult]) -> None:
                         r.workflow_id or "",
                         r.code or "",
                         r.message or "",
+                        r.reason or "",
                     ]
                 )
     except OSError as exc:
@@ -543,7 +553,7 @@ def summary_tables(results: Sequence[RowResult], *, shown: int = SHOWN_PROBLEMS)
     counts.add_row("total", str(len(results)), style="bold")
     tables = [counts]
 
-    codes = Counter((r.status, r.code or "-") for r in results if r.status in ("refused", "error"))
+    codes = Counter((r.status, r.code_and_reason or "-") for r in results if r.status in ("refused", "error"))
     if codes:
         by_code = Table(title="Refusals and errors by code", title_justify="left")
         by_code.add_column("status")
@@ -564,7 +574,7 @@ def summary_tables(results: Sequence[RowResult], *, shown: int = SHOWN_PROBLEMS)
         table.add_column("message", overflow="fold")
         for r in found[:shown]:
             who = r.row.email or (f"id {r.row.input_contact_id}" if r.row.input_contact_id else "")
-            table.add_row(_where(r), escape(who), r.code or "", escape(r.message or ""))
+            table.add_row(_where(r), escape(who), r.code_and_reason, escape(r.message or ""))
         tables.append(table)
     return tables
 
@@ -659,7 +669,8 @@ def enroll_one(client: ApiClient, key: str, row: Row, *, trigger: str, report: P
         )
     else:
         out.print(
-            f"{'refused' if result.status == 'refused' else 'error'}: {who}: {result.code}: {result.message}",
+            f"{'refused' if result.status == 'refused' else 'error'}: {who}: "
+            f"{result.code_and_reason}: {result.message}",
             highlight=False,
             soft_wrap=True,
             markup=False,

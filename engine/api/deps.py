@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -13,6 +13,7 @@ from temporalio.client import Client
 
 from engine.api.auth import Caller
 from engine.config import Settings
+from engine.crm.sqlite_transactions import read_only
 from engine.errors import ConfigurationError
 from engine.temporal import connect
 
@@ -44,9 +45,24 @@ def get_engine(request: Request) -> Engine:
     return engine
 
 
-def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
-    with Session(engine) as session:
+async def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> AsyncIterator[Session]:
+    """The request's session. Its route runs in a worker thread; it is closed here, in the event
+    loop, as soon as the route returns — so a transaction left open (a read after the commit)
+    gives SQLite's write lock back without waiting for a free worker thread (#13.4)."""
+    session = Session(engine)
+    try:
         yield session
+    finally:
+        session.close()
+
+
+async def get_read_session(engine: Annotated[Engine, Depends(get_engine)]) -> AsyncIterator[Session]:
+    """A session for routes that only read: it never waits for SQLite's write lock."""
+    session = Session(read_only(engine))
+    try:
+        yield session
+    finally:
+        session.close()
 
 
 async def get_temporal_client(request: Request) -> Client:
@@ -61,5 +77,6 @@ def get_caller(request: Request) -> Caller:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 TemporalDep = Annotated[Client, Depends(get_temporal_client)]
 CallerDep = Annotated[Caller, Depends(get_caller)]

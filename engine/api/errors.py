@@ -8,8 +8,10 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from engine.crm.sqlite_transactions import is_database_locked
 from engine.errors import RollcallError
 
 log = structlog.get_logger(__name__)
@@ -69,6 +71,16 @@ def install_error_handlers(app: FastAPI) -> None:
         code = _HTTP_CODES.get(exc.status_code, f"HTTP_{exc.status_code}")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ").lower()
         return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(OperationalError)
+    async def _database_error(request: Request, exc: OperationalError) -> JSONResponse:
+        if is_database_locked(exc):
+            # SQLite's write lock stayed taken past the busy timeout (a very long writer elsewhere).
+            log.warning("database busy", path=request.url.path, method=request.method)
+            return error_response(
+                503, "DATABASE_BUSY", "the database is busy; retry shortly", headers={"Retry-After": "1"}
+            )
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from engine.crm.bulk import MAX_ROWS_PER_STATEMENT, chunked, connection_of, upsert
 from engine.crm.emails import domain_is_excluded, normalise_email, try_normalise_email
 from engine.crm.errors import ContactDeleted, ContactExists, ContactNotFound, InvalidProperty, NotDeleted
+from engine.crm.numbers import number_problem
 from engine.crm.tables import (
     PRIMARY_BUSINESS_UNIT_ID,
     AccountUser,
@@ -289,6 +290,9 @@ def validate_properties(properties: Mapping[str, Any]) -> dict[str, Any]:
             raise InvalidProperty(
                 f"property {name!r} must be a string, number, boolean or null", details={"field": f"properties.{name}"}
             )
+        problem = number_problem(value)
+        if problem is not None:
+            raise InvalidProperty(f"property {name!r} {problem}", details={"field": f"properties.{name}"})
     return dict(properties)
 
 

@@ -8,6 +8,7 @@ import json
 from datetime import datetime
 
 from engine.crm.errors import InvalidCursor
+from engine.crm.numbers import INT64_MAX
 
 
 def encode_position(at: datetime, row_id: int) -> str:
@@ -23,6 +24,6 @@ def decode_position(cursor: str) -> tuple[datetime, int]:
         row_id = payload["id"]
     except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
         raise InvalidCursor("cursor is not one this API returned", details={"field": "cursor"}) from None
-    if not isinstance(row_id, int) or isinstance(row_id, bool) or at.tzinfo is None:
+    if not isinstance(row_id, int) or isinstance(row_id, bool) or not 0 <= row_id <= INT64_MAX or at.tzinfo is None:
         raise InvalidCursor("cursor is not one this API returned", details={"field": "cursor"})
     return at, row_id

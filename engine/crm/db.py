@@ -13,6 +13,8 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
+from engine.crm.numbers import json_dumps
+from engine.crm.sqlite_transactions import install_sqlite_transactions, read_only
 from engine.errors import ConfigurationError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -41,7 +43,11 @@ def _create_sqlite_file(path: Path) -> None:
 
 
 def create_db_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url``; raises ConfigurationError with a one-line reason for a URL that cannot work."""
+    """An engine for ``url``; raises ConfigurationError with a one-line reason for a URL that cannot work.
+
+    JSON columns never hold NaN or ±Infinity (``json_dumps``, #13.2); SQLite transactions follow
+    ``engine.crm.sqlite_transactions`` (#13.4)."""
+    kwargs.setdefault("json_serializer", json_dumps)
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
@@ -56,6 +62,7 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
         if parsed.get_backend_name() == "sqlite":
             engine = create_engine(parsed, connect_args={"check_same_thread": False}, **kwargs)
             event.listen(engine, "connect", _sqlite_pragmas)
+            install_sqlite_transactions(engine, parsed.database or "")
         else:
             engine = create_engine(parsed, pool_pre_ping=True, **kwargs)
     except (NoSuchModuleError, ImportError) as exc:
@@ -66,7 +73,7 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
 def check_database(engine: Engine) -> None:
     """Raise ConfigurationError (one line, no secrets) when the database cannot be reached."""
     try:
-        with engine.connect() as connection:
+        with read_only(engine).connect() as connection:
             connection.execute(text("SELECT 1"))
     except SQLAlchemyError as exc:
         cause = getattr(exc, "orig", None) or exc
@@ -90,5 +97,5 @@ def upgrade_database(engine: Engine, revision: str = "head") -> None:
 
 
 def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as connection:
+    with read_only(engine).connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()

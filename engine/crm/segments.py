@@ -23,7 +23,9 @@ Operators: ``eq``, ``neq``, ``gt``, ``gte``, ``lt``, ``lte`` (numbers and dates)
 ``is_not_set`` (no value). Text comparisons ignore case. Negative operators (``neq``,
 ``not_contains``, ``not_in``) also match contacts that have no value. Dates are ISO 8601 strings
 (a date without an offset is UTC). A property is compared by the JSON type of the filter's value:
-a string matches string properties, a number numeric ones, a boolean boolean ones.
+a string matches string properties, a number numeric ones, a boolean boolean ones. Numbers are
+finite and integers fit 64 bits (``engine.crm.numbers``): anything else is refused when the
+filter is parsed, never sent to the database.
 
 Example — pro-plan contacts who stayed at least half of webinar 81234567890 and never
 registered to a webinar named like "onboarding"::
@@ -61,6 +63,7 @@ from sqlalchemy.orm import Session
 
 from engine.crm.contacts import PROPERTY_NAME
 from engine.crm.errors import InvalidCursor, InvalidFilter, UnknownFilterField
+from engine.crm.numbers import INT64_MAX, check_numbers
 from engine.crm.tables import (
     Contact,
     MarketingEvent,
@@ -139,6 +142,12 @@ class Condition(BaseModel):
     @classmethod
     def _value_has_no_nul(cls, value: Scalar | list[Scalar] | None) -> Scalar | list[Scalar] | None:
         return _no_nul(value) if isinstance(value, str) else value
+
+    @field_validator("value")
+    @classmethod
+    def _value_is_comparable(cls, value: Scalar | list[Scalar] | None) -> Scalar | list[Scalar] | None:
+        # #13.2/#13.3: NaN, ±Infinity and integers beyond 64 bits cannot be bound or compared.
+        return check_numbers(value)
 
 
 class EventFilter(BaseModel):
@@ -343,7 +352,13 @@ def _compare(field: _Field, column: sa.ColumnElement[Any], condition: Condition,
 
     def fit(value: Scalar) -> Any:
         coerced = _coerce(field.kind, value, value_path)
-        return coerced.lower() if field.kind is FieldKind.TEXT else coerced
+        if field.kind is FieldKind.TEXT:
+            return coerced.lower()
+        if field.kind is FieldKind.NUMBER:
+            # #13.3: bound as a 64-bit integer (or a float), not as the column's type: PostgreSQL
+            # would cast 2^63-1 to an INTEGER column's type and fail instead of comparing.
+            return sa.literal(coerced, sa.BigInteger() if isinstance(coerced, int) else sa.Float())
+        return coerced
 
     if op in (Operator.IN, Operator.NOT_IN):
         if not isinstance(condition.value, list) or not condition.value:
@@ -377,11 +392,15 @@ class _PropertyTypes:
         props = CONTACTS.c.properties
         if dialect == "sqlite":
             path = f"$.{name}"
-            self.json_type: sa.ColumnElement[Any] = sa.func.json_type(props, path)
+            # #13.2: SQLite's json functions raise "malformed JSON" — failing the whole query — on
+            # a document that is not JSON (a NaN written before such values were refused): such
+            # a contact's properties read as unset instead.
+            valid = sa.func.json_valid(props) == 1
+            self.json_type: sa.ColumnElement[Any] = sa.case((valid, sa.func.json_type(props, path)))
             self.is_text: sa.ColumnElement[bool] = self.json_type == "text"
             self.is_number: sa.ColumnElement[bool] = self.json_type.in_(["integer", "real"])
             self.is_bool: sa.ColumnElement[bool] = self.json_type.in_(["true", "false"])
-            self.text: sa.ColumnElement[Any] = sa.func.json_extract(props, path)
+            self.text: sa.ColumnElement[Any] = sa.case((valid, sa.func.json_extract(props, path)))
             self.bool_text: sa.ColumnElement[Any] = self.json_type
         else:
             self.json_type = sa.func.json_typeof(props.op("->")(name))
@@ -503,7 +522,7 @@ def decode_cursor(cursor: str, node: SegmentFilter | None) -> int:
         fingerprint = payload["filter"]
     except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
         raise InvalidCursor("cursor is not one this API returned", details={"field": "cursor"}) from None
-    if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+    if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after <= INT64_MAX:
         raise InvalidCursor("cursor is not one this API returned", details={"field": "cursor"})
     if fingerprint != _filter_fingerprint(node):
         raise InvalidCursor("cursor was returned for another filter", details={"field": "cursor"})

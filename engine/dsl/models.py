@@ -32,6 +32,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from engine.crm.contacts import PROPERTY_NAME, ROLLUP_PROPERTIES
+from engine.crm.numbers import PropertyValue
 from engine.crm.segments import Condition, EventFilter, EventKind, SegmentFilter
 from engine.dsl.durations import DurationError, format_duration, parse_duration
 from engine.dsl.outcomes import StepOutcomeCode
@@ -437,7 +438,8 @@ class SetPropertyStep(CallOutStep):
 
     type: Literal["set_property"]
     property: Annotated[str, BeforeValidator(_property_name)]
-    value: str | int | float | bool | None
+    #: #13.2: a number the store can hold (``.nan``, ``.inf`` and huge integers are refused here).
+    value: PropertyValue
 
 
 class WebhookStep(CallOutStep):

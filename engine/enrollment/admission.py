@@ -38,6 +38,7 @@ from engine.crm.contacts import (
 )
 from engine.crm.enrollments import get_definition, insert_active_enrollment
 from engine.crm.errors import ContactNotFound
+from engine.crm.numbers import PropertyValue
 from engine.crm.segments import contact_matches
 from engine.crm.sync_settings import get_sync_settings
 from engine.crm.tables import (
@@ -68,8 +69,6 @@ from engine.enrollment.errors import (
 )
 from engine.errors import RollcallError
 
-Scalar = str | int | float | bool | None
-
 ENROLLMENTS = table_of(Enrollment)
 DEFINITIONS = table_of(WorkflowDefinition)
 REVISIONS = table_of(DefinitionRevision)
@@ -90,7 +89,7 @@ class ContactIn(BaseModel):
     email: str | None = Field(default=None, max_length=320)
     first_name: str | None = Field(default=None, max_length=200)
     last_name: str | None = Field(default=None, max_length=200)
-    properties: dict[str, Scalar] = Field(default_factory=dict, max_length=200)
+    properties: dict[str, PropertyValue] = Field(default_factory=dict, max_length=200)
 
     @field_validator("email", "first_name", "last_name")
     @classmethod
@@ -162,6 +161,8 @@ class _Resolved:
     #: Contacts this transaction created, with the names they were created with: they have no
     #: enrollment yet, and their names need no reading back.
     fresh: dict[int, tuple[str | None, str | None]]
+    #: Every contact this transaction created (a refusal does not name them: they are not kept).
+    created: set[int]
 
 
 def _resolve_contacts(
@@ -171,8 +172,11 @@ def _resolve_contacts(
     secondary emails and excluded domains respected); a refusal goes to ``outcomes``."""
     ids = [0] * len(contacts)
     fresh: dict[int, tuple[str | None, str | None]] = {}
+    created_ids: set[int] = set()
     properties: list[dict[str, Any]] = [{}] * len(contacts)
     for index, contact in enumerate(contacts):
+        if outcomes[index] is not None:  # decided already: not written
+            continue
         try:
             properties[index] = validate_properties(contact.properties)
         except RollcallError as exc:
@@ -200,7 +204,7 @@ def _resolve_contacts(
 
     by_email = [i for i, c in enumerate(contacts) if c.email is not None and outcomes[i] is None]
     if not by_email:
-        return _Resolved(ids, fresh)
+        return _Resolved(ids, fresh, created_ids)
     # R-SET-6 / R-EXC-2: the company's own domains are never created as contacts, here either.
     classified = classify_emails(session, [contacts[i].email for i in by_email], excluded_domains=excluded_domains)
     to_create: dict[str, int] = {}  # normalised email → index of its first item in this batch
@@ -233,6 +237,7 @@ def _resolve_contacts(
             ids[index] = created.ids[email]
             if email in created.created:
                 fresh[ids[index]] = (contacts[index].first_name, contacts[index].last_name)
+                created_ids.add(ids[index])
             if properties[index]:
                 update_contact(session, ids[index], properties=properties[index])
         for index in later:
@@ -250,7 +255,7 @@ def _resolve_contacts(
             ):
                 _apply_fields(session, ids[index], mine, properties[index])
                 fresh.pop(ids[index], None)
-    return _Resolved(ids, fresh)
+    return _Resolved(ids, fresh, created_ids)
 
 
 # --- the decision -------------------------------------------------------------------------------
@@ -415,7 +420,45 @@ def admit_many(session: Session, key: str, contacts: Sequence[ContactIn], trigge
             details={"trigger": trigger, "allowed": [t.type for t in definition.enrollment.triggers]},
         )
     revisions = _Revisions(session, key, version, definition, digest)
-    outcomes: list[Outcome | None] = [None] * len(contacts)
+    rules = definition.enrollment
+    if rules.suppression is None and rules.criteria is None and rules.goal is None and rules.re_enrollment:
+        return _decide(session, key, contacts, trigger, current, revisions, {})
+    # #13.13: a refused request writes nothing. The rules are checked on the contact as the
+    # request leaves it (created, its fields applied), so the batch is decided in a savepoint;
+    # when the rules refuse some contacts, it is rolled back and the batch decided again without
+    # writing theirs (they keep their refusal). The rules read only each contact's own data, so
+    # the others are decided as before: one more pass, and none for a batch nobody refuses.
+    refused: dict[int, RollcallError] = {}
+    while True:
+        savepoint = session.begin_nested()
+        outcomes = _decide(session, key, contacts, trigger, current, revisions, refused)
+        late = {i: o for i, o in enumerate(outcomes) if isinstance(o, _RULE_REFUSALS) and i not in refused}
+        if not late:
+            savepoint.commit()
+            return outcomes
+        savepoint.rollback()
+        session.expire_all()  # objects the rolled-back pass loaded or changed are read afresh
+        refused.update(late)
+
+
+#: Refusals decided after the contact was written (created or updated by the request).
+_RULE_REFUSALS = (ReEnrollmentOff, Suppressed, CriteriaNotMet, GoalAlreadyMet)
+
+
+def _decide(
+    session: Session,
+    key: str,
+    contacts: Sequence[ContactIn],
+    trigger: str,
+    current: _Current,
+    revisions: _Revisions,
+    refused: dict[int, RollcallError],
+) -> list[Outcome]:
+    """``admit_many``'s decision for the items not in ``refused`` (those keep their refusal and
+    are not written)."""
+    version = current.version
+    definition = current.definition
+    outcomes: list[Outcome | None] = [refused.get(index) for index in range(len(contacts))]
     found = _resolve_contacts(session, contacts, outcomes, current.excluded_domains)
     ids = found.ids
     resolved = [i for i in range(len(contacts)) if outcomes[i] is None]
@@ -453,25 +496,25 @@ def admit_many(session: Session, key: str, contacts: Sequence[ContactIn], trigge
         if contact_id in active:
             decided[contact_id] = admission(active[contact_id], False, contact_id)
             continue
-        details = {"key": key, "contact_id": contact_id}
+        # A contact this request would have created is not written when refused: no id to name.
+        who, details = (
+            ("the new contact", {"key": key})
+            if contact_id in found.created
+            else (f"contact {contact_id}", {"key": key, "contact_id": contact_id})
+        )
         person = people.get(contact_id)
         if contact_id in finished:
             decided[contact_id] = ReEnrollmentOff(
-                f"contact {contact_id} was already enrolled in {key!r}, which does not allow re-enrollment",
-                details=details,
+                f"{who} was already enrolled in {key!r}, which does not allow re-enrollment", details=details
             )
         elif rules.suppression is not None and _matches(session, rules.suppression, person):
-            decided[contact_id] = Suppressed(
-                f"contact {contact_id} matches the suppression list of {key!r}", details=details
-            )
+            decided[contact_id] = Suppressed(f"{who} matches the suppression list of {key!r}", details=details)
         elif rules.criteria is not None and not _matches(session, rules.criteria, person):
             decided[contact_id] = CriteriaNotMet(
-                f"contact {contact_id} does not meet the enrollment criteria of {key!r}", details=details
+                f"{who} does not meet the enrollment criteria of {key!r}", details=details
             )
         elif rules.goal is not None and _matches(session, rules.goal, person):
-            decided[contact_id] = GoalAlreadyMet(
-                f"contact {contact_id} already meets the goal of {key!r}", details=details
-            )
+            decided[contact_id] = GoalAlreadyMet(f"{who} already meets the goal of {key!r}", details=details)
         else:
             decided[contact_id] = None
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import structlog
@@ -39,6 +40,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from engine.crm.enrollments import find_enrollment, finish_enrollment, get_definition, get_enrollment, step_history
 from engine.crm.errors import EnrollmentNotFound
+from engine.crm.sqlite_transactions import read_only
 from engine.crm.tables import Enrollment, EnrollmentStatus, EnrollmentStepOutcome
 from engine.dsl import Definition
 from engine.enrollment.admission import Admission, ContactIn, Outcome, admit, admit_many
@@ -55,6 +57,16 @@ MAX_BULK_ITEMS = 10_000
 ADMISSION_BATCH = 500
 
 
+class EnrollResult(StrEnum):
+    """What a request did for one contact — the same words in single and bulk answers, the CLI
+    and the README. ``enrolled``: a new enrollment was admitted and its run started."""
+
+    ENROLLED = "enrolled"
+    ALREADY_ENROLLED = "already_enrolled"
+    REFUSED = "refused"
+    ERROR = "error"
+
+
 @dataclass
 class EnrollmentStarted:
     enrollment_id: int
@@ -65,16 +77,24 @@ class EnrollmentStarted:
     created: bool
     status: str = EnrollmentStatus.ACTIVE
 
+    @property
+    def result(self) -> EnrollResult:
+        return EnrollResult.ENROLLED if self.created else EnrollResult.ALREADY_ENROLLED
+
 
 @dataclass
 class BulkItemResult:
     index: int
-    status: str  # enrolled | already_enrolled | refused | error
+    status: EnrollResult
     contact_id: int | None = None
     enrollment_id: int | None = None
     workflow_id: str | None = None
     code: str | None = None
     message: str | None = None
+    #: A refusal's reason where single enrollments give one (``CONTACT_EXCLUDED``: invalid_email, …).
+    reason: str | None = None
+    #: The refusal's or error's details, as a single enrollment's error carries them.
+    details: dict[str, Any] | None = None
 
 
 @dataclass
@@ -395,7 +415,7 @@ class EnrollmentService:
             done(
                 BulkItemResult(
                     index,
-                    "enrolled" if started.created else "already_enrolled",
+                    started.result,
                     contact_id=started.contact_id,
                     enrollment_id=started.enrollment_id,
                     workflow_id=started.workflow_id,
@@ -438,9 +458,15 @@ class EnrollmentService:
 
     async def unenroll(self, key: str, contact_id: int, *, wait: float = 10.0) -> EnrollmentView:
         """End the contact's active enrollment at once (even mid-delay); it records "unenrolled"."""
-        with Session(self._engine, expire_on_commit=False) as session:
-            get_definition(session, key)
-            enrollment = find_enrollment(session, key, contact_id)
+
+        def read() -> Enrollment:
+            with Session(read_only(self._engine), expire_on_commit=False) as session:
+                get_definition(session, key)
+                return find_enrollment(session, key, contact_id)
+
+        # The store in a thread, never in the event loop: a writer waiting there for SQLite's
+        # write lock would stop the loop that the lock's holder may need to finish.
+        enrollment = await asyncio.to_thread(read)
         if enrollment.status != EnrollmentStatus.ACTIVE:
             raise NotEnrolled(
                 f"contact {contact_id} is not enrolled in {key!r} (its last enrollment is {enrollment.status})",
@@ -468,15 +494,18 @@ class EnrollmentService:
         else:
             # No run (it never started, or was terminated): close the enrollment in the store.
             assert enrollment.id is not None
-            with Session(self._engine) as session:
-                finish_enrollment(session, enrollment.id, EnrollmentStatus.CANCELLED, ExitReason.UNENROLLED)
-                session.commit()
+            await asyncio.to_thread(self._close_unenrolled, enrollment.id)
         assert enrollment.id is not None
         return await self.view_by_id(enrollment.id)
 
+    def _close_unenrolled(self, enrollment_id: int) -> None:
+        with Session(self._engine) as session:
+            finish_enrollment(session, enrollment_id, EnrollmentStatus.CANCELLED, ExitReason.UNENROLLED)
+            session.commit()
+
     async def view(self, key: str, contact_id: int) -> EnrollmentView:
         def read() -> int:
-            with Session(self._engine) as session:
+            with Session(read_only(self._engine)) as session:
                 get_definition(session, key)
                 found = find_enrollment(session, key, contact_id)
                 assert found.id is not None
@@ -486,7 +515,7 @@ class EnrollmentService:
 
     async def view_by_id(self, enrollment_id: int) -> EnrollmentView:
         def read() -> EnrollmentView:
-            with Session(self._engine, expire_on_commit=False) as session:
+            with Session(read_only(self._engine), expire_on_commit=False) as session:
                 enrollment = session.get(Enrollment, enrollment_id)
                 if enrollment is None:
                     raise EnrollmentNotFound(f"no enrollment {enrollment_id}")
@@ -506,7 +535,7 @@ class EnrollmentService:
         return view
 
     def _enrollment(self, enrollment_id: int) -> Enrollment:
-        with Session(self._engine, expire_on_commit=False) as session:
+        with Session(read_only(self._engine), expire_on_commit=False) as session:
             enrollment = session.get(Enrollment, enrollment_id)
             if enrollment is None:
                 raise EnrollmentNotFound(f"no enrollment {enrollment_id}")
@@ -522,21 +551,24 @@ class EnrollmentService:
 
 
 def _failed(key: str, index: int, exc: BaseException) -> BulkItemResult:
-    if isinstance(exc, EnrollmentRefused):
-        return BulkItemResult(index, "refused", contact_id=_detail_contact(exc), code=exc.code, message=exc.message)
+    """A bulk item's refusal or error, with the code, message, reason and details a single
+    enrollment's error answer carries (#13.13)."""
     if isinstance(exc, RollcallError):
-        return BulkItemResult(index, "error", code=exc.code, message=exc.message)
+        details = exc.details if isinstance(exc.details, dict) else None
+        reason = details.get("reason") if details else None
+        contact_id = details.get("contact_id") if details else None
+        return BulkItemResult(
+            index,
+            EnrollResult.REFUSED if isinstance(exc, EnrollmentRefused) else EnrollResult.ERROR,
+            contact_id=contact_id if isinstance(contact_id, int) and isinstance(exc, EnrollmentRefused) else None,
+            code=exc.code,
+            message=exc.message,
+            reason=reason if isinstance(reason, str) else None,
+            details=details,
+        )
     # One item's unexpected failure must not fail the others (some already started).
     log.error("enrollment of one bulk item failed", key=key, index=index, error=repr(exc))
-    return BulkItemResult(index, "error", code="INTERNAL_ERROR", message=type(exc).__name__)
-
-
-def _detail_contact(exc: RollcallError) -> int | None:
-    details = exc.details
-    if isinstance(details, dict):
-        value = details.get("contact_id")
-        return value if isinstance(value, int) else None
-    return None
+    return BulkItemResult(index, EnrollResult.ERROR, code="INTERNAL_ERROR", message=type(exc).__name__)
 
 
 __all__ = [
@@ -544,6 +576,7 @@ __all__ = [
     "Admission",
     "BulkItemResult",
     "ContactIn",
+    "EnrollResult",
     "EnrollmentService",
     "EnrollmentStarted",
     "EnrollmentView",

@@ -143,7 +143,9 @@ def test_enroll_csv_reports_every_row_and_starts_each_enrollment(stack, cli: Cli
     out = result.stdout
     assert "enrolled 47 · already enrolled 1 · refused 1 · errors 1" in out
     # Counts per refusal and error code.
-    assert "│ refused │ CONTACT_EXCLUDED │    1 │" in out and "│ errors  │ INVALID_ROW      │    1 │" in out
+    # #13.13: a refusal carries its reason, as a single enrollment's error does.
+    assert "│ refused │ CONTACT_EXCLUDED (invalid_email) │    1 │" in out
+    assert "│ errors  │ INVALID_ROW                      │    1 │" in out
     # The first refusals and errors are listed with their CSV line numbers (after the blank line 11).
     assert "line 31" in out and "not-an-email" in out
     assert "line 41" in out and "neither email nor contact_id" in out
@@ -160,7 +162,11 @@ def test_enroll_csv_reports_every_row_and_starts_each_enrollment(stack, cli: Cli
     assert {original["status"], duplicate["status"]} == {"enrolled", "already_enrolled"}
     assert original["enrollment_id"] == duplicate["enrollment_id"] != ""
     assert original["workflow_id"] == f"enroll:{key}:{original['contact_id']}"
-    assert (by_line[31]["status"], by_line[31]["code"]) == ("refused", "CONTACT_EXCLUDED")
+    assert (by_line[31]["status"], by_line[31]["code"], by_line[31]["reason"]) == (
+        "refused",
+        "CONTACT_EXCLUDED",
+        "invalid_email",
+    )
     assert (by_line[41]["status"], by_line[41]["code"], by_line[41]["enrollment_id"]) == ("error", "INVALID_ROW", "")
 
     enrolled = sorted({int(r["contact_id"]) for r in rows if r["status"] in ("enrolled", "already_enrolled")})

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Response, status
 from sqlmodel import Session
 
-from engine.api.deps import SessionDep
+from engine.api.deps import ReadSessionDep, SessionDep
 from engine.api.schemas.crm import (
     ContactCreate,
     ContactOut,
@@ -65,7 +65,7 @@ def create_contact(body: ContactCreate, session: SessionDep) -> ContactOut:
 
 
 @router.get("")
-def list_contacts(session: SessionDep, cursor: Cursor = None, limit: Limit = 100) -> ContactPage:
+def list_contacts(session: ReadSessionDep, cursor: Cursor = None, limit: Limit = 100) -> ContactPage:
     page = search_contacts(session, None, cursor=cursor, limit=limit)
     return ContactPage(
         contacts=[ContactSummary.model_validate(c.model_dump()) for c in page.contacts], next_cursor=page.next_cursor
@@ -73,7 +73,7 @@ def list_contacts(session: SessionDep, cursor: Cursor = None, limit: Limit = 100
 
 
 @router.post("/search")
-def search(body: ContactSearch, session: SessionDep) -> ContactPage:
+def search(body: ContactSearch, session: ReadSessionDep) -> ContactPage:
     """R-SEG-1: the contacts matching a segment filter, a page at a time (pass back ``next_cursor``)."""
     page = search_contacts(session, body.filter, cursor=body.cursor, limit=body.limit)
     return ContactPage(
@@ -90,7 +90,7 @@ def restore_contact(body: ContactRestore, session: SessionDep) -> ContactOut:
 
 
 @router.get("/{contact_id}")
-def get_contact(contact_id: PathId, session: SessionDep) -> ContactOut:
+def get_contact(contact_id: PathId, session: ReadSessionDep) -> ContactOut:
     return _out(session, repo.get_contact(session, contact_id))
 
 
@@ -112,7 +112,9 @@ def delete_contact(contact_id: PathId, session: SessionDep) -> Response:
 
 
 @router.get("/{contact_id}/timeline")
-def get_timeline(contact_id: PathId, session: SessionDep, cursor: Cursor = None, limit: Limit = 50) -> TimelinePageOut:
+def get_timeline(
+    contact_id: PathId, session: ReadSessionDep, cursor: Cursor = None, limit: Limit = 50
+) -> TimelinePageOut:
     repo.get_contact(session, contact_id)
     page = list_timeline(session, contact_id, cursor=cursor, limit=limit)
     return TimelinePageOut(
@@ -121,7 +123,7 @@ def get_timeline(contact_id: PathId, session: SessionDep, cursor: Cursor = None,
 
 
 @router.get("/{contact_id}/participations")
-def get_participations(contact_id: PathId, session: SessionDep) -> list[ParticipationOut]:
+def get_participations(contact_id: PathId, session: ReadSessionDep) -> list[ParticipationOut]:
     repo.get_contact(session, contact_id)
     return [
         ParticipationOut.model_validate(

@@ -18,9 +18,10 @@ from engine.crm.enrollments import (
     set_definition_enabled,
 )
 from engine.crm.segments import SegmentFilter, search_contacts
+from engine.crm.sqlite_transactions import read_only
 from engine.crm.tables import WorkflowDefinition
 from engine.enrollment.definitions import put_definition_text
-from engine.enrollment.service import MAX_BULK_ITEMS, ContactIn, EnrollmentService, EnrollmentView
+from engine.enrollment.service import MAX_BULK_ITEMS, ContactIn, EnrollmentService, EnrollmentView, EnrollResult
 from engine.errors import InvalidInput
 
 router = APIRouter(prefix="/workflows", tags=["workflows"])
@@ -65,14 +66,18 @@ class WorkflowSaved(WorkflowOut):
 
 
 class EnrollmentOut(BaseModel):
+    result: EnrollResult = Field(
+        description="enrolled (202: a new enrollment, its run started) or already_enrolled (200: the running one); "
+        "the same words as a bulk item's result"
+    )
     enrollment_id: int
     workflow_key: str
     contact_id: int
     version: int
     workflow_id: str
     run_id: str | None
-    status: str
-    created: bool
+    status: str = Field(description="the enrollment's status (active)")
+    created: bool = Field(description="true when result is enrolled (kept for older clients)")
 
 
 class StepOutcomeOut(BaseModel):
@@ -116,12 +121,19 @@ class BulkEnrollmentRequest(BaseModel):
 
 class BulkItemOut(BaseModel):
     index: int
-    status: str
+    result: EnrollResult = Field(description="enrolled, already_enrolled, refused or error, as for a single enrollment")
+    status: EnrollResult = Field(description="the same as result (kept for older clients)")
     contact_id: int | None
     enrollment_id: int | None
     workflow_id: str | None
-    code: str | None
+    code: str | None = Field(description="the refusal or error code a single enrollment would answer with")
     message: str | None
+    reason: str | None = Field(
+        default=None,
+        description="why, where a single enrollment's error details give a reason (CONTACT_EXCLUDED: invalid_email, "
+        "missing_email, account_user, excluded_domain, secondary_email, deleted_contact)",
+    )
+    details: dict[str, Any] | None = Field(default=None, description="the details of that single enrollment's error")
 
 
 class BulkEnrollmentResult(BaseModel):
@@ -224,6 +236,7 @@ async def enroll(key: Key, body: Annotated[ContactIn, Body()], request: Request,
     if not started.created:
         response.status_code = status.HTTP_200_OK
     return EnrollmentOut(
+        result=started.result,
         enrollment_id=started.enrollment_id,
         workflow_key=key,
         contact_id=started.contact_id,
@@ -246,7 +259,7 @@ async def enroll_bulk(key: Key, body: BulkEnrollmentRequest, request: Request) -
         segment = body.segment
 
         def page() -> tuple[list[ContactIn], str | None]:
-            with Session(request.app.state.db_engine) as session:
+            with Session(read_only(request.app.state.db_engine)) as session:
                 found = search_contacts(session, segment, limit=body.limit, cursor=body.cursor)
                 return [ContactIn(contact_id=c.id) for c in found.contacts], found.next_cursor
 
@@ -258,7 +271,7 @@ async def enroll_bulk(key: Key, body: BulkEnrollmentRequest, request: Request) -
         counts[item.status] = counts.get(item.status, 0) + 1
     return BulkEnrollmentResult(
         counts=counts,
-        results=[BulkItemOut.model_validate(item, from_attributes=True) for item in results],
+        results=[BulkItemOut.model_validate({**vars(item), "result": item.status}) for item in results],
         next_cursor=next_cursor,
     )
 

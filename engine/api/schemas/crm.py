@@ -9,6 +9,7 @@ from fastapi import Path, Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from engine.crm.audit import AuditWarning
+from engine.crm.numbers import PropertyValue
 from engine.crm.segments import SegmentFilter
 from engine.crm.tables import ParticipationState, SyncStatus, SyncTrigger
 
@@ -32,7 +33,6 @@ Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=320),
 Name = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), _NO_NUL]
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), _NO_NUL]
 Reference = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), _NO_NUL]
-PropertyValue = str | int | float | bool | None
 
 _STRICT = ConfigDict(extra="forbid")
 

@@ -1,0 +1,146 @@
+"""#13.4 — SQLite holds concurrent writers: transactions begin IMMEDIATE (a read-then-write
+transaction can no longer fail to upgrade its lock), writers of one process take the write lock
+in the order they asked, and read-only sessions never wait for a writer."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from engine.crm.contacts import create_contact, update_contact
+from engine.crm.db import create_db_engine
+from engine.crm.sqlite_transactions import WriteTurns, read_only
+from engine.crm.tables import Contact
+
+pytestmark = pytest.mark.timeout(60)
+sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+def _name_of(engine: Engine, contact_id: int) -> str | None:
+    with Session(read_only(engine)) as session:
+        contact = session.get(Contact, contact_id)
+        assert contact is not None
+        return contact.first_name
+
+
+@sqlite_only
+def test_a_read_then_write_transaction_survives_a_concurrent_writer_13_4(db_engine: Engine, database_url: str) -> None:
+    """#13.4: A reads, B (on an engine of its own) tries to write, A writes and commits, then B's
+    write lands: no "database is locked", no lost update. Before, pysqlite began A's transaction
+    only at its first write: B committed in between and A overwrote it from a stale read (with a
+    deferred BEGIN, A's upgrade would have failed with "database is locked" instead)."""
+    with Session(db_engine) as session:
+        contact_id = create_contact(session, email="race@example.com", first_name="start").id
+        session.commit()
+    assert contact_id is not None
+    other = create_db_engine(database_url)
+    a_has_read = threading.Event()
+    errors: list[BaseException] = []
+
+    def writer_b() -> None:
+        a_has_read.wait(10)
+        try:
+            with Session(other) as session:
+                update_contact(session, contact_id, first_name="from B")
+                session.commit()
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=writer_b)
+    thread.start()
+    try:
+        with Session(db_engine) as session:
+            contact = session.get(Contact, contact_id)
+            assert contact is not None and contact.first_name == "start"
+            a_has_read.set()
+            thread.join(0.5)  # B is waiting for A's lock (or, before the fix, committed meanwhile)
+            update_contact(session, contact_id, first_name=f"{contact.first_name} then A")
+            session.commit()
+        thread.join(20)
+    finally:
+        other.dispose()
+    assert not thread.is_alive() and errors == []
+    assert _name_of(db_engine, contact_id) == "from B"  # B waited for A, then wrote after it
+
+
+@sqlite_only
+def test_read_only_sessions_do_not_wait_for_a_writer_13_4(db_engine: Engine) -> None:
+    """#13.4: while a writer holds the write lock, a read-only session reads (the last committed
+    state, WAL) instead of queueing behind it."""
+    with Session(db_engine) as session:
+        contact_id = create_contact(session, email="reader@example.com", first_name="committed").id
+        session.commit()
+    assert contact_id is not None
+    seen: list[str | None] = []
+    reader = threading.Thread(target=lambda: seen.append(_name_of(db_engine, contact_id)))
+    with Session(db_engine) as writer:
+        update_contact(writer, contact_id, first_name="uncommitted")
+        writer.flush()
+        reader.start()
+        reader.join(10)
+        finished_while_locked = not reader.is_alive()
+        writer.commit()
+    reader.join(10)
+    assert finished_while_locked and seen == ["committed"]
+
+
+def test_writers_take_the_write_lock_in_the_order_they_asked_13_4() -> None:
+    """#13.4: no writer of the process starves behind one that commits and begins again at once
+    (the enrollment group commit vs a definition PUT): turns are handed over first come, first served."""
+    turns = WriteTurns()
+    assert turns.acquire(1)
+    order: list[int] = []
+    threads = []
+    for number in range(5):
+
+        def wait_for_turn(number: int = number) -> None:
+            assert turns.acquire(10)
+            order.append(number)
+            turns.release()
+
+        thread = threading.Thread(target=wait_for_turn)
+        threads.append(thread)
+        thread.start()
+        # Each waiter is queued before the next one asks.
+        for _ in range(1000):
+            if len(turns._waiting) == number + 1:
+                break
+            threading.Event().wait(0.005)
+    turns.release()
+    for thread in threads:
+        thread.join(10)
+    assert order == [0, 1, 2, 3, 4]
+    assert turns.acquire(0)  # free again
+
+
+def test_a_turn_not_given_in_time_is_refused_and_leaves_the_queue_13_4() -> None:
+    turns = WriteTurns()
+    assert turns.acquire(1)
+    assert turns.acquire(0.05) is False
+    assert len(turns._waiting) == 0
+    turns.release()
+    assert turns.acquire(0.05) is True
+
+
+def test_rolled_back_and_closed_transactions_give_their_turn_back_13_4(tmp_path: Path) -> None:
+    """A session closed without commit (an exception, a read route) releases the write lock."""
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'turns.db'}")
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text("CREATE TABLE t (x INTEGER)"))
+        with pytest.raises(RuntimeError), engine.begin() as connection:
+            connection.execute(sa.text("INSERT INTO t VALUES (1)"))
+            raise RuntimeError("boom")
+        with Session(engine) as session:
+            session.execute(sa.text("SELECT count(*) FROM t")).scalar()
+        with engine.begin() as connection:  # would wait 30 s for a leaked turn
+            connection.execute(sa.text("INSERT INTO t VALUES (2)"))
+        with engine.connect() as connection:
+            assert connection.execute(sa.text("SELECT x FROM t")).scalars().all() == [2]
+    finally:
+        engine.dispose()
