@@ -208,5 +208,3 @@ def audit_command(
         console.print(table)
         if page.next_cursor:
             console.print(f"more: --cursor {page.next_cursor}")
-
-

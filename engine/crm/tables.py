@@ -76,6 +76,10 @@ class TimelineEventKind(StrEnum):
     WEBINAR_ATTENDANCE = "webinar_attendance"
     WEBINAR_CANCELLATION = "webinar_cancellation"
     RECORDING_AVAILABLE = "recording_available"
+    # Workflow actions (#14.2), written with the enrollment bookkeeping in the same transaction.
+    WORKFLOW_ENROLLED = "workflow_enrolled"
+    WORKFLOW_STEP_FAILED = "workflow_step_failed"
+    WORKFLOW_ENDED = "workflow_ended"
 
 
 class RecordingStatus(StrEnum):
