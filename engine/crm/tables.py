@@ -472,6 +472,9 @@ class Enrollment(SQLModel, table=True):
             sqlite_where=sa.text("status = 'active' AND run_id IS NULL"),
             postgresql_where=sa.text("status = 'active' AND run_id IS NULL"),
         ),
+        # A workflow's enrollments newest first, and its counts by status and step (#14.2).
+        Index("ix_enrollments_key_created", "definition_key", "created_at", "id"),
+        Index("ix_enrollments_key_status_step", "definition_key", "status", "current_step"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
