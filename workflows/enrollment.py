@@ -489,13 +489,13 @@ class EnrollmentWorkflow:
 
     def _ending(self, reason: ExitReason) -> str:
         """The run's last current details, in words (#14.1): what happened, at which step."""
-        position, count = self._state.position, len(self._steps)
+        position, count, ran = self._state.position, len(self._steps), self._state.sequence
         at = f"step {position + 1} ({self._steps[position].id})" if position < count else f"step {position + 1}"
         failure = self._failure
         if reason == ExitReason.STEP_FAILED and failure is not None:
             return failure.describe()
         endings = {
-            ExitReason.COMPLETED: f"completed: all {count} steps run",
+            ExitReason.COMPLETED: f"completed: {ran} step{'' if ran == 1 else 's'} run",
             ExitReason.END_STEP: f"completed: end step at {at}",
             ExitReason.GOAL_MET: f"completed: goal met at {at}",
             ExitReason.SUPPRESSED: f"cancelled: suppressed at {at}",

@@ -145,7 +145,7 @@ async def test_each_end_state_is_told_by_the_run_the_attributes_and_the_store(
     error = failed.value.cause
     assert isinstance(error, ApplicationError)
     assert (error.type, error.non_retryable) == ("WEBHOOK_RETRYABLE_STATUS", True)
-    assert str(error) == "failed at step 2 alert_ops: HTTP 503 after 2 attempts"
+    assert error.message == "failed at step 2 alert_ops: HTTP 503 after 2 attempts"
     for name in ("completed", "goal", "suppressed", "deleted", "unenrolled"):
         await runs[name].handle.result()
 
