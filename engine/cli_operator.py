@@ -39,46 +39,54 @@ def bar(count: int, total: int, width: int = BAR_WIDTH) -> str:
     return "█" * filled + "·" * (width - filled)
 
 
-def stats_tables(stats: dict[str, Any]) -> list[Table]:
-    """The counts, then the action performance: per step reached, succeeded, failed, waiting now,
-    with a bar of how many of the enrolled reached it."""
+#: Step types as the stats table names them (the full names would crowd an 80-column terminal).
+_SHORT_TYPES = {"add_contact_to_zoom_webinar": "webinar", "set_property": "property"}
+_SHOWN_CODES = ("COMPLETED", "DELIVERED", "REGISTERED", "FAILED")
+#: Columns of the steps table besides the step ids and the bar: type, 4 counts, borders.
+_FIXED_WIDTH = 8 + 4 * 9 + 8 * 3 + 2
+
+
+def stats_tables(stats: dict[str, Any], width: int = 120) -> list[Table | str]:
+    """The counts, then the action performance: per step reached (with a bar: the share of all
+    enrolled), succeeded, failed and waiting now; then the other outcomes per step, in words."""
     counts = Table(title=f"Enrollments in {stats['key']} (v{stats['current_version']})", title_justify="left")
-    for name in ("enrolled", "active", "completed", "failed", "cancelled"):
-        counts.add_column(name, justify="right")
-    counts.add_row(*(f"{stats[name]:,}" for name in ("enrolled", "active", "completed", "failed", "cancelled")))
-    steps = Table(title="Steps (enrollments that reached each)", title_justify="left")
+    names = ("enrolled", "active", "completed", "failed", "cancelled")
+    for name in names:
+        counts.add_column(name, justify="right", no_wrap=True)
+    counts.add_row(*(f"{stats[name]:,}" for name in names))
+    longest = max((len(step["step_id"]) for step in stats["steps"]), default=4)
+    bar_width = max(5, min(BAR_WIDTH, width - _FIXED_WIDTH - longest))
+    steps = Table(title="Steps: how many enrollments reached each", title_justify="left")
     steps.add_column("step", no_wrap=True)
-    steps.add_column("type", overflow="fold")
-    steps.add_column("reached", justify="right")
-    steps.add_column("", no_wrap=True)
-    steps.add_column("succeeded", justify="right")
-    steps.add_column("failed", justify="right")
-    steps.add_column("waiting", justify="right")
-    steps.add_column("other outcomes", overflow="fold")
+    steps.add_column("type", no_wrap=True)
+    for name in ("reached", "", "ok", "failed", "waiting"):
+        steps.add_column(name, justify="right" if name else "left", no_wrap=True)
     enrolled = stats["enrolled"]
+    others: list[str] = []
     for step in stats["steps"]:
-        other = {
-            code: count
-            for code, count in step["outcomes"].items()
-            if code not in ("COMPLETED", "DELIVERED", "REGISTERED", "FAILED")
-        }
+        kind = step["type"] or "(removed)"
         steps.add_row(
             escape(step["step_id"]),
-            escape(step["type"] or "(removed)"),
+            escape(_SHORT_TYPES.get(kind, kind)),
             f"{step['reached']:,}",
-            bar(step["reached"], enrolled),
+            bar(step["reached"], enrolled, bar_width),
             f"{step['succeeded']:,}",
             f"[red]{step['failed']:,}[/red]" if step["failed"] else "0",
             f"{step['waiting']:,}",
-            escape(", ".join(f"{code} {count:,}" for code, count in sorted(other.items()))),
         )
-    return [counts, steps]
+        other = sorted((code, count) for code, count in step["outcomes"].items() if code not in _SHOWN_CODES)
+        if other:
+            others.append(f"  {step['step_id']}: " + ", ".join(f"{code} {count:,}" for code, count in other))
+    return [counts, steps, *(["other outcomes:", *others] if others else [])]
 
 
 def show_stats(client: ApiClient, key: str, out: Console) -> None:
     stats = client.call("GET", workflow_path(key, "/stats")).json()
-    for table in stats_tables(stats):
-        out.print(table)
+    for part in stats_tables(stats, out.width):
+        if isinstance(part, str):
+            out.print(escape(part), highlight=False)
+        else:
+            out.print(part)
 
 
 @dataclass(frozen=True)
