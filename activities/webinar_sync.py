@@ -205,7 +205,7 @@ class WebinarSyncActivities:
                         plan,
                         None,
                         f"connected Zoom account data not found: no connection named {request.connection!r} in the "
-                        "store (R-BU-1)",
+                        "store",
                         True,
                     )
                     session.commit()
@@ -426,7 +426,7 @@ class WebinarSyncActivities:
                 session,
                 plan.run_key,
                 AuditWarningCode.EMAILS_EXCLUDED,
-                "some emails were excluded (R-EXC-1…5)",
+                "some emails were excluded (account users, excluded domains, invalid, secondary or deleted)",
                 [{"email": email, "reason": reason} for email, reason in sorted(result.excluded.items())],
             )
 

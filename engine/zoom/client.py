@@ -158,7 +158,9 @@ class ZoomClient:
 
     async def _send(self, method: str, url: str, token: str, **kwargs: Any) -> httpx.Response:
         try:
-            return await self._http.request(method, url, headers={"Authorization": f"Bearer {token}"}, **kwargs)
+            return await self._http.request(
+                method, url, headers={"Authorization": f"Bearer {token}"}, **kwargs
+            )
         except httpx.TimeoutException as exc:
             raise ZoomTimeout(f"{method} {url}: timeout ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
@@ -193,7 +195,9 @@ class ZoomClient:
         return response
 
     def _error(self, response: httpx.Response) -> ZoomError:
-        error = error_from_response(response.status_code, response.headers, response.content, now=self._utcnow())
+        error = error_from_response(
+            response.status_code, response.headers, response.content, now=self._utcnow()
+        )
         logger.warning(
             "zoom_api_error",
             connection=self.connection.name,

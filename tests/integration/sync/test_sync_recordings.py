@@ -17,6 +17,7 @@ import pytest
 import store_view as view  # type: ignore[import-not-found]
 import sync_world as world  # type: ignore[import-not-found]
 from sqlalchemy import Engine
+from support.zoom import emulator_connection
 from sync_kit import SyncWorld, prepare_store  # type: ignore[import-not-found]
 from sync_live import ATTENDEE, ended_webinar  # type: ignore[import-not-found]
 from temporalio.client import WorkflowExecutionStatus
@@ -133,7 +134,7 @@ async def test_no_recording_within_the_grace_period_is_waited_for(
         start = zoom_now - timedelta(minutes=90)  # ended 30 minutes ago
         await admin.add_webinar(main_account, ended_webinar(W_JUST_ENDED, start=start, recording_after_minutes=60))
         prepare_store(db_engine, main_account, emea_account)
-        zoom = ZoomSettings(connections=[sync_emulator.connection(main_account, name="sync-main")])
+        zoom = ZoomSettings(connections=[emulator_connection(sync_emulator, main_account, name="sync-main")])
         async with build_worker(
             client, db_engine, task_queue=task_queue, executor=activity_executor, zoom_settings=zoom
         ):
