@@ -8,12 +8,21 @@ from dataclasses import dataclass
 from engine.crm.emails import domain_is_excluded
 from engine.crm.tables import RecordingSyncScope, SyncSettings, WebinarSyncScope, ZoomUser, ZoomWebinarOverride
 
+#: A Zoom Events webinar is out of scope (R-SCOPE-2): a rule, not a setting that is off.
+ZOOM_EVENT_REASON = "the webinar belongs to a Zoom Event, which Rollcall does not sync"
+
+
+def is_setting_reason(reason: str) -> bool:
+    """Whether a skip reason of ``decide`` is a sync setting that is off (R-AUD-1's SYNC_SETTING_OFF)
+    rather than the scope rule (only WEBINAR_DATA_NOT_SYNCED, R-AUD-4)."""
+    return reason != ZOOM_EVENT_REASON
+
 
 @dataclass(frozen=True)
 class Decision:
     sync: bool
     recordings: bool
-    #: Why the webinar is not synced: the rule id and the setting, for the audit entry.
+    #: Why the webinar is not synced: the setting (or the scope rule), in words, for the audit entry.
     reason: str | None = None
     recording_reason: str | None = None
 
@@ -35,7 +44,7 @@ def decide(
             "global sync is off",
         )
     if is_zoom_event:
-        return Decision(False, False, "the webinar belongs to a Zoom Event, which Rollcall does not sync")
+        return Decision(False, False, ZOOM_EVENT_REASON)
     if settings.webinar_sync == WebinarSyncScope.NONE:
         return Decision(False, False, "the setting 'sync webinar data' is set to none", "webinar data sync is off")
     if settings.webinar_sync == WebinarSyncScope.SELECTED and host not in settings.webinar_sync_users:

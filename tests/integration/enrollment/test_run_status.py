@@ -19,6 +19,7 @@ from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 
+from engine.cli_operator import list_query
 from engine.crm.contacts import create_contact, delete_contact, update_contact
 from engine.crm.enrollments import step_history
 from engine.crm.participations import list_timeline
@@ -195,6 +196,11 @@ async def test_each_end_state_is_told_by_the_run_the_attributes_and_the_store(
     assert [execution.run_id for execution in found] == [runs["failed"].handle.run_id]
     completed_query = f'ExecutionStatus="Completed" AND {SearchAttribute.WORKFLOW_KEY.name}="{key}"'
     assert await _count(temporal_client, completed_query, 5) == 5
+    # The saved view that hides housekeeping (`rollcall ui` with no filter) keeps every enrollment.
+    visible = f"{list_query()} AND {SearchAttribute.WORKFLOW_KEY.name}=\"{key}\""
+    assert await _count(temporal_client, visible, 6) == 6
+    cancelled = f'{list_query(key)} AND {SearchAttribute.STATUS.name}="cancelled"'
+    assert await _count(temporal_client, cancelled, 3) == 3
 
     # The repair reads a Failed run whose RollcallStatus says "failed": closed by the interpreter,
     # nothing to close; the store keeps the interpreter's reason.
