@@ -289,3 +289,29 @@ def test_sync_histories_hold_no_email_at_all() -> None:
         text = path.read_text()
         assert not EMAIL.findall(text), path.name
         assert not [payload for payload in _decoded_payloads(json.loads(text)) if EMAIL.search(payload)], path.name
+
+
+def _upserted(path: Path) -> set[str]:
+    """The search attributes a history's runs upserted (their names)."""
+    names: set[str] = set()
+    for event in json.loads(path.read_text())["events"]:
+        if event["eventType"] == "EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES":
+            fields = event["upsertWorkflowSearchAttributesEventAttributes"]["searchAttributes"]["indexedFields"]
+            names |= set(fields)
+    return names
+
+
+def test_operator_view_histories_fail_failed_enrollments_and_carry_the_new_attributes() -> None:
+    """#14.1, #14.3 (``operator-view``): the enrollment that ends ``failed`` fails its run with the
+    step's code after the store is written; completed and cancelled ones complete; the saga upserts
+    ``RollcallKind`` and the connection's name as ``RollcallZoomConnection`` (no longer as
+    ``RollcallZoomAccount``), while its older histories keep the old attributes."""
+    tagged = {path.stem.removesuffix("@operator-view"): path for path in HISTORIES if "@operator-view" in path.stem}
+    assert _ending(tagged["on-error-fail"]) == ("FAILED", "WEBHOOK_RETRYABLE_STATUS")
+    assert _ending(_named(ENROLLMENT, "on-error-fail@local-step-failures"))[0] == "COMPLETED"
+    for name in ("every-step", "on-error-continue", "exits-goal", "exits-unenroll"):
+        assert _ending(tagged[name])[0] == "COMPLETED", name
+    registered = _upserted(tagged["add-to-webinar-registered"])
+    assert {"RollcallKind", "RollcallZoomConnection"} <= registered
+    assert "RollcallZoomAccount" not in registered
+    assert "RollcallZoomAccount" in _upserted(_named(SAGA, "add-to-webinar-registered"))

@@ -206,6 +206,10 @@ async def test_each_end_state_is_told_by_the_run_the_attributes_and_the_store(
     # nothing to close; the store keeps the interpreter's reason.
     repaired = await repair_enrollments(db_engine, temporal_client, task_queue, RepairRequest(min_age_seconds=0))
     assert runs["failed"].enrollment_id not in repaired.ended
+    # The API's view of the failed enrollment reads as before: the store's status and action log.
+    view = await service.view(key, runs["failed"].contact_id)
+    assert (view.enrollment.status, view.progress) == ("failed", None)
+    assert [row.step_id for row in view.history] == ["route", "alert_ops"]
     with Session(db_engine) as session:
         enrollment = session.get(Enrollment, runs["failed"].enrollment_id)
         assert enrollment is not None and (enrollment.status, enrollment.ended_reason) == ("failed", "step_failed")
