@@ -56,9 +56,13 @@ def _store() -> Iterator[Session]:
 
 def _contacts_table(contacts: list[Contact], title: str) -> Table:
     table = Table(title=title)
+    # Ids and e-mails are never cut (one copies them into the next command); names wrap.
     for column in ("id", "email", "name", "registrations", "attendances", "avg %"):
         table.add_column(
-            column, justify="right" if column in ("id", "registrations", "attendances", "avg %") else "left"
+            column,
+            justify="right" if column in ("id", "registrations", "attendances", "avg %") else "left",
+            no_wrap=column != "name",
+            overflow="fold" if column == "name" else "ellipsis",
         )
     for c in contacts:
         average = c.zoom_webinar_attendance_average_duration
@@ -201,7 +205,7 @@ def audit_command(
         page = list_audit_entries(session, webinar_id.replace(" ", "").replace("-", ""), cursor=cursor, limit=limit)
         table = Table(title=f"Audit of webinar {webinar_id}")
         for column in ("started", "trigger", "status", "counts", "warnings"):
-            table.add_column(column)
+            table.add_column(column, no_wrap=column in ("started", "trigger", "status"), overflow="fold")
         for entry in page.entries:
             warnings = "\n".join(
                 f"{w['code']}: {w['message']}" + (f" ({len(w.get('items', []))} items)" if w.get("items") else "")
