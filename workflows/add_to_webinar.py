@@ -67,7 +67,7 @@ with workflow.unsafe.imports_passed_through():
     from engine.dsl.models import RetryPolicy
     from engine.dsl.outcomes import StepOutcomeCode
     from engine.dsl.webinar_ids import InvalidWebinarId, normalise_webinar_id
-    from engine.temporal import OPERATOR_VIEW, RunKind, SearchAttribute
+    from engine.temporal import SearchAttribute
     from engine.zoom.models import ApprovalType
 
 T = TypeVar("T")
@@ -227,8 +227,6 @@ class AddContactToWebinarWorkflow:
                 SearchAttribute.STATUS.value_set("running"),
             ]
         )
-        if workflow.patched(OPERATOR_VIEW):
-            workflow.upsert_search_attributes([SearchAttribute.KIND.value_set(RunKind.REGISTRATION.value)])
 
         # 1. R-ADD-2
         self._details("1/7 normalising the webinar id")
@@ -251,12 +249,8 @@ class AddContactToWebinarWorkflow:
         if resolved.refusal is not None or resolved.webinar is None:
             return self._refused(resolved.refusal)
         facts = self._facts = resolved.webinar
-        # The connection's name is ``RollcallZoomConnection`` (``RollcallZoomAccount`` is an account id).
-        connection = (
-            SearchAttribute.ZOOM_CONNECTION if workflow.patched(OPERATOR_VIEW) else SearchAttribute.ZOOM_ACCOUNT
-        )
         workflow.upsert_search_attributes(
-            [connection.value_set(facts.connection)]
+            [SearchAttribute.ZOOM_ACCOUNT.value_set(facts.connection)]
             + ([SearchAttribute.BUSINESS_UNIT.value_set(facts.business_unit_name)] if facts.business_unit_name else [])
         )
 

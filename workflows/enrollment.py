@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy as TemporalRetryPolicy
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
@@ -68,7 +69,7 @@ with workflow.unsafe.imports_passed_through():
         StepContext,
         StepResult,
     )
-    from engine.temporal import OPERATOR_VIEW, SearchAttribute
+    from engine.temporal import OPERATOR_VIEW, RunKind, SearchAttribute
     from workflows.add_to_webinar import (
         AddContactToWebinarWorkflow,
         AddToWebinarInput,
@@ -92,7 +93,8 @@ LOCAL_STORE_STEPS = "local-store-steps"
 LOCAL_STEP_FAILURES = "local-step-failures"
 # ``OPERATOR_VIEW`` (``workflow.patched`` id "operator-view", #14.1, #14.3): an enrollment that ends
 # ``failed`` fails its run (a non-retryable ApplicationError whose type is the failing step's code,
-# after the store is written), and a run upserts ``RollcallWebinarId`` once a step has resolved it.
+# after the store is written), and a run upserts ``RollcallWebinarId`` once a step has resolved it
+# and starts its add-to-webinar child with ``RollcallKind=registration``.
 
 _STATUS_BY_EXIT = {
     ExitReason.COMPLETED: "completed",
@@ -362,7 +364,7 @@ class EnrollmentWorkflow:
         )
         if prepared.exit is not None or prepared.outcome is not None or prepared.webinar_id is None:
             return prepared  # left the workflow, or INVALID_WEBINAR_ID (already recorded)
-        self._note_webinar(prepared.webinar_id)
+        registration_attributes = self._note_webinar(prepared.webinar_id, ctx.contact_id)
         child_id = add_to_webinar_workflow_id(prepared.webinar_id, ctx.contact_id)
         for attempt in range(1, 1000):
             try:
@@ -380,6 +382,7 @@ class EnrollmentWorkflow:
                     # recorded, or compensated) before it ends.
                     parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
                     static_summary=add_to_webinar_summary(prepared.webinar_id, ctx.contact_id),
+                    search_attributes=registration_attributes,
                 )
                 break
             except WorkflowAlreadyStartedError:
@@ -393,10 +396,20 @@ class EnrollmentWorkflow:
         return StepResult(outcome=code, message=message, output=output)
 
     @staticmethod
-    def _note_webinar(webinar_id: str) -> None:
-        """The run is found by the webinar it registers the contact to (``RollcallWebinarId``)."""
-        if workflow.patched(OPERATOR_VIEW):
-            workflow.upsert_search_attributes([SearchAttribute.WEBINAR_ID.value_set(webinar_id)])
+    def _note_webinar(webinar_id: str, contact_id: int) -> TypedSearchAttributes | None:
+        """The run is found by the webinar it registers the contact to (``RollcallWebinarId``), and
+        its add-to-webinar child starts as a ``registration`` run (``RollcallKind``): the attributes
+        the child starts with (None before ``operator-view``)."""
+        if not workflow.patched(OPERATOR_VIEW):
+            return None
+        workflow.upsert_search_attributes([SearchAttribute.WEBINAR_ID.value_set(webinar_id)])
+        return TypedSearchAttributes(
+            [
+                SearchAttributePair(SearchAttribute.KIND, RunKind.REGISTRATION.value),
+                SearchAttributePair(SearchAttribute.CONTACT_ID, str(contact_id)),
+                SearchAttributePair(SearchAttribute.WEBINAR_ID, webinar_id),
+            ]
+        )
 
     async def _wait(self, step: DelayStep, deadline: datetime) -> bool:
         """Sleep until ``deadline``; False when unenrolled meanwhile."""
@@ -496,7 +509,7 @@ class EnrollmentWorkflow:
             return failure.describe()
         endings = {
             ExitReason.COMPLETED: f"completed: {ran} step{'' if ran == 1 else 's'} run",
-            ExitReason.END_STEP: f"completed: end step at {at}",
+            ExitReason.END_STEP: f"completed: its end step, {at}",
             ExitReason.GOAL_MET: f"completed: goal met at {at}",
             ExitReason.SUPPRESSED: f"cancelled: suppressed at {at}",
             ExitReason.UNENROLLED: f"cancelled: unenrolled at {at}",
