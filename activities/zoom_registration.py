@@ -668,5 +668,5 @@ def extra_fields_message(webinar_id: str, fields: list[str]) -> str:
     """The EXTRA_REQUIRED_FIELDS message, for Zoom's answer and the workflow's pre-flight alike."""
     return (
         f"The registration form of webinar {webinar_id} requires {', '.join(fields)}; Rollcall sends only "
-        "first name, last name and email, so the form must not require anything else"
+        "first name, last name and email, so the form must not require anything else (R-ADD-5)"
     )
