@@ -8,14 +8,17 @@ from dataclasses import dataclass
 from engine.crm.emails import domain_is_excluded
 from engine.crm.tables import RecordingSyncScope, SyncSettings, WebinarSyncScope, ZoomUser, ZoomWebinarOverride
 
-#: A Zoom Events webinar is out of scope (R-SCOPE-2): a rule, not a setting that is off.
-ZOOM_EVENT_REASON = "the webinar belongs to a Zoom Event, which Rollcall does not sync"
+
+class SettingOff(str):
+    """A skip reason that is a sync setting turned off (R-AUD-1's SYNC_SETTING_OFF), in words."""
+
+    __slots__ = ()
 
 
 def is_setting_reason(reason: str) -> bool:
-    """Whether a skip reason of ``decide`` is a sync setting that is off (R-AUD-1's SYNC_SETTING_OFF)
-    rather than the scope rule (only WEBINAR_DATA_NOT_SYNCED, R-AUD-4)."""
-    return reason != ZOOM_EVENT_REASON
+    """Whether a skip reason is a sync setting that is off (made by ``decide``), rather than a rule
+    of scope or a missing webinar (only WEBINAR_DATA_NOT_SYNCED, R-AUD-4)."""
+    return isinstance(reason, SettingOff)
 
 
 @dataclass(frozen=True)
@@ -40,27 +43,35 @@ def decide(
         return Decision(
             False,
             False,
-            "global sync (sync_enabled) is off; an admin must turn it on",
+            SettingOff("global sync (sync_enabled) is off; an admin must turn it on"),
             "global sync is off",
         )
     if is_zoom_event:
-        return Decision(False, False, ZOOM_EVENT_REASON)
+        return Decision(False, False, "the webinar belongs to a Zoom Event, which Rollcall does not sync")
     if settings.webinar_sync == WebinarSyncScope.NONE:
-        return Decision(False, False, "the setting 'sync webinar data' is set to none", "webinar data sync is off")
+        return Decision(
+            False, False, SettingOff("the setting 'sync webinar data' is set to none"), "webinar data sync is off"
+        )
     if settings.webinar_sync == WebinarSyncScope.SELECTED and host not in settings.webinar_sync_users:
         return Decision(
             False,
             False,
-            f"the setting 'sync webinar data' covers selected users only, and the host {host or '(unknown)'} "
-            "is not one",
+            SettingOff(
+                f"the setting 'sync webinar data' covers selected users only, and the host {host or '(unknown)'} "
+                "is not one"
+            ),
         )
     if host and domain_is_excluded(host, frozenset(settings.host_exclusion_domains)):
-        return Decision(False, False, f"the host's domain ({host.rpartition('@')[2]}) is in the host exclusion domains")
+        return Decision(
+            False, False, SettingOff(f"the host's domain ({host.rpartition('@')[2]}) is in the host exclusion domains")
+        )
     if override is not None and not override.sync_enabled:
-        return Decision(False, False, "this webinar's override (per Zoom user) turns its sync off")
+        return Decision(False, False, SettingOff("this webinar's override (per Zoom user) turns its sync off"))
     if override is None and zoom_user is not None and not zoom_user.sync_new_webinars_by_default:
         return Decision(
-            False, False, "the host's 'sync new webinars by default' is off and this webinar has no override"
+            False,
+            False,
+            SettingOff("the host's 'sync new webinars by default' is off and this webinar has no override"),
         )
     return Decision(True, *_recordings(settings, host, zoom_user))
 
