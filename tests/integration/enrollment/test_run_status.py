@@ -197,7 +197,7 @@ async def test_each_end_state_is_told_by_the_run_the_attributes_and_the_store(
     completed_query = f'ExecutionStatus="Completed" AND {SearchAttribute.WORKFLOW_KEY.name}="{key}"'
     assert await _count(temporal_client, completed_query, 5) == 5
     # The saved view that hides housekeeping (`rollcall ui` with no filter) keeps every enrollment.
-    visible = f"{list_query()} AND {SearchAttribute.WORKFLOW_KEY.name}=\"{key}\""
+    visible = f'{list_query()} AND {SearchAttribute.WORKFLOW_KEY.name}="{key}"'
     assert await _count(temporal_client, visible, 6) == 6
     cancelled = f'{list_query(key)} AND {SearchAttribute.STATUS.name}="cancelled"'
     assert await _count(temporal_client, cancelled, 3) == 3
