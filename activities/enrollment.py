@@ -339,6 +339,7 @@ class EnrollmentActivities:
     @activity.defn
     async def enroll_contact(self, ctx: StepContext, step: EnrollStep) -> StepResult:
         """Enroll the contact into another workflow, which applies its own rules."""
+        from engine.crm.errors import WorkflowNotFound
         from engine.enrollment.errors import EnrollmentRefused
         from engine.enrollment.service import ContactIn, EnrollmentService
 
@@ -352,9 +353,12 @@ class EnrollmentActivities:
         if leave is not None:
             return StepResult(exit=leave)
         service = EnrollmentService(self._engine, activity.client(), task_queue=activity.info().task_queue)
+        outcome = StepOutcomeCode.COMPLETED
         try:
             started = await service.enroll(step.workflow, ContactIn(contact_id=ctx.contact_id), trigger="workflow")
-        except EnrollmentRefused as exc:
+        except (EnrollmentRefused, WorkflowNotFound) as exc:
+            # A refusal is the step's outcome, by its code (#14.1): definitions branch on it.
+            outcome = _refusal_outcome(exc.code)
             output: dict[str, Any] = {"enrolled": False, "code": exc.code}
             message = exc.message
         else:
@@ -368,11 +372,11 @@ class EnrollmentActivities:
 
         def record() -> None:
             with Session(self._engine) as session:
-                self._outcome(session, ctx, step.id, StepOutcomeCode.COMPLETED, message=message, data=output)
+                self._outcome(session, ctx, step.id, outcome, message=message, data=output)
                 session.commit()
 
         await asyncio.to_thread(record)
-        return StepResult(outcome=StepOutcomeCode.COMPLETED, message=message, output=output)
+        return StepResult(outcome=outcome, message=message, output=output)
 
     # --- bookkeeping ------------------------------------------------------------------------------
 
@@ -408,6 +412,14 @@ class EnrollmentActivities:
             self.record_outcomes,
             self.finish,
         ]
+
+
+def _refusal_outcome(code: str) -> StepOutcomeCode:
+    """The outcome of an ``enroll`` step the other workflow refused: the refusal's code."""
+    try:
+        return StepOutcomeCode(code)
+    except ValueError:  # a code without an outcome of its own (none today)
+        return StepOutcomeCode.FAILED
 
 
 async def _read_at_most(response: httpx.Response, limit: int) -> bytes:

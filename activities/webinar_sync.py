@@ -51,7 +51,7 @@ from engine.sync.contracts import (
     SyncPlan,
     SyncRequest,
 )
-from engine.sync.decide import decide
+from engine.sync.decide import decide, is_setting_reason
 from engine.sync.recordings import OccurrenceFiles, no_recording_grace, recording_outcome
 from engine.sync.writer import PageResult, write_recordings, write_registrants, write_sessions
 from engine.zoom.client import Page, ZoomClient
@@ -205,7 +205,7 @@ class WebinarSyncActivities:
                         plan,
                         None,
                         f"connected Zoom account data not found: no connection named {request.connection!r} in the "
-                        "store (R-BU-1)",
+                        "store",
                         True,
                     )
                     session.commit()
@@ -297,7 +297,7 @@ class WebinarSyncActivities:
         not_created = [{"record": "marketing_event"}, {"record": "contacts"}, {"record": "recordings"}]
         if error:
             add_warning(session, plan.run_key, AuditWarningCode.SYNC_ERROR, reason)
-        elif reason.startswith("R-SET"):
+        elif is_setting_reason(reason):
             add_warning(session, plan.run_key, AuditWarningCode.SYNC_SETTING_OFF, reason)
             add_warning(
                 session,
@@ -426,7 +426,7 @@ class WebinarSyncActivities:
                 session,
                 plan.run_key,
                 AuditWarningCode.EMAILS_EXCLUDED,
-                "some emails were excluded (R-EXC-1…5)",
+                "some emails were excluded (account users, excluded domains, invalid, secondary or deleted)",
                 [{"email": email, "reason": reason} for email, reason in sorted(result.excluded.items())],
             )
 

@@ -212,7 +212,8 @@ ApiUrlOption = Annotated[
     typer.Option(
         "--api-url",
         envvar="ROLLCALL_API_URL",
-        help="The Rollcall API (default http://ROLLCALL_API_HOST:ROLLCALL_API_PORT).",
+        help="The Rollcall API (default: the stack `rollcall up` runs, from .rollcall/stack.json; "
+        "else http://ROLLCALL_API_HOST:ROLLCALL_API_PORT).",
     ),
 ]
 ApiKeyOption = Annotated[
@@ -325,11 +326,78 @@ def workflows_show(
     api_url: ApiUrlOption = None,
     api_key: ApiKeyOption = None,
 ) -> None:
-    """A workflow's state, its revisions and its current YAML."""
+    """A workflow's state, its enrollments and action performance (per step: reached, succeeded,
+    failed, waiting now, with a bar), its revisions and its current YAML."""
     from engine.cli_enroll import api_client, show_workflow
+    from engine.cli_operator import show_stats
 
     with api_client(api_url, api_key, _settings()) as client:
-        show_workflow(client, key, Console(), yaml_only=yaml_only)
+        show_workflow(client, key, Console(), yaml_only=yaml_only, stats=show_stats)
+
+
+@app.command()
+@command
+def enrollments(
+    key: Annotated[str, typer.Argument(help="The workflow key.")],
+    status: Annotated[
+        str | None, typer.Option(help="active, completed, failed or cancelled.", show_default=False)
+    ] = None,
+    current_step: Annotated[str | None, typer.Option(help="Enrollments at this step now.", show_default=False)] = None,
+    step: Annotated[
+        str | None, typer.Option(help="Enrollments that ran this step (with --outcome: with that outcome).")
+    ] = None,
+    outcome: Annotated[
+        str | None, typer.Option(help="An outcome code, e.g. FAILED or HOST_CANNOT_REGISTER.", show_default=False)
+    ] = None,
+    trigger: Annotated[str | None, typer.Option(help="api, manual, event or workflow.", show_default=False)] = None,
+    since: Annotated[str | None, typer.Option(help="Enrolled at or after (ISO 8601).", show_default=False)] = None,
+    until: Annotated[str | None, typer.Option(help="Enrolled before (ISO 8601).", show_default=False)] = None,
+    email: Annotated[bool, typer.Option("--email", help="Show e-mails (an operator key or above).")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=100_000, help="At most this many, newest first.")] = 50,
+    api_url: ApiUrlOption = None,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """A workflow's enrollments, newest first: who is in it, where, and how each ended."""
+    from engine.cli_enroll import api_client
+    from engine.cli_operator import EnrollmentQuery, list_enrollments
+
+    query = EnrollmentQuery(status, current_step, step, outcome, trigger, since, until, email)
+    with api_client(api_url, api_key, _settings()) as client:
+        list_enrollments(client, key, query, Console(), limit=limit)
+
+
+@app.command()
+@command
+def ui(
+    key: Annotated[str | None, typer.Argument(help="A workflow key: its enrollments.", show_default=False)] = None,
+    contact: Annotated[int | None, typer.Option(help="A contact id: its runs.", show_default=False)] = None,
+    webinar: Annotated[str | None, typer.Option(help="A Zoom webinar id: its runs.", show_default=False)] = None,
+    failed: Annotated[bool, typer.Option("--failed", help="Only the failed runs.")] = False,
+    open_browser: Annotated[bool, typer.Option("--open", help="Open the URL in a browser.")] = False,
+    ui_url: Annotated[
+        str | None,
+        typer.Option(
+            "--ui-url",
+            envvar="ROLLCALL_TEMPORAL_UI_URL",
+            help="The Temporal Web UI (default: the one `rollcall up` runs).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Temporal Web UI links with the right list query: a workflow's runs, a contact's, a webinar's,
+    the failed ones (filters combine); with none, the useful saved views."""
+    from engine.cli_operator import ui_command
+
+    ui_command(
+        key=key,
+        contact=contact,
+        webinar=webinar,
+        failed=failed,
+        open_browser=open_browser,
+        ui=ui_url,
+        settings=_settings(),
+        out=Console(),
+    )
 
 
 @workflows_app.command("push")

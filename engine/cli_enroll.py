@@ -2,7 +2,8 @@
 
 Unlike ``rollcall contacts``, these commands never open the store: enrolling starts Temporal
 workflows, which is the API's job (``POST /v1/workflows/{key}/enrollments:bulk``). They find the
-API at ``--api-url`` (``ROLLCALL_API_URL``, else ``http://{ROLLCALL_API_HOST}:{ROLLCALL_API_PORT}``)
+API at ``--api-url`` (``ROLLCALL_API_URL``, else the one ``rollcall up`` recorded in
+``.rollcall/stack.json``, else ``http://{ROLLCALL_API_HOST}:{ROLLCALL_API_PORT}``)
 and authenticate with ``--api-key`` (``ROLLCALL_API_KEY``), else the key ``rollcall up`` keeps in
 ``.rollcall/api-key``, else the configured key (``ROLLCALL_API_KEYS``, ``ROLLCALL_API_KEYS_FILE``,
 ``ROLLCALL_ADMIN_API_KEYS``) with the highest role.
@@ -35,6 +36,7 @@ from rich.table import Table
 from engine.api.auth import configured_keys
 from engine.config import STATE_DIR, Settings
 from engine.errors import RollcallError
+from engine.stack_file import read_stack
 
 #: Rows per ``enrollments:bulk`` request (the API takes up to 10,000): at most this many, and at
 #: least ``MIN_CHUNK_ROWS``, aiming at ``PROGRESS_STEPS`` requests so the bar moves along.
@@ -99,8 +101,13 @@ class ApiError(RollcallError):
 # --- the API ---------------------------------------------------------------------------------------
 
 
-def default_api_url(settings: Settings) -> str:
-    """The API of this machine's stack (a wildcard bind address is reached on loopback)."""
+def default_api_url(settings: Settings, state_dir: Path = STATE_DIR) -> str:
+    """The API of this machine's stack: the one ``rollcall up`` recorded in ``.rollcall/stack.json``
+    while it runs, else ``ROLLCALL_API_HOST``/``ROLLCALL_API_PORT`` (a wildcard bind address is
+    reached on loopback)."""
+    stack = read_stack(state_dir)
+    if stack is not None:
+        return stack.api_url
     host = settings.api_host
     if host in ("0.0.0.0", "::", ""):
         host = "127.0.0.1"
@@ -682,10 +689,16 @@ def enroll_one(client: ApiClient, key: str, row: Row, *, trigger: str, report: P
 
 
 def list_workflows(client: ApiClient, out: Console) -> None:
+    """Every workflow; keys are never cut (names and sources wrap instead, #14.6)."""
     rows = client.call("GET", "/v1/workflows").json()
     table = Table(title="Workflows", title_justify="left")
-    for column in ("key", "name", "business unit", "enabled", "version", "source", "updated"):
-        table.add_column(column, justify="right" if column == "version" else "left")
+    table.add_column("key", no_wrap=True, min_width=max((len(item["key"]) for item in rows), default=3))
+    table.add_column("name", overflow="fold", ratio=2)
+    table.add_column("business unit", overflow="fold", ratio=1)
+    table.add_column("enabled", no_wrap=True)
+    table.add_column("version", justify="right", no_wrap=True)
+    table.add_column("source", overflow="fold", ratio=2)
+    table.add_column("updated", no_wrap=True)
     for item in rows:
         table.add_row(
             item["key"],
@@ -694,29 +707,44 @@ def list_workflows(client: ApiClient, out: Console) -> None:
             "yes" if item["enabled"] else "no",
             str(item["current_version"]),
             escape(item["source"]),
-            str(item["updated_at"]),
+            _short_time(item["updated_at"]),
         )
     out.print(table)
     if not rows:
         out.print("no workflows yet: `rollcall workflows push FILE`")
 
 
-def show_workflow(client: ApiClient, key: str, out: Console, *, yaml_only: bool) -> None:
+def _short_time(value: Any) -> str:
+    text = str(value or "")
+    return text[:16].replace("T", " ") if len(text) >= 16 and text[10] == "T" else text
+
+
+def show_workflow(
+    client: ApiClient,
+    key: str,
+    out: Console,
+    *,
+    yaml_only: bool,
+    stats: Callable[[ApiClient, str, Console], None] | None = None,
+) -> None:
     detail = client.call("GET", workflow_path(key)).json()
     if yaml_only:
         out.file.write(detail["yaml"])
         return
     table = Table(show_header=False, title=f"Workflow {key}", title_justify="left")
-    table.add_column("field")
-    table.add_column("value")
+    table.add_column("field", no_wrap=True)
+    table.add_column("value", overflow="fold")
     for name in ("key", "name", "business_unit", "enabled", "current_version", "source", "updated_at"):
         table.add_row(name, escape(str(detail[name])))
     out.print(table)
+    if stats is not None:
+        stats(client, key, out)
     revisions = Table(title="Revisions", title_justify="left")
-    for column in ("version", "content hash", "created"):
-        revisions.add_column(column)
+    revisions.add_column("version", justify="right", no_wrap=True)
+    revisions.add_column("content hash", overflow="fold")
+    revisions.add_column("created", no_wrap=True)
     for revision in detail["revisions"]:
-        revisions.add_row(str(revision["version"]), revision["content_hash"], str(revision["created_at"]))
+        revisions.add_row(str(revision["version"]), revision["content_hash"], _short_time(revision["created_at"]))
     out.print(revisions)
     out.print(f"--- current YAML (version {detail['current_version']}) ---", highlight=False, markup=False)
     out.file.write(detail["yaml"] if detail["yaml"].endswith("\n") else detail["yaml"] + "\n")

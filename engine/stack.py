@@ -33,6 +33,7 @@ from engine.enrollment.egress import WEBHOOK_ALLOW_SETTING, check_webhook_settin
 from engine.errors import ConfigurationError
 from engine.known_secrets import zoom_secret_values
 from engine.logging import redact_text, register_secret_values
+from engine.stack_file import StackInfo, forget_stack, record_stack
 from engine.supervisor import Child, ChildFailed, Supervisor, installed_binary, port_open
 from engine.temporal import connect, dev_server_search_attribute_args, register_search_attributes
 from engine.zoom.settings import ZoomConfigError, ZoomConnectionConfig, load_zoom_connections
@@ -454,6 +455,17 @@ def run_stack(settings: Settings, console: Console, *, reset_zoom_emulator: bool
             fields["api_key_file"] = str(local_api_key_path())
             lines.append(f"API key      {local_api_key_path()}  (generated admin key {LOCAL_ADMIN_KEY_NAME!r}: cat it)")
         lines.append("Ctrl-C stops everything.")
+        # CLI commands find this stack (its API and UI) without being told its ports (#14.6).
+        recorded = record_stack(
+            StackInfo(
+                api_url=_loopback_url(settings),
+                temporal_address=target,
+                temporal_namespace=settings.temporal_namespace,
+                temporal_ui_url=str(fields["temporal_ui_url"]) if "temporal_ui_url" in fields else None,
+                pid=os.getpid(),
+            )
+        )
+        fields["stack_file"] = str(recorded)
         banner.panel(lines, **fields)
 
         dead = supervisor.watch()
@@ -467,5 +479,6 @@ def run_stack(settings: Settings, console: Console, *, reset_zoom_emulator: bool
     except KeyboardInterrupt:
         return 130
     finally:
+        forget_stack(pid=os.getpid())
         supervisor.stop_all()
         banner.say("stopped", "stopped")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
-from engine.temporal import SearchAttribute
+from engine.temporal import RunKind, SearchAttribute
 
 #: The workflow type (``workflows.system_check.SystemCheckWorkflow``; its class name, kept for old histories).
 SYSTEM_CHECK_WORKFLOW_TYPE = "SystemCheckWorkflow"
@@ -33,5 +33,6 @@ def system_check_search_attributes(trigger: str) -> TypedSearchAttributes:
             SearchAttributePair(SearchAttribute.WORKFLOW_KEY, "system-check"),
             SearchAttributePair(SearchAttribute.TRIGGER, trigger),
             SearchAttributePair(SearchAttribute.STATUS, "running"),
+            SearchAttributePair(SearchAttribute.KIND, RunKind.HOUSEKEEPING.value),
         ]
     )

@@ -21,7 +21,7 @@ from temporalio.client import (
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
-from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKey
+from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKey, SearchAttributeUpdate
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
@@ -37,9 +37,23 @@ class TaskQueue(StrEnum):
 DATA_CONVERTER: DataConverter = pydantic_data_converter
 
 
+class RunKind(StrEnum):
+    """``RollcallKind``: what a run is, so a saved view can show only enrollments or hide the
+    housekeeping runs (repair, reconciliation, system check) that come every few minutes."""
+
+    ENROLLMENT = "enrollment"
+    REGISTRATION = "registration"
+    SYNC = "sync"
+    HOUSEKEEPING = "housekeeping"
+
+
 class SearchAttribute:
-    """Rollcall's custom search attributes. Ids only: search attributes are stored unencrypted,
-    so an email or a name never goes here."""
+    """Rollcall's custom search attributes, each with one meaning on every run. Ids only: search
+    attributes are stored unencrypted, so an email or a name never goes here.
+
+    ``RollcallZoomAccount`` is the Zoom account id, ``RollcallZoomConnection`` the name of the
+    configured connection; ``RollcallKind`` one of ``RunKind``.
+    """
 
     WORKFLOW_KEY = SearchAttributeKey.for_keyword("RollcallWorkflowKey")
     DEFINITION_VERSION = SearchAttributeKey.for_int("RollcallDefinitionVersion")
@@ -48,7 +62,9 @@ class SearchAttribute:
     STATUS = SearchAttributeKey.for_keyword("RollcallStatus")
     WEBINAR_ID = SearchAttributeKey.for_keyword("RollcallWebinarId")
     ZOOM_ACCOUNT = SearchAttributeKey.for_keyword("RollcallZoomAccount")
+    ZOOM_CONNECTION = SearchAttributeKey.for_keyword("RollcallZoomConnection")
     TRIGGER = SearchAttributeKey.for_keyword("RollcallTrigger")
+    KIND = SearchAttributeKey.for_keyword("RollcallKind")
 
     ALL: tuple[SearchAttributeKey[str] | SearchAttributeKey[int], ...] = (
         WORKFLOW_KEY,
@@ -58,8 +74,20 @@ class SearchAttribute:
         STATUS,
         WEBINAR_ID,
         ZOOM_ACCOUNT,
+        ZOOM_CONNECTION,
         TRIGGER,
+        KIND,
     )
+
+
+#: ``workflow.patched`` id of the runs that upsert ``RollcallKind`` (and the other attributes of
+#: #14.3) as they start: the repair, the reconciliation, the add-to-webinar saga.
+OPERATOR_VIEW = "operator-view"
+
+
+def housekeeping_attributes(key: str) -> list[SearchAttributeUpdate[Any]]:
+    """What a housekeeping run (repair, reconciliation) upserts at its start."""
+    return [SearchAttribute.KIND.value_set(RunKind.HOUSEKEEPING.value), SearchAttribute.WORKFLOW_KEY.value_set(key)]
 
 
 def dev_server_search_attribute_args() -> list[str]:

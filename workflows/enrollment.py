@@ -19,18 +19,23 @@ Changing this interpreter while enrollments are running: put the new behaviour b
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy as TemporalRetryPolicy
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import (
     ActivityError,
+    ApplicationError,
     CancelledError,
     ChildWorkflowError,
     FailureError,
+    RetryState,
     WorkflowAlreadyStartedError,
 )
+from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -64,7 +69,7 @@ with workflow.unsafe.imports_passed_through():
         StepContext,
         StepResult,
     )
-    from engine.temporal import SearchAttribute
+    from engine.temporal import OPERATOR_VIEW, RunKind, SearchAttribute
     from workflows.add_to_webinar import (
         AddContactToWebinarWorkflow,
         AddToWebinarInput,
@@ -86,6 +91,10 @@ LOCAL_STORE_STEPS = "local-store-steps"
 #: It arrives as the bare failure, not wrapped in an ActivityError, and used to fail the run.
 #: The outcomes a failed step carried are sent again with its failure.
 LOCAL_STEP_FAILURES = "local-step-failures"
+# ``OPERATOR_VIEW`` (``workflow.patched`` id "operator-view", #14.1, #14.3): an enrollment that ends
+# ``failed`` fails its run (a non-retryable ApplicationError whose type is the failing step's code,
+# after the store is written), and a run upserts ``RollcallWebinarId`` once a step has resolved it
+# and starts its add-to-webinar child with ``RollcallKind=registration``.
 
 _STATUS_BY_EXIT = {
     ExitReason.COMPLETED: "completed",
@@ -132,6 +141,41 @@ def _failure_message(error: BaseException) -> str:
     return str(cause or error)
 
 
+def _failure_code(error: BaseException) -> str:
+    """The stable code of a step failure: the type of the ApplicationError underneath
+    (``WEBHOOK_RETRYABLE_STATUS``, ``TEMPLATE_ERROR``, the saga's outcome…), else ``STEP_FAILED``."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ApplicationError) and cause.type:
+            return cause.type
+        if isinstance(cause, TemporalTimeoutError):
+            return "STEP_TIMED_OUT"
+        cause = cause.__cause__
+    return "STEP_FAILED"
+
+
+@dataclass
+class _StepFailure:
+    """The step failure that ended an enrollment, for the run's failure and current details."""
+
+    position: int
+    step: CallOutStep | DelayStep | BranchStep
+    message: str
+    code: str
+    error: BaseException
+
+    def describe(self) -> str:
+        """``failed at step 4 alert_ops: HTTP 503 after 5 attempts``."""
+        step = self.step
+        message = self.message.removeprefix(f"{getattr(step, 'type', '')} {step.id!r}: ")
+        retry_state = self.error.retry_state if isinstance(self.error, ActivityError) else None
+        if retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED and isinstance(step, CallOutStep):
+            message += f" after {step.retry.max_attempts} attempts"
+        elif retry_state == RetryState.TIMEOUT:
+            message += " (its retries ran out of time)"
+        return f"failed at step {self.position + 1} {step.id}: {message}"
+
+
 @workflow.defn(name=WORKFLOW_TYPE)
 class EnrollmentWorkflow:
     def __init__(self) -> None:
@@ -139,6 +183,8 @@ class EnrollmentWorkflow:
         self._state = InterpreterState()
         self._waiting_until: datetime | None = None
         self._steps: list[Step] = []
+        #: The step failure that ends the enrollment (``on_error: fail``), for the run's end.
+        self._failure: _StepFailure | None = None
 
     @workflow.signal
     def unenroll(self) -> None:
@@ -262,11 +308,15 @@ class EnrollmentWorkflow:
         data: dict[str, Any] = failed.outputs() if failed is not None else {}
         self._state.sequence = sequence
         self._state.outcomes[step.id] = StepOutcomeCode.FAILED
+        message = failed.message if failed is not None else _failure_message(error)
+        self._failure = _StepFailure(
+            position=self._state.position, step=step, message=message, code=_failure_code(error), error=error
+        )
         return OutcomeNote(
             sequence=sequence,
             step_id=step.id,
             outcome=StepOutcomeCode.FAILED,
-            message=failed.message if failed is not None else _failure_message(error),
+            message=message,
             data={**data, "on_error": step.on_error if isinstance(step.on_error, str) else "goto"},
         )
 
@@ -314,6 +364,7 @@ class EnrollmentWorkflow:
         )
         if prepared.exit is not None or prepared.outcome is not None or prepared.webinar_id is None:
             return prepared  # left the workflow, or INVALID_WEBINAR_ID (already recorded)
+        registration_attributes = self._note_webinar(prepared.webinar_id, ctx.contact_id)
         child_id = add_to_webinar_workflow_id(prepared.webinar_id, ctx.contact_id)
         for attempt in range(1, 1000):
             try:
@@ -331,6 +382,7 @@ class EnrollmentWorkflow:
                     # recorded, or compensated) before it ends.
                     parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
                     static_summary=add_to_webinar_summary(prepared.webinar_id, ctx.contact_id),
+                    search_attributes=registration_attributes,
                 )
                 break
             except WorkflowAlreadyStartedError:
@@ -342,6 +394,22 @@ class EnrollmentWorkflow:
         note = OutcomeNote(sequence=ctx.sequence, step_id=step.id, outcome=code, message=message, data=output)
         await self._record_notes(ctx.enrollment_id, [note], step.id)
         return StepResult(outcome=code, message=message, output=output)
+
+    @staticmethod
+    def _note_webinar(webinar_id: str, contact_id: int) -> TypedSearchAttributes | None:
+        """The run is found by the webinar it registers the contact to (``RollcallWebinarId``), and
+        its add-to-webinar child starts as a ``registration`` run (``RollcallKind``): the attributes
+        the child starts with (None before ``operator-view``)."""
+        if not workflow.patched(OPERATOR_VIEW):
+            return None
+        workflow.upsert_search_attributes([SearchAttribute.WEBINAR_ID.value_set(webinar_id)])
+        return TypedSearchAttributes(
+            [
+                SearchAttributePair(SearchAttribute.KIND, RunKind.REGISTRATION.value),
+                SearchAttributePair(SearchAttribute.CONTACT_ID, str(contact_id)),
+                SearchAttributePair(SearchAttribute.WEBINAR_ID, webinar_id),
+            ]
+        )
 
     async def _wait(self, step: DelayStep, deadline: datetime) -> bool:
         """Sleep until ``deadline``; False when unenrolled meanwhile."""
@@ -410,17 +478,41 @@ class EnrollmentWorkflow:
 
     async def _finish(self, params: EnrollmentInput, reason: ExitReason, notes: list[OutcomeNote]) -> EnrollmentResult:
         status = _STATUS_BY_EXIT[reason]
-        workflow.set_current_details(f"{status}: {reason.value.replace('_', ' ')}")
+        ending = self._ending(reason)
+        workflow.set_current_details(ending)
         await self._store(
             EnrollmentActivities.finish,
             [FinishRequest(enrollment_id=params.enrollment_id, status=status, reason=reason, notes=notes)],
             summary=f"close the enrollment ({reason.value})",
         )
         workflow.upsert_search_attributes([SearchAttribute.STATUS.value_set(status)])
-        return EnrollmentResult(
+        result = EnrollmentResult(
             enrollment_id=params.enrollment_id,
             status=status,
             reason=reason,
             steps_run=self._state.sequence,
             outcomes=dict(self._state.outcomes),
         )
+        failure = self._failure
+        if reason == ExitReason.STEP_FAILED and failure is not None and workflow.patched(OPERATOR_VIEW):
+            # The store says ``failed`` already: the run says so too (the Web UI's Failed list and
+            # ``ExecutionStatus="Failed"`` find it), without a retry.
+            raise ApplicationError(ending, result.model_dump(mode="json"), type=failure.code, non_retryable=True)
+        return result
+
+    def _ending(self, reason: ExitReason) -> str:
+        """The run's last current details, in words (#14.1): what happened, at which step."""
+        position, count, ran = self._state.position, len(self._steps), self._state.sequence
+        at = f"step {position + 1} ({self._steps[position].id})" if position < count else f"step {position + 1}"
+        failure = self._failure
+        if reason == ExitReason.STEP_FAILED and failure is not None:
+            return failure.describe()
+        endings = {
+            ExitReason.COMPLETED: f"completed: {ran} step{'' if ran == 1 else 's'} run",
+            ExitReason.END_STEP: f"completed: its end step, {at}",
+            ExitReason.GOAL_MET: f"completed: goal met at {at}",
+            ExitReason.SUPPRESSED: f"cancelled: suppressed at {at}",
+            ExitReason.UNENROLLED: f"cancelled: unenrolled at {at}",
+            ExitReason.CONTACT_DELETED: f"cancelled: contact deleted, found at {at}",
+        }
+        return endings.get(reason, f"{_STATUS_BY_EXIT[reason]}: {reason.value.replace('_', ' ')}")

@@ -13,6 +13,7 @@ with workflow.unsafe.imports_passed_through():
     from engine.enrollment.repair import REPAIR_SCHEDULE_ID as SCHEDULE_ID
     from engine.enrollment.repair import REPAIR_WORKFLOW_TYPE as WORKFLOW_TYPE
     from engine.enrollment.repair import RepairRequest, RepairResult
+    from engine.temporal import OPERATOR_VIEW, housekeeping_attributes
 
 __all__ = ["SCHEDULE_ID", "WORKFLOW_TYPE", "RepairEnrollmentsWorkflow"]
 
@@ -21,6 +22,8 @@ __all__ = ["SCHEDULE_ID", "WORKFLOW_TYPE", "RepairEnrollmentsWorkflow"]
 class RepairEnrollmentsWorkflow:
     @workflow.run
     async def run(self, request: RepairRequest) -> RepairResult:
+        if workflow.patched(OPERATOR_VIEW):
+            workflow.upsert_search_attributes(housekeeping_attributes("enrollment-repair"))
         workflow.set_current_details("looking for enrollments without a run, and runs ended outside the interpreter")
         result = await workflow.execute_activity_method(
             EnrollmentRepairActivities.repair_enrollments,

@@ -13,6 +13,7 @@ with workflow.unsafe.imports_passed_through():
     from engine.sync.contracts import RECONCILE_SCHEDULE_ID as SCHEDULE_ID
     from engine.sync.contracts import RECONCILE_WORKFLOW_TYPE as WORKFLOW_TYPE
     from engine.sync.contracts import ReconcileRequest, ReconcileResult
+    from engine.temporal import OPERATOR_VIEW, housekeeping_attributes
 
 __all__ = ["SCHEDULE_ID", "WORKFLOW_TYPE", "ReconcileWebinarsWorkflow"]
 
@@ -21,6 +22,8 @@ __all__ = ["SCHEDULE_ID", "WORKFLOW_TYPE", "ReconcileWebinarsWorkflow"]
 class ReconcileWebinarsWorkflow:
     @workflow.run
     async def run(self, request: ReconcileRequest) -> ReconcileResult:
+        if workflow.patched(OPERATOR_VIEW):
+            workflow.upsert_search_attributes(housekeeping_attributes("reconcile-webinars"))
         workflow.set_current_details("listing webinars of the connected Zoom accounts")
         result = await workflow.execute_activity_method(
             ReconcileActivities.reconcile_webinars,

@@ -56,6 +56,7 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("GET", "/v1/contacts/{contact_id}"): VIEWER,
     ("GET", "/v1/contacts/{contact_id}/timeline"): VIEWER,
     ("GET", "/v1/contacts/{contact_id}/participations"): VIEWER,
+    ("GET", "/v1/contacts/{contact_id}/enrollments"): VIEWER,
     ("POST", "/v1/contacts"): OPERATOR,
     ("PATCH", "/v1/contacts/{contact_id}"): OPERATOR,
     ("DELETE", "/v1/contacts/{contact_id}"): OPERATOR,
@@ -89,6 +90,8 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("POST", "/v1/workflows/{key}/disable"): EDITOR,
     ("POST", "/v1/workflows/{key}/enrollments"): OPERATOR,
     ("POST", "/v1/workflows/{key}/enrollments:bulk"): OPERATOR,
+    ("GET", "/v1/workflows/{key}/enrollments"): VIEWER,  # e-mails (include=email): operator
+    ("GET", "/v1/workflows/{key}/stats"): VIEWER,
     ("GET", "/v1/workflows/{key}/enrollments/{contact_id}"): VIEWER,
     ("DELETE", "/v1/workflows/{key}/enrollments/{contact_id}"): OPERATOR,
 }

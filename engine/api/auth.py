@@ -30,7 +30,7 @@ import yaml
 from pydantic import SecretStr
 
 from engine.config import Settings
-from engine.errors import ConfigurationError
+from engine.errors import ConfigurationError, RollcallError
 
 KEYS_VARIABLE = "ROLLCALL_API_KEYS"
 ADMIN_KEYS_VARIABLE = "ROLLCALL_ADMIN_API_KEYS"
@@ -55,6 +55,15 @@ class Role(StrEnum):
 
 
 _RANK = {role: rank for rank, role in enumerate(Role)}
+
+
+class RoleRequired(RollcallError):
+    """A part of an answer the caller's role may not see (e.g. e-mails in a list, operator and above)."""
+
+    code = "ROLE_REQUIRED"
+    http_status = 403
+
+
 _ROLE_NAMES = ", ".join(role.value for role in reversed(Role))
 
 

@@ -123,7 +123,7 @@ def create_zoom_connection(
             session.flush()
     except IntegrityError:
         raise ZoomConnectionExists(
-            "this business unit, name or Zoom account is already connected (R-BU-1: one Zoom account per BU)",
+            "this business unit, name or Zoom account is already connected (one Zoom account per business unit)",
             details={"business_unit_id": business_unit_id, "zoom_account_id": zoom_account_id},
         ) from None
     return connection

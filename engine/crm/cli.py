@@ -29,7 +29,11 @@ from engine.errors import RollcallError
 
 console = Console()
 contacts_app = typer.Typer(help="Contacts in the CRM store.", no_args_is_help=True, pretty_exceptions_show_locals=False)
-settings_app = typer.Typer(help="Sync settings (R-SET-1…6).", no_args_is_help=True, pretty_exceptions_show_locals=False)
+settings_app = typer.Typer(
+    help="Sync settings: what is synced, from whom, and what is excluded.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 
 _SETTINGS_LISTS = {
     name for name, info in settings_repo.SyncSettingsValues.model_fields.items() if "list" in str(info.annotation)
@@ -52,9 +56,13 @@ def _store() -> Iterator[Session]:
 
 def _contacts_table(contacts: list[Contact], title: str) -> Table:
     table = Table(title=title)
+    # Ids and e-mails are never cut (one copies them into the next command); names wrap.
     for column in ("id", "email", "name", "registrations", "attendances", "avg %"):
         table.add_column(
-            column, justify="right" if column in ("id", "registrations", "attendances", "avg %") else "left"
+            column,
+            justify="right" if column in ("id", "registrations", "attendances", "avg %") else "left",
+            no_wrap=column != "name",
+            overflow="fold" if column == "name" else "ellipsis",
         )
     for c in contacts:
         average = c.zoom_webinar_attendance_average_duration
@@ -94,7 +102,7 @@ def search(
     limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
     cursor: Annotated[str | None, typer.Option()] = None,
 ) -> None:
-    """Contacts matching a segment filter (R-SEG-1)."""
+    """Contacts matching a segment filter."""
     try:
         node = parse_filter(filter_json)
     except ValidationError as exc:
@@ -133,7 +141,7 @@ def create(
 
 @contacts_app.command("delete")
 def delete(contact_id: int) -> None:
-    """Delete a contact; its email is tombstoned so no sync recreates it (R-EXC-5)."""
+    """Delete a contact; its email is tombstoned so no sync recreates it."""
     with _store() as session:
         email = contact_repo.delete_contact(session, contact_id)
         session.commit()
@@ -192,12 +200,12 @@ def audit_command(
     limit: Annotated[int, typer.Option(min=1, max=200)] = 20,
     cursor: Annotated[str | None, typer.Option()] = None,
 ) -> None:
-    """The audit log of a webinar's syncs, newest first (§7)."""
+    """The audit log of a webinar's syncs, newest first."""
     with _store() as session:
         page = list_audit_entries(session, webinar_id.replace(" ", "").replace("-", ""), cursor=cursor, limit=limit)
         table = Table(title=f"Audit of webinar {webinar_id}")
         for column in ("started", "trigger", "status", "counts", "warnings"):
-            table.add_column(column)
+            table.add_column(column, no_wrap=column in ("started", "trigger", "status"), overflow="fold")
         for entry in page.entries:
             warnings = "\n".join(
                 f"{w['code']}: {w['message']}" + (f" ({len(w.get('items', []))} items)" if w.get("items") else "")
@@ -208,5 +216,3 @@ def audit_command(
         console.print(table)
         if page.next_cursor:
             console.print(f"more: --cursor {page.next_cursor}")
-
-

@@ -19,11 +19,13 @@ from sqlalchemy.orm import Session
 
 from engine.crm.bulk import connection_of, insert_missing
 from engine.crm.errors import DefinitionRevisionConflict, EnrollmentNotFound, WorkflowNotFound
+from engine.crm.participations import TimelineEventIn, add_timeline_events, timeline_key
 from engine.crm.tables import (
     DefinitionRevision,
     Enrollment,
     EnrollmentStatus,
     EnrollmentStepOutcome,
+    TimelineEventKind,
     WorkflowDefinition,
     table_of,
     utcnow,
@@ -211,6 +213,7 @@ def insert_active_enrollment(
                 trigger=trigger,
             )
         return existing, False
+    add_enrolled_events(session, [enrollment])
     return enrollment, True
 
 
@@ -271,9 +274,14 @@ def record_step_outcomes(
     current_step: str | None = None,
     run_id: str | None = None,
 ) -> None:
-    """Append rows of an enrollment's history; an (enrollment, sequence) already there is left as is."""
+    """Append rows of an enrollment's history; an (enrollment, sequence) already there is left as is.
+    A failed step also goes on the contact's timeline. An enrollment deleted with its contact
+    (ON DELETE CASCADE) records nothing: there is no one left to record it for."""
     now = utcnow()
     if outcomes:
+        owner = _owner(session, enrollment_id)
+        if owner is None:
+            return
         inserted = insert_missing(
             connection_of(session),
             OUTCOMES,
@@ -293,12 +301,122 @@ def record_step_outcomes(
             key=["enrollment_id", "sequence"],
         )
         _log_outcomes(enrollment_id, outcomes, inserted)
+        _step_failed_events(session, enrollment_id, owner, [o for o in outcomes if o.outcome == "FAILED"], now)
     values: dict[str, Any] = {"updated_at": now}
     if current_step is not None:
         values["current_step"] = current_step
     if run_id is not None:
         values["run_id"] = run_id
     session.execute(sa.update(ENROLLMENTS).where(ENROLLMENTS.c.id == enrollment_id).values(**values))
+
+
+@dataclass(frozen=True)
+class _Owner:
+    contact_id: int
+    definition_key: str
+    definition_version: int
+
+
+def _owner(session: Session, enrollment_id: int) -> _Owner | None:
+    row = (
+        connection_of(session)
+        .execute(
+            sa.select(ENROLLMENTS.c.contact_id, ENROLLMENTS.c.definition_key, ENROLLMENTS.c.definition_version).where(
+                ENROLLMENTS.c.id == enrollment_id
+            )
+        )
+        .first()
+    )
+    return None if row is None else _Owner(row.contact_id, row.definition_key, row.definition_version)
+
+
+# --- the contact's timeline (#14.2) ----------------------------------------------------------------
+
+
+def add_enrolled_events(session: Session, enrollments: Sequence[Enrollment]) -> None:
+    """ "Enrolled in …" on each contact's timeline, in the admission's transaction."""
+    events = []
+    for enrollment in enrollments:
+        assert enrollment.id is not None
+        events.append(
+            TimelineEventIn(
+                contact_id=enrollment.contact_id,
+                kind=TimelineEventKind.WORKFLOW_ENROLLED,
+                occurred_at=enrollment.created_at,
+                idempotency_key=timeline_key(TimelineEventKind.WORKFLOW_ENROLLED, enrollment.id),
+                data={
+                    "workflow_key": enrollment.definition_key,
+                    "version": enrollment.definition_version,
+                    "enrollment_id": enrollment.id,
+                    "trigger": enrollment.trigger,
+                    "title": f"Enrolled in {enrollment.definition_key} v{enrollment.definition_version}"
+                    f" ({enrollment.trigger})",
+                },
+            )
+        )
+    add_timeline_events(session, events)
+
+
+def _step_failed_events(
+    session: Session, enrollment_id: int, owner: _Owner, failed: Sequence[StepOutcomeRecord], now: datetime
+) -> None:
+    add_timeline_events(
+        session,
+        [
+            TimelineEventIn(
+                contact_id=owner.contact_id,
+                kind=TimelineEventKind.WORKFLOW_STEP_FAILED,
+                occurred_at=record.finished_at or now,
+                idempotency_key=timeline_key(TimelineEventKind.WORKFLOW_STEP_FAILED, enrollment_id, record.sequence),
+                data={
+                    "workflow_key": owner.definition_key,
+                    "version": owner.definition_version,
+                    "enrollment_id": enrollment_id,
+                    "step_id": record.step_id,
+                    "message": record.message,
+                    "title": f"Step {record.step_id} of {owner.definition_key} failed",
+                },
+            )
+            for record in failed
+        ],
+    )
+
+
+#: How an ended enrollment reads on the timeline, by its ended reason.
+_ENDED_TITLES = {
+    "completed": "Completed {key}",
+    "end_step": "Completed {key}",
+    "goal_met": "Met the goal of {key}",
+    "unenrolled": "Unenrolled from {key}",
+    "suppressed": "Left {key}: on its suppression list",
+    "step_failed": "{key} ended: a step failed",
+}
+
+
+def _ended_event(session: Session, enrollment: Enrollment) -> None:
+    assert enrollment.id is not None and enrollment.ended_at is not None
+    reason = enrollment.ended_reason or ""
+    title = _ENDED_TITLES.get(reason, "{key} ended: " + reason.replace("_", " "))
+    add_timeline_events(
+        session,
+        [
+            TimelineEventIn(
+                contact_id=enrollment.contact_id,
+                kind=TimelineEventKind.WORKFLOW_ENDED,
+                occurred_at=enrollment.ended_at,
+                idempotency_key=timeline_key(TimelineEventKind.WORKFLOW_ENDED, enrollment.id),
+                data={
+                    "workflow_key": enrollment.definition_key,
+                    "version": enrollment.definition_version,
+                    "enrollment_id": enrollment.id,
+                    "status": enrollment.status,
+                    "reason": reason,
+                    "step_id": enrollment.current_step,
+                    "title": title.format(key=enrollment.definition_key),
+                },
+            )
+        ],
+    )
 
 
 def _log_outcomes(enrollment_id: int, outcomes: Sequence[StepOutcomeRecord], inserted: int) -> None:
@@ -318,9 +436,12 @@ def _log_outcomes(enrollment_id: int, outcomes: Sequence[StepOutcomeRecord], ins
 
 def finish_enrollment(
     session: Session, enrollment_id: int, status: EnrollmentStatus, reason: str, *, run_id: str | None = None
-) -> Enrollment:
-    """Close an enrollment once: a finished enrollment keeps its first status and reason."""
-    enrollment = get_enrollment(session, enrollment_id)
+) -> Enrollment | None:
+    """Close an enrollment once: a finished enrollment keeps its first status and reason. None when
+    it is gone (deleted with its contact). Its end goes on the contact's timeline."""
+    enrollment = session.get(Enrollment, enrollment_id)
+    if enrollment is None:
+        return None
     if enrollment.status == EnrollmentStatus.ACTIVE:
         now = utcnow()
         enrollment.status = status
@@ -331,6 +452,7 @@ def finish_enrollment(
             enrollment.run_id = run_id
         session.add(enrollment)
         session.flush()
+        _ended_event(session, enrollment)
     return enrollment
 
 

@@ -76,6 +76,10 @@ class TimelineEventKind(StrEnum):
     WEBINAR_ATTENDANCE = "webinar_attendance"
     WEBINAR_CANCELLATION = "webinar_cancellation"
     RECORDING_AVAILABLE = "recording_available"
+    # Workflow actions (#14.2), written with the enrollment bookkeeping in the same transaction.
+    WORKFLOW_ENROLLED = "workflow_enrolled"
+    WORKFLOW_STEP_FAILED = "workflow_step_failed"
+    WORKFLOW_ENDED = "workflow_ended"
 
 
 class RecordingStatus(StrEnum):
@@ -468,6 +472,9 @@ class Enrollment(SQLModel, table=True):
             sqlite_where=sa.text("status = 'active' AND run_id IS NULL"),
             postgresql_where=sa.text("status = 'active' AND run_id IS NULL"),
         ),
+        # A workflow's enrollments newest first, and its counts by status and step (#14.2).
+        Index("ix_enrollments_key_created", "definition_key", "created_at", "id"),
+        Index("ix_enrollments_key_status_step", "definition_key", "status", "current_step"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

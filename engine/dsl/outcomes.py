@@ -26,6 +26,33 @@ class StepOutcomeCode(StrEnum):
     INVALID_WEBINAR_ID = "INVALID_WEBINAR_ID"
     # webhook
     DELIVERED = "DELIVERED"
+    # enroll: the other workflow refused the contact (#14.1; the refusal codes of enrolling)
+    WORKFLOW_NOT_FOUND = "WORKFLOW_NOT_FOUND"
+    WORKFLOW_DISABLED = "WORKFLOW_DISABLED"
+    TRIGGER_NOT_ALLOWED = "TRIGGER_NOT_ALLOWED"
+    RE_ENROLLMENT_OFF = "RE_ENROLLMENT_OFF"
+    SUPPRESSED = "SUPPRESSED"
+    CRITERIA_NOT_MET = "CRITERIA_NOT_MET"
+    GOAL_ALREADY_MET = "GOAL_ALREADY_MET"
+    CONTACT_EXCLUDED = "CONTACT_EXCLUDED"
+
+
+#: Outcomes where the step did what it is for (the stats' "succeeded"); FAILED is "failed"; the
+#: other codes (a refusal, an invalid webinar id, SKIPPED) are neither.
+SUCCEEDED = frozenset({StepOutcomeCode.COMPLETED, StepOutcomeCode.DELIVERED, StepOutcomeCode.REGISTERED})
+
+ENROLL_REFUSALS = frozenset(
+    {
+        StepOutcomeCode.WORKFLOW_NOT_FOUND,
+        StepOutcomeCode.WORKFLOW_DISABLED,
+        StepOutcomeCode.TRIGGER_NOT_ALLOWED,
+        StepOutcomeCode.RE_ENROLLMENT_OFF,
+        StepOutcomeCode.SUPPRESSED,
+        StepOutcomeCode.CRITERIA_NOT_MET,
+        StepOutcomeCode.GOAL_ALREADY_MET,
+        StepOutcomeCode.CONTACT_EXCLUDED,
+    }
+)
 
 
 _ANY_STEP = frozenset({StepOutcomeCode.SKIPPED})
@@ -51,7 +78,7 @@ OUTCOMES_BY_STEP_TYPE: dict[str, frozenset[StepOutcomeCode]] = {
     },
     "webhook": _CALLS_OUT | {StepOutcomeCode.DELIVERED},
     "set_property": _CALLS_OUT | {StepOutcomeCode.COMPLETED},
-    "enroll": _CALLS_OUT | {StepOutcomeCode.COMPLETED},
+    "enroll": _CALLS_OUT | {StepOutcomeCode.COMPLETED} | ENROLL_REFUSALS,
     # A delay or branch whose template cannot be rendered fails (#13.5).
     "delay": _CALLS_OUT | {StepOutcomeCode.COMPLETED},
     "branch": _CALLS_OUT | {StepOutcomeCode.COMPLETED},

@@ -36,7 +36,7 @@ from engine.crm.contacts import (
     upsert_contacts,
     validate_properties,
 )
-from engine.crm.enrollments import get_definition, insert_active_enrollment
+from engine.crm.enrollments import add_enrolled_events, get_definition, insert_active_enrollment
 from engine.crm.errors import ContactNotFound
 from engine.crm.numbers import PropertyValue
 from engine.crm.segments import contact_matches
@@ -389,6 +389,7 @@ def _insert_enrollments(
     for chunk in chunked(rows, _CHUNK):
         for row in connection.execute(statement, list(chunk)).mappings():
             inserted[row["contact_id"]] = Enrollment(**row)
+    add_enrolled_events(session, list(inserted.values()))  # "enrolled in …" on the timeline (#14.2)
     return inserted
 
 

@@ -48,7 +48,7 @@ from engine.enrollment.contracts import WORKFLOW_TYPE, EnrollmentInput, Enrollme
 from engine.enrollment.errors import EnrollmentRefused, NotEnrolled, TemporalUnavailable
 from engine.errors import RollcallError
 from engine.failpoints import failpoint
-from engine.temporal import SearchAttribute, TaskQueue
+from engine.temporal import RunKind, SearchAttribute, TaskQueue
 
 log = structlog.get_logger("rollcall.enrollment")
 
@@ -156,6 +156,7 @@ def search_attributes(definition: Definition, version: int, contact_id: int, tri
             SearchAttributePair(SearchAttribute.BUSINESS_UNIT, definition.business_unit),
             SearchAttributePair(SearchAttribute.STATUS, EnrollmentStatus.ACTIVE.value),
             SearchAttributePair(SearchAttribute.TRIGGER, trigger),
+            SearchAttributePair(SearchAttribute.KIND, RunKind.ENROLLMENT.value),
         ]
     )
 

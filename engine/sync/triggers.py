@@ -15,7 +15,7 @@ from temporalio.common import (
 )
 
 from engine.sync.contracts import RECORDING_SIGNAL, TRIGGER_SIGNAL, WORKFLOW_TYPE, SyncRequest, sync_workflow_id
-from engine.temporal import SearchAttribute
+from engine.temporal import RunKind, SearchAttribute
 
 log = structlog.get_logger("rollcall.sync")
 
@@ -66,6 +66,8 @@ async def request_sync(
         SearchAttributePair(SearchAttribute.WORKFLOW_KEY, "webinar-sync"),
         SearchAttributePair(SearchAttribute.WEBINAR_ID, webinar_id),
         SearchAttributePair(SearchAttribute.ZOOM_ACCOUNT, zoom_account_id),
+        SearchAttributePair(SearchAttribute.ZOOM_CONNECTION, connection),
+        SearchAttributePair(SearchAttribute.KIND, RunKind.SYNC.value),
         SearchAttributePair(SearchAttribute.TRIGGER, trigger),
         SearchAttributePair(SearchAttribute.STATUS, "running"),
     ]

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from engine.dsl.schema import SCHEMA_PATH
+from engine.stack_file import StackInfo, record_stack
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -314,3 +315,62 @@ def test_csv_rows_keep_their_line_numbers_and_local_problems(tmp_path: Path) -> 
         path.write_text(header)
         with pytest.raises(CsvProblem, match=message):
             read_contacts_csv(path)
+
+
+def test_the_operators_view_in_a_terminal_finds_the_stack_and_keeps_keys_whole(  # type: ignore[no-untyped-def]
+    stack, tmp_path: Path
+) -> None:
+    """#14.6: with no --api-url/ROLLCALL_API_URL the CLI uses the stack recorded in
+    .rollcall/stack.json (ignored once its `up` has gone); tables at 80 and 120 columns keep long
+    keys whole. #14.2: `workflows show` prints the stats with a bar per step, `enrollments` lists
+    them. #14.3: `rollcall ui` prints the Web UI's list URL with the query URL-encoded."""
+    cli = _cli(tmp_path, ROLLCALL_API_KEY=stack.api_key, ROLLCALL_API_PORT="9")
+    ui = "http://127.0.0.1:8299"
+    record_stack(
+        StackInfo(stack.api_url, "127.0.0.1:7233", "default", temporal_ui_url=ui, pid=os.getpid()),
+        cli.cwd / ".rollcall",
+    )
+    assert oct((cli.cwd / ".rollcall" / "stack.json").stat().st_mode & 0o777) == "0o600"
+    key = _key("a-long-workflow-key-that-a-narrow-terminal-must-never-cut")
+    _push(cli, tmp_path, key, DELAYED)
+    for person in ("ada", "bob"):
+        enrolled = cli("enroll", key, "--email", f"{person}@narrow.example")
+        assert enrolled.returncode == 0, enrolled.stderr
+
+    for columns in ("80", "120"):
+        cli.env["COLUMNS"] = columns
+        listed = cli("workflows", "list")
+        assert listed.returncode == 0, listed.stderr
+        assert any(key in line for line in listed.stdout.splitlines()), listed.stdout
+        shown = cli("workflows", "show", key)
+        assert shown.returncode == 0, shown.stderr
+        rows = {line.split()[1]: line for line in shown.stdout.splitlines() if line.startswith("│ wait ")}
+        assert "█" in rows["wait"] and rows["wait"].split("│")[7].strip() == "2", shown.stdout  # waiting now
+        active = cli("enrollments", key, "--status", "active")
+        assert active.returncode == 0, active.stderr
+        assert "2 enrollment(s)" in active.stdout and "@" not in active.stdout
+        for output in (listed.stdout, shown.stdout, active.stdout):
+            table_lines = [line for line in output.splitlines() if line[:1] in "┏┃┡│└"]
+            assert max(len(line) for line in table_lines) <= int(columns), output
+
+    linked = cli("ui", key, "--failed")
+    assert linked.returncode == 0, linked.stderr
+    query, url = linked.stdout.strip().splitlines()
+    assert query == f'RollcallWorkflowKey="{key}" AND ExecutionStatus="Failed"'
+    assert url == (
+        f"{ui}/namespaces/default/workflows?query=RollcallWorkflowKey%3D%22{key}%22%20AND%20"
+        "ExecutionStatus%3D%22Failed%22"
+    )
+    saved = cli("ui")
+    assert saved.returncode == 0 and 'RollcallKind IN ("enrollment", "registration", "sync")' in saved.stdout
+
+    # A stack file whose `up` is gone is ignored: the CLI falls back to ROLLCALL_API_PORT.
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    record_stack(StackInfo(stack.api_url, "x", "default", pid=int(gone.stdout)), cli.cwd / ".rollcall")
+    stale = cli("workflows", "list")
+    assert stale.returncode == 2 and "http://127.0.0.1:9" in stale.stderr, stale.stderr
+
+    headers = {"Authorization": f"Bearer {stack.api_key}"}
+    with httpx.Client(base_url=stack.api_url, headers=headers, timeout=30) as api:
+        for item in api.get(f"/v1/workflows/{key}/enrollments").json()["enrollments"]:
+            assert api.delete(f"/v1/workflows/{key}/enrollments/{item['contact_id']}").status_code == 200

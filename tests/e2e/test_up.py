@@ -124,10 +124,12 @@ def test_up_starts_everything_stops_cleanly_and_keeps_history(tmp_path: Path) ->
 
         _check_demo_zoom(up, api, headers, tmp_path / ".rollcall" / "rollcall.db")
         _check_demo_inbox(up, api, headers)
+        _check_cli_finds_the_stack(tmp_path, env)
     finally:
         returncode, output = _stop(up)
     assert returncode == 0, output
     assert "Rollcall is up" in output
+    assert not (tmp_path / ".rollcall" / "stack.json").exists()  # #14.6: gone with the stack
     # #12.1: the banner names the generated key's file; no line of any process shows the key.
     assert "API key      .rollcall/api-key  (generated admin key 'local-admin': cat it)" in output
     assert key not in output
@@ -162,6 +164,27 @@ def test_up_starts_everything_stops_cleanly_and_keeps_history(tmp_path: Path) ->
     finally:
         returncode, output = _stop(up)
     assert returncode == 0, output
+
+
+def _check_cli_finds_the_stack(tmp_path: Path, env: dict[str, str]) -> None:
+    """#14.6: `up` records its API and UI URLs in .rollcall/stack.json (0600); a CLI command run in
+    the same folder, told neither the port nor the URL, reaches this stack's API through it."""
+    recorded = json.loads((tmp_path / ".rollcall" / "stack.json").read_text())
+    assert recorded["api_url"] == f"http://127.0.0.1:{env['ROLLCALL_API_PORT']}"
+    assert recorded["temporal_ui_url"] == f"http://127.0.0.1:{env['ROLLCALL_TEMPORAL_UI_PORT']}"
+    assert oct(stat.S_IMODE((tmp_path / ".rollcall" / "stack.json").stat().st_mode)) == "0o600"
+    told_nothing = {name: value for name, value in env.items() if not name.startswith("ROLLCALL_")}
+    listed = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "workflows", "list"],
+        cwd=tmp_path, env={**told_nothing, "COLUMNS": "120"}, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    assert "Workflows" in listed.stdout
+    linked = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "ui", "--failed"],
+        cwd=tmp_path, env=told_nothing, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert f"{recorded['temporal_ui_url']}/namespaces/default/workflows?query=" in linked.stdout, linked.stderr
 
 
 def _assert_owner_only(state: Path) -> None:

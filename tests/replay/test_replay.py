@@ -410,3 +410,24 @@ def test_since_saga_preflight_histories_hold_no_email_and_no_join_link() -> None
         assert not [email for email in people if email in payloads.lower()], path.name
     registered = "\n".join(_decoded_payloads(json.loads(_since_preflight("add-to-webinar-registered").read_text())))
     assert '"host_id":"host"' in registered  # the host as its Zoom user id
+
+
+def _upserted(path: Path) -> set[str]:
+    """The search attributes a history's runs upserted (their names)."""
+    names: set[str] = set()
+    for event in json.loads(path.read_text())["events"]:
+        if event["eventType"] == "EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES":
+            fields = event["upsertWorkflowSearchAttributesEventAttributes"]["searchAttributes"]["indexedFields"]
+            names |= set(fields)
+    return names
+
+
+def test_operator_view_histories_fail_failed_enrollments_and_carry_the_new_attributes() -> None:
+    """#14.1 (``operator-view``): the enrollment that ends ``failed`` fails its run with the step's
+    code after the store is written; completed and cancelled ones complete."""
+    tagged = {path.stem.removesuffix("@operator-view"): path for path in HISTORIES if "@operator-view" in path.stem}
+    assert _ending(tagged["on-error-fail"]) == ("FAILED", "WEBHOOK_RETRYABLE_STATUS")
+    assert _ending(_named(ENROLLMENT, "on-error-fail@local-step-failures"))[0] == "COMPLETED"
+    for name in ("every-step", "on-error-continue", "exits-goal", "exits-unenroll"):
+        assert _ending(tagged[name])[0] == "COMPLETED", name
+    assert "RollcallStatus" in _upserted(tagged["on-error-fail"])

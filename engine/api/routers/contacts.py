@@ -23,11 +23,13 @@ from engine.api.schemas.crm import (
     TimelineEventOut,
     TimelinePageOut,
 )
+from engine.api.schemas.enrollments import EnrollmentSummaryOut
 from engine.crm import contacts as repo
 from engine.crm.accounts import get_business_unit
 from engine.crm.participations import list_participations, list_timeline
 from engine.crm.segments import search_contacts
 from engine.crm.tables import Contact
+from engine.enrollment.reports import list_contact_enrollments
 
 router = APIRouter(prefix="/contacts", tags=["contacts"])
 
@@ -120,6 +122,13 @@ def get_timeline(
     return TimelinePageOut(
         events=[TimelineEventOut.model_validate(e.model_dump()) for e in page.events], next_cursor=page.next_cursor
     )
+
+
+@router.get("/{contact_id}/enrollments")
+def get_contact_enrollments(contact_id: PathId, session: SessionDep) -> list[EnrollmentSummaryOut]:
+    """The contact's enrollments in every workflow, newest first (its workflow history)."""
+    repo.get_contact(session, contact_id)
+    return [EnrollmentSummaryOut.of(enrollment) for enrollment in list_contact_enrollments(session, contact_id)]
 
 
 @router.get("/{contact_id}/participations")

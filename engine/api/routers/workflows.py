@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Request, Response, status
+from fastapi import APIRouter, Body, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
+from engine.api.auth import Role, RoleRequired
 from engine.api.deps import CallerDep, SessionDep
+from engine.api.schemas.crm import Cursor, Limit
+from engine.api.schemas.enrollments import EnrollmentPageOut, EnrollmentSummaryOut, StepStatsOut, WorkflowStatsOut
 from engine.crm.enrollments import (
     get_definition,
     list_definition_revisions,
@@ -20,7 +23,8 @@ from engine.crm.enrollments import (
 from engine.crm.segments import SegmentFilter, search_contacts
 from engine.crm.sqlite_transactions import read_only
 from engine.crm.tables import WorkflowDefinition
-from engine.enrollment.definitions import put_definition_text
+from engine.enrollment.definitions import load_revision_hashed, put_definition_text
+from engine.enrollment.reports import EnrollmentFilter, list_enrollments, workflow_stats
 from engine.enrollment.service import MAX_BULK_ITEMS, ContactIn, EnrollmentService, EnrollmentView, EnrollResult
 from engine.errors import InvalidInput
 
@@ -28,6 +32,14 @@ router = APIRouter(prefix="/workflows", tags=["workflows"])
 
 Key = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")]
 ContactId = Annotated[int, Path(ge=1, le=2_147_483_647)]
+StepQuery = Annotated[str | None, Query(min_length=1, max_length=200)]
+OutcomeQuery = Annotated[str | None, Query(min_length=1, max_length=64, pattern=r"^[A-Z_]+$")]
+StatusQuery = Annotated[str | None, Query(pattern="^(active|completed|failed|cancelled)$")]
+TriggerQuery = Annotated[str | None, Query(pattern="^(api|manual|event|workflow)$")]
+#: ``include=email``: the contacts' e-mails, for operator keys and above.
+IncludeQuery = Annotated[str | None, Query(pattern="^email$")]
+#: E-mails in a list are personal data: viewers see contact ids only.
+EMAIL_ROLE = Role.OPERATOR
 
 _YAML_BODY = {
     "requestBody": {
@@ -294,6 +306,86 @@ def _detail(key: str, view: EnrollmentView) -> EnrollmentDetail:
         enrolled_at=enrollment.created_at,
         ended_at=enrollment.ended_at,
         history=[StepOutcomeOut.model_validate(row, from_attributes=True) for row in view.history],
+    )
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """A date without an offset is read as UTC (the store compares aware datetimes)."""
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+
+@router.get("/{key}/enrollments")
+def list_workflow_enrollments(
+    key: Key,
+    session: SessionDep,
+    caller: CallerDep,
+    status: StatusQuery = None,
+    current_step: StepQuery = None,
+    step: StepQuery = None,
+    outcome: OutcomeQuery = None,
+    trigger: TriggerQuery = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    cursor: Cursor = None,
+    limit: Limit = 100,
+    include: IncludeQuery = None,
+) -> EnrollmentPageOut:
+    """The workflow's enrollments, newest first (pass back ``next_cursor``): filter by status, the
+    step an enrollment is at (``current_step``), the outcome of a step (``step`` and/or ``outcome``:
+    ``step=alert_ops&outcome=FAILED``), trigger, and when it was enrolled (``since`` inclusive,
+    ``until`` exclusive). Contact ids only; ``include=email`` adds e-mails for operator keys and above."""
+    with_email = include == "email"
+    if with_email and not caller.role.includes(EMAIL_ROLE):
+        raise RoleRequired(
+            f"include=email needs an API key with role {EMAIL_ROLE.value} or above; key {caller.key_name!r} "
+            f"is {caller.role.value}",
+            details={"required_role": EMAIL_ROLE.value, "role": caller.role.value, "key_name": caller.key_name},
+        )
+    get_definition(session, key)
+    filters = EnrollmentFilter(
+        status=status,
+        current_step=current_step,
+        step=step,
+        outcome=outcome,
+        trigger=trigger,
+        since=_utc(since),
+        until=_utc(until),
+    )
+    page = list_enrollments(session, key, filters, cursor=cursor, limit=limit, with_email=with_email)
+    return EnrollmentPageOut(
+        enrollments=[EnrollmentSummaryOut.of(item.enrollment, item.email) for item in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
+@router.get("/{key}/stats")
+def get_workflow_stats(key: Key, session: SessionDep) -> WorkflowStatsOut:
+    """How many contacts were enrolled and where they are: totals by status, and per step of the
+    current revision how many reached it, succeeded, failed and wait at it now (action performance)."""
+    row = get_definition(session, key)
+    _version, definition, _digest = load_revision_hashed(session, key, row.current_version)
+    types = {step.id: step.type for step in definition.steps}
+    stats = workflow_stats(session, key, list(types))
+    return WorkflowStatsOut(
+        key=key,
+        current_version=row.current_version,
+        enrolled=stats.enrolled,
+        active=stats.active,
+        completed=stats.completed,
+        failed=stats.failed,
+        cancelled=stats.cancelled,
+        steps=[
+            StepStatsOut(
+                step_id=step.step_id,
+                type=types.get(step.step_id),
+                reached=step.reached,
+                succeeded=step.succeeded,
+                failed=step.failed,
+                waiting=step.waiting,
+                outcomes=step.outcomes,
+            )
+            for step in stats.steps
+        ],
     )
 
 

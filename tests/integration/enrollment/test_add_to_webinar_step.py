@@ -47,6 +47,7 @@ from engine.demo.inbox import DEMO_SECRETS, Inbox, create_inbox_app
 from engine.enrollment.contracts import EnrollmentProgress, enrollment_workflow_id
 from engine.enrollment.registration import HOST_CANNOT_REGISTER_MESSAGE
 from engine.enrollment.service import ContactIn, EnrollmentService
+from engine.temporal import SearchAttribute
 from engine.zoom.settings import ZoomPlan, ZoomSettings
 from worker import build_worker
 from zoom_emulator import EmulatorAdmin, EmulatorServer, FaultKind, FaultRule, RateLimitMode, SeedDocument
@@ -877,3 +878,24 @@ async def test_nurture_after_webinar_as_shipped_runs_to_its_end_in_the_demo_setu
     with Session(db_engine) as session:
         nina = session.get(Contact, contact_id)
         assert nina is not None and nina.properties["nurture_stage"] == "resources_sent"
+
+
+async def test_registration_runs_are_found_by_kind_webinar_and_contact(world: World) -> None:
+    """#14.3: once the step has read its webinar id, the enrollment carries ``RollcallWebinarId``;
+    its add-to-webinar child starts as a ``registration`` run (``RollcallKind``) with the contact
+    and the webinar, so `RollcallWebinarId="…"` finds both and a saved view can tell them apart."""
+    key = register_then_branch(world, W_OPEN_DASHED)
+    contact_id = world.contact("kind@customers.example")
+    await world.enroll_and_finish(key, contact_id)
+    parent = await world.client.get_workflow_handle(enrollment_workflow_id(key, contact_id)).describe()
+    child = await world.client.get_workflow_handle(f"add-to-webinar:{W_OPEN}:{contact_id}").describe()
+    kind, webinar = SearchAttribute.KIND, SearchAttribute.WEBINAR_ID
+    assert (parent.typed_search_attributes.get(kind), parent.typed_search_attributes.get(webinar)) == (
+        "enrollment",
+        str(W_OPEN),
+    )
+    assert (child.typed_search_attributes.get(kind), child.typed_search_attributes.get(webinar)) == (
+        "registration",
+        str(W_OPEN),
+    )
+    assert child.typed_search_attributes.get(SearchAttribute.CONTACT_ID) == str(contact_id)

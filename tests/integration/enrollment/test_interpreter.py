@@ -10,7 +10,8 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.exceptions import ApplicationError
 
 from engine.crm.contacts import create_contact, get_contact, update_contact
 from engine.crm.enrollments import get_enrollment, step_history
@@ -33,8 +34,14 @@ def new_contact(db_engine: Engine, email: str, **fields: Any) -> int:
 
 
 async def finished(client: Client, key: str, contact_id: int) -> Any:
+    """The run's result; an enrollment that ended ``failed`` fails its run (#14.1), whose error
+    carries the same result as its details."""
     handle = client.get_workflow_handle(enrollment_workflow_id(key, contact_id))
-    return await asyncio.wait_for(handle.result(), timeout=60)
+    try:
+        return await asyncio.wait_for(handle.result(), timeout=60)
+    except WorkflowFailureError as exc:
+        assert isinstance(exc.cause, ApplicationError) and exc.cause.non_retryable
+        return exc.cause.details[0]
 
 
 def history(db_engine: Engine, enrollment_id: int) -> list[tuple[str, str]]:

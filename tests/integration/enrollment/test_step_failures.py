@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.exceptions import ApplicationError
 
 from engine.crm.contacts import create_contact, get_contact, update_contact
 from engine.crm.enrollments import get_enrollment, step_history
@@ -145,14 +146,25 @@ async def test_a_render_error_is_a_step_failure_that_on_error_handles(
         )
 
 
-async def test_on_error_fail_ends_the_enrollment_as_failed_not_the_run(
+async def test_on_error_fail_ends_the_enrollment_as_failed_and_then_the_run(
     worker: Any, service: EnrollmentService, definitions: Definitions, db_engine: Engine, temporal_client: Client
 ) -> None:
+    """The store is written first (the enrollment ``failed`` with its action log); then the run
+    fails too, with the step's code (#14.1) — not the crash of #13.5, where nothing was written."""
     definitions.put("render", HEADER + RENDER_ERRORS["set_property"].replace("on_error: continue", "on_error: fail"))
     contact_id = new_contact(db_engine, "fail@example.com")
 
-    enrollment_id, result = await run_to_end(service, temporal_client, definitions.key("render"), contact_id)
-
+    started = await service.enroll(definitions.key("render"), ContactIn(contact_id=contact_id))
+    handle = temporal_client.get_workflow_handle(started.workflow_id, run_id=started.run_id)
+    with pytest.raises(WorkflowFailureError) as failed:
+        await asyncio.wait_for(handle.result(), timeout=60)
+    error = failed.value.cause
+    assert isinstance(error, ApplicationError) and error.type == "TEMPLATE_ERROR"
+    assert error.message == "failed at step 1 copy_company: " + MESSAGES["set_property"][1].removeprefix(
+        "set_property 'copy_company': "
+    )
+    result = error.details[0]
+    enrollment_id = started.enrollment_id
     assert (result["status"], result["reason"]) == ("failed", "step_failed")
     assert action_log(db_engine, enrollment_id) == [("copy_company", "FAILED", MESSAGES["set_property"][1])]
     with Session(db_engine) as session:
@@ -201,7 +213,10 @@ async def test_a_goal_that_cannot_be_rendered_fails_the_step_it_is_checked_befor
         update_contact(session, contact_id, properties={"target_plan": None})
         session.commit()
 
-    result = await asyncio.wait_for(temporal_client.get_workflow_handle(started.workflow_id).result(), timeout=60)
+    with pytest.raises(WorkflowFailureError) as failed:  # the enrollment failed, so does its run (#14.1)
+        await asyncio.wait_for(temporal_client.get_workflow_handle(started.workflow_id).result(), timeout=60)
+    assert isinstance(failed.value.cause, ApplicationError)
+    result = failed.value.cause.details[0]
 
     goal_error = (
         "the goal: template '{{ contact.properties.target_plan }}' cannot be rendered: "
