@@ -215,6 +215,7 @@ class ZoomWebinar:
         return WebinarFacts(
             webinar_id=self.webinar_id,
             connection=self.connection,
+            zoom_account_id=owner.zoom_account_id if owner else None,
             topic=webinar.topic,
             start_time=webinar.start_time,
             duration_minutes=webinar.duration,

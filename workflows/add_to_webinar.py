@@ -574,9 +574,13 @@ class AddContactToWebinarWorkflow:
 
     @staticmethod
     def _owner_attributes(facts: WebinarFacts) -> list[SearchAttributeUpdate[Any]]:
-        account = [SearchAttribute.ZOOM_ACCOUNT.value_set(facts.connection)]
-        unit = facts.business_unit_name
-        return account + ([SearchAttribute.BUSINESS_UNIT.value_set(unit)] if unit else [])
+        """The connection by name, the Zoom account by id (as on sync runs), the business unit."""
+        updates: list[SearchAttributeUpdate[Any]] = [SearchAttribute.ZOOM_CONNECTION.value_set(facts.connection)]
+        if facts.zoom_account_id:
+            updates.append(SearchAttribute.ZOOM_ACCOUNT.value_set(facts.zoom_account_id))
+        if facts.business_unit_name:
+            updates.append(SearchAttribute.BUSINESS_UNIT.value_set(facts.business_unit_name))
+        return updates
 
     async def _shielded(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """Run ``coroutine`` to its end even when the workflow is cancelled meanwhile."""

@@ -55,6 +55,8 @@ class WebinarFacts(BaseModel):
 
     webinar_id: str
     connection: str
+    #: The Zoom account the connection belongs to, as the store knows it (None: not in the store).
+    zoom_account_id: str | None = None
     topic: str = ""
     start_time: datetime | None = None
     duration_minutes: int | None = None
@@ -77,7 +79,7 @@ def business_unit_refusal(facts: WebinarFacts) -> Refusal | None:
         return None
     rule = (
         "the action only registers contacts for webinars of the Zoom account connected to the primary "
-        "business unit (R-ADD-3)"
+        "business unit"
     )
     if facts.business_unit_id is None:
         return Refusal(
@@ -174,7 +176,7 @@ def extra_fields_message(webinar_id: str, fields: list[str]) -> str:
     """The EXTRA_REQUIRED_FIELDS message, for Zoom's answer and the pre-flight alike."""
     return (
         f"The registration form of webinar {webinar_id} requires {', '.join(fields)}; Rollcall sends only "
-        "first name, last name and email, so the form must not require anything else (R-ADD-5)"
+        "first name, last name and email, so the form must not require anything else"
     )
 
 

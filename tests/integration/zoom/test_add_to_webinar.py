@@ -264,7 +264,8 @@ async def test_registers_the_contact_and_records_every_effect(harness: Harness) 
     attributes = description.typed_search_attributes
     assert attributes[SearchAttribute.WEBINAR_ID] == str(W_OPEN)
     assert attributes[SearchAttribute.CONTACT_ID] == str(contact_id)
-    assert attributes[SearchAttribute.ZOOM_ACCOUNT] == PRIMARY
+    assert attributes[SearchAttribute.ZOOM_CONNECTION] == PRIMARY
+    assert attributes[SearchAttribute.ZOOM_ACCOUNT] == MAIN
     assert attributes[SearchAttribute.BUSINESS_UNIT] == "Account"
     assert attributes[SearchAttribute.STATUS] == "REGISTERED"
     assert await description.static_summary() == f"register contact {contact_id} → webinar {W_OPEN}"
@@ -756,3 +757,4 @@ async def test_a_refused_host_leaves_no_e_mail_in_history(harness: Harness, emai
     history = readable(await handle.fetch_history()).lower()
     assert not [staff for staff in (HOST_EMAIL, ALT_HOST_EMAIL, CONNECTOR_EMAIL) if staff.lower() in history]
     assert '"host_id":"u-host"' in history
+
