@@ -300,9 +300,11 @@ def search_cues(
     else:
         params["words"] = " ".join(words)
         query = "plainto_tsquery('english'::regconfig, :words)"
+        any_word = f"replace({query}::text, ' & ', ' | ')::tsquery"
         options = f"StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=16, MinWords=6, ShortWord=2"
         sql = (
-            select.format(snippet=f"ts_headline('english'::regconfig, c.text, {query}, '{options}')")
+            # The snippet marks any of the words (they may be in the speaker's name, not the text).
+            select.format(snippet=f"ts_headline('english'::regconfig, c.text, {any_word}, '{options}')")
             + "FROM transcript_cues c "
             + joins
             + f"WHERE {_PG_VECTOR} @@ {query}{filters} "
