@@ -287,6 +287,22 @@ ZOOM_EMULATOR_STATE_FILE = "zoom-emulator.json"
 DEMO_EMULATOR_SPEED = 1.0
 
 
+#: Where ``up`` writes the addresses of what it started, as shell variables (``API``, ``TEMPORAL_UI``,
+#: ``ZOOM``, ``INBOX``): the README walk-through starts with ``. .rollcall/stack.env``. Removed at stop.
+STACK_ENV_FILE = "stack.env"
+
+
+def write_stack_env(addresses: dict[str, str], state_dir: Path = STATE_DIR) -> Path:
+    """``NAME=value`` lines a shell can source (values are URLs: no quoting needed), owner-only."""
+    path = state_dir / STACK_ENV_FILE
+    lines = ["# Written by `rollcall up`: the addresses of this stack (`. .rollcall/stack.env`)."]
+    lines += [f"{name}={value}" for name, value in addresses.items() if value]
+    path.unlink(missing_ok=True)
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+        file.write("\n".join(lines) + "\n")
+    return path
+
+
 def _emulator_child(port: int, *, reset: bool) -> Child:
     rollcall = [sys.executable, "-m", "engine.cli"]
     argv = [*rollcall, "zoom-emulator", "--port", str(port), "--seed", str(DEMO_SEED_PATH)]
@@ -453,6 +469,14 @@ def run_stack(settings: Settings, console: Console, *, reset_zoom_emulator: bool
             # The key itself is never printed (nor logged): only where it is kept.
             fields["api_key_file"] = str(local_api_key_path())
             lines.append(f"API key      {local_api_key_path()}  (generated admin key {LOCAL_ADMIN_KEY_NAME!r}: cat it)")
+        addresses = {
+            "API": _loopback_url(settings),
+            "TEMPORAL_UI": str(fields.get("temporal_ui_url", "")),
+            "ZOOM": emulator_url,
+            "INBOX": inbox_url,
+        }
+        fields["stack_env_file"] = str(write_stack_env(addresses))
+        lines.append(f"Addresses    {fields['stack_env_file']}  (API, ZOOM, INBOX…: `. {fields['stack_env_file']}`)")
         lines.append("Ctrl-C stops everything.")
         banner.panel(lines, **fields)
 
@@ -468,4 +492,5 @@ def run_stack(settings: Settings, console: Console, *, reset_zoom_emulator: bool
         return 130
     finally:
         supervisor.stop_all()
+        (STATE_DIR / STACK_ENV_FILE).unlink(missing_ok=True)
         banner.say("stopped", "stopped")
