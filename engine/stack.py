@@ -476,7 +476,7 @@ def run_stack(settings: Settings, console: Console, *, reset_zoom_emulator: bool
             "INBOX": inbox_url,
         }
         fields["stack_env_file"] = str(write_stack_env(addresses))
-        lines.append(f"Addresses    {fields['stack_env_file']}  (API, ZOOM, INBOX…: `. {fields['stack_env_file']}`)")
+        lines.append(f"Addresses    {fields['stack_env_file']}  (API, ZOOM, INBOX…, for `.` in a shell)")
         lines.append("Ctrl-C stops everything.")
         banner.panel(lines, **fields)
 

@@ -68,7 +68,7 @@ def walkthrough(readme: str) -> list[Step]:
             elif line.startswith("#") or not line.strip():
                 continue
             elif line.endswith("\\"):
-                pending += line[:-1] + "\n"
+                pending += line + "\n"
             else:
                 steps.append(Step(pending + line))
                 pending = ""
