@@ -57,7 +57,7 @@ from engine.sync.contracts import (
 )
 from engine.sync.decide import decide
 from engine.sync.recordings import OccurrenceFiles, no_recording_grace, recording_outcome
-from engine.sync.transcripts import MAX_TRANSCRIPT_BYTES, TranscriptUnreadable, parse_transcript
+from engine.sync.transcripts import MAX_TRANSCRIPT_BYTES, read_transcript
 from engine.sync.writer import PageResult, write_recordings, write_registrants, write_sessions
 from engine.zoom.client import Page, ZoomClient
 from engine.zoom.errors import (
@@ -600,57 +600,68 @@ class WebinarSyncActivities:
     async def _transcript(
         self, client: ZoomClient, plan: SyncPlan, occurrence: str, recording_id: int, upsert: RecordingUpsert
     ) -> dict[str, int] | None:
-        """One transcript: downloaded through the client (the webhook's ``download_token`` when one
-        came, else the account's token), parsed and stored with its cues in one transaction. It
-        never leaves this activity. Too large or not WebVTT: stored as such, with a warning; not
-        downloadable now: a warning, and the next sync tries again."""
+        """One transcript, fetched then stored with its cues in one transaction; it never leaves
+        this activity. Returns the audit entry's counts once stored."""
+        fetched = await self._fetch_transcript(client, plan, occurrence, upsert)
+        if fetched is None:
+            return None
+        data, refused = fetched
+        return await asyncio.to_thread(self._store_transcript, plan, occurrence, recording_id, upsert, data, refused)
+
+    async def _fetch_transcript(
+        self, client: ZoomClient, plan: SyncPlan, occurrence: str, upsert: RecordingUpsert
+    ) -> tuple[bytes, str | None] | None:
+        """The file's bytes through the client (the webhook's ``download_token`` when one came, else
+        the account's token), or why it was not downloaded (too large); None — with a warning, the
+        next sync tries again — when Zoom refuses it for good. 429/5xx are retried by Temporal."""
         assert upsert.download_url is not None
         announced = upsert.file_size or 0
-        data = b""
-        refused: str | None = None
         if announced > MAX_TRANSCRIPT_BYTES:
-            refused = f"Zoom announces {announced} bytes, more than the {MAX_TRANSCRIPT_BYTES} Rollcall downloads"
-        else:
-            token = await asyncio.to_thread(self._download_token, plan.connection, occurrence)
-            try:
-                data = await client.download(upsert.download_url, max_bytes=MAX_TRANSCRIPT_BYTES, download_token=token)
-            except ZoomDownloadTooLarge as error:
-                refused = error.message
-            except ZoomError as error:
-                if error.retryable:
-                    raise zoom_failure(error) from None
-                await asyncio.to_thread(self._transcript_warning, plan, occurrence, f"could not be downloaded: {error}")
+            return b"", f"Zoom announces {announced} bytes, more than the {MAX_TRANSCRIPT_BYTES} Rollcall downloads"
+        token = await asyncio.to_thread(self._download_token, plan.connection, occurrence)
+        try:
+            data = await client.download(upsert.download_url, max_bytes=MAX_TRANSCRIPT_BYTES, download_token=token)
+        except ZoomDownloadTooLarge as error:
+            return b"", error.message
+        except ZoomError as error:
+            if error.retryable:
+                raise zoom_failure(error) from None
+            await asyncio.to_thread(self._transcript_warning, plan, occurrence, f"could not be downloaded: {error}")
+            return None
+        return data, None
+
+    def _store_transcript(
+        self,
+        plan: SyncPlan,
+        occurrence: str,
+        recording_id: int,
+        upsert: RecordingUpsert,
+        data: bytes,
+        refused: str | None,
+    ) -> dict[str, int] | None:
+        """Parsed and stored (``stored``), or stored as ``too_large``/``invalid`` with a warning; the
+        audit entry counts it in the same transaction. None when it was stored already."""
+        status, detail, cues = read_transcript(data, refused)
+        write = TranscriptWrite(
+            recording_id=recording_id,
+            marketing_event_id=plan.marketing_event_id or 0,
+            zoom_webinar_id=plan.webinar_id,
+            occurrence=occurrence,
+            occurrence_start=upsert.start_time,
+            status=status,
+            byte_size=len(data) if refused is None else upsert.file_size or 0,
+            sha256=hashlib.sha256(data).hexdigest() if refused is None else None,
+            detail=detail,
+        )
+        with Session(self._engine) as session:
+            if store_transcript(session, write, cues) is None:
                 return None
-
-        def store() -> dict[str, int] | None:
-            status, detail, cues = TranscriptStatus.TOO_LARGE, refused, []
-            if refused is None:
-                try:
-                    cues, status = parse_transcript(data), TranscriptStatus.STORED
-                except TranscriptUnreadable as error:
-                    status, detail = TranscriptStatus.INVALID, str(error)
-            write = TranscriptWrite(
-                recording_id=recording_id,
-                marketing_event_id=plan.marketing_event_id or 0,
-                zoom_webinar_id=plan.webinar_id,
-                occurrence=occurrence,
-                occurrence_start=upsert.start_time,
-                status=status,
-                byte_size=len(data) if refused is None else announced,
-                sha256=hashlib.sha256(data).hexdigest() if refused is None else None,
-                detail=detail,
-            )
-            with Session(self._engine) as session:
-                if store_transcript(session, write, cues) is None:
-                    return None
-                if detail is not None:
-                    self._warn_transcript(session, plan, occurrence, f"was not stored: {detail}")
-                inserted = {"transcripts": int(status == TranscriptStatus.STORED), "transcript_cues": len(cues)}
-                snapshot = record_page(session, plan.run_key, absolute={}, inserted=inserted)
-                session.commit()
-                return snapshot
-
-        return await asyncio.to_thread(store)
+            if detail is not None:
+                self._warn_transcript(session, plan, occurrence, f"was not stored: {detail}")
+            inserted = {"transcripts": int(status == TranscriptStatus.STORED), "transcript_cues": len(cues)}
+            snapshot = record_page(session, plan.run_key, absolute={}, inserted=inserted)
+            session.commit()
+            return snapshot
 
     def _download_token(self, connection: str, occurrence: str) -> str | None:
         with Session(self._engine) as session:

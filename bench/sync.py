@@ -101,8 +101,13 @@ POSTGRES_ADMIN_URL = os.environ.get(
 TARGETS = {"first": 10.0, "resync": 5.0, "events": 200, "rss_mb": 300.0, "ratio": 1.5}
 
 
-def seed(webinar: int = WEBINAR, registrants: int = REGISTRANTS, attendees: int = ATTENDEES) -> SeedDocument:
-    """The benchmark's webinar (a 2 MB transcript) and a small one for the warm-up (20 KB)."""
+def seed(
+    webinar: int = WEBINAR,
+    registrants: int = REGISTRANTS,
+    attendees: int = ATTENDEES,
+    transcript_bytes: int = TRANSCRIPT_BYTES,
+) -> SeedDocument:
+    """The benchmark's webinar (a 2 MB transcript by default) and a small one for the warm-up (20 KB)."""
     return SeedDocument(
         clock=START + timedelta(days=1),
         accounts=[
@@ -140,7 +145,7 @@ def seed(webinar: int = WEBINAR, registrants: int = REGISTRANTS, attendees: int 
                     )
                     # the benchmark's webinar, and a small one for the warm-up
                     for number, count, people, transcript in (
-                        (webinar, registrants, attendees, TRANSCRIPT_BYTES),
+                        (webinar, registrants, attendees, transcript_bytes),
                         (webinar + 1, 300, 200, 20_000),
                     )
                 ],
@@ -160,10 +165,10 @@ def _free_port() -> int:
 
 
 @contextmanager
-def emulator_process(directory: Path) -> Iterator[str]:
+def emulator_process(directory: Path, transcript_bytes: int) -> Iterator[str]:
     """The emulator in its own process (like Zoom, it does not share the worker's CPU or GIL)."""
     path = directory / "seed.json"
-    path.write_text(seed().model_dump_json())
+    path.write_text(seed(transcript_bytes=transcript_bytes).model_dump_json())
     port = _free_port()
     process = subprocess.Popen(
         [
@@ -578,7 +583,7 @@ async def compare(
     contacts, participations, sessions, timeline, cues = expected
     print(
         f"\n{backend}: {t_first.rows:,} Zoom rows per sync ({REGISTRANTS:,} registrants + {SESSIONS:,} sessions)"
-        f" and a {TRANSCRIPT_BYTES / 1e6:.0f} MB transcript"
+        " and its transcript"
     )
     print(
         f"  store after a sync: {contacts:,} contacts, {participations:,} participations, "
@@ -613,7 +618,6 @@ async def compare(
     print(f"  every round, first sync Temporal/plain (s): {per_round}")
     figures = {
         "zoom_rows": t_first.rows,
-        "transcript_bytes": TRANSCRIPT_BYTES,
         "transcript_cues": cues,
         "first_sync_s": round(t_first.seconds, 2),
         "resync_s": round(t_again.seconds, 2),
@@ -638,16 +642,23 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description="The webinar sync through Temporal against a plain script.")
     parser.add_argument("--rounds", type=int, default=2, help="timed rounds per backend (after one warm-up)")
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument(
+        "--transcript-bytes",
+        type=int,
+        default=TRANSCRIPT_BYTES,
+        help="size of the webinar's WebVTT transcript (the target case: 2 MB; a small one shows its cost)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="rollcall-bench-sync-") as name:
         directory = Path(name)
-        with emulator_process(directory) as base_url:
+        with emulator_process(directory, args.transcript_bytes) as base_url:
             async with EmulatorAdmin(base_url) as admin:
                 await admin.set_rate_limit_mode(RateLimitMode.OFF)
             zoom = connection_config(base_url)
             print(
                 f"webinar {WEBINAR}: {REGISTRANTS:,} registrants, {ATTENDEES:,} attendees ({SESSIONS:,} join sessions),"
-                " a recording (video + transcript); emulator in its own process, rate limits off"
+                f" a recording (video + a {args.transcript_bytes:,}-byte transcript); emulator in its own process,"
+                " rate limits off"
             )
             print(f"machine: {os.cpu_count()} CPUs; Temporal dev server with SQLite WAL + synchronous=off")
             measured: dict[str, dict[str, Any]] = {}
@@ -660,18 +671,18 @@ async def main() -> None:
                             measured["postgresql"] = await compare(
                                 "postgresql (127.0.0.1)", postgres, client, zoom, args.rounds
                             )
-    report(measured, args.rounds)
+    report(measured, args.rounds, args.transcript_bytes)
     sys.stdout.flush()
 
 
-def report(measured: dict[str, dict[str, Any]], rounds: int) -> None:
+def report(measured: dict[str, dict[str, Any]], rounds: int, transcript_bytes: int) -> None:
     """One ``BENCH {json}`` line: the figures of each backend, the targets, whether each holds (the
     10 s first-sync target is SQLite's; PostgreSQL's figure is reported against it too)."""
     line = {
         "bench": "sync",
         "registrants": REGISTRANTS,
         "join_sessions": SESSIONS,
-        "transcript_bytes": TRANSCRIPT_BYTES,
+        "transcript_bytes": transcript_bytes,
         "rounds": rounds,
         "cores": os.cpu_count(),
         **{backend: result["figures"] for backend, result in measured.items()},

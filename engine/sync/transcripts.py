@@ -22,6 +22,7 @@ import re
 import webvtt
 from webvtt.errors import MalformedCaptionError, MalformedFileError
 
+from engine.crm.tables import TranscriptStatus
 from engine.crm.transcripts import Cue
 
 #: Transcripts larger than this are not downloaded (stored as ``too_large``): 20 MiB is some 200
@@ -73,3 +74,14 @@ def parse_transcript(data: bytes) -> list[Cue]:
             )
         )
     return cues
+
+
+def read_transcript(data: bytes, refused: str | None) -> tuple[TranscriptStatus, str | None, list[Cue]]:
+    """What to store of a transcript: its cues (``stored``); or, with the reason, ``too_large`` when
+    it was ``refused`` (not downloaded) and ``invalid`` when it is not WebVTT."""
+    if refused is not None:
+        return TranscriptStatus.TOO_LARGE, refused, []
+    try:
+        return TranscriptStatus.STORED, None, parse_transcript(data)
+    except TranscriptUnreadable as error:
+        return TranscriptStatus.INVALID, str(error), []

@@ -27,7 +27,7 @@ from engine.crm.transcripts import (
     store_transcript,
     transcripts_to_fetch,
 )
-from engine.sync.transcripts import TranscriptUnreadable, parse_transcript, split_speaker
+from engine.sync.transcripts import TranscriptUnreadable, parse_transcript, read_transcript, split_speaker
 
 VIEWER_KEY = "transcripts-viewer-key"
 LAUNCH, SUMMIT = "81000000001", "81000000002"
@@ -148,6 +148,15 @@ def test_zoom_cues_are_parsed_with_speaker_and_offsets() -> None:
     for unreadable in (b"not a transcript", b"\xff\xfe\x00garbage"):
         with pytest.raises(TranscriptUnreadable):
             parse_transcript(unreadable)
+    # What the sync stores: cues, or the status and reason of a file it cannot read or did not fetch.
+    assert read_transcript(LAUNCH_2.encode(), None)[:2] == (TranscriptStatus.STORED, None)
+    status, reason, cues = read_transcript(b"<html>not found</html>", None)
+    assert (status, cues) == (TranscriptStatus.INVALID, []) and reason and "not WebVTT" in reason
+    assert read_transcript(b"", "Zoom announces 30000000 bytes") == (
+        TranscriptStatus.TOO_LARGE,
+        "Zoom announces 30000000 bytes",
+        [],
+    )
 
 
 def test_a_transcript_is_stored_once_per_recording_file(db_engine: Engine, stored: dict[str, int]) -> None:
