@@ -13,6 +13,7 @@ one transaction each (rows + rollups together) and returns counts and a cursor.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -32,11 +33,14 @@ from engine.crm.tables import (
     AuditWarningCode,
     BusinessUnit,
     SyncStatus,
+    TranscriptStatus,
     ZoomConnection,
     ZoomUser,
     ZoomWebinarOverride,
     table_of,
 )
+from engine.crm.transcripts import TranscriptWrite, store_transcript, transcripts_to_fetch
+from engine.crm.webhook_events import recording_download_token
 from engine.dsl.models import EventTrigger
 from engine.enrollment.definitions import load_revision
 from engine.failpoints import failpoint
@@ -53,9 +57,16 @@ from engine.sync.contracts import (
 )
 from engine.sync.decide import decide, is_setting_reason
 from engine.sync.recordings import OccurrenceFiles, no_recording_grace, recording_outcome
+from engine.sync.transcripts import MAX_TRANSCRIPT_BYTES, read_transcript
 from engine.sync.writer import PageResult, write_recordings, write_registrants, write_sessions
 from engine.zoom.client import Page, ZoomClient
-from engine.zoom.errors import ZoomError, ZoomNoRecording, ZoomNotFound, ZoomPageTokenExpired
+from engine.zoom.errors import (
+    ZoomDownloadTooLarge,
+    ZoomError,
+    ZoomNoRecording,
+    ZoomNotFound,
+    ZoomPageTokenExpired,
+)
 from engine.zoom.models import PastInstance, Recording, RegistrantStatus
 from engine.zoom.pool import ZoomClientPool
 from engine.zoom.settings import ZoomConfigError
@@ -510,6 +521,9 @@ class WebinarSyncActivities:
         stored = events = 0
         if any(upserts for _, upserts in found):
             stored, events, run_counts = await asyncio.to_thread(store)
+            uuids = plan.instance_uuids or [plan.webinar_id]
+            files = [(uuids[index], upserts) for index, (_files, upserts) in enumerate(found)]
+            run_counts = await self._transcripts(client, plan, files) or run_counts
         failpoint("webinar_sync.recordings.after_write")  # crash tests: files stored, result not returned
         detail = {
             RecordingState.PROCESSING: "no recording is ready in Zoom yet",
@@ -551,10 +565,122 @@ class WebinarSyncActivities:
                     download_url=item.download_url,
                     start_time=item.recording_start or recording.start_time,
                     end_time=item.recording_end,
+                    file_size=int(item.file_size) if item.file_size is not None else None,
                 )
             )
         files = OccurrenceFiles(uuid, ended, videos=videos, transcripts=transcripts, processing=processing)
         return files, upserts
+
+    async def _transcripts(
+        self, client: ZoomClient, plan: SyncPlan, occurrences: list[tuple[str, list[RecordingUpsert]]]
+    ) -> dict[str, int] | None:
+        """Download, parse and store each ready transcript not stored yet (#15.4); returns the
+        audit entry's counts after the last one stored, if any was."""
+        wanted = [
+            (occurrence, upsert)
+            for occurrence, upserts in occurrences
+            for upsert in upserts
+            if upsert.file_type == _TRANSCRIPT and upsert.download_url
+        ]
+        if not wanted:
+            return None
+
+        def missing() -> dict[str, int]:
+            with Session(self._engine) as session:
+                return transcripts_to_fetch(session, [upsert.zoom_file_id for _, upsert in wanted])
+
+        fetch = await asyncio.to_thread(missing)
+        snapshot = None
+        for occurrence, upsert in wanted:
+            if upsert.zoom_file_id in fetch:
+                recording_id = fetch[upsert.zoom_file_id]
+                snapshot = await self._transcript(client, plan, occurrence, recording_id, upsert) or snapshot
+        return snapshot
+
+    async def _transcript(
+        self, client: ZoomClient, plan: SyncPlan, occurrence: str, recording_id: int, upsert: RecordingUpsert
+    ) -> dict[str, int] | None:
+        """One transcript, fetched then stored with its cues in one transaction; it never leaves
+        this activity. Returns the audit entry's counts once stored."""
+        fetched = await self._fetch_transcript(client, plan, occurrence, upsert)
+        if fetched is None:
+            return None
+        data, refused = fetched
+        return await asyncio.to_thread(self._store_transcript, plan, occurrence, recording_id, upsert, data, refused)
+
+    async def _fetch_transcript(
+        self, client: ZoomClient, plan: SyncPlan, occurrence: str, upsert: RecordingUpsert
+    ) -> tuple[bytes, str | None] | None:
+        """The file's bytes through the client (the webhook's ``download_token`` when one came, else
+        the account's token), or why it was not downloaded (too large); None — with a warning, the
+        next sync tries again — when Zoom refuses it for good. 429/5xx are retried by Temporal."""
+        assert upsert.download_url is not None
+        announced = upsert.file_size or 0
+        if announced > MAX_TRANSCRIPT_BYTES:
+            return b"", f"Zoom announces {announced} bytes, more than the {MAX_TRANSCRIPT_BYTES} Rollcall downloads"
+        token = await asyncio.to_thread(self._download_token, plan.connection, occurrence)
+        try:
+            data = await client.download(upsert.download_url, max_bytes=MAX_TRANSCRIPT_BYTES, download_token=token)
+        except ZoomDownloadTooLarge as error:
+            return b"", error.message
+        except ZoomError as error:
+            if error.retryable:
+                raise zoom_failure(error) from None
+            await asyncio.to_thread(self._transcript_warning, plan, occurrence, f"could not be downloaded: {error}")
+            return None
+        return data, None
+
+    def _store_transcript(
+        self,
+        plan: SyncPlan,
+        occurrence: str,
+        recording_id: int,
+        upsert: RecordingUpsert,
+        data: bytes,
+        refused: str | None,
+    ) -> dict[str, int] | None:
+        """Parsed and stored (``stored``), or stored as ``too_large``/``invalid`` with a warning; the
+        audit entry counts it in the same transaction. None when it was stored already."""
+        status, detail, cues = read_transcript(data, refused)
+        write = TranscriptWrite(
+            recording_id=recording_id,
+            marketing_event_id=plan.marketing_event_id or 0,
+            zoom_webinar_id=plan.webinar_id,
+            occurrence=occurrence,
+            occurrence_start=upsert.start_time,
+            status=status,
+            byte_size=len(data) if refused is None else upsert.file_size or 0,
+            sha256=hashlib.sha256(data).hexdigest() if refused is None else None,
+            detail=detail,
+        )
+        with Session(self._engine) as session:
+            if store_transcript(session, write, cues) is None:
+                return None
+            if detail is not None:
+                self._warn_transcript(session, plan, occurrence, f"was not stored: {detail}")
+            inserted = {"transcripts": int(status == TranscriptStatus.STORED), "transcript_cues": len(cues)}
+            snapshot = record_page(session, plan.run_key, absolute={}, inserted=inserted)
+            session.commit()
+            return snapshot
+
+    def _download_token(self, connection: str, occurrence: str) -> str | None:
+        with Session(self._engine) as session:
+            return recording_download_token(session, connection, occurrence, now=datetime.now(UTC))
+
+    def _transcript_warning(self, plan: SyncPlan, occurrence: str, problem: str) -> None:
+        with Session(self._engine) as session:
+            self._warn_transcript(session, plan, occurrence, problem)
+            session.commit()
+
+    @staticmethod
+    def _warn_transcript(session: Session, plan: SyncPlan, occurrence: str, problem: str) -> None:
+        add_warning(
+            session,
+            plan.run_key,
+            AuditWarningCode.RECORDING_NOT_SYNCED,
+            f"a transcript {problem}",
+            [{"occurrence": occurrence}],
+        )
 
     # --- 7: the audit entry -------------------------------------------------------------------
 

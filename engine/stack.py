@@ -33,7 +33,7 @@ from engine.enrollment.egress import WEBHOOK_ALLOW_SETTING, check_webhook_settin
 from engine.errors import ConfigurationError
 from engine.known_secrets import zoom_secret_values
 from engine.logging import redact_text, register_secret_values
-from engine.stack_file import StackInfo, forget_stack, record_stack
+from engine.stack_file import StackInfo, forget_stack, record_stack, stack_env_file
 from engine.supervisor import Child, ChildFailed, Supervisor, installed_binary, port_open
 from engine.temporal import connect, dev_server_search_attribute_args, register_search_attributes
 from engine.zoom.settings import ZoomConfigError, ZoomConnectionConfig, load_zoom_connections
@@ -455,7 +455,8 @@ def run_stack(settings: Settings, console: Console, *, reset_zoom_emulator: bool
             fields["api_key_file"] = str(local_api_key_path())
             lines.append(f"API key      {local_api_key_path()}  (generated admin key {LOCAL_ADMIN_KEY_NAME!r}: cat it)")
         lines.append("Ctrl-C stops everything.")
-        # CLI commands find this stack (its API and UI) without being told its ports (#14.6).
+        # CLI commands find this stack (its API and UI) without being told its ports (#14.6); the
+        # walk-through's shell reads the same addresses from stack.env.
         recorded = record_stack(
             StackInfo(
                 api_url=_loopback_url(settings),
@@ -463,8 +464,12 @@ def run_stack(settings: Settings, console: Console, *, reset_zoom_emulator: bool
                 temporal_namespace=settings.temporal_namespace,
                 temporal_ui_url=str(fields["temporal_ui_url"]) if "temporal_ui_url" in fields else None,
                 pid=os.getpid(),
+                zoom_url=emulator_url or None,
+                inbox_url=inbox_url or None,
             )
         )
+        fields["stack_env_file"] = str(stack_env_file())
+        lines.insert(-1, f"Addresses    {fields['stack_env_file']}  (API, ZOOM, INBOX…, for `.` in a shell)")
         fields["stack_file"] = str(recorded)
         banner.panel(lines, **fields)
 

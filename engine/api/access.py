@@ -82,6 +82,9 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("GET", "/v1/webinars/{webinar_id}/audit"): VIEWER,
     ("GET", "/v1/webinars/{webinar_id}/sync"): VIEWER,
     ("POST", "/v1/webinars/{webinar_id}/sync"): OPERATOR,
+    # transcripts (#15.4)
+    ("GET", "/v1/webinars/{webinar_id}/transcript"): VIEWER,
+    ("GET", "/v1/transcripts/search"): VIEWER,
     # workflow definitions and enrollments
     ("GET", "/v1/workflows"): VIEWER,
     ("GET", "/v1/workflows/{key}"): VIEWER,

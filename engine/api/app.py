@@ -25,6 +25,7 @@ from engine.api.routers import (
     health,
     sync_settings,
     system,
+    transcripts,
     webinars,
     workflows,
     zoom_connections,
@@ -52,6 +53,7 @@ V1_ROUTERS: list[APIRouter] = [
     audit.router,
     workflows.router,
     webinars.router,
+    transcripts.router,
     api_keys.router,
     # Zoom cannot send our bearer key: ROUTE_ROLES lists this route as public, and it is
     # authenticated by Zoom's signature over the raw body (and the connection's secret token).

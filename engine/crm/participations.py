@@ -393,6 +393,8 @@ class RecordingUpsert:
     download_url: str | None = None
     start_time: datetime | None = None
     end_time: datetime | None = None
+    #: Bytes, as Zoom announces them.
+    file_size: int | None = None
 
 
 def upsert_recordings(session: Session, recordings: Sequence[RecordingUpsert]) -> dict[str, int]:
@@ -412,6 +414,7 @@ def upsert_recordings(session: Session, recordings: Sequence[RecordingUpsert]) -
             "download_url": r.download_url,
             "start_time": r.start_time,
             "end_time": r.end_time,
+            "file_size": r.file_size,
             "updated_at": now,
         }
         for r in {r.zoom_file_id: r for r in recordings}.values()
@@ -419,7 +422,16 @@ def upsert_recordings(session: Session, recordings: Sequence[RecordingUpsert]) -
     excluded = excluded_of(connection, RECORDINGS)
     changing = {
         name: excluded[name]
-        for name in ("file_type", "status", "topic", "play_url", "download_url", "start_time", "end_time")
+        for name in (
+            "file_type",
+            "status",
+            "topic",
+            "play_url",
+            "download_url",
+            "start_time",
+            "end_time",
+            "file_size",
+        )
     }
     upsert(
         connection,

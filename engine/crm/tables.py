@@ -365,7 +365,53 @@ class Recording(SQLModel, table=True):
     start_time: datetime | None = Field(default=None, sa_type=UTCDateTime)
     end_time: datetime | None = Field(default=None, sa_type=UTCDateTime)
     status: str = Field(sa_type=sa.String(16))
+    #: Bytes, as Zoom announces them (video files are never downloaded, their size is recorded).
+    file_size: int | None = Field(default=None, sa_type=sa.BigInteger)
     updated_at: datetime = _created_at()
+
+
+class TranscriptStatus(StrEnum):
+    STORED = "stored"  # downloaded, parsed, its cues stored and searchable
+    TOO_LARGE = "too_large"  # over the download cap: not downloaded
+    INVALID = "invalid"  # downloaded, but not WebVTT Rollcall can read
+
+
+class Transcript(SQLModel, table=True):
+    """A webinar occurrence's transcript (#15.4, R-SYNC-5), downloaded from its recording file
+    (``recording_id``, the TRANSCRIPT file) and stored as cues. One per file: a re-sync finds it
+    and does not download it again."""
+
+    __tablename__ = "transcripts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    recording_id: int = Field(foreign_key="recordings.id", unique=True, ondelete="CASCADE")
+    marketing_event_id: int = Field(foreign_key="marketing_events.id", index=True, ondelete="CASCADE")
+    zoom_webinar_id: str = Field(max_length=32, index=True)
+    #: The Zoom instance UUID of the occurrence (the webinar id when Zoom listed no instance).
+    occurrence: str = Field(max_length=100)
+    occurrence_start: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    status: str = Field(sa_type=sa.String(16))
+    detail: str | None = Field(default=None, max_length=500)
+    byte_size: int = Field(sa_type=sa.BigInteger)
+    sha256: str | None = Field(default=None, max_length=64)
+    cue_count: int = 0
+    downloaded_at: datetime = _created_at()
+
+
+class TranscriptCue(SQLModel, table=True):
+    """One cue of a transcript: who spoke (Zoom's ``Name: text``), when (milliseconds from the
+    start of the recording) and what. Full-text indexed (``engine.crm.transcripts``)."""
+
+    __tablename__ = "transcript_cues"
+    __table_args__ = (UniqueConstraint("transcript_id", "sequence"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    transcript_id: int = Field(foreign_key="transcripts.id", ondelete="CASCADE")
+    sequence: int
+    speaker: str | None = Field(default=None, max_length=200)
+    start_ms: int = Field(sa_type=sa.BigInteger)
+    end_ms: int = Field(sa_type=sa.BigInteger)
+    text: str = Field(sa_type=sa.Text)
 
 
 class TimelineEvent(SQLModel, table=True):

@@ -8,6 +8,7 @@ only counts up ``deliveries``. Two concurrent deliveries of one event therefore 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,6 +20,10 @@ from engine.zoom.webhooks import VerifiedEvent
 
 EVENTS = table_of(ZoomWebhookEvent)
 MAX_PAGE_SIZE = 500
+#: Zoom's recording webhooks carry a ``download_token`` for the instance's files, valid 24 hours;
+#: one received longer ago than this is not used.
+DOWNLOAD_TOKEN_USABLE = timedelta(hours=23)
+RECORDING_EVENTS = ("recording.completed", "recording.transcript_completed")
 
 
 def record_webhook_event(
@@ -85,3 +90,25 @@ def list_webhook_events(
 def mark_processed(session: Session, event_id: int) -> None:
     """The event has been handed to what it triggers (the webinar's sync)."""
     session.execute(sa.update(EVENTS).where(EVENTS.c.id == event_id).values(processed_at=utcnow()))
+
+
+def recording_download_token(session: Session, connection: str, occurrence: str, *, now: datetime) -> str | None:
+    """The ``download_token`` of the newest recording webhook for this occurrence (Zoom instance
+    UUID) received on ``connection`` in the last 23 hours, if any (#15.4)."""
+    rows = session.execute(
+        sa.select(EVENTS.c.payload)
+        .where(
+            EVENTS.c.connection == connection,
+            EVENTS.c.event.in_(RECORDING_EVENTS),
+            EVENTS.c.received_at >= now - DOWNLOAD_TOKEN_USABLE,
+        )
+        .order_by(EVENTS.c.id.desc())
+        .limit(MAX_PAGE_SIZE)
+    )
+    for (document,) in rows:
+        body = document.get("payload") if isinstance(document, dict) else None
+        target = body.get("object") if isinstance(body, dict) else None
+        token = document.get("download_token") if isinstance(document, dict) else None
+        if isinstance(target, dict) and target.get("uuid") == occurrence and isinstance(token, str) and token:
+            return token
+    return None

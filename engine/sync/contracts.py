@@ -143,7 +143,8 @@ class SyncProgress(BaseModel):
 #: sessions written (of the latest pass over each listing); contacts created and matched, each
 #: contact once per run; new timeline events (of every kind); guest sessions without email;
 #: distinct emails excluded; recording files stored and the new "recording available" events
-#: among the timeline events; enrollments started.
+#: among the timeline events; transcripts newly downloaded and stored, and their cues (#15.4);
+#: enrollments started.
 AUDIT_COUNTS = (
     "registrants_total",
     "registrants_rows",
@@ -158,6 +159,8 @@ AUDIT_COUNTS = (
     "emails_excluded",
     "recording_files",
     "recording_events",
+    "transcripts",
+    "transcript_cues",
     "enrollments_started",
 )
 

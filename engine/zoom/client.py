@@ -20,6 +20,9 @@ from pydantic import Field, ValidationError
 
 from engine.zoom.auth import ServerToServerAuth
 from engine.zoom.errors import (
+    ZoomAuthError,
+    ZoomDownloadNotAllowed,
+    ZoomDownloadTooLarge,
     ZoomError,
     ZoomResponseError,
     ZoomTimeout,
@@ -54,6 +57,13 @@ logger = structlog.get_logger(__name__)
 PAGE_SIZE = 300
 #: ``PUT …/registrants/status`` accepts at most 30 registrants per call.
 STATUS_BATCH_SIZE = 30
+#: A download follows at most this many redirects (Zoom sends one, to its file storage).
+MAX_DOWNLOAD_REDIRECTS = 3
+#: How much of an error answer to a download is read.
+MAX_ERROR_BODY_BYTES = 64 * 1024
+#: Hosts whose ``download_url`` may receive the account's token over HTTPS (besides the API's and
+#: the OAuth server's own origins, which is where the emulator serves its files).
+ZOOM_DOWNLOAD_DOMAINS = ("zoom.us", "zoomgov.com")
 
 T = TypeVar("T")
 ModelT = TypeVar("ModelT", bound=ZoomModel)
@@ -158,9 +168,7 @@ class ZoomClient:
 
     async def _send(self, method: str, url: str, token: str, **kwargs: Any) -> httpx.Response:
         try:
-            return await self._http.request(
-                method, url, headers={"Authorization": f"Bearer {token}"}, **kwargs
-            )
+            return await self._http.request(method, url, headers={"Authorization": f"Bearer {token}"}, **kwargs)
         except httpx.TimeoutException as exc:
             raise ZoomTimeout(f"{method} {url}: timeout ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
@@ -194,10 +202,9 @@ class ZoomClient:
             raise self._error(response)
         return response
 
-    def _error(self, response: httpx.Response) -> ZoomError:
-        error = error_from_response(
-            response.status_code, response.headers, response.content, now=self._utcnow()
-        )
+    def _error(self, response: httpx.Response, body: bytes | None = None) -> ZoomError:
+        content = response.content if body is None else body
+        error = error_from_response(response.status_code, response.headers, content, now=self._utcnow())
         logger.warning(
             "zoom_api_error",
             connection=self.connection.name,
@@ -348,6 +355,62 @@ class ZoomClient:
         path = f"/meetings/{encode_path_id(webinar_id_or_uuid)}/recordings"
         return await self._get_model(path, RateLabel.LIGHT, Recording)
 
+    # --- recording files ---------------------------------------------------------------------
+
+    async def download(self, url: str, *, max_bytes: int, download_token: str | None = None) -> bytes:
+        """A recording file's bytes from its ``download_url`` (#15.4), streamed and refused past
+        ``max_bytes`` (``ZoomDownloadTooLarge``, announced or counted), through the rate limiter.
+
+        Zoom takes the account's OAuth token or a recording webhook's ``download_token`` (24 hours)
+        and redirects to its file storage, which is followed without the token (the signed URL
+        carries its own authorization). A ``download_token`` is tried first when given; refused
+        (expired), the account's token is used. The token is only ever sent to Zoom's hosts or the
+        configured API's (``ZoomDownloadNotAllowed`` otherwise)."""
+        self._check_download_url(url)
+        if self._limiter is not None:
+            await self._limiter.acquire(RateLabel.LIGHT)
+        if download_token:
+            try:
+                return await self._download_with(url, download_token, max_bytes)
+            except ZoomAuthError:
+                pass
+        token = await self._auth.token()
+        try:
+            return await self._download_with(url, token, max_bytes)
+        except ZoomTokenExpired:
+            token = await self._auth.refresh(rejected=token)
+            return await self._download_with(url, token, max_bytes)
+
+    def _check_download_url(self, url: str) -> None:
+        target = httpx.URL(url)
+        own = {(u.scheme, u.host, u.port) for u in map(httpx.URL, (self._base, self.connection.oauth_base_url))}
+        host = target.host.lower()
+        on_zoom = target.scheme == "https" and any(
+            host == domain or host.endswith(f".{domain}") for domain in ZOOM_DOWNLOAD_DOMAINS
+        )
+        if not on_zoom and (target.scheme, target.host, target.port) not in own:
+            raise ZoomDownloadNotAllowed(f"the download URL is not on Zoom (host {target.host!r})")
+
+    async def _download_with(self, url: str, token: str, max_bytes: int) -> bytes:
+        target = httpx.URL(url)
+        headers = {"Authorization": f"Bearer {token}"}
+        for _ in range(MAX_DOWNLOAD_REDIRECTS + 1):
+            try:
+                async with self._http.stream("GET", target, headers=headers, follow_redirects=False) as response:
+                    if response.is_redirect and "location" in response.headers:
+                        target = response.url.join(response.headers["location"])
+                        headers = {}
+                        continue
+                    if response.status_code >= 300:
+                        body = await _read_capped(response, MAX_ERROR_BODY_BYTES, truncate=True)
+                        raise self._error(response, body)
+                    return await _read_capped(response, max_bytes)
+            except httpx.TimeoutException as exc:
+                raise ZoomTimeout(f"GET {target.path}: timeout ({type(exc).__name__})") from exc
+            except httpx.TransportError as exc:
+                raise ZoomTransportError(f"GET {target.path}: {type(exc).__name__}") from exc
+        raise ZoomResponseError(f"GET {httpx.URL(url).path}: more than {MAX_DOWNLOAD_REDIRECTS} redirects")
+
 
 def _parse(model: type[ModelT], response: httpx.Response) -> ModelT:
     try:
@@ -358,6 +421,21 @@ def _parse(model: type[ModelT], response: httpx.Response) -> ModelT:
             http_status=response.status_code,
             tracking_id=response.headers.get("x-zm-trackingid"),
         ) from exc
+
+
+async def _read_capped(response: httpx.Response, max_bytes: int, *, truncate: bool = False) -> bytes:
+    """The body, at most ``max_bytes``: past it, cut (``truncate``) or ``ZoomDownloadTooLarge``."""
+    declared = response.headers.get("content-length", "")
+    if not truncate and declared.isdigit() and int(declared) > max_bytes:
+        raise ZoomDownloadTooLarge(f"the file is {declared} bytes, more than the {max_bytes} allowed")
+    buffer = bytearray()
+    async for chunk in response.aiter_bytes():
+        buffer += chunk
+        if len(buffer) > max_bytes:
+            if truncate:
+                return bytes(buffer[:max_bytes])
+            raise ZoomDownloadTooLarge(f"the file is larger than the {max_bytes} bytes allowed")
+    return bytes(buffer)
 
 
 async def collect(pages: AsyncIterator[Page[T]]) -> list[T]:

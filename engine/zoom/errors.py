@@ -136,6 +136,19 @@ class ZoomPageTokenExpired(ZoomApiError):
     code = "ZOOM_PAGE_TOKEN_EXPIRED"
 
 
+class ZoomDownloadTooLarge(ZoomApiError):
+    """A recording file larger than the caller's cap (announced, or counted as it streamed in)."""
+
+    code = "ZOOM_DOWNLOAD_TOO_LARGE"
+
+
+class ZoomDownloadNotAllowed(ZoomApiError):
+    """A ``download_url`` that is not on Zoom (nor on the API's own host): Rollcall does not send
+    its Zoom token there."""
+
+    code = "ZOOM_DOWNLOAD_URL_NOT_ALLOWED"
+
+
 class ZoomAuthError(ZoomApiError):
     """Credentials refused by ``/oauth/token``, or a 401 that survived one token refresh."""
 

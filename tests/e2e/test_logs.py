@@ -100,8 +100,7 @@ key: canary-hooks
 name: Canary hooks
 enrollment:
   triggers: [{{type: api}}]
-# TODO(lead, #12.2): once definitions declare the secrets they read, add
-# secrets: [CANARY_TOKEN, FILE_CANARY]
+secrets: [CANARY_TOKEN, FILE_CANARY]
 steps:
   - id: flaky
     type: webhook
@@ -191,7 +190,7 @@ def _drive(api: str, canaries: Canaries, receiver: _Receiver, receiver_url: str)
             lambda: client.get(f"/v1/webinars/{DEMO_WEBINAR}/sync", headers=key).json(),
             lambda state: (
                 state["status"] != "running"
-                or (state["progress"] or {}).get("phase") in ("recordings", "publishing events", "done")
+                or (state["progress"] or {}).get("phase") in ("recordings", "waiting", "publishing events", "done")
             ),
             "the demo webinar's sync to write its registrants and attendees",
         )

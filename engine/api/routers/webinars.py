@@ -1,15 +1,19 @@
-"""Webinars: "Sync now" (R-SYNC-7) and following a sync run."""
+"""Webinars: "Sync now" (R-SYNC-7), following a sync run, and the webinar's transcript (#15.4)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, status
+from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from engine.api.deps import SessionDep
 from engine.api.errors import error_response
-from engine.api.schemas.crm import AuditEntryOut
+from engine.api.routers.transcripts import CueOut, SpeakerFilter, TranscriptOut, WebinarTranscriptOut
+from engine.api.schemas.crm import AuditEntryOut, Cursor
+from engine.crm.transcripts import MAX_CUE_LIMIT, list_cues, webinar_transcripts
+from engine.errors import NotFound
 from engine.sync.contracts import SyncProgress
 from engine.sync.progress import describe
 from engine.sync.service import SyncService, ZoomUnavailable
@@ -40,6 +44,10 @@ class SyncState(BaseModel):
     details: str
     #: The run's audit entry (counts as pages commit); the previous run's until this one opens its own.
     audit_entry: AuditEntryOut | None
+
+
+class TranscriptNotFound(NotFound):
+    code = "TRANSCRIPT_NOT_FOUND"
 
 
 def _service(request: Request) -> SyncService:
@@ -93,4 +101,31 @@ async def sync_state(webinar_id: WebinarId, request: Request) -> SyncState:
         progress=found.progress,
         details=describe(found.progress),
         audit_entry=AuditEntryOut.model_validate(entry.model_dump()) if entry is not None else None,
+    )
+
+
+@router.get("/{webinar_id}/transcript", responses={404: {"description": "no transcript stored (TRANSCRIPT_NOT_FOUND)"}})
+def webinar_transcript(
+    webinar_id: WebinarId,
+    session: SessionDep,
+    occurrence: Annotated[str | None, Query(max_length=100, description="one occurrence's Zoom UUID")] = None,
+    speaker: SpeakerFilter = None,
+    cursor: Cursor = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_CUE_LIMIT)] = 100,
+) -> WebinarTranscriptOut:
+    """The webinar's stored transcripts (one per occurrence) and their cues in order — speaker,
+    start and end from the start of the recording, text — a page at a time."""
+    transcripts = [t for t in webinar_transcripts(session, webinar_id) if occurrence in (None, t.occurrence)]
+    if not transcripts:
+        raise TranscriptNotFound(
+            "no transcript of this webinar is stored (not synced yet, or Zoom has none)",
+            details={"webinar_id": webinar_id, "occurrence": occurrence},
+        )
+    occurrences = {t.id: t.occurrence for t in transcripts if t.id is not None}
+    page = list_cues(session, list(occurrences), speaker=speaker, cursor=cursor, limit=limit)
+    return WebinarTranscriptOut(
+        webinar_id=webinar_id,
+        transcripts=[TranscriptOut.of(t) for t in transcripts],
+        cues=[CueOut.of(cue, occurrences[cue.transcript_id]) for cue in page.cues],
+        next_cursor=page.next_cursor,
     )

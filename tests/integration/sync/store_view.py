@@ -16,6 +16,8 @@ from engine.crm.tables import (
     Participation,
     Recording,
     TimelineEvent,
+    Transcript,
+    TranscriptCue,
 )
 
 
@@ -100,3 +102,17 @@ def rollups(contact: Contact) -> tuple[int, int, float | None, str | None]:
         None if average is None else round(average, 2),
         contact.zoom_webinar_joinlink,
     )
+
+
+def transcript_cues(db_engine: Engine, webinar_id: str) -> int:
+    """How many transcript cues the store holds for the webinar."""
+    with Session(db_engine) as session:
+        return int(
+            session.scalar(
+                sa.select(sa.func.count())
+                .select_from(TranscriptCue)
+                .join(Transcript, Transcript.id == TranscriptCue.transcript_id)
+                .where(Transcript.zoom_webinar_id == webinar_id)
+            )
+            or 0
+        )

@@ -30,7 +30,8 @@ pytestmark = pytest.mark.timeout(120)
 #: What one sync of ``W_ENDED`` (sync_world) writes, derived from its seed: 8 registrant rows, 3 of
 #: them written (the others excluded); 7 session rows, 4 written (a guest, staff and a secondary
 #: email are not); alice, bob, carol and the walk-in dana created; 11 timeline events; 2 files and
-#: a "recording available" event for alice, bob and dana.
+#: a "recording available" event for alice, bob and dana; its transcript (#15.4), whose cues depend
+#: on the emulator's rendering and are counted from the store.
 W_ENDED_COUNTS = {
     "registrants_total": 8,
     "registrants_rows": 8,
@@ -45,6 +46,8 @@ W_ENDED_COUNTS = {
     "emails_excluded": 5,
     "recording_files": 2,
     "recording_events": 3,
+    "transcripts": 1,
+    "transcript_cues": 0,
     "enrollments_started": 0,
 }
 W_MANY = "93100000301"
@@ -59,11 +62,12 @@ async def test_every_count_is_present_and_contacts_count_once(sync_world: SyncWo
     sync_world.settings(sync_enabled=False)
     skipped = await sync_world.sync(world.W_ENDED)
 
-    assert first.counts == W_ENDED_COUNTS
+    counts = {**W_ENDED_COUNTS, "transcript_cues": view.transcript_cues(db_engine, world.W_ENDED)}
+    assert first.counts == counts and counts["transcript_cues"] > 0
     newest, middle, oldest = view.audit(db_engine, world.W_ENDED)
-    assert (oldest["counts"], list(oldest["counts"])) == (W_ENDED_COUNTS, list(AUDIT_COUNTS))
-    resynced = {**W_ENDED_COUNTS, "contacts_created": 0, "contacts_matched": 4, "timeline_events": 0}
-    assert middle["counts"] == again.counts == {**resynced, "recording_events": 0}
+    assert (oldest["counts"], list(oldest["counts"])) == (counts, list(AUDIT_COUNTS))
+    resynced = {**counts, "contacts_created": 0, "contacts_matched": 4, "timeline_events": 0, "recording_events": 0}
+    assert middle["counts"] == again.counts == {**resynced, "transcripts": 0, "transcript_cues": 0}
     assert skipped.status == "skipped"
     assert newest["counts"] == dict.fromkeys(AUDIT_COUNTS, 0)
 
@@ -79,9 +83,10 @@ async def test_counts_stay_exact_when_committed_pages_are_retried(sync_world: Sy
     finally:
         failpoints.disarm_all()
 
-    assert result.counts == W_ENDED_COUNTS
+    counts = {**W_ENDED_COUNTS, "transcript_cues": view.transcript_cues(db_engine, world.W_ENDED)}
+    assert result.counts == counts
     (entry,) = view.audit(db_engine, world.W_ENDED)
-    assert entry["counts"] == W_ENDED_COUNTS
+    assert entry["counts"] == counts
 
 
 async def test_a_running_sync_shows_counts_as_pages_commit(sync_world: SyncWorld, db_engine: Engine) -> None:

@@ -1,6 +1,6 @@
 """Who is in which workflow (#14.2): the indexes of the enrollment list and the workflow stats.
 
-Revision ID: 0006_enrollment_lists
+Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-02
 
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0006_enrollment_lists"
+revision: str = "0006"
 down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
