@@ -147,17 +147,31 @@ _operation = st.one_of(
 )
 
 
+def _epoch(value: datetime | str) -> int:
+    """Seconds since the epoch of a stored timestamp (SQLite answers a raw query with text)."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return int(moment.replace(tzinfo=UTC).timestamp())
+
+
 def _expected_rollups(session: Session) -> dict[int, tuple[int, int, float | None, str | None]]:
     """The rollups recomputed in Python from the raw sessions and registrations kept in the store."""
     connection = session.connection()
     durations: dict[int, int] = dict(
         connection.execute(text("SELECT id, duration_minutes FROM marketing_events")).all()
     )
-    seconds: dict[tuple[int, int], int] = {}
-    for event_id, contact_id, secs in connection.execute(
-        text("SELECT marketing_event_id, contact_id, seconds FROM attendance_sessions")
+    # R-SYNC-3: per occurrence, the seconds covered by at least one session (two devices at once
+    # count once) — computed here second by second, independently of the store's interval union.
+    covered: dict[tuple[int, int], dict[Any, set[int]]] = {}
+    for event_id, contact_id, occurrence, join, leave in connection.execute(
+        text("SELECT marketing_event_id, contact_id, occurrence, join_time, leave_time FROM attendance_sessions")
     ):
-        seconds[(event_id, contact_id)] = seconds.get((event_id, contact_id), 0) + secs
+        start = _epoch(join)
+        end = _epoch(leave) if leave is not None else start
+        covered.setdefault((event_id, contact_id), {}).setdefault(occurrence, set()).update(range(start, end))
+    shares_of: dict[tuple[int, int], list[float]] = {
+        key: [min(100.0, len(secs) * 100.0 / (durations[key[0]] * 60)) for secs in by_occurrence.values()]
+        for key, by_occurrence in covered.items()
+    }
     expected: dict[int, tuple[int, int, float | None, str | None]] = {}
     for (contact_id,) in connection.execute(text("SELECT id FROM contacts")):
         registrations = [
@@ -170,11 +184,7 @@ def _expected_rollups(session: Session) -> dict[int, tuple[int, int, float | Non
                 {"c": contact_id},
             )
         ]
-        attended = [
-            min(100.0, secs * 100.0 / (durations[event_id] * 60))
-            for (event_id, c), secs in seconds.items()
-            if c == contact_id
-        ]
+        attended = [sum(shares) / len(shares) for (_event_id, c), shares in shares_of.items() if c == contact_id]
         last_link = max(registrations)[2] if registrations else None
         average = sum(attended) / len(attended) if attended else None
         expected[contact_id] = (len(registrations), len(attended), average, last_link)
