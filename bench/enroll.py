@@ -491,7 +491,7 @@ def main() -> None:
         cpu.add_row(label, *(f"{value:.1f}" for value in per), f"{sum(per):.1f}")
     console.print(cpu)
     sys.stdout.flush()
-    os._exit(0)  # the SDK can abort at interpreter exit (temporal-notes, pitfall 1)
+    os._exit(0)  # the SDK can abort at interpreter exit (docs/temporal.md, "SDK exit")
 
 
 if __name__ == "__main__":

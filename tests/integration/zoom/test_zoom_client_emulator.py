@@ -1,4 +1,4 @@
-"""ZoomClient against the loopback emulator over real HTTP: each fact of zoom-api.md."""
+"""ZoomClient against the loopback emulator over real HTTP: each fact of docs/zoom.md."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ async def test_token_is_fetched_once_and_reused(zoom: ZoomClient, admin: Emulato
 
 
 async def test_expired_token_is_refreshed_once_and_the_call_retried(zoom: ZoomClient, admin: EmulatorAdmin) -> None:
-    """zoom-api.md: 401 code 124 "Access token is expired." → fetch a new token once and retry."""
+    """docs/zoom.md, "Authentication": 401 code 124 "Access token is expired." → fetch a new token once and retry."""
     await zoom.get_user("u-host")
     await admin.advance_clock(3601)
     user = await zoom.get_user("u-host")

@@ -197,7 +197,7 @@ async def test_emulator_answers_and_client_requests_match_the_openapi_subset(
             if not exchange.request.url.path.startswith("/v2/"):
                 continue
             if exchange.response.status_code == 401:
-                # Expired tokens (code 124) are in zoom-api.md, not in the subset.
+                # Expired tokens (code 124) are in docs/zoom.md, not in the subset.
                 _check_envelope(exchange, failures)
                 continue
             spec_request = _spec_request(exchange.request)

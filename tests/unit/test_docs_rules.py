@@ -1,0 +1,51 @@
+"""The docs stay inside the repository (#18.7): every rule id the code cites is listed in
+docs/rules.md, and every document a comment cites is a file of the repository."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SOURCES = ("engine", "zoom_emulator", "activities", "workflows", "tests", "bench", "definitions", "worker.py")
+RULE_ID = re.compile(r"\bR-[A-Z]+-\d+\b")
+DOCUMENT = re.compile(r"[A-Za-z0-9_./-]+\.md\b")
+#: Documents outside the repository that comments used to cite: their facts are in docs/ now.
+OUTSIDE = ("temporal-notes", "shared/spec", "zoom-api.md", "zoom-integration.md")
+
+
+def _files() -> list[Path]:
+    found: list[Path] = []
+    for name in SOURCES:
+        path = ROOT / name
+        if path.is_file():
+            found.append(path)
+        else:
+            found.extend(p for p in path.rglob("*") if p.suffix in (".py", ".yaml", ".yml") and p.is_file())
+    return sorted(found)
+
+
+def test_every_rule_id_in_the_code_is_listed_in_docs_rules() -> None:
+    listed = set(re.findall(r"^\| (R-[A-Z]+-\d+) \|", (ROOT / "docs" / "rules.md").read_text(), re.MULTILINE))
+    cited: dict[str, str] = {}
+    for path in _files():
+        for rule in RULE_ID.findall(path.read_text(encoding="utf-8", errors="replace")):
+            cited.setdefault(rule, str(path.relative_to(ROOT)))
+    assert len(cited) > 30
+    missing = {rule: where for rule, where in cited.items() if rule not in listed}
+    assert not missing, f"rule ids cited but not in docs/rules.md: {missing}"
+
+
+def test_no_comment_cites_a_document_outside_the_repository() -> None:
+    documents = [p.relative_to(ROOT).as_posix() for p in ROOT.rglob("*.md") if ".venv" not in p.parts]
+    problems: list[str] = []
+    for path in _files():
+        if path == Path(__file__).resolve():
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        where = path.relative_to(ROOT)
+        problems.extend(f"{where}: {name}" for name in OUTSIDE if name in text)
+        for document in DOCUMENT.findall(text):
+            if not any(known == document or known.endswith("/" + document) for known in documents):
+                problems.append(f"{where}: {document} is not a file of the repository")
+    assert not problems, "\n".join(problems)
