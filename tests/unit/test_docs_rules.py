@@ -49,3 +49,44 @@ def test_no_comment_cites_a_document_outside_the_repository() -> None:
             if not any(known == document or known.endswith("/" + document) for known in documents):
                 problems.append(f"{where}: {document} is not a file of the repository")
     assert not problems, "\n".join(problems)
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor of a heading: lowercase, punctuation dropped, spaces to dashes."""
+    text = heading.strip().lower().replace("`", "")
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def _anchors(document: Path) -> set[str]:
+    found: set[str] = set()
+    in_code = False
+    for line in document.read_text(encoding="utf-8").splitlines():
+        if line.startswith("```"):
+            in_code = not in_code
+        elif not in_code and line.startswith("#"):
+            slug = _slug(line.lstrip("#"))
+            number = 0
+            while (candidate := slug if number == 0 else f"{slug}-{number}") in found:
+                number += 1
+            found.add(candidate)
+    return found
+
+
+def test_links_between_the_docs_resolve() -> None:
+    """Every relative link of the docs names a file of the repository, and a heading of it."""
+    pages = [ROOT / "README.md", ROOT / "bench" / "README.md", ROOT / "definitions" / "README.md"]
+    pages += sorted((ROOT / "docs").glob("*.md"))
+    problems: list[str] = []
+    for page in pages:
+        text = re.sub(r"^```.*?^```", "", page.read_text(encoding="utf-8"), flags=re.MULTILINE | re.DOTALL)
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target):
+                continue
+            path, _, anchor = target.partition("#")
+            document = (page.parent / path).resolve() if path else page
+            where = f"{page.relative_to(ROOT)}: {target}"
+            if not document.exists():
+                problems.append(f"{where}: no such file")
+            elif anchor and document.suffix == ".md" and anchor not in _anchors(document):
+                problems.append(f"{where}: no such heading")
+    assert not problems, "\n".join(problems)
