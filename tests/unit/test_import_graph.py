@@ -225,3 +225,19 @@ def test_the_emulator_imports_nothing_of_rollcall() -> None:
         if target.split(".")[0] == "engine"
     ]
     assert not problems, "\n".join(problems)
+
+
+def test_imports_flow_one_way_workflows_activities_engine() -> None:
+    """The README's architecture: ``workflows → activities → engine``; nothing imports back up."""
+    below = {
+        "engine": {"activities", "workflows"},
+        "activities": {"workflows"},
+        "zoom_emulator": {"activities", "workflows"},
+    }
+    problems = [
+        f"{module} imports {target}"
+        for module, targets in GRAPH.internal.items()
+        for target in targets
+        if target.split(".")[0] in below.get(module.split(".")[0], set())
+    ]
+    assert not problems, "\n".join(problems)
