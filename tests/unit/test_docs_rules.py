@@ -90,3 +90,23 @@ def test_links_between_the_docs_resolve() -> None:
             elif anchor and document.suffix == ".md" and anchor not in _anchors(document):
                 problems.append(f"{where}: no such heading")
     assert not problems, "\n".join(problems)
+
+
+def test_the_readme_layout_table_names_every_part_of_the_tree() -> None:
+    """The README's code layout stays true (#18.7): every package and top-level module of
+    ``engine``, every part of ``zoom_emulator`` and every folder of ``tests`` is in it."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index("| path | what |")
+    table = readme[start : readme.index("\n\n", start)]
+    missing: list[str] = []
+    for package, prefix in (("engine", "engine/"), ("zoom_emulator", ""), ("tests", "")):
+        for entry in sorted((ROOT / package).iterdir()):
+            if entry.name.startswith((".", "__")) or entry.name == "conftest.py":
+                continue
+            if entry.is_dir() and not any(entry.rglob("*.py")) and package != "tests":
+                continue
+            name = entry.name + "/" if entry.is_dir() else entry.name
+            written = f"`{prefix}{name}`" if entry.is_dir() and package == "engine" else f"`{name}`"
+            if written not in table:
+                missing.append(f"{package}/{name}")
+    assert not missing, f"not in the README's layout table: {missing}"
