@@ -26,6 +26,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
+from engine.codec import configured_keys, data_converter_with
 from engine.config import Settings
 
 
@@ -114,8 +115,14 @@ async def connect(settings: Settings, *, target: str | None = None) -> Client:
         namespace=settings.temporal_namespace,
         tls=tls,
         api_key=settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None,
-        data_converter=DATA_CONVERTER,
+        data_converter=data_converter(settings),
     )
+
+
+def data_converter(settings: Settings) -> DataConverter:
+    """The converter of every process: ``DATA_CONVERTER``, with payloads encrypted when payload keys
+    are configured (``engine.codec``, #17.4)."""
+    return data_converter_with(DATA_CONVERTER, configured_keys(settings))
 
 
 async def register_search_attributes(client: Client) -> list[str]:

@@ -12,7 +12,7 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
 from temporalio.client import Client
 
-from engine.api.access import AccessMiddleware, check_route_table, document_roles, route_table
+from engine.api.access import AccessMiddleware, CodecCors, check_route_table, document_roles, route_table
 from engine.api.auth import load_keyring
 from engine.api.deps import TemporalGateway
 from engine.api.errors import install_error_handlers
@@ -21,6 +21,7 @@ from engine.api.routers import (
     api_keys,
     audit,
     business_units,
+    codec,
     contacts,
     health,
     sync_settings,
@@ -116,10 +117,14 @@ def create_app(
     app.state.webhook_dispatch = app.state.sync.dispatch_webhook
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(codec.router)
     for router in V1_ROUTERS:
         app.include_router(router, prefix="/v1")
     # Every route's role comes from the one table; a route missing from it stops the app here.
     check_route_table(app)
     app.add_middleware(AccessMiddleware, table=route_table(settings.api_max_body_bytes), keyring=keyring)
+    # Outermost: the Web UI's origin may call the codec routes from a browser (preflights answered
+    # here, before the key check they carry no key for); no other route answers CORS.
+    app.add_middleware(CodecCors, origins=settings.codec_cors_origins)
     document_roles(app)
     return app
