@@ -68,8 +68,7 @@ class AccountRateLimiter:
     def __init__(self, plan: ZoomPlan, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.plan = plan
         self._buckets = {
-            label: TokenBucket(limit * SAFETY_FACTOR, clock=clock)
-            for label, limit in PER_SECOND_LIMITS[plan].items()
+            label: TokenBucket(limit * SAFETY_FACTOR, clock=clock) for label, limit in PER_SECOND_LIMITS[plan].items()
         }
 
     async def acquire(self, label: RateLabel) -> None:
