@@ -6,7 +6,8 @@
 - stricter, for functions, methods, classes and properties (60 % confidence): a definition in
   ``engine``, ``zoom_emulator``, ``activities``, ``workflows`` or ``worker.py`` that nothing uses —
   the tests and benchmarks count as users, and so does every framework registration (routes,
-  Typer commands, pydantic validators, Temporal activities, workflows, signals and queries) — is
+  Typer commands, pydantic validators, Temporal activities, workflows, signals and queries,
+  SQLAlchemy event listeners, http.server handler methods) — is
   reported, unless it is listed in ``CALLED_FROM_OUTSIDE`` with who calls it.
 """
 
@@ -29,6 +30,7 @@ REGISTERING_DECORATORS = (
     "@activity.defn",
     "@workflow.*",
     "@pytest.fixture",
+    "@*.listens_for",
 )
 #: Definitions called by something vulture does not read, and by whom.
 CALLED_FROM_OUTSIDE = {
@@ -73,9 +75,9 @@ def test_every_function_method_class_and_property_is_used() -> None:
         "--ignore-decorators",
         ",".join(REGISTERING_DECORATORS),
         # Alembic calls a migration's upgrade and downgrade; SQLAlchemy a TypeDecorator's hooks;
-        # pytest the tests and its hooks.
+        # http.server a request handler's do_<METHOD> and log_message; pytest the tests and its hooks.
         "--ignore-names",
-        "upgrade,downgrade,process_bind_param,process_result_value,test_*,pytest_*",
+        "upgrade,downgrade,process_bind_param,process_result_value,do_*,log_message,test_*,pytest_*",
     )
     assert found.returncode in (0, 3), found.stderr
     unused = {
