@@ -52,8 +52,10 @@ async def _payloads(request: Request) -> Payloads | JSONResponse:
         if not isinstance(document, dict):
             raise ParseError("not a JSON object")
         payloads = ParseDict(document, Payloads(), ignore_unknown_fields=True)
-    except (ValueError, ParseError) as exc:
-        reason = str(exc).splitlines()[0][:200] if str(exc) else "not JSON"
+    except (ValueError, ParseError, RecursionError) as exc:
+        # RecursionError: JSON nested deeper than the parser goes (an attacker's body, not Temporal's).
+        first_line = (str(exc).splitlines() or ["not JSON"])[0][:200]
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else first_line
         return error_response(422, "INVALID_PAYLOADS", f'expected {{"payloads": [...]}} in protobuf JSON: {reason}')
     if len(payloads.payloads) > MAX_PAYLOADS:
         return error_response(422, "INVALID_PAYLOADS", f"at most {MAX_PAYLOADS} payloads per request")
