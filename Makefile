@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test lint typecheck unit bench clean
+.PHONY: up test lint typecheck deadcode unit bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,12 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+# Unused code: vulture at 80 % confidence (settings in pyproject.toml, [tool.vulture]), then the
+# stricter check of unused functions, methods, classes and properties (tests/unit/test_dead_code.py).
+deadcode: $(STAMP)
+	$(BIN)/vulture
+	$(BIN)/pytest -q -p no:cacheprovider tests/unit/test_dead_code.py
 
 clean:
 	rm -rf $(VENV) .rollcall .pytest_cache .mypy_cache .ruff_cache

@@ -340,7 +340,7 @@ class EnrollmentActivities:
     async def enroll_contact(self, ctx: StepContext, step: EnrollStep) -> StepResult:
         """Enroll the contact into another workflow, which applies its own rules."""
         from engine.crm.errors import WorkflowNotFound
-        from engine.enrollment.errors import EnrollmentRefused
+        from engine.enrollment.errors import AlreadyEnrolled, EnrollmentRefused
         from engine.enrollment.service import ContactIn, EnrollmentService
 
         def prelude() -> ExitReason | None:
@@ -364,7 +364,7 @@ class EnrollmentActivities:
         else:
             output = {
                 "enrolled": started.created,
-                "code": None if started.created else "ALREADY_ENROLLED",
+                "code": None if started.created else AlreadyEnrolled.code,
                 "enrollment_id": started.enrollment_id,
                 "workflow_id": started.workflow_id,
             }

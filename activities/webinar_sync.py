@@ -203,7 +203,6 @@ class WebinarSyncActivities:
         plan.instance_uuids = [instance.uuid for instance in instances]
         plan.instance_ends = [_end_of(instance.start_time, webinar.duration) for instance in instances]
         plan.ended = bool(instances)
-        plan.host_email_domain = host_email.rpartition("@")[2].lower() if host_email else None
 
         def store() -> SyncPlan:
             with Session(self._engine) as session:

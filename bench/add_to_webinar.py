@@ -640,6 +640,6 @@ if __name__ == "__main__":
     )
     arguments = parser.parse_args()
     asyncio.run(main(arguments))
-    # The SDK can abort at interpreter exit (temporal-notes, pitfall 1): leave once the output is out.
+    # The SDK can abort at interpreter exit (docs/temporal.md, "SDK exit"): leave once the output is out.
     sys.stdout.flush()
     os._exit(0)

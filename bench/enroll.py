@@ -505,7 +505,7 @@ def main() -> None:
     }
     print("BENCH " + json.dumps(bench, sort_keys=True, default=str))
     sys.stdout.flush()
-    os._exit(0)  # the SDK can abort at interpreter exit (temporal-notes, pitfall 1)
+    os._exit(0)  # the SDK can abort at interpreter exit (docs/temporal.md, "SDK exit")
 
 
 if __name__ == "__main__":

@@ -694,5 +694,5 @@ def report(measured: dict[str, dict[str, Any]], rounds: int, transcript_bytes: i
 
 if __name__ == "__main__":
     asyncio.run(main())
-    # The SDK can abort at interpreter exit after all work is done (temporal-notes, pitfall 1).
+    # The SDK can abort at interpreter exit after all work is done (docs/temporal.md, "SDK exit").
     os._exit(0)

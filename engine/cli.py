@@ -39,7 +39,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _exit(code: int) -> NoReturn:
-    # The Temporal SDK can abort during interpreter finalisation (temporal-notes, pitfall 1):
+    # The Temporal SDK can abort during interpreter finalisation (docs/temporal.md, "SDK exit"):
     # flush and leave without running finalisers.
     sys.stdout.flush()
     sys.stderr.flush()

@@ -156,13 +156,6 @@ def list_enrollments(client: ApiClient, key: str, query: EnrollmentQuery, out: C
     return len(rows)
 
 
-def _cell(row: dict[str, Any], column: str) -> str:
-    value = row[column]
-    if column == "enrolled_at":
-        return short_time(value)
-    return "" if value is None else str(value)
-
-
 # --- rollcall ui ----------------------------------------------------------------------------------------
 
 

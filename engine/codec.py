@@ -125,10 +125,6 @@ class EncryptionCodec(PayloadCodec):
         self._encrypting = keys[0]
         self._ciphers = {key.id: AESGCM(key.key) for key in keys}
 
-    @property
-    def key_ids(self) -> list[str]:
-        return list(self._ciphers)
-
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         return [self.encrypt(payload) for payload in payloads]
 

@@ -42,8 +42,3 @@ class ConfigurationError(RollcallError):
 
     code = "CONFIGURATION_ERROR"
     http_status = 503
-
-
-class NotBuiltYet(RollcallError):
-    code = "NOT_IMPLEMENTED"
-    http_status = 501

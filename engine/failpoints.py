@@ -3,8 +3,8 @@
 Off by default and close to free: ``failpoint(name)`` returns after one truth test of an empty
 dict when nothing is armed. Two ways to arm one:
 
-- in the process running the code (an in-process test worker): ``arm(name, action)`` or the
-  ``armed(name, action)`` context manager; ``disarm_all()`` resets;
+- in the process running the code (an in-process test worker): ``arm(name, action)``;
+  ``disarm_all()`` resets;
 - in another process (``rollcall worker`` started by a test): the environment variable
   ``ROLLCALL_FAILPOINTS="name=action[*times][,name=action…]"``, read once at import.
 
@@ -31,8 +31,6 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -92,23 +90,9 @@ def arm(name: str, action: FailpointAction | str, *, times: int | None = None) -
         _armed[name] = _Armed(FailpointAction(action), times)
 
 
-def disarm(name: str) -> None:
-    with _lock:
-        _armed.pop(name, None)
-
-
 def disarm_all() -> None:
     with _lock:
         _armed.clear()
-
-
-@contextmanager
-def armed(name: str, action: FailpointAction | str, *, times: int | None = None) -> Iterator[None]:
-    arm(name, action, times=times)
-    try:
-        yield
-    finally:
-        disarm(name)
 
 
 def failpoint(name: str) -> None:

@@ -101,10 +101,6 @@ def register_secret_values(values: Iterable[str | None]) -> None:
         _state.secrets_pattern = re.compile("|".join(re.escape(v) for v in alternatives))
 
 
-def registered_secret_count() -> int:
-    return len(_state.secrets)
-
-
 # --- redaction -----------------------------------------------------------------------------------
 
 

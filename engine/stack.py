@@ -89,7 +89,8 @@ def _temporal_dev_server(settings: Settings, codec_endpoint: str | None = None) 
             "--port", str(settings.temporal_dev_port),
             "--ui-port", str(settings.temporal_ui_port),
             "--namespace", settings.temporal_namespace,
-            # Persistent history; WAL + synchronous=off roughly doubles throughput (temporal-notes).
+            # Persistent history; WAL + synchronous=off roughly doubles throughput
+            # (docs/temporal.md, "Dev server storage").
             "--db-filename", str(STATE_DIR / "temporal.db"),
             "--sqlite-pragma", "journal_mode=wal",
             "--sqlite-pragma", "synchronous=off",

@@ -92,10 +92,6 @@ class Supervisor:
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, self.request_stop)
 
-    @property
-    def stop_requested(self) -> bool:
-        return self._stop_requested
-
     def dead_child(self) -> Child | None:
         for child in self.children:
             if child.process is not None and child.process.poll() is not None:

@@ -43,7 +43,7 @@ sys.path.insert(0, str(REPO_ROOT / "tests"))
 
 @pytest.hookimpl(wrapper=True)
 def pytest_cmdline_main(config: pytest.Config) -> Any:
-    # The SDK can abort at interpreter exit after all work is done (temporal-notes, pitfall 1):
+    # The SDK can abort at interpreter exit after all work is done (docs/temporal.md, "SDK exit"):
     # once pytest has succeeded, leave without running the interpreter's finalisers.
     result = yield
     if result == 0 and not config.getoption("--collect-only"):

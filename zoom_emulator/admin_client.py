@@ -158,9 +158,6 @@ class EmulatorAdmin:
     async def set_webhook_timestamp_clock(self, clock: TimestampClock) -> None:
         await self._call("PUT", "/webhooks/signing", {"timestamp_clock": clock})
 
-    async def unsubscribe_webhooks(self, subscription_id: int) -> None:
-        await self._call("DELETE", f"/webhooks/subscriptions/{subscription_id}")
-
     async def webhook_deliveries(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = await self._call("GET", "/webhooks/deliveries")
         return result

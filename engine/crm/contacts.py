@@ -494,11 +494,3 @@ def restore_contact(
     if removed.rowcount == 0:
         raise NotDeleted(f"no deleted contact has the email {primary}", details={"email": primary})
     return create_contact(session, email=primary, first_name=first_name, last_name=last_name)
-
-
-def is_tombstoned(session: Session, email: str) -> bool:
-    normalised = try_normalise_email(email)
-    if normalised is None:
-        return False
-    found = connection_of(session).execute(sa.select(TOMBSTONES.c.email).where(TOMBSTONES.c.email == normalised))
-    return found.first() is not None

@@ -168,15 +168,6 @@ def latest_enrollment(session: Session, definition_key: str, contact_id: int) ->
     return session.scalars(query).first()
 
 
-def has_finished_enrollment(session: Session, definition_key: str, contact_id: int) -> bool:
-    query = sa.select(ENROLLMENTS.c.id).where(
-        ENROLLMENTS.c.definition_key == definition_key,
-        ENROLLMENTS.c.contact_id == contact_id,
-        ENROLLMENTS.c.status != EnrollmentStatus.ACTIVE,
-    )
-    return session.execute(query.limit(1)).first() is not None
-
-
 def insert_active_enrollment(
     session: Session,
     *,

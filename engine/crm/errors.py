@@ -88,21 +88,9 @@ class DefinitionRevisionConflict(Conflict):
     code = "DEFINITION_REVISION_CONFLICT"
 
 
-class EnrollmentActive(Conflict):
-    """Only one active enrollment per (definition, contact)."""
-
-    code = "ENROLLMENT_ACTIVE"
-
-
 class EnrollmentNotFound(NotFound):
     code = "ENROLLMENT_NOT_FOUND"
 
 
 class WorkflowNotFound(NotFound):
     code = "WORKFLOW_NOT_FOUND"
-
-
-class WorkflowKeyMismatch(InvalidInput):
-    """``PUT /v1/workflows/{key}`` with a definition whose ``key`` is another one."""
-
-    code = "WORKFLOW_KEY_MISMATCH"

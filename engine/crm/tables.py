@@ -82,12 +82,6 @@ class TimelineEventKind(StrEnum):
     WORKFLOW_ENDED = "workflow_ended"
 
 
-class RecordingStatus(StrEnum):
-    PROCESSING = "processing"
-    COMPLETED = "completed"
-    DELETED = "deleted"
-
-
 class WebinarSyncScope(StrEnum):
     """R-SET-2: whose webinars are synced."""
 

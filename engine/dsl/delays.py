@@ -52,6 +52,7 @@ def _next_allowed(moment: datetime, step: DelayStep, zone: ZoneInfo) -> datetime
 
 
 def remaining(deadline: datetime, now: datetime) -> timedelta | None:
-    """How long to sleep, or None when the deadline has passed: never start a zero timer (temporal-notes, pitfall 5)."""
+    """How long to sleep, or None when the deadline has passed: never start a zero timer
+    (docs/temporal.md, "Zero timers")."""
     left = deadline - now
     return left if left > timedelta(0) else None

@@ -31,8 +31,8 @@ class DurationError(ValueError):
 def parse_duration(text: str, *, allow_negative: bool = False) -> timedelta:
     """``"2d 4h"`` → ``timedelta(days=2, hours=4)``; raises DurationError for anything else.
 
-    Zero is always refused: a zero timer still costs a server round trip (temporal-notes,
-    pitfall 5), so the language cannot express one. Negative values are accepted only where a
+    Zero is always refused: a zero timer still costs a server round trip (docs/temporal.md,
+    "Zero timers"), so the language cannot express one. Negative values are accepted only where a
     signed offset makes sense (``allow_negative``, e.g. "1h before the webinar").
     """
     match = _WHOLE.fullmatch(text)

@@ -1,4 +1,4 @@
-"""The content hash of a definition, identifying a revision (temporal-notes: runs carry name + version + hash)."""
+"""The content hash of a definition, identifying a revision (docs/temporal.md, "Versioned definitions")."""
 
 from __future__ import annotations
 

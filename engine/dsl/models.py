@@ -118,7 +118,7 @@ _DURATION_SCHEMA = {
     "examples": ["30m", "2d 4h", "1w"],
 }
 
-#: A positive duration, written ``"2d 4h"``; zero is refused (temporal-notes, pitfall 5).
+#: A positive duration, written ``"2d 4h"``; zero is refused (docs/temporal.md, "Zero timers").
 Duration = Annotated[
     timedelta,
     BeforeValidator(functools.partial(_duration, allow_negative=False)),

@@ -58,7 +58,7 @@ from engine.dsl.templates import ENVIRONMENT, ReferencePart, is_template, refere
 
 DEFINITION_SUFFIXES = (".yaml", ".yml")
 #: A frozen copy of the definition travels in each enrollment's workflow input, where Temporal
-#: warns above 512 KiB per payload (temporal-notes, limits).
+#: warns above 512 KiB per payload (docs/temporal.md, "Payload size").
 MAX_DEFINITION_CHARS = 256 * 1024
 CONTACT_FIELDS = ("email", "first_name", "last_name", "id", "properties", "zoom_webinar_joinlink")
 TEMPLATE_ROOTS = ("contact", "steps", "secrets", "enrollment")

@@ -10,6 +10,9 @@ class EnrollmentRefused(RollcallError):
 
 
 class AlreadyEnrolled(EnrollmentRefused, Conflict):
+    """Not raised: asking to enroll a contact enrolled already answers the running enrollment. Its
+    ``code`` is what a bulk item and an ``enroll`` step's output say then."""
+
     code = "ALREADY_ENROLLED"
 
 

@@ -64,11 +64,6 @@ class SyncPlan(BaseModel):
     instance_uuids: list[str] = Field(default_factory=list)
     #: When each instance ended (its start plus the webinar's duration), in ``instance_uuids``' order.
     instance_ends: list[datetime | None] = Field(default_factory=list)
-    host_email_domain: str | None = None
-
-
-class StepCounts(BaseModel):
-    counts: dict[str, int] = Field(default_factory=dict)
 
 
 class RecordingState(StrEnum):

@@ -53,7 +53,7 @@ from engine.zoom.uuids import encode_path_id
 
 logger = structlog.get_logger(__name__)
 
-#: Zoom's maximum page size; the same size is sent on every page (zoom-api.md, pagination).
+#: Zoom's maximum page size; the same size is sent on every page (docs/zoom.md, "Pagination").
 PAGE_SIZE = 300
 #: ``PUT …/registrants/status`` accepts at most 30 registrants per call.
 STATUS_BATCH_SIZE = 30

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 TRACKING_ID_HEADER = "x-zm-trackingid"
 
-# Zoom's numeric error codes that Rollcall distinguishes (zoom-api.md).
+# Zoom's numeric error codes that Rollcall distinguishes (docs/zoom.md, "Errors").
 ZOOM_CODE_VALIDATION = 300
 ZOOM_CODE_USER_NOT_FOUND = 1001
 ZOOM_CODE_REGISTRATION_DISABLED = 3000
@@ -171,7 +171,7 @@ class ZoomRateLimited(ZoomError):
     """429. ``limit_type`` says whether the per-second or the daily budget ran out.
 
     ``retry_after`` comes from ``Retry-After`` (seconds or an ISO-8601 / HTTP date); ``None`` when
-    Zoom sent no header, in which case callers back off with jitter (zoom-api.md, rate limits).
+    Zoom sent no header, in which case callers back off with jitter (docs/zoom.md, "Rate limits").
     """
 
     code = "ZOOM_RATE_LIMITED"
@@ -232,7 +232,7 @@ _CLASS_BY_ZOOM_CODE: dict[int, type[ZoomApiError]] = {
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
     """``Retry-After`` as a delay in seconds: delta-seconds, ISO-8601 date-time or HTTP-date.
 
-    Zoom's daily limits send an ISO-8601 UTC date-time, not seconds (zoom-api.md).
+    Zoom's daily limits send an ISO-8601 UTC date-time, not seconds (docs/zoom.md, "Rate limits").
     """
     if value is None or not value.strip():
         return None

@@ -162,7 +162,7 @@ class Registrant(ZoomModel):
 class RegistrantCreated(ZoomModel):
     """The 201 answer of ``POST /webinars/{id}/registrants``.
 
-    Its ``id`` is the **webinar's** id (zoom-api.md); the registrant's id is ``registrant_id``.
+    Its ``id`` is the **webinar's** id (docs/zoom.md, "Registrants"); the registrant's id is ``registrant_id``.
     """
 
     webinar_id: IdStr = Field(alias="id")

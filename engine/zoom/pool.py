@@ -81,13 +81,6 @@ class ZoomClientPool:
             self._clients[name] = client
         return client
 
-    def by_account(self, zoom_account_id: str) -> str | None:
-        """The name of a connection to Zoom account ``zoom_account_id``, if one is configured."""
-        for name, config in self.connections().items():
-            if config.account_id == zoom_account_id:
-                return name
-        return None
-
     async def aclose(self) -> None:
         clients, self._clients = self._clients, {}
         for client in clients.values():

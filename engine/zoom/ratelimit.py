@@ -1,7 +1,7 @@
 """Client-side token buckets so Rollcall itself stays under Zoom's per-second limits.
 
 Zoom counts per **account** (shared by every app of the account) and per rate label; the sizes
-depend on the plan (zoom-api.md, rate-limit table). Daily budgets are not tracked here: Zoom's
+depend on the plan (docs/zoom.md, "Rate limits"). Daily budgets are not tracked here: Zoom's
 daily 429 carries ``Retry-After`` and the durable retry honours it.
 """
 
@@ -21,7 +21,7 @@ class RateLabel(StrEnum):
     HEAVY = "Heavy"
 
 
-#: Requests per second by plan and label (zoom-api.md).
+#: Requests per second by plan and label (docs/zoom.md, "Rate limits").
 PER_SECOND_LIMITS: dict[ZoomPlan, dict[RateLabel, int]] = {
     ZoomPlan.FREE: {RateLabel.LIGHT: 4, RateLabel.MEDIUM: 2, RateLabel.HEAVY: 1},
     ZoomPlan.PRO: {RateLabel.LIGHT: 30, RateLabel.MEDIUM: 20, RateLabel.HEAVY: 10},
@@ -68,8 +68,7 @@ class AccountRateLimiter:
     def __init__(self, plan: ZoomPlan, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.plan = plan
         self._buckets = {
-            label: TokenBucket(limit * SAFETY_FACTOR, clock=clock)
-            for label, limit in PER_SECOND_LIMITS[plan].items()
+            label: TokenBucket(limit * SAFETY_FACTOR, clock=clock) for label, limit in PER_SECOND_LIMITS[plan].items()
         }
 
     async def acquire(self, label: RateLabel) -> None:

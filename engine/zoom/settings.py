@@ -28,7 +28,7 @@ DEFAULT_OAUTH_BASE_URL = "https://zoom.us"
 
 
 class ZoomPlan(StrEnum):
-    """The account plan, which sizes Zoom's rate limits (zoom-api.md, rate-limit table)."""
+    """The account plan, which sizes Zoom's rate limits (docs/zoom.md, "Rate limits")."""
 
     FREE = "free"
     PRO = "pro"

@@ -1,4 +1,4 @@
-"""How a webinar id or instance UUID goes into a URL path (zoom-api.md, "UUID path rule").
+"""How a webinar id or instance UUID goes into a URL path (docs/zoom.md, "Webinar instances and UUIDs").
 
 A UUID that starts with ``/`` or contains ``//`` must be percent-encoded **twice** (a single
 encoding is answered 404); every other UUID is encoded once. ``+``, ``/`` and ``=`` are always

@@ -1,4 +1,4 @@
-"""Verification of Zoom webhook requests (zoom-api.md, "Webhooks"), as pure functions.
+"""Verification of Zoom webhook requests (docs/zoom.md, "Webhooks"), as pure functions.
 
 Zoom signs ``"v0:{x-zm-request-timestamp}:{raw body}"`` with HMAC-SHA256 under the app's secret
 token and sends ``x-zm-signature: v0=<hex>``. ``verify_request`` checks that over the **raw bytes**

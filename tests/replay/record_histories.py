@@ -312,4 +312,4 @@ if __name__ == "__main__":
     options = _arguments()
     asyncio.run(main(options.tag, options.groups, options.codec))
     sys.stdout.flush()
-    os._exit(0)  # temporal-notes, pitfall 1
+    os._exit(0)  # docs/temporal.md, "SDK exit"

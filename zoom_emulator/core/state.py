@@ -42,7 +42,7 @@ SCHEDULED_LISTING_GRACE = timedelta(days=30)
 
 #: Recording files the emulator serves (the others are described, never downloaded).
 SERVED_FILE_TYPES = ("TRANSCRIPT", "CC", "CHAT")
-#: Standard registration fields a registrant may answer (``field_name`` values, zoom-api.md).
+#: Standard registration fields a registrant may answer (``field_name`` values, docs/zoom.md, "Registrants").
 STANDARD_ANSWER_FIELDS = (
     "last_name",
     "address",

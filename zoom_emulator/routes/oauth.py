@@ -22,7 +22,7 @@ async def oauth_token(request: Request) -> Response:
     await apply_faults(emulator, "oauth_token")
     form = await request.form()
     if form.get("grant_type") != "account_credentials":
-        # The grant must be in the form body; query-string parameters are refused (zoom-api.md).
+        # The grant must be in the form body; query-string parameters are refused (docs/zoom.md, "Authentication").
         raise OAuthReply(400, "unsupported_grant_type", "Unsupported grant type")
     header = request.headers.get("authorization", "")
     client_id = client_secret = ""

@@ -88,7 +88,7 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 # --- the 2,000-attendee webinar and what the store must hold after its sync -----------------------
 
 BIG = "93100000900"
-BIG_INSTANCE = "/big//Crash+Instance=="  # needs double encoding in paths (zoom-api.md)
+BIG_INSTANCE = "/big//Crash+Instance=="  # needs double encoding in paths (docs/zoom.md, "Webinar instances and UUIDs")
 START = world.NOW - timedelta(hours=3)
 DURATION_MINUTES = 60
 REGISTRANTS = 3_300

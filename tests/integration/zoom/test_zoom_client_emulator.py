@@ -1,4 +1,4 @@
-"""ZoomClient against the loopback emulator over real HTTP: each fact of zoom-api.md."""
+"""ZoomClient against the loopback emulator over real HTTP: each fact of docs/zoom.md."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ async def test_token_is_fetched_once_and_reused(zoom: ZoomClient, admin: Emulato
 
 
 async def test_expired_token_is_refreshed_once_and_the_call_retried(zoom: ZoomClient, admin: EmulatorAdmin) -> None:
-    """zoom-api.md: 401 code 124 "Access token is expired." → fetch a new token once and retry."""
+    """docs/zoom.md, "Authentication": 401 code 124 "Access token is expired." → fetch a new token once and retry."""
     await zoom.get_user("u-host")
     await admin.advance_clock(3601)
     user = await zoom.get_user("u-host")
@@ -90,7 +90,8 @@ async def test_token_request_sends_the_grant_in_the_form_body(
     """Query-string grants are refused; bad credentials answer OAuth's {"reason","error"} shape."""
     async with httpx.AsyncClient(base_url=emulator_server.base_url) as http:
         in_query = await http.post(
-            "/oauth/token", params={"grant_type": "account_credentials", "account_id": MAIN},
+            "/oauth/token",
+            params={"grant_type": "account_credentials", "account_id": MAIN},
             auth=("main-client", "main-secret"),
         )
         wrong = await http.post(
@@ -210,7 +211,9 @@ async def test_host_and_alternative_host_cannot_register_3027(zoom: ZoomClient, 
     with pytest.raises(ZoomHostCannotRegister) as caught:
         await zoom.add_registrant(W_OPEN, NewRegistrant(email=email, first_name="H"))
     assert (caught.value.http_status, caught.value.zoom_code, caught.value.message) == (
-        400, 3027, "Host cannot register."
+        400,
+        3027,
+        "Host cannot register.",
     )
 
 
@@ -251,10 +254,13 @@ async def test_listing_without_status_returns_approved_only(
 ) -> None:
     async with httpx.AsyncClient() as http:
         token = await raw_token(emulator_server, http)
-        body = (await http.get(
-            f"{emulator_server.api_base_url}/webinars/{W_OPEN}/registrants",
-            params={"page_size": 300}, headers={"Authorization": f"Bearer {token}"},
-        )).json()
+        body = (
+            await http.get(
+                f"{emulator_server.api_base_url}/webinars/{W_OPEN}/registrants",
+                params={"page_size": 300},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        ).json()
     assert body["total_records"] == OPEN_COUNTS["approved"]
     assert {r["status"] for r in body["registrants"]} == {"approved"}
 
@@ -282,7 +288,9 @@ async def test_page_token_expires_after_15_minutes(zoom: ZoomClient, admin: Emul
     with pytest.raises(ZoomPageTokenExpired) as caught:
         await anext(zoom.registrant_pages(W_OPEN, start_token=first.next_page_token))
     assert (caught.value.http_status, caught.value.zoom_code, caught.value.message) == (
-        400, 300, "The next page token is invalid or expired."
+        400,
+        300,
+        "The next page token is invalid or expired.",
     )
 
 
@@ -358,7 +366,8 @@ async def test_rejoin_gives_one_row_per_session(zoom: ZoomClient) -> None:
     """Someone who left and rejoined has several rows; durations are per session, in seconds."""
     rows = [r for r in await zoom.list_participant_report(UUID_LEADING_SLASH) if r.user_email]
     assert [(r.user_email, r.duration) for r in rows] == [
-        ("jonas@customers.example", 1200), ("jonas@customers.example", 2100)
+        ("jonas@customers.example", 1200),
+        ("jonas@customers.example", 2100),
     ]
     assert rows[0].registrant_id == rows[1].registrant_id != ""
     assert rows[0].user_id != rows[1].user_id
@@ -395,7 +404,9 @@ async def test_deleted_recording_is_3301(zoom: ZoomClient) -> None:
     with pytest.raises(ZoomNoRecording) as caught:
         await zoom.get_recordings(UUID_DOUBLE_SLASH)
     assert (caught.value.http_status, caught.value.zoom_code, caught.value.message) == (
-        404, 3301, "There is no recording for this meeting."
+        404,
+        3301,
+        "There is no recording for this meeting.",
     )
 
 
@@ -462,9 +473,7 @@ async def test_429_without_any_header_is_still_rate_limited(zoom: ZoomClient, ad
     assert (await zoom.get_webinar(W_OPEN)).id == str(W_OPEN)
 
 
-async def test_no_headers_mode_drops_rate_limit_headers(
-    emulator_server: EmulatorServer, admin: EmulatorAdmin
-) -> None:
+async def test_no_headers_mode_drops_rate_limit_headers(emulator_server: EmulatorServer, admin: EmulatorAdmin) -> None:
     await admin.set_rate_limit_mode(RateLimitMode.NO_HEADERS)
     async with ZoomClient(emulator_connection(emulator_server, FREE), rate_limit=False) as client:
         await client.list_participant_report(W_FREE)

@@ -122,8 +122,9 @@ async def test_emulator_answers_and_client_requests_match_the_openapi_subset(
     await client.get_webinar(W_OPEN)
     await client.get_webinar(W_PAST)  # recurring: occurrences
     await client.get_registration_questions(W_QUESTIONS)
-    created = await client.add_registrant(W_OPEN, NewRegistrant(email="c@customers.example", first_name="C",
-                                                                last_name="D"))
+    created = await client.add_registrant(
+        W_OPEN, NewRegistrant(email="c@customers.example", first_name="C", last_name="D")
+    )
     await client.add_registrant(W_MANUAL, NewRegistrant(email="c@customers.example", first_name="C"))
     for status in RegistrantStatus:
         await client.list_registrants(W_OPEN, status)
@@ -185,7 +186,8 @@ async def test_emulator_answers_and_client_requests_match_the_openapi_subset(
     token = await raw_token(emulator_server, http)
     await http.put(
         f"{emulator_server.api_base_url}/webinars/{W_OPEN}/registrants/status",
-        json={"action": "explode", "registrants": []}, headers={"Authorization": f"Bearer {token}"},
+        json={"action": "explode", "registrants": []},
+        headers={"Authorization": f"Bearer {token}"},
     )
 
     # --- validate everything that went to /v2 ------------------------------------------------
@@ -197,7 +199,7 @@ async def test_emulator_answers_and_client_requests_match_the_openapi_subset(
             if not exchange.request.url.path.startswith("/v2/"):
                 continue
             if exchange.response.status_code == 401:
-                # Expired tokens (code 124) are in zoom-api.md, not in the subset.
+                # Expired tokens (code 124) are in docs/zoom.md, not in the subset.
                 _check_envelope(exchange, failures)
                 continue
             spec_request = _spec_request(exchange.request)
@@ -206,8 +208,10 @@ async def test_emulator_answers_and_client_requests_match_the_openapi_subset(
                     openapi.validate_request(spec_request)
                 openapi.validate_response(spec_request, _spec_response(exchange.response))
             except Exception as exc:  # collect every mismatch, then fail once with all of them
-                failures.append(f"{exchange.request.method} {exchange.request.url} → "
-                                f"{exchange.response.status_code}: {type(exc).__name__}: {exc}")
+                failures.append(
+                    f"{exchange.request.method} {exchange.request.url} → "
+                    f"{exchange.response.status_code}: {type(exc).__name__}: {exc}"
+                )
                 continue
             if exchange.response.status_code >= 300:
                 _check_envelope(exchange, failures)
@@ -238,24 +242,37 @@ def _operation(request: httpx.Request) -> str:
 
 #: Every implemented endpoint with each status the subset documents and the scenario provokes.
 EXPECTED: set[tuple[str, int]] = {
-    ("GET /users/{id}", 200), ("GET /users/{id}", 404),
+    ("GET /users/{id}", 200),
+    ("GET /users/{id}", 404),
     ("GET /users", 200),
-    ("GET /users/{id}/webinars", 200), ("GET /users/{id}/webinars", 404),
-    ("GET /webinars/{id}", 200), ("GET /webinars/{id}", 404),
-    ("GET /webinars/{id}/registrants/questions", 200), ("GET /webinars/{id}/registrants/questions", 404),
-    ("POST /webinars/{id}/registrants", 201), ("POST /webinars/{id}/registrants", 400),
-    ("POST /webinars/{id}/registrants", 404), ("POST /webinars/{id}/registrants", 429),
-    ("GET /webinars/{id}/registrants", 200), ("GET /webinars/{id}/registrants", 400),
+    ("GET /users/{id}/webinars", 200),
+    ("GET /users/{id}/webinars", 404),
+    ("GET /webinars/{id}", 200),
+    ("GET /webinars/{id}", 404),
+    ("GET /webinars/{id}/registrants/questions", 200),
+    ("GET /webinars/{id}/registrants/questions", 404),
+    ("POST /webinars/{id}/registrants", 201),
+    ("POST /webinars/{id}/registrants", 400),
+    ("POST /webinars/{id}/registrants", 404),
+    ("POST /webinars/{id}/registrants", 429),
+    ("GET /webinars/{id}/registrants", 200),
+    ("GET /webinars/{id}/registrants", 400),
     ("GET /webinars/{id}/registrants", 404),
-    ("PUT /webinars/{id}/registrants/status", 204), ("PUT /webinars/{id}/registrants/status", 400),
-    ("PUT /webinars/{id}/registrants/status", 404), ("PUT /webinars/{id}/registrants/status", 429),
-    ("GET /past_webinars/{id}/instances", 200), ("GET /past_webinars/{id}/instances", 404),
-    ("GET /past_webinars/{id}/participants", 200), ("GET /past_webinars/{id}/participants", 400),
+    ("PUT /webinars/{id}/registrants/status", 204),
+    ("PUT /webinars/{id}/registrants/status", 400),
+    ("PUT /webinars/{id}/registrants/status", 404),
+    ("PUT /webinars/{id}/registrants/status", 429),
+    ("GET /past_webinars/{id}/instances", 200),
+    ("GET /past_webinars/{id}/instances", 404),
+    ("GET /past_webinars/{id}/participants", 200),
+    ("GET /past_webinars/{id}/participants", 400),
     ("GET /past_webinars/{id}/participants", 404),
-    ("GET /past_webinars/{id}/absentees", 200), ("GET /past_webinars/{id}/absentees", 400),
+    ("GET /past_webinars/{id}/absentees", 200),
+    ("GET /past_webinars/{id}/absentees", 400),
     ("GET /past_webinars/{id}/absentees", 404),
-    ("GET /report/webinars/{id}/participants", 200), ("GET /report/webinars/{id}/participants", 400),
+    ("GET /report/webinars/{id}/participants", 200),
+    ("GET /report/webinars/{id}/participants", 400),
     ("GET /report/webinars/{id}/participants", 404),
-    ("GET /meetings/{id}/recordings", 200), ("GET /meetings/{id}/recordings", 404),
+    ("GET /meetings/{id}/recordings", 200),
+    ("GET /meetings/{id}/recordings", 404),
 }
-
