@@ -191,7 +191,7 @@ def _expected_rollups(session: Session) -> dict[int, tuple[int, int, float | Non
     return expected
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(operations=st.lists(_operation, min_size=1, max_size=25))
 def test_rollups_equal_a_recomputation_after_any_interleaving(db_engine: Engine, operations: list[Any]) -> None:
     """R-PROP-1…4 and R-SYNC-6: rollups are recomputed, never incremented, so any order of

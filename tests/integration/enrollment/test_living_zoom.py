@@ -124,6 +124,9 @@ async def _until(check: Callable[[], Any], what: str, seconds: float = 120) -> A
     pytest.fail(f"{what} did not happen within {seconds} s")
 
 
+# The whole story on the embedded store (80 s of the emulator's accelerated clock); each store
+# path it takes runs on PostgreSQL in the crm, sync and enrollment tests.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_enroll_register_run_the_webinar_sync_and_branch(
     time_skipping_env: WorkflowEnvironment,
     database_url: str,
