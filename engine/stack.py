@@ -486,12 +486,10 @@ def run_stack(settings: Settings, console: Console, *, reset_zoom_emulator: bool
         if inbox_url:
             fields["webhook_inbox_url"] = f"{inbox_url}/_inbox"
             lines.append(f"Webhook inbox {inbox_url}/_inbox  (demo: what webhook steps sent)")
-        payloads = (
-            f"encrypted, keys in {payload_key_file}" if payload_key_file is not None else "encrypted (configured keys)"
-        )
+        payloads = f"key file {payload_key_file}" if payload_key_file is not None else "configured keys"
         fields.update(payload_codec_url=codec_endpoint, codec_login_url=f"{codec_endpoint}/login")
-        lines.append(f"Payloads     {payloads}; the Web UI decodes them through {codec_endpoint}")
-        lines.append(f"             log in there with a key: {codec_endpoint}/login")
+        lines.append(f"Payloads     encrypted in Temporal ({payloads})")
+        lines.append(f"Codec        {codec_endpoint}  (the Web UI decodes there; log in at /codec/login)")
         if generated_key:
             # The key itself is never printed (nor logged): only where it is kept.
             fields["api_key_file"] = str(local_api_key_path())
