@@ -11,9 +11,7 @@ request against the table's own templates, so a route can never be reached aroun
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import structlog
 from fastapi import FastAPI
@@ -46,6 +44,7 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("GET", "/openapi.json"): PUBLIC,
     ("GET", "/docs"): PUBLIC,
     ("GET", "/docs/oauth2-redirect"): PUBLIC,
+    ("GET", "/docs/assets/{asset}"): PUBLIC,
     ("GET", "/redoc"): PUBLIC,
     ("POST", "/v1/zoom/webhooks/{connection}"): PUBLIC,
     # the codec server (#17.4): decoding shows what runs carry; encoding crafts inputs
@@ -324,42 +323,3 @@ def _forbidden(access: RouteAccess, needed: Role, key: ApiKey) -> ASGIApp:
 
 def _too_large(limit: int) -> ASGIApp:
     return error_response(413, "PAYLOAD_TOO_LARGE", f"the request body is larger than {limit} bytes")
-
-
-def document_roles(app: FastAPI) -> None:
-    """Say in the OpenAPI document which role each operation needs (from ``ROUTE_ROLES``)."""
-    build: Callable[[], dict[str, Any]] = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = build()
-            schema.setdefault("components", {}).setdefault("securitySchemes", {})["ApiKey"] = {
-                "type": "http",
-                "scheme": "bearer",
-                "description": (
-                    "An API key from ROLLCALL_API_KEYS (name:role:key), ROLLCALL_API_KEYS_FILE or "
-                    "ROLLCALL_ADMIN_API_KEYS. Roles: viewer < operator < editor < admin; each operation "
-                    "says the least role it needs (x-required-role). 401 without a valid key, 403 "
-                    "ROLE_REQUIRED with one whose role is too low."
-                ),
-            }
-            for path, operations in schema.get("paths", {}).items():
-                for method, operation in operations.items():
-                    _document_operation(operation, ROUTE_ROLES[(method.upper(), path)])
-        assert app.openapi_schema is not None
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
-
-
-def _document_operation(operation: dict[str, Any], role: Role | None) -> None:
-    if role is None:
-        operation["security"] = []
-        return
-    operation["security"] = [{"ApiKey": []}]
-    operation["x-required-role"] = role.value
-    note = f"Needs an API key with role **{role.value}** or above."
-    operation["description"] = f"{operation['description']}\n\n{note}" if operation.get("description") else note
-    responses = operation.setdefault("responses", {})
-    responses.setdefault("401", {"description": "no valid API key (UNAUTHORIZED)"})
-    responses.setdefault("403", {"description": f"the key's role is below {role.value} (ROLE_REQUIRED)"})

@@ -12,8 +12,9 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
 from temporalio.client import Client
 
-from engine.api.access import AccessMiddleware, CodecCors, check_route_table, document_roles, route_table
+from engine.api.access import ROUTE_ROLES, AccessMiddleware, CodecCors, check_route_table, route_table
 from engine.api.auth import load_keyring
+from engine.api.contract import document_contract, install_docs
 from engine.api.deps import TemporalGateway
 from engine.api.errors import install_error_handlers
 from engine.api.routers import (
@@ -96,6 +97,9 @@ def create_app(
         version="0.1.0",
         description="Enroll contacts into workflows, sync Zoom webinars, and read the CRM store.",
         lifespan=lifespan,
+        # Served from the fastapi-offline package by install_docs: no CDN (#14.5).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.keyring = keyring
@@ -116,6 +120,7 @@ def create_app(
     )
     app.state.webhook_dispatch = app.state.sync.dispatch_webhook
     install_error_handlers(app)
+    install_docs(app)
     app.include_router(health.router)
     app.include_router(codec.router)
     for router in V1_ROUTERS:
@@ -126,5 +131,5 @@ def create_app(
     # Outermost: the Web UI's origin may call the codec routes from a browser (preflights answered
     # here, before the key check they carry no key for); no other route answers CORS.
     app.add_middleware(CodecCors, origins=settings.codec_cors_origins)
-    document_roles(app)
+    document_contract(app, ROUTE_ROLES)
     return app

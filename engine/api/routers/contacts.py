@@ -76,7 +76,9 @@ def list_contacts(session: ReadSessionDep, cursor: Cursor = None, limit: Limit =
 
 @router.post("/search")
 def search(body: ContactSearch, session: ReadSessionDep) -> ContactPage:
-    """R-SEG-1: the contacts matching a segment filter, a page at a time (pass back ``next_cursor``)."""
+    """The contacts matching a segment filter, a page at a time (pass back ``next_cursor``); no
+    filter: every contact. A filter naming a field that does not exist is refused with
+    UNKNOWN_FILTER_FIELD, whose details list the fields that do."""  # R-SEG-1
     page = search_contacts(session, body.filter, cursor=body.cursor, limit=body.limit)
     return ContactPage(
         contacts=[ContactSummary.model_validate(c.model_dump()) for c in page.contacts], next_cursor=page.next_cursor
@@ -85,7 +87,7 @@ def search(body: ContactSearch, session: ReadSessionDep) -> ContactPage:
 
 @router.post("/restore", status_code=status.HTTP_201_CREATED)
 def restore_contact(body: ContactRestore, session: SessionDep) -> ContactOut:
-    """R-EXC-5: the explicit way back for a deleted contact's email (a new, empty contact)."""
+    """The explicit way back for a deleted contact's e-mail: a new, empty contact."""  # R-EXC-5
     contact = repo.restore_contact(session, email=body.email, first_name=body.first_name, last_name=body.last_name)
     session.commit()
     return _out(session, contact)

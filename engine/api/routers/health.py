@@ -19,11 +19,14 @@ router = APIRouter(tags=["health"])
 
 @router.get("/healthz")
 async def healthz() -> dict[str, str]:
+    """The process is alive: always ``{"status": "ok"}`` (no key, no dependency checked)."""
     return {"status": "ok"}
 
 
 @router.get("/readyz", responses={503: {"description": "a dependency is unreachable"}})
 async def readyz(request: Request) -> JSONResponse:
+    """Whether the database and the Temporal server can be reached: 200 ``{"ready": true, "checks"}``,
+    or 503 with the failing check and its reason (no key)."""
     failpoint("api.readyz")  # tests: an unexpected error in a request (a 500), on purpose
     checks: dict[str, Any] = {}
     engine: Engine = request.app.state.db_engine

@@ -25,7 +25,8 @@ def get_sync_settings(session: SessionDep) -> repo.SyncSettingsValues:
 
 @router.put("/sync-settings")
 def put_sync_settings(body: repo.SyncSettingsValues, session: SessionDep, caller: CallerDep) -> repo.SyncSettingsValues:
-    """Replace the settings (an admin key: the route table; R-SET-1 is checked by the store too)."""
+    """Replace the account's sync settings as a whole (an admin key; the store checks again that only
+    an admin turns global sync on)."""  # R-SET-1
     settings = repo.put_sync_settings(session, body, admin=caller.role is Role.ADMIN)
     session.commit()
     session.refresh(settings)

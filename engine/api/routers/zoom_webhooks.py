@@ -106,6 +106,10 @@ def _record(
     },
 )
 async def receive_zoom_webhook(connection: ConnectionName, request: Request) -> JSONResponse:
+    """Zoom's webhook deliveries for one configured connection, authenticated by Zoom's signature
+    (``x-zm-signature`` over the raw body with the connection's secret token, and
+    ``x-zm-request-timestamp`` within 300 s) instead of an API key. ``endpoint.url_validation`` is
+    answered as Zoom requires; any other event is recorded once (a redelivery counts as duplicate)."""
     connections: dict[str, ZoomConnectionConfig] = request.app.state.zoom_connections
     config = connections.get(connection)
     if config is None or config.webhook_secret_token is None:

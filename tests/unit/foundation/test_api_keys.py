@@ -120,6 +120,7 @@ def test_the_matrix_is_least_privilege_as_issue_12_defines_it() -> None:
         ("GET", "/openapi.json"),
         ("GET", "/docs"),
         ("GET", "/docs/oauth2-redirect"),
+        ("GET", "/docs/assets/{asset}"),
         ("GET", "/redoc"),
         ("POST", "/v1/zoom/webhooks/{connection}"),
         ("GET", "/codec/login"),
