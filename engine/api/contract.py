@@ -481,6 +481,7 @@ def build_contract(schema: dict[str, Any], route_roles: dict[tuple[str, str], Ro
             role = route_roles[(method.upper(), path)]
             _document_access(operation, role)
             _document_parameters(operation)
+            _document_examples(method.upper(), path, operation)
             responses = operation.setdefault("responses", {})
             codes = operation_codes(method.upper(), path, operation, role)
             for status, response in _error_responses(codes, responses).items():
@@ -504,3 +505,177 @@ def document_contract(app: FastAPI, route_roles: dict[tuple[str, str], Role | No
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+# --- examples (each one is executed against a live API by tests/e2e/test_api_examples.py) ---------------
+
+EXAMPLE_WORKFLOW_YAML = """\
+key: example-welcome
+name: Welcome new pro contacts
+enrollment:
+  triggers: [{type: api}, {type: manual}]
+  criteria: {type: condition, field: properties.plan, op: eq, value: pro}
+steps:
+  - id: wait
+    type: delay
+    for: 1d
+"""
+
+#: (method, path) → named request-body examples (media type, then name → example object).
+REQUEST_EXAMPLES: dict[tuple[str, str], tuple[str, dict[str, dict[str, Any]]]] = {
+    ("POST", "/v1/contacts"): (
+        "application/json",
+        {
+            "ada": {
+                "summary": "A contact with properties",
+                "value": {
+                    "email": "ada@example.com",
+                    "first_name": "Ada",
+                    "last_name": "Lovelace",
+                    "properties": {"plan": "pro", "seats": 3},
+                },
+            }
+        },
+    ),
+    ("PATCH", "/v1/contacts/{contact_id}"): (
+        "application/json",
+        {"seats": {"summary": "Change a property, keep the rest", "value": {"properties": {"seats": 5}}}},
+    ),
+    ("POST", "/v1/contacts/search"): (
+        "application/json",
+        {
+            "pro": {
+                "summary": "Contacts on the pro plan",
+                "value": {"filter": {"type": "condition", "field": "properties.plan", "op": "eq", "value": "pro"}},
+            },
+            "domain": {
+                "summary": "Contacts of one domain who attended a webinar",
+                "value": {
+                    "filter": {
+                        "type": "and",
+                        "filters": [
+                            {"type": "condition", "field": "email", "op": "contains", "value": "@example.com"},
+                            {"type": "event", "event": "webinar_attendance"},
+                        ],
+                    },
+                    "limit": 50,
+                },
+            },
+        },
+    ),
+    ("POST", "/v1/contacts/restore"): (
+        "application/json",
+        {"restore": {"summary": "Bring back a deleted contact's e-mail", "value": {"email": "ada@example.com"}}},
+    ),
+    ("POST", "/v1/account-users"): (
+        "application/json",
+        {"staff": {"summary": "A staff member, never synced", "value": {"email": "ops@example.org", "name": "Ops"}}},
+    ),
+    ("POST", "/v1/business-units"): (
+        "application/json",
+        {"emea": {"summary": "A new unit", "value": {"name": "EMEA"}}},
+    ),
+    ("POST", "/v1/zoom-connections"): (
+        "application/json",
+        {
+            "main": {
+                "summary": "Connect the primary unit's Zoom account",
+                "value": {
+                    "business_unit_id": 1,
+                    "name": "main",
+                    "zoom_account_id": "AbCdEf123",
+                    "connected_by_email": "admin@example.org",
+                    "credentials_ref": "env:ZOOM_MAIN",
+                },
+            }
+        },
+    ),
+    ("PUT", "/v1/sync-settings"): (
+        "application/json",
+        {
+            "on": {
+                "summary": "Sync every webinar, never create contacts of our own domain",
+                "value": {"sync_enabled": True, "webinar_sync": "all", "contact_exclusion_domains": ["example.org"]},
+            }
+        },
+    ),
+    ("PUT", "/v1/zoom-connections/{connection_id}/users/{zoom_user_id}"): (
+        "application/json",
+        {
+            "host": {
+                "summary": "A host whose recordings are not synced",
+                "value": {"email": "host@example.org", "sync_recordings": False},
+            }
+        },
+    ),
+    ("PUT", "/v1/zoom-connections/{connection_id}/users/{zoom_user_id}/webinars/{webinar_id}"): (
+        "application/json",
+        {"off": {"summary": "Do not sync this webinar", "value": {"sync_enabled": False}}},
+    ),
+    ("PUT", "/v1/workflows/{key}"): (
+        "application/yaml",
+        {"welcome": {"summary": "A workflow definition", "value": EXAMPLE_WORKFLOW_YAML}},
+    ),
+    ("POST", "/v1/workflows/{key}/enrollments"): (
+        "application/json",
+        {
+            "by_email": {
+                "summary": "Enroll by e-mail (the contact is created or updated)",
+                "value": {"email": "grace@example.com", "first_name": "Grace", "properties": {"plan": "pro"}},
+            },
+            "by_id": {"summary": "Enroll an existing contact", "value": {"contact_id": 1}},
+        },
+    ),
+    ("POST", "/v1/workflows/{key}/enrollments:bulk"): (
+        "application/json",
+        {
+            "list": {
+                "summary": "Enroll a list of contacts",
+                "value": {
+                    "contacts": [
+                        {"email": "linus@example.com", "properties": {"plan": "pro"}},
+                        {"email": "barbara@example.com", "properties": {"plan": "pro"}},
+                    ]
+                },
+            },
+            "segment": {
+                "summary": "Enroll the first 100 matches of a segment",
+                "value": {
+                    "segment": {"type": "condition", "field": "properties.plan", "op": "eq", "value": "pro"},
+                    "limit": 100,
+                    "trigger": "manual",
+                },
+            },
+        },
+    ),
+}
+
+#: Path parameter examples by name, and the operations that do not get them (they need Zoom or a
+#: running sync, which the examples cannot assume).
+PATH_EXAMPLES: dict[str, Any] = {
+    "contact_id": 1,
+    "account_user_id": 1,
+    "connection_id": 1,
+    "zoom_user_id": "host-1",
+    "webinar_id": "81000000001",
+    "key": "example-welcome",
+}
+NO_PATH_EXAMPLES = {
+    ("GET", "/v1/webinars/{webinar_id}/sync"),
+    ("POST", "/v1/webinars/{webinar_id}/sync"),
+    ("GET", "/v1/webinars/{webinar_id}/transcript"),
+    ("GET", "/v1/system/checks/{workflow_id}"),
+    ("POST", "/v1/zoom/webhooks/{connection}"),
+}
+
+
+def _document_examples(method: str, path: str, operation: dict[str, Any]) -> None:
+    if (method, path) in REQUEST_EXAMPLES:
+        media, examples = REQUEST_EXAMPLES[(method, path)]
+        content = operation["requestBody"]["content"]
+        content.setdefault(media, {})["examples"] = examples
+    if (method, path) in NO_PATH_EXAMPLES:
+        return
+    for parameter in operation.get("parameters", []):
+        if parameter["in"] == "path" and parameter["name"] in PATH_EXAMPLES:
+            parameter["example"] = PATH_EXAMPLES[parameter["name"]]

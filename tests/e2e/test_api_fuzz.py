@@ -19,6 +19,7 @@ Deterministic in CI (``CI`` set: fixed seed, ``--generation-deterministic``), ex
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -70,11 +71,10 @@ class LiveApi:
     database_url: str
 
 
-@pytest.fixture(scope="module")
-def live_api(temporal_client: Client, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
-    """``rollcall api`` and ``rollcall worker`` on a fresh SQLite store, with an admin key, a
-    workflow and a few contacts."""
-    directory = tmp_path_factory.mktemp("fuzz")
+@contextlib.contextmanager
+def running_api(temporal_client: Client, directory: Path) -> Iterator[LiveApi]:
+    """``rollcall api`` and ``rollcall worker`` on a fresh SQLite store in ``directory``, with an
+    admin key (also used by the #14.5 example test)."""
     database_url = f"sqlite:///{directory / 'rollcall.db'}"
     engine = create_db_engine(database_url)
     upgrade_database(engine)
@@ -109,9 +109,7 @@ def live_api(temporal_client: Client, tmp_path_factory: pytest.TempPathFactory) 
                 )
         url = f"http://127.0.0.1:{port}"
         wait_for_http(f"{url}/readyz")
-        api = LiveApi(url, {"Authorization": f"Bearer {ADMIN_KEY}"}, log, database_url)
-        _seed(api)
-        yield api
+        yield LiveApi(url, {"Authorization": f"Bearer {ADMIN_KEY}"}, log, database_url)
     finally:
         for process in reversed(processes):
             process.terminate()
@@ -120,6 +118,15 @@ def live_api(temporal_client: Client, tmp_path_factory: pytest.TempPathFactory) 
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@pytest.fixture(scope="module")
+def live_api(temporal_client: Client, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
+    """``rollcall api`` and ``rollcall worker`` on a fresh SQLite store, with an admin key, a
+    workflow and a few contacts."""
+    with running_api(temporal_client, tmp_path_factory.mktemp("fuzz")) as api:
+        _seed(api)
+        yield api
 
 
 def _seed(api: LiveApi) -> None:
