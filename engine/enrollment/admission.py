@@ -39,7 +39,7 @@ from engine.crm.contacts import (
 from engine.crm.enrollments import add_enrolled_events, get_definition, insert_active_enrollment
 from engine.crm.errors import ContactNotFound
 from engine.crm.numbers import PropertyValue
-from engine.crm.segments import contact_matches
+from engine.crm.segments import AndFilter, Condition, EventFilter, NotFilter, OrFilter, SegmentFilter, contact_matches
 from engine.crm.sync_settings import get_sync_settings
 from engine.crm.tables import (
     SYNC_SETTINGS_ID,
@@ -265,6 +265,61 @@ def _matches(session: Session, node: Any, contact: Contact | None) -> bool:
     assert contact is not None and contact.id is not None
     rendered = render_filter(node, {"contact": contact_variables(contact)})
     return contact_matches(session, rendered, contact.id)
+
+
+def _summary(parts: list[dict[str, Any]]) -> str:
+    """``properties.plan eq 'pro'; not …`` — the named conditions in a message."""
+
+    def one(part: dict[str, Any]) -> str:
+        if "field" in part:
+            return f"{part['field']} {part['op']}" + ("" if part["value"] is None else f" {part['value']!r}")
+        if "event" in part:
+            return f"a {part['event']} event" + (" matching its conditions" if part["where"] else "")
+        if "not" in part:
+            return f"not ({one(part['not'])})"
+        return f"{part['type']} at {part['path']}"
+
+    return "; ".join(one(part) for part in parts)
+
+
+#: At most this many conditions are named in a refusal's details.
+_MAX_NAMED = 10
+
+
+def _describe(node: SegmentFilter, path: str) -> dict[str, Any]:
+    """One part of a filter, as a refusal names it: where it is in the definition, and what it says."""
+    if isinstance(node, Condition):
+        return {"path": path, "field": node.field, "op": node.op.value, "value": node.value}
+    if isinstance(node, EventFilter):
+        return {
+            "path": path,
+            "event": node.event.value,
+            "where": [{"field": c.field, "op": c.op.value, "value": c.value} for c in node.where],
+        }
+    if isinstance(node, NotFilter):
+        return {"path": path, "not": _describe(node.filter, f"{path}.filter")}
+    return {"path": path, "type": node.type}
+
+
+def _parts(session: Session, node: SegmentFilter, contact_id: int, path: str, *, matched: bool) -> list[dict[str, Any]]:
+    """The conditions that make ``node`` match (``matched``) or fail for the contact (#14.5): an
+    ``and`` that fails names its failing parts, an ``or`` that matches its matching parts; an ``and``
+    that matches (an ``or`` that fails) names all of its parts."""
+    if isinstance(node, AndFilter | OrFilter):
+        narrowed = isinstance(node, AndFilter) != matched  # and+fail, or+match: only the deciding parts
+        found = []
+        for index, child in enumerate(node.filters):
+            if not narrowed or contact_matches(session, child, contact_id) == matched:
+                found += _parts(session, child, contact_id, f"{path}.filters[{index}]", matched=matched)
+        return found or [_describe(node, path)]
+    return [_describe(node, path)]
+
+
+def _explain(session: Session, node: Any, contact: Contact | None, path: str, *, matched: bool) -> list[dict[str, Any]]:
+    """Which criterion failed, which suppression or goal condition matched — as rendered for the contact."""
+    assert contact is not None and contact.id is not None
+    rendered = render_filter(node, {"contact": contact_variables(contact)})
+    return _parts(session, rendered, contact.id, path, matched=matched)[:_MAX_NAMED]
 
 
 def _names(session: Session, contact_ids: Sequence[int]) -> dict[int, tuple[str | None, str | None]]:
@@ -509,13 +564,23 @@ def _decide(
                 f"{who} was already enrolled in {key!r}, which does not allow re-enrollment", details=details
             )
         elif rules.suppression is not None and _matches(session, rules.suppression, person):
-            decided[contact_id] = Suppressed(f"{who} matches the suppression list of {key!r}", details=details)
+            matched = _explain(session, rules.suppression, person, "enrollment.suppression", matched=True)
+            decided[contact_id] = Suppressed(
+                f"{who} matches the suppression list of {key!r} ({_summary(matched)})",
+                details={**details, "matched": matched},
+            )
         elif rules.criteria is not None and not _matches(session, rules.criteria, person):
+            failed = _explain(session, rules.criteria, person, "enrollment.criteria", matched=False)
             decided[contact_id] = CriteriaNotMet(
-                f"{who} does not meet the enrollment criteria of {key!r}", details=details
+                f"{who} does not meet the enrollment criteria of {key!r} ({_summary(failed)})",
+                details={**details, "failed": failed},
             )
         elif rules.goal is not None and _matches(session, rules.goal, person):
-            decided[contact_id] = GoalAlreadyMet(f"{who} already meets the goal of {key!r}", details=details)
+            matched = _explain(session, rules.goal, person, "enrollment.goal", matched=True)
+            decided[contact_id] = GoalAlreadyMet(
+                f"{who} already meets the goal of {key!r} ({_summary(matched)})",
+                details={**details, "matched": matched},
+            )
         else:
             decided[contact_id] = None
 

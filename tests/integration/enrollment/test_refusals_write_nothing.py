@@ -279,3 +279,77 @@ async def test_the_same_contact_twice_in_a_batch_is_refused_once_and_writes_noth
         emails = set(connection.execute(sa.select(contacts.c.email)).scalars())
     assert "twice@example.com" not in emails and "once@example.com" in emails
     await api.delete(f"/v1/workflows/{world.key}/enrollments/{results[2]['contact_id']}")
+
+
+NESTED = """
+key: "{key}"
+name: Nested rules
+enrollment:
+  triggers: [{type: api}]
+  criteria:
+    type: and
+    filters:
+      - {type: condition, field: properties.plan, op: eq, value: pro}
+      - {type: condition, field: properties.seats, op: gte, value: 5}
+  suppression:
+    type: or
+    filters:
+      - {type: condition, field: properties.unsubscribed, op: eq, value: true}
+      - {type: condition, field: email, op: contains, value: "@competitor.example"}
+steps:
+  - id: wait
+    type: delay
+    for: 30d
+"""
+
+
+async def test_refusals_name_the_failing_criterion_and_the_matching_condition_14_5(
+    api: httpx.AsyncClient, world: World, definitions: Definitions
+) -> None:
+    """#14.5: CRITERIA_NOT_MET names each criterion the contact does not meet (details.failed),
+    SUPPRESSED and GOAL_ALREADY_MET the condition it matches (details.matched): where it is in
+    the definition, field, operator and value — in the single answer and the bulk item alike."""
+    url = f"/v1/workflows/{world.key}/enrollments"
+    plan = ("enrollment.criteria", "properties.plan", "is_set", None)
+    unsubscribed = ("enrollment.suppression", "properties.unsubscribed", "eq", True)
+    customer = ("enrollment.goal", "properties.customer", "eq", True)
+    cases = {
+        "criteria": ({"email": "why-not@example.com"}, "failed", *plan),
+        "suppression": ({"contact_id": world.ids["suppressed"]}, "matched", *unsubscribed),
+        "goal": ({"contact_id": world.ids["customer"]}, "matched", *customer),
+    }
+    for name, (body, key, path, field, op, value) in cases.items():
+        single = (await api.post(url, json=body)).json()["error"]
+        named = [{"path": path, "field": field, "op": op, "value": value}]
+        assert single["details"][key] == named, name
+        assert field in single["message"], name
+        bulk = (await api.post(f"{url}:bulk", json={"contacts": [body]})).json()["results"][0]
+        assert bulk["details"][key] == named, name
+
+    nested = definitions.key("nested")
+    assert (await api.put(f"/v1/workflows/{nested}", content=NESTED.replace("{key}", nested))).status_code == 201
+    nested_url = f"/v1/workflows/{nested}/enrollments"
+    # Meets the plan, not the seats: only the seats criterion is named.
+    refused = await api.post(nested_url, json={"email": "few@example.com", "properties": {"plan": "pro", "seats": 2}})
+    assert refused.json()["error"]["details"]["failed"] == [
+        {"path": "enrollment.criteria.filters[1]", "field": "properties.seats", "op": "gte", "value": 5}
+    ]
+    # Both criteria failed: both named.
+    refused = await api.post(nested_url, json={"email": "none@example.com"})
+    assert [part["field"] for part in refused.json()["error"]["details"]["failed"]] == [
+        "properties.plan",
+        "properties.seats",
+    ]
+    # Suppressed by the second alternative only: that one is named.
+    suppressed = await api.post(
+        nested_url, json={"email": "spy@competitor.example", "properties": {"plan": "pro", "seats": 9}}
+    )
+    assert suppressed.status_code == 409
+    assert suppressed.json()["error"]["details"]["matched"] == [
+        {
+            "path": "enrollment.suppression.filters[1]",
+            "field": "email",
+            "op": "contains",
+            "value": "@competitor.example",
+        }
+    ]
