@@ -22,6 +22,7 @@ from engine.crm.tables import (
     table_of,
     utcnow,
 )
+from engine.schema_hints import DOMAIN_HINT, EMAIL_HINT
 
 ZOOM_USERS = table_of(ZoomUser)
 OVERRIDES = table_of(ZoomWebinarOverride)
@@ -35,8 +36,8 @@ def _emails(values: list[str]) -> list[str]:
     return sorted({normalise_email(value) for value in values})
 
 
-Domains = Annotated[list[str], AfterValidator(_domains), Field(max_length=500)]
-Emails = Annotated[list[str], AfterValidator(_emails), Field(max_length=5000)]
+Domains = Annotated[list[Annotated[str, DOMAIN_HINT]], AfterValidator(_domains), Field(max_length=500)]
+Emails = Annotated[list[Annotated[str, EMAIL_HINT]], AfterValidator(_emails), Field(max_length=5000)]
 
 
 class SyncSettingsValues(BaseModel):

@@ -68,6 +68,7 @@ from engine.enrollment.errors import (
     WorkflowDisabled,
 )
 from engine.errors import RollcallError
+from engine.schema_hints import EMAIL_PATTERN, exactly_one_of
 
 ENROLLMENTS = table_of(Enrollment)
 DEFINITIONS = table_of(WorkflowDefinition)
@@ -83,10 +84,16 @@ _TRIGGER_TYPES: dict[str, type[Any]] = {"api": ApiTrigger, "manual": ManualTrigg
 class ContactIn(BaseModel):
     """Who to enroll: an existing contact by id, or a person by email (created or updated)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        # Exactly one of contact_id and email (#14.5: the schema refuses an empty body, as the server does).
+        json_schema_extra=exactly_one_of({"contact_id": {"type": "integer"}}, {"email": {"type": "string"}}),
+    )
 
     contact_id: int | None = Field(default=None, ge=1, le=2_147_483_647)
-    email: str | None = Field(default=None, max_length=320)
+    email: str | None = Field(
+        default=None, max_length=320, json_schema_extra={"pattern": EMAIL_PATTERN, "format": "email"}
+    )
     first_name: str | None = Field(default=None, max_length=200)
     last_name: str | None = Field(default=None, max_length=200)
     properties: dict[str, PropertyValue] = Field(default_factory=dict, max_length=200)

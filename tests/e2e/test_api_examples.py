@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonschema
 import pytest
 from temporalio.client import Client
 
@@ -56,6 +57,16 @@ ORDER = [
     ("DELETE", "/v1/contacts/{contact_id}"),
     ("POST", "/v1/contacts/restore"),
 ]
+EXAMPLE_WORKFLOW = """\
+key: refusals
+name: Refusals
+enrollment:
+  triggers: [{type: api}]
+steps:
+  - id: wait
+    type: delay
+    for: 1d
+"""
 RULE_ID = re.compile(r"\bR-[A-Z]+-\d+|§\s?\d")
 
 
@@ -122,3 +133,66 @@ def test_every_example_answers_its_documented_status_14_5(fresh_api: LiveApi) ->
 def test_the_log_of_the_example_run_has_no_server_error(fresh_api: LiveApi, tmp_path: Path) -> None:
     lines = fresh_api.log.read_text(encoding="utf-8", errors="replace").splitlines()
     assert [line for line in lines if "unhandled error" in line] == []
+
+
+#: (method, path, body) the server refuses; the published request schema must refuse each too.
+REFUSED_BODIES: list[tuple[str, str, Any]] = [
+    ("POST", "/v1/contacts", {"email": ""}),
+    ("POST", "/v1/contacts", {"email": "   "}),
+    ("POST", "/v1/contacts", {"email": "not an e-mail"}),
+    ("POST", "/v1/contacts", {"first_name": "No e-mail"}),
+    ("POST", "/v1/contacts", {"email": "x@example.com", "secondary_emails": ["nope"]}),
+    ("PATCH", "/v1/contacts/{contact_id}", {"email": None}),
+    ("PATCH", "/v1/contacts/{contact_id}", {"properties": None}),
+    ("POST", "/v1/business-units", {"name": "\r"}),
+    ("POST", "/v1/business-units", {"name": ""}),
+    ("POST", "/v1/account-users", {"email": "staff"}),
+    ("POST", "/v1/zoom-connections", {"business_unit_id": 1, "name": "z", "zoom_account_id": "a",
+                                      "connected_by_email": "a@example.org", "credentials_ref": "my-secret"}),
+    ("PUT", "/v1/sync-settings", {"host_exclusion_domains": ["not a domain"]}),
+    ("PUT", "/v1/sync-settings", {"webinar_sync_users": ["nobody"]}),
+    ("POST", "/v1/workflows/{key}/enrollments", {}),
+    ("POST", "/v1/workflows/{key}/enrollments", {"contact_id": 1, "email": "both@example.com"}),
+    ("POST", "/v1/workflows/{key}/enrollments", {"email": ""}),
+    ("POST", "/v1/workflows/{key}/enrollments:bulk", {}),
+    ("POST", "/v1/workflows/{key}/enrollments:bulk", {"contacts": [{"contact_id": 1}], "segment": {"type": "and"}}),
+    ("POST", "/v1/workflows/{key}/enrollments:bulk", {"contacts": [{}]}),
+]  # fmt: skip
+
+
+def _request_schema(document: dict[str, Any], method: str, path: str) -> dict[str, Any]:
+    schema = document["paths"][path][method.lower()]["requestBody"]["content"]["application/json"]["schema"]
+    # One document: the body's schema with every component beside it.
+    return {**schema, "components": document["components"]}
+
+
+def test_the_request_schemas_refuse_what_the_server_refuses_14_5(fresh_api: LiveApi) -> None:
+    """#14.5: bodies the server refuses (empty or invalid e-mails, a blank name, an empty or
+    ambiguous enrollment, a raw secret, an invalid domain, null where null is not allowed) are
+    refused by the published request schema too — and the server does refuse each with a 4xx."""
+    validator_for = jsonschema.Draft202012Validator
+    with httpx.Client(base_url=fresh_api.url, headers=fresh_api.headers, timeout=30) as http:
+        document = http.get("/openapi.json").json()
+        # A contact and a workflow for the paths (the examples' own, if that test ran first).
+        http.put("/v1/workflows/refusals", content=EXAMPLE_WORKFLOW, headers={"content-type": "application/yaml"})
+        contact = http.post("/v1/contacts", json={"email": "refusals@example.com"}).json()["id"]
+        problems = []
+        for method, path, body in REFUSED_BODIES:
+            schema = _request_schema(document, method, path)
+            schema_errors = list(validator_for(schema).iter_errors(body))
+            url = path.replace("{contact_id}", str(contact)).replace("{key}", "refusals")
+            answer = http.request(method, url, json=body)
+            if not 400 <= answer.status_code < 500:
+                problems.append(f"server accepts {method} {path} {body!r}: {answer.status_code}")
+            if not schema_errors:
+                problems.append(f"schema accepts {method} {path} {body!r} (server: {answer.text[:120]})")
+        assert problems == []
+        # Control: the schema accepts what the server accepts.
+        for method, path, body in [
+            ("POST", "/v1/business-units", {"name": " Nordics "}),
+            ("POST", "/v1/workflows/{key}/enrollments", {"contact_id": None, "email": "ok@example.com"}),
+            ("PATCH", "/v1/contacts/{contact_id}", {"first_name": None}),
+        ]:
+            assert list(validator_for(_request_schema(document, method, path)).iter_errors(body)) == []
+            url = path.replace("{contact_id}", str(contact)).replace("{key}", "refusals")
+            assert http.request(method, url, json=body).status_code < 300, (method, path)

@@ -23,10 +23,12 @@ from engine.crm.enrollments import (
 from engine.crm.segments import SegmentFilter, search_contacts
 from engine.crm.sqlite_transactions import read_only
 from engine.crm.tables import WorkflowDefinition
+from engine.dsl.validation import MAX_DEFINITION_CHARS
 from engine.enrollment.definitions import load_revision_hashed, put_definition_text
 from engine.enrollment.reports import EnrollmentFilter, list_enrollments, workflow_stats
 from engine.enrollment.service import MAX_BULK_ITEMS, ContactIn, EnrollmentService, EnrollmentView, EnrollResult
 from engine.errors import InvalidInput
+from engine.schema_hints import exactly_one_of
 
 router = APIRouter(prefix="/workflows", tags=["workflows"])
 
@@ -45,8 +47,8 @@ _YAML_BODY = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/yaml": {"schema": {"type": "string"}},
-            "text/plain": {"schema": {"type": "string"}},
+            "application/yaml": {"schema": {"type": "string", "minLength": 1, "maxLength": MAX_DEFINITION_CHARS}},
+            "text/plain": {"schema": {"type": "string", "minLength": 1, "maxLength": MAX_DEFINITION_CHARS}},
         },
     }
 }
@@ -122,7 +124,10 @@ class EnrollmentDetail(BaseModel):
 class BulkEnrollmentRequest(BaseModel):
     """Contacts to enroll, listed (at most 10,000) or as a segment (the first ``limit`` matches from ``cursor``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=exactly_one_of({"contacts": {"type": "array"}}, {"segment": {"type": "object"}}),
+    )
 
     contacts: list[ContactIn] | None = Field(default=None, max_length=MAX_BULK_ITEMS)
     segment: SegmentFilter | None = None

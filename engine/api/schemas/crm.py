@@ -8,10 +8,12 @@ from typing import Annotated, Any
 from fastapi import Path, Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from engine.crm.accounts import CREDENTIALS_REF
 from engine.crm.audit import AuditWarning
 from engine.crm.numbers import PropertyValue
 from engine.crm.segments import SegmentFilter
 from engine.crm.tables import ParticipationState, SyncStatus, SyncTrigger
+from engine.schema_hints import EMAIL_HINT, NOT_BLANK_HINT, hint, not_null
 
 
 def _no_nul(value: str) -> str:
@@ -29,10 +31,15 @@ DbId = Annotated[int, Field(ge=1, le=2_147_483_647)]
 PathId = Annotated[int, Path(ge=1, le=2_147_483_647)]
 Limit = Annotated[int, Query(ge=1, le=500)]
 Cursor = Annotated[str | None, Query(max_length=500)]
-Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=320), _NO_NUL]
+Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=320), _NO_NUL, EMAIL_HINT]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), _NO_NUL]
-Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), _NO_NUL]
-Reference = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), _NO_NUL]
+Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), _NO_NUL, NOT_BLANK_HINT]
+Reference = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
+    _NO_NUL,
+    hint(pattern=r"^\s*" + CREDENTIALS_REF.pattern.strip("^$") + r"\s*$"),
+]
 
 _STRICT = ConfigDict(extra="forbid")
 
@@ -55,7 +62,9 @@ class ContactUpdate(BaseModel):
     """Only the fields sent change. ``properties`` is merged (null removes a property);
     ``secondary_emails`` and ``business_unit_ids`` replace the current lists."""
 
-    model_config = _STRICT
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra=not_null("email", "properties", "secondary_emails", "business_unit_ids")
+    )
 
     email: Email | None = None
     first_name: Name | None = None
