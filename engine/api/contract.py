@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from importlib import resources
@@ -21,7 +22,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from pydantic import TypeAdapter
 
 from engine.api.auth import Role
@@ -62,6 +63,21 @@ def without_rule_ids(text: str) -> str:
 # --- offline docs ------------------------------------------------------------------------------------
 
 
+#: The docs pages may load nothing from anywhere but this server (ReDoc's sidebar shows a logo from
+#: its CDN: the browser does not fetch it). Inline scripts and styles are the pages' own set-up;
+#: ReDoc runs its search in a worker made from a blob.
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
+    "frame-src 'none'; object-src 'none'; base-uri 'self'"
+)
+
+
+def _local_only(page: HTMLResponse) -> HTMLResponse:
+    page.headers["Content-Security-Policy"] = DOCS_CSP
+    return page
+
+
 def _asset_file(name: str) -> Any:
     return resources.files("fastapi_offline").joinpath("static", name)
 
@@ -73,15 +89,17 @@ def install_docs(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url=openapi_url,
-            title=f"{title} — Swagger UI",
-            swagger_js_url=f"{DOCS_ASSETS_PATH}/swagger-ui-bundle.js",
-            swagger_css_url=f"{DOCS_ASSETS_PATH}/swagger-ui.css",
-            swagger_favicon_url=f"{DOCS_ASSETS_PATH}/favicon.png",
-            oauth2_redirect_url="/docs/oauth2-redirect",
-            # No call to swagger.io's online validator: the page stays on this server.
-            swagger_ui_parameters={"validatorUrl": None},
+        return _local_only(
+            get_swagger_ui_html(
+                openapi_url=openapi_url,
+                title=f"{title} — Swagger UI",
+                swagger_js_url=f"{DOCS_ASSETS_PATH}/swagger-ui-bundle.js",
+                swagger_css_url=f"{DOCS_ASSETS_PATH}/swagger-ui.css",
+                swagger_favicon_url=f"{DOCS_ASSETS_PATH}/favicon.png",
+                oauth2_redirect_url="/docs/oauth2-redirect",
+                # No call to swagger.io's online validator: the page stays on this server.
+                swagger_ui_parameters={"validatorUrl": None},
+            )
         )
 
     @app.get("/docs/oauth2-redirect", include_in_schema=False)
@@ -90,21 +108,34 @@ def install_docs(app: FastAPI) -> None:
 
     @app.get("/redoc", include_in_schema=False)
     async def redoc() -> HTMLResponse:
-        return get_redoc_html(
-            openapi_url=openapi_url,
-            title=f"{title} — ReDoc",
-            redoc_js_url=f"{DOCS_ASSETS_PATH}/redoc.standalone.js",
-            redoc_favicon_url=f"{DOCS_ASSETS_PATH}/favicon.png",
-            with_google_fonts=False,
+        return _local_only(
+            get_redoc_html(
+                openapi_url=openapi_url,
+                title=f"{title} — ReDoc",
+                redoc_js_url=f"{DOCS_ASSETS_PATH}/redoc.standalone.js",
+                redoc_favicon_url=f"{DOCS_ASSETS_PATH}/favicon.png",
+                with_google_fonts=False,
+            )
         )
 
     @app.get(DOCS_ASSETS_PATH + "/{asset}", include_in_schema=False)
-    async def docs_asset(asset: str) -> FileResponse:
+    async def docs_asset(asset: str) -> Response:
         media_type = DOCS_ASSETS.get(asset)
         if media_type is None:
             raise NotFound("no such documentation asset")
-        with resources.as_file(_asset_file(asset)) as path:
-            return FileResponse(path, media_type=media_type, headers={"Cache-Control": "public, max-age=86400"})
+        return Response(_asset_bytes(asset), media_type=media_type, headers={"Cache-Control": "public, max-age=86400"})
+
+
+#: ReDoc's sidebar shows Redocly's logo from their CDN; it is this server's icon instead.
+_CDN_REWRITES = {"redoc.standalone.js": ((b"https://cdn.redoc.ly/redoc/logo-mini.svg", b"/docs/assets/favicon.png"),)}
+
+
+@functools.cache
+def _asset_bytes(name: str) -> bytes:
+    content = _asset_file(name).read_bytes()
+    for old, new in _CDN_REWRITES.get(name, ()):
+        content = content.replace(old, new)
+    return bytes(content)
 
 
 # --- glossaries ----------------------------------------------------------------------------------------

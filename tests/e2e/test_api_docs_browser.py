@@ -1,0 +1,114 @@
+"""#14.5 acceptance: /docs (Swagger UI) and /redoc (ReDoc) of the live API render every operation
+in a real browser with no network beyond loopback.
+
+``rollcall api`` runs as a process on a fresh SQLite store; Playwright drives Debian's Chromium
+(``executable_path``, no browser download) with every host name but 127.0.0.1 unresolvable, as on
+a machine without internet. Every request the page makes (``page.on("request")``) must go to the
+API itself, and the page must show one rendered operation per operation of ``/openapi.json``.
+Skipped, saying so, where no Chromium is installed (`.ci/run` installs it when it can).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from engine.crm.db import create_db_engine, upgrade_database
+
+from .conftest import pick_port, wait_for_http  # type: ignore[import-not-found]
+
+pytestmark = pytest.mark.timeout(120)
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+#: Nothing but loopback resolves: a request to a CDN would fail, and is recorded before it does.
+OFFLINE = "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"
+
+
+@pytest.fixture(scope="module")
+def api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``rollcall api`` alone (the docs need neither Temporal nor a worker)."""
+    directory = tmp_path_factory.mktemp("docs")
+    database_url = f"sqlite:///{directory / 'rollcall.db'}"
+    engine = create_db_engine(database_url)
+    upgrade_database(engine)
+    engine.dispose()
+    port = pick_port()
+    env = {
+        **os.environ,
+        "ROLLCALL_DATABASE_URL": database_url,
+        "ROLLCALL_ADMIN_API_KEYS": "docs-admin-key",
+        "ROLLCALL_API_PORT": str(port),
+        "ROLLCALL_TEMPORAL_ADDRESS": f"127.0.0.1:{pick_port()}",  # never reached by the docs
+        "ROLLCALL_LOG_FORMAT": "json",
+    }
+    with (directory / "api.log").open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "engine.cli", "api"], env=env, cwd=directory, stdout=sink, stderr=subprocess.STDOUT
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for_http(f"{url}/healthz")
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _operation_count(api_url: str) -> int:
+    document = httpx.get(f"{api_url}/openapi.json", timeout=30).json()
+    return sum(len(operations) for operations in document["paths"].values())
+
+
+def _off_loopback(urls: list[str]) -> list[str]:
+    return [
+        url
+        for url in urls
+        if urlsplit(url).scheme in ("http", "https", "ws", "wss") and urlsplit(url).hostname != "127.0.0.1"
+    ]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (apt-get install chromium): browser test skipped")
+@pytest.mark.parametrize(
+    ("page_path", "operation_selector"),
+    [("/docs", ".opblock"), ("/redoc", "[data-section-id^='operation/']")],
+    ids=["swagger-ui", "redoc"],
+)
+def test_the_docs_render_every_operation_offline_14_5(api_url: str, page_path: str, operation_selector: str) -> None:
+    """#14.5: the page renders one operation per operation of the document, and every request it
+    makes stays on loopback (no CDN, no font service, no online validator)."""
+    from playwright.sync_api import sync_playwright
+
+    expected = _operation_count(api_url)
+    requests: list[str] = []
+    failed: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", OFFLINE])
+        try:
+            page = browser.new_page()
+            page.on("request", lambda request: requests.append(request.url))
+            page.on("requestfailed", lambda request: failed.append(request.url))
+            page.goto(f"{api_url}{page_path}", wait_until="networkidle", timeout=60_000)
+            page.wait_for_selector(operation_selector, timeout=60_000)
+            page.wait_for_function(
+                f"document.querySelectorAll({operation_selector!r}).length >= {expected}", timeout=60_000
+            )
+            rendered = page.locator(operation_selector).count()
+            text = page.inner_text("body")
+        finally:
+            browser.close()
+    assert rendered == expected
+    assert "Enroll" in text and "/v1/contacts" in text
+    assert _off_loopback(requests) == []
+    assert failed == []
+    assert any(url.endswith(("/swagger-ui-bundle.js", "/redoc.standalone.js")) for url in requests)
