@@ -422,6 +422,8 @@ def operation_codes(method: str, path: str, operation: dict[str, Any], role: Rol
         codes += [ErrorCode.UNAUTHORIZED, ErrorCode.ROLE_REQUIRED]
     if "requestBody" in operation:
         codes += [ErrorCode.PAYLOAD_TOO_LARGE, ErrorCode.VALIDATION_ERROR]
+        if "application/json" in operation["requestBody"].get("content", {}):
+            codes.append(ErrorCode.BAD_REQUEST)  # bytes that cannot be decoded at all
     if operation.get("parameters"):
         codes.append(ErrorCode.VALIDATION_ERROR)
     if path.startswith("/v1/") and key not in STORELESS:

@@ -105,7 +105,7 @@ ERROR_CODES: dict[ErrorCode, tuple[int, str]] = {
         "The request does not match the operation's schema (details: one entry per problem with "
         "`location`, `field`, `message`, `type`), or a rule between fields is broken.",
     ),
-    C.BAD_REQUEST: (400, "The request cannot be read at all."),
+    C.BAD_REQUEST: (400, "The request cannot be read at all: a JSON body whose bytes cannot be decoded."),
     C.NOT_FOUND: (404, "No such route, or the thing the path names does not exist."),
     C.METHOD_NOT_ALLOWED: (405, "The path exists but not with this HTTP method."),
     C.UNSUPPORTED_MEDIA_TYPE: (415, "The body's content type is not one the operation reads."),

@@ -81,6 +81,8 @@ def test_every_error_status_is_documented_with_the_envelope(document: dict[str, 
             expected |= {"401", "403"}
         if "requestBody" in operation:
             expected |= {"413", "422"}
+            if "application/json" in operation["requestBody"]["content"]:
+                expected.add("400")
         if operation.get("parameters"):
             expected.add("422")
         if path.startswith("/v1/") and path not in ("/v1/api-keys",) and not path.startswith("/v1/system/"):
