@@ -77,10 +77,7 @@ def business_unit_refusal(facts: WebinarFacts) -> Refusal | None:
     """R-ADD-3: only webinars of the Zoom account connected to the primary business unit."""
     if facts.business_unit_is_primary:
         return None
-    rule = (
-        "the action only registers contacts for webinars of the Zoom account connected to the primary "
-        "business unit"
-    )
+    rule = "the action only registers contacts for webinars of the Zoom account connected to the primary business unit"
     if facts.business_unit_id is None:
         return Refusal(
             code=StepOutcomeCode.BUSINESS_UNIT_MISMATCH,
@@ -130,8 +127,9 @@ def registration_state_refusal(facts: WebinarFacts) -> Refusal | None:
     if facts.is_zoom_event:
         return Refusal(
             code=StepOutcomeCode.REGISTRATION_DISABLED,
+            # R-SCOPE-2 (the rule id stays here, out of the message users read: #14.5).
             message=f"Webinar {facts.webinar_id} belongs to a Zoom Event; Rollcall does not register contacts "
-            "to Zoom Events (R-SCOPE-2)",
+            "to Zoom Events",
             details={"reason": "zoom_event"},
         )
     if facts.approval_type == ApprovalType.NO_REGISTRATION:
