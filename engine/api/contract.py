@@ -520,6 +520,7 @@ def build_contract(schema: dict[str, Any], route_roles: dict[tuple[str, str], Ro
             for status, response in _error_responses(codes, responses).items():
                 if (method.upper(), path, status) not in NOT_ENVELOPED:
                     responses[status] = response
+            operation["responses"] = dict(sorted(responses.items()))
     # FastAPI's own 422 shape is never answered: every 422 is the envelope.
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)

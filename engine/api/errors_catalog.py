@@ -300,7 +300,7 @@ ROUTE_ERRORS: dict[tuple[str, str], tuple[ErrorCode, ...]] = {
     ("POST", "/v1/workflows/{key}/enable"): _codes(C.WORKFLOW_NOT_FOUND),
     ("POST", "/v1/workflows/{key}/disable"): _codes(C.WORKFLOW_NOT_FOUND),
     ("POST", "/v1/workflows/{key}/enrollments"): _codes(
-        C.WORKFLOW_NOT_FOUND, C.CONTACT_NOT_FOUND, C.INVALID_EMAIL, C.INVALID_PROPERTY, *_REFUSALS, *_TEMPORAL
+        C.WORKFLOW_NOT_FOUND, C.CONTACT_NOT_FOUND, C.INVALID_PROPERTY, *_REFUSALS, *_TEMPORAL
     ),
     ("POST", "/v1/workflows/{key}/enrollments:bulk"): _codes(
         C.WORKFLOW_NOT_FOUND,

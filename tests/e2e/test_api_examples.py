@@ -125,8 +125,17 @@ def test_every_example_answers_its_documented_status_14_5(fresh_api: LiveApi) ->
             http.post("/v1/contacts/search", json={"filter": {"type": "condition", "field": "nope", "op": "is_set"}}),
             http.post("/v1/contacts", json={"email": "ada@example.com"}),
         ]
-        for answer in refused:
+        for (method, path), answer in zip(
+            [
+                ("POST", "/v1/workflows/{key}/enrollments"),
+                ("POST", "/v1/contacts/search"),
+                ("POST", "/v1/contacts"),
+            ],
+            refused,
+            strict=True,
+        ):
             assert answer.status_code >= 400 and answer.json()["error"]["code"], answer.text
+            assert _undocumented(document, method, path, answer) is None, answer.text
             assert RULE_ID.findall(answer.text) == [], answer.text
 
 
@@ -160,6 +169,17 @@ REFUSED_BODIES: list[tuple[str, str, Any]] = [
 ]  # fmt: skip
 
 
+def _undocumented(document: dict[str, Any], method: str, path: str, answer: httpx.Response) -> str | None:
+    """Why an error answer is not what the document says the operation answers (None when it is)."""
+    response = document["paths"][path][method.lower()]["responses"].get(str(answer.status_code))
+    if response is None:
+        return f"status {answer.status_code} is not documented"
+    code = answer.json()["error"]["code"]
+    if f"`{code}`" not in response["description"]:
+        return f"{answer.status_code} {code} is not among the documented codes of that status"
+    return None
+
+
 def _request_schema(document: dict[str, Any], method: str, path: str) -> dict[str, Any]:
     schema = document["paths"][path][method.lower()]["requestBody"]["content"]["application/json"]["schema"]
     # One document: the body's schema with every component beside it.
@@ -184,6 +204,8 @@ def test_the_request_schemas_refuse_what_the_server_refuses_14_5(fresh_api: Live
             answer = http.request(method, url, json=body)
             if not 400 <= answer.status_code < 500:
                 problems.append(f"server accepts {method} {path} {body!r}: {answer.status_code}")
+            elif undocumented := _undocumented(document, method, path, answer):
+                problems.append(f"{method} {path} {body!r}: {undocumented}")
             if not schema_errors:
                 problems.append(f"schema accepts {method} {path} {body!r} (server: {answer.text[:120]})")
         assert problems == []
