@@ -118,6 +118,17 @@ def test_every_example_answers_its_documented_status_14_5(fresh_api: LiveApi) ->
                     answer = http.request(method, url, content=body, headers={"content-type": media})
                 if answer.status_code not in documented:
                     problems.append(f"{method} {url} {str(body)[:80]}: {answer.status_code} {answer.text[:300]}")
+        # Examples of the filter language's schemas: each one, as a segment, selects contacts.
+        filters = {"AndFilter", "OrFilter", "NotFilter", "Condition", "EventFilter"}
+        schemas = document["components"]["schemas"]
+        with_schema_examples = {name for name, schema in schemas.items() if "examples" in schema or "example" in schema}
+        assert with_schema_examples <= filters, "say here how the new schema example is executed"
+        assert with_schema_examples, "the filter language has examples"
+        for name in sorted(with_schema_examples):
+            for example in schemas[name].get("examples", []):
+                answer = http.post("/v1/contacts/search", json={"filter": example})
+                if answer.status_code != 200:
+                    problems.append(f"{name} example {example}: {answer.status_code} {answer.text[:300]}")
         assert problems == []
         # Refusals name no internal rule: a refused enrollment and a refused filter, for instance.
         refused = [

@@ -143,7 +143,10 @@ class BulkItemOut(BaseModel):
     contact_id: int | None
     enrollment_id: int | None
     workflow_id: str | None
-    code: str | None = Field(description="the refusal or error code a single enrollment would answer with")
+    code: str | None = Field(
+        description="the refusal or error code a single enrollment would answer with (one of ErrorCode; "
+        "null when enrolled or already enrolled)"
+    )
     message: str | None
     reason: str | None = Field(
         default=None,
