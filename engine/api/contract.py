@@ -410,6 +410,12 @@ _STATUS_WORDS = {
     429: "Rate limited",
     503: "Unavailable: retry later",
 }
+_SUCCESS_WORDS = {
+    "200": "OK",
+    "201": "Created",
+    "202": "Accepted: the work is started and goes on in the background",
+    "204": "Done (no content)",
+}
 #: Answers that are not errors although their status is 4xx/5xx: /readyz's 503 is its report.
 NOT_ENVELOPED = {("GET", "/readyz", "503")}
 
@@ -520,6 +526,9 @@ def build_contract(schema: dict[str, Any], route_roles: dict[tuple[str, str], Ro
             for status, response in _error_responses(codes, responses).items():
                 if (method.upper(), path, status) not in NOT_ENVELOPED:
                     responses[status] = response
+            for status, response in responses.items():
+                if response.get("description") == "Successful Response" and status in _SUCCESS_WORDS:
+                    response["description"] = _SUCCESS_WORDS[status]
             operation["responses"] = dict(sorted(responses.items()))
     # FastAPI's own 422 shape is never answered: every 422 is the envelope.
     for unused in ("HTTPValidationError", "ValidationError"):

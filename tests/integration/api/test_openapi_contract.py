@@ -134,6 +134,17 @@ def test_the_error_codes_are_an_enum_with_a_meaning_each(document: dict[str, Any
     assert sorted(code for code in raised - set(enum) if not NOT_API.match(code)) == [], "add it to ErrorCode"
 
 
+def test_every_request_body_has_an_example(document: dict[str, Any]) -> None:
+    """#14.5: examples for every body a client sends (tests/e2e/test_api_examples.py runs them)."""
+    missing = [
+        f"{method} {path} {media}"
+        for method, path, operation in _operations(document)
+        for media, content in operation.get("requestBody", {}).get("content", {}).items()
+        if not content.get("examples") and media != "text/plain"  # the YAML body's other name
+    ]
+    assert missing == []
+
+
 def test_no_internal_rule_id_in_the_document(document: dict[str, Any]) -> None:
     """#14.5: rule ids (R-…, §…) stay in code and tests, out of what users read."""
     text = json.dumps(document, ensure_ascii=False)
