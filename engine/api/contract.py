@@ -338,7 +338,10 @@ FIELD_DOCS: dict[str, str] = {
     "webinar_id": "the Zoom webinar id",
     "business_unit": "the business unit's name",
     "SyncStarted.business_unit": "the name of the business unit whose connection owns the webinar (null if none)",
-    "key": "the workflow's key",
+    "WorkflowOut.key": "the workflow's key",
+    "WorkflowDetail.key": "the workflow's key",
+    "WorkflowSaved.key": "the workflow's key",
+    "Body_login_codec_login_post.key": "a Rollcall API key (viewer or above); never shown again",
     "AuditWarning.message": "the warning in words",
     "BulkItemOut.message": "the refusal's or error's message (null when enrolled)",
     "StepOutcomeOut.message": "the outcome in words (null when none)",
@@ -426,7 +429,9 @@ def operation_codes(method: str, path: str, operation: dict[str, Any], role: Rol
     codes: list[ErrorCode] = []
     if role is not None:
         codes += [ErrorCode.UNAUTHORIZED, ErrorCode.ROLE_REQUIRED]
-    if "requestBody" in operation:
+    if key in RAW_BODIES:
+        codes.append(ErrorCode.PAYLOAD_TOO_LARGE)  # the route reads and judges the rest itself
+    elif "requestBody" in operation:
         codes += [ErrorCode.PAYLOAD_TOO_LARGE, ErrorCode.VALIDATION_ERROR]
         if "application/json" in operation["requestBody"].get("content", {}):
             codes.append(ErrorCode.BAD_REQUEST)  # bytes that cannot be decoded at all
@@ -520,12 +525,14 @@ def build_contract(schema: dict[str, Any], route_roles: dict[tuple[str, str], Ro
             role = route_roles[(method.upper(), path)]
             _document_access(operation, role)
             _document_parameters(operation)
-            _document_examples(method.upper(), path, operation)
+            _document_examples(method.upper(), path, operation)  # before the codes: a raw body counts
             responses = operation.setdefault("responses", {})
             codes = operation_codes(method.upper(), path, operation, role)
             for status, response in _error_responses(codes, responses).items():
                 if (method.upper(), path, status) not in NOT_ENVELOPED:
                     responses[status] = response
+                if (method.upper(), path, status) in HTML_ALTERNATIVES:
+                    response["content"]["text/html"] = {"schema": {"type": "string"}}
             for status, response in responses.items():
                 if response.get("description") == "Successful Response" and status in _SUCCESS_WORDS:
                     response["description"] = _SUCCESS_WORDS[status]
@@ -693,6 +700,39 @@ REQUEST_EXAMPLES: dict[tuple[str, str], tuple[str, dict[str, dict[str, Any]]]] =
     ),
 }
 
+_PAYLOADS_SCHEMA = {
+    "type": "object",
+    "description": "Temporal's Payloads in protobuf JSON: metadata values and data are base64",
+    "properties": {
+        "payloads": {
+            "type": "array",
+            "maxItems": 1000,
+            "description": "the payloads, each with its metadata (encoding, key id…) and data",
+            "items": {"type": "object"},
+        }
+    },
+    "required": ["payloads"],
+}
+_PAYLOADS_EXAMPLE = {
+    "json": {
+        "summary": 'One JSON payload ({"a": 1}, encoding json/plain)',
+        "value": {"payloads": [{"metadata": {"encoding": "anNvbi9wbGFpbg=="}, "data": "eyJhIjogMX0="}]},
+    }
+}
+#: Routes that read their body themselves: the body they expect, for the document.
+RAW_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/codec/decode"): {
+        "required": True,
+        "content": {"application/json": {"schema": _PAYLOADS_SCHEMA, "examples": _PAYLOADS_EXAMPLE}},
+    },
+    ("POST", "/codec/encode"): {
+        "required": True,
+        "content": {"application/json": {"schema": _PAYLOADS_SCHEMA, "examples": _PAYLOADS_EXAMPLE}},
+    },
+}
+#: Answers that may also come as a page for a browser.
+HTML_ALTERNATIVES = {("POST", "/codec/login", "401")}
+
 #: Path parameter examples by name, and the operations that do not get them (they need Zoom or a
 #: running sync, which the examples cannot assume).
 PATH_EXAMPLES: dict[str, Any] = {
@@ -713,6 +753,8 @@ NO_PATH_EXAMPLES = {
 
 
 def _document_examples(method: str, path: str, operation: dict[str, Any]) -> None:
+    if (method, path) in RAW_BODIES and "requestBody" not in operation:
+        operation["requestBody"] = RAW_BODIES[(method, path)]
     if (method, path) in REQUEST_EXAMPLES:
         media, examples = REQUEST_EXAMPLES[(method, path)]
         content = operation["requestBody"]["content"]

@@ -83,6 +83,8 @@ class ErrorCode(StrEnum):
     STALE_TIMESTAMP = "STALE_TIMESTAMP"
     BAD_SIGNATURE = "BAD_SIGNATURE"
     MALFORMED_BODY = "MALFORMED_BODY"
+    # --- the codec server ---
+    INVALID_PAYLOADS = "INVALID_PAYLOADS"
 
 
 C = ErrorCode
@@ -205,6 +207,10 @@ ERROR_CODES: dict[ErrorCode, tuple[int, str]] = {
     C.STALE_TIMESTAMP: (401, "The webhook's timestamp is more than 300 s away from now."),
     C.BAD_SIGNATURE: (401, "The webhook's signature does not match its body and the connection's secret token."),
     C.MALFORMED_BODY: (400, "The webhook is correctly signed but its body is not a Zoom event."),
+    C.INVALID_PAYLOADS: (
+        422,
+        'The codec body is not `{"payloads": [...]}` in protobuf JSON, or has more than 1,000 payloads.',
+    ),
 }
 
 
@@ -318,6 +324,9 @@ ROUTE_ERRORS: dict[tuple[str, str], tuple[ErrorCode, ...]] = {
     ("DELETE", "/v1/workflows/{key}/enrollments/{contact_id}"): _codes(
         C.WORKFLOW_NOT_FOUND, C.ENROLLMENT_NOT_FOUND, C.NOT_ENROLLED, *_TEMPORAL
     ),
+    ("POST", "/codec/decode"): _codes(C.PAYLOAD_TOO_LARGE, C.INVALID_PAYLOADS),
+    ("POST", "/codec/encode"): _codes(C.PAYLOAD_TOO_LARGE, C.INVALID_PAYLOADS),
+    ("POST", "/codec/login"): _codes(C.UNAUTHORIZED),
     ("POST", "/v1/zoom/webhooks/{connection}"): _codes(
         C.PAYLOAD_TOO_LARGE,
         C.ZOOM_CONNECTION_NOT_FOUND,

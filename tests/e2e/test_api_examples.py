@@ -56,6 +56,8 @@ ORDER = [
     ("DELETE", "/v1/account-users/{account_user_id}"),
     ("DELETE", "/v1/contacts/{contact_id}"),
     ("POST", "/v1/contacts/restore"),
+    ("POST", "/codec/decode"),
+    ("POST", "/codec/encode"),
 ]
 EXAMPLE_WORKFLOW = """\
 key: refusals
