@@ -63,9 +63,9 @@ def without_rule_ids(text: str) -> str:
 # --- offline docs ------------------------------------------------------------------------------------
 
 
-#: The docs pages may load nothing from anywhere but this server (ReDoc's sidebar shows a logo from
-#: its CDN: the browser does not fetch it). Inline scripts and styles are the pages' own set-up;
-#: ReDoc runs its search in a worker made from a blob.
+#: The docs pages may load nothing from anywhere but this server: a guard besides the assets
+#: themselves (``_CDN_REWRITES``), for whatever a future asset version links to. Inline scripts and
+#: styles are the pages' own set-up; ReDoc runs its search in a worker made from a blob.
 DOCS_CSP = (
     "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "

@@ -166,6 +166,8 @@ def test_the_docs_load_only_assets_this_server_serves(client: TestClient, page: 
         answer = client.get(asset)
         assert answer.status_code == 200, asset
         assert len(answer.content) > 1000
+    assert b"cdn.redoc.ly" not in client.get("/docs/assets/redoc.standalone.js").content
+    assert "default-src 'self'" in html.headers["content-security-policy"]
     assert client.get("/docs/assets/../../etc/passwd").status_code == 404
     missing = client.get("/docs/assets/nope.js")
     assert (missing.status_code, missing.json()["error"]["code"]) == (404, "NOT_FOUND")
