@@ -25,6 +25,7 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagge
 from fastapi.responses import HTMLResponse, Response
 from pydantic import TypeAdapter
 
+from engine.api.access import CODEC_SESSION_COOKIE, COOKIE_ROUTES
 from engine.api.auth import Role
 from engine.api.errors_catalog import (
     ERROR_CODES,
@@ -492,11 +493,11 @@ def _document_parameters(operation: dict[str, Any]) -> None:
                 parameter["description"] = doc
 
 
-def _document_access(operation: dict[str, Any], role: Role | None) -> None:
+def _document_access(operation: dict[str, Any], role: Role | None, *, cookie: bool = False) -> None:
     if role is None:
         operation["security"] = []
         return
-    operation["security"] = [{"ApiKey": []}]
+    operation["security"] = [{"ApiKey": []}, {"CodecSession": []}] if cookie else [{"ApiKey": []}]
     operation["x-required-role"] = role.value
     note = f"Needs an API key with role **{role.value}** or above."
     operation["description"] = f"{operation['description']}\n\n{note}" if operation.get("description") else note
@@ -520,10 +521,16 @@ def build_contract(schema: dict[str, Any], route_roles: dict[tuple[str, str], Ro
             "ROLE_REQUIRED with one whose role is too low."
         ),
     }
+    components["securitySchemes"]["CodecSession"] = {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": CODEC_SESSION_COOKIE.decode(),
+        "description": "The codec's session cookie, set by POST /codec/login (codec routes only)",
+    }
     for path, operations in schema.get("paths", {}).items():
         for method, operation in operations.items():
             role = route_roles[(method.upper(), path)]
-            _document_access(operation, role)
+            _document_access(operation, role, cookie=(method.upper(), path) in COOKIE_ROUTES)
             _document_parameters(operation)
             _document_examples(method.upper(), path, operation)  # before the codes: a raw body counts
             responses = operation.setdefault("responses", {})
