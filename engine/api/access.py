@@ -47,6 +47,8 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("GET", "/docs/oauth2-redirect"): PUBLIC,
     ("GET", "/redoc"): PUBLIC,
     ("POST", "/v1/zoom/webhooks/{connection}"): PUBLIC,
+    # Prometheus metrics (#17.1): public only with ROLLCALL_METRICS_PUBLIC=true (``roles_of``)
+    ("GET", "/metrics"): VIEWER,
     # system checks
     ("POST", "/v1/system/checks"): OPERATOR,
     ("GET", "/v1/system/checks/{workflow_id}"): VIEWER,
@@ -128,10 +130,19 @@ class RouteAccess:
     pattern: re.Pattern[str] = field(repr=False, compare=False)
 
 
-def route_table(max_body_bytes: int) -> list[RouteAccess]:
+#: What ``ROLLCALL_METRICS_PUBLIC=true`` opens to callers without a key.
+METRICS_ROUTE = ("GET", "/metrics")
+
+
+def roles_of(*, metrics_public: bool = False) -> dict[tuple[str, str], Role | None]:
+    """``ROUTE_ROLES`` as configured: ``/metrics`` public when the settings say so."""
+    return {**ROUTE_ROLES, METRICS_ROUTE: PUBLIC} if metrics_public else dict(ROUTE_ROLES)
+
+
+def route_table(max_body_bytes: int, *, metrics_public: bool = False) -> list[RouteAccess]:
     """``ROUTE_ROLES`` ready to match requests: each template compiled as Starlette compiles it."""
     table = []
-    for (method, path), role in ROUTE_ROLES.items():
+    for (method, path), role in roles_of(metrics_public=metrics_public).items():
         limit = min(ROUTE_BODY_LIMITS.get((method, path), max_body_bytes), max_body_bytes)
         table.append(RouteAccess(method, path, role, limit, compile_path(path)[0]))
     return table
@@ -280,9 +291,10 @@ def _too_large(limit: int) -> ASGIApp:
     return error_response(413, "PAYLOAD_TOO_LARGE", f"the request body is larger than {limit} bytes")
 
 
-def document_roles(app: FastAPI) -> None:
+def document_roles(app: FastAPI, *, metrics_public: bool = False) -> None:
     """Say in the OpenAPI document which role each operation needs (from ``ROUTE_ROLES``)."""
     build: Callable[[], dict[str, Any]] = app.openapi
+    roles = roles_of(metrics_public=metrics_public)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -299,7 +311,7 @@ def document_roles(app: FastAPI) -> None:
             }
             for path, operations in schema.get("paths", {}).items():
                 for method, operation in operations.items():
-                    _document_operation(operation, ROUTE_ROLES[(method.upper(), path)])
+                    _document_operation(operation, roles[(method.upper(), path)])
         assert app.openapi_schema is not None
         return app.openapi_schema
 

@@ -16,6 +16,7 @@ from engine.api.access import AccessMiddleware, check_route_table, document_role
 from engine.api.auth import load_keyring
 from engine.api.deps import TemporalGateway
 from engine.api.errors import install_error_handlers
+from engine.api.observability import RequestMetricsMiddleware
 from engine.api.routers import (
     account_users,
     api_keys,
@@ -23,6 +24,7 @@ from engine.api.routers import (
     business_units,
     contacts,
     health,
+    metrics,
     sync_settings,
     system,
     transcripts,
@@ -116,10 +118,14 @@ def create_app(
     app.state.webhook_dispatch = app.state.sync.dispatch_webhook
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     for router in V1_ROUTERS:
         app.include_router(router, prefix="/v1")
     # Every route's role comes from the one table; a route missing from it stops the app here.
     check_route_table(app)
-    app.add_middleware(AccessMiddleware, table=route_table(settings.api_max_body_bytes), keyring=keyring)
-    document_roles(app)
+    table = route_table(settings.api_max_body_bytes, metrics_public=settings.metrics_public)
+    app.add_middleware(AccessMiddleware, table=table, keyring=keyring)
+    # Added last, so outermost: refusals of the access check are counted too (#17.1).
+    app.add_middleware(RequestMetricsMiddleware, table=table)
+    document_roles(app, metrics_public=settings.metrics_public)
     return app
