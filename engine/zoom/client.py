@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 import structlog
@@ -172,7 +173,7 @@ class ZoomClient:
         ZOOM_CALLS.labels(self.connection.name, method, endpoint, str(status)).inc()
 
     async def _send(self, method: str, url: str, token: str, **kwargs: Any) -> httpx.Response:
-        endpoint = zoom_endpoint(httpx.URL(url).path)
+        endpoint = zoom_endpoint(urlsplit(url).path)  # still percent-encoded: an encoded UUID stays one segment
         try:
             response = await self._http.request(method, url, headers={"Authorization": f"Bearer {token}"}, **kwargs)
         except httpx.TimeoutException as exc:
