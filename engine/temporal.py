@@ -30,6 +30,7 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from engine.config import Settings
+from engine.tracing import temporal_interceptors
 
 
 class TaskQueue(StrEnum):
@@ -125,7 +126,8 @@ async def connect(
         api_key=settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None,
         data_converter=DATA_CONVERTER,
         runtime=runtime,
-        interceptors=interceptors,
+        # #17.2: with tracing on, runs continue the trace of whatever started them.
+        interceptors=[*interceptors, *temporal_interceptors()],
     )
 
 

@@ -39,6 +39,7 @@ from engine.enrollment.definitions import load_definitions_dir
 from engine.enrollment.service import EnrollmentService
 from engine.errors import ConfigurationError
 from engine.sync.service import SyncService
+from engine.tracing import instrument_app
 from engine.zoom.pool import ZoomClientPool
 from engine.zoom.settings import ZoomConfigError, ZoomSettings, load_zoom_connections
 
@@ -128,4 +129,5 @@ def create_app(
     # Added last, so outermost: refusals of the access check are counted too (#17.1).
     app.add_middleware(RequestMetricsMiddleware, table=table)
     document_roles(app, metrics_public=settings.metrics_public)
+    instrument_app(app)  # #17.2: request spans, when tracing is on
     return app
