@@ -36,6 +36,7 @@ from engine.logging import redact_text, register_secret_values
 from engine.stack_file import StackInfo, forget_stack, record_stack, stack_env_file
 from engine.supervisor import Child, ChildFailed, Supervisor, installed_binary, port_open
 from engine.temporal import connect, dev_server_search_attribute_args, register_search_attributes
+from engine.tracing import otlp_endpoint
 from engine.zoom.settings import ZoomConfigError, ZoomConnectionConfig, load_zoom_connections
 from zoom_emulator import DEMO_SEED_PATH, SeedDocument, load_seed
 
@@ -463,6 +464,10 @@ def run_stack(settings: Settings, console: Console, *, reset_zoom_emulator: bool
         lines.append(f"Temporal     {target}  namespace {settings.temporal_namespace}")
         metric_urls = _metric_urls(settings, worker_metrics_port)
         fields["metrics_urls"] = metric_urls
+        traces = otlp_endpoint(settings)
+        if traces:
+            fields["otlp_endpoint"] = traces
+            lines.append(f"Traces       OTLP/HTTP {escape(traces)}/v1/traces")
         key_note = {"api": "" if settings.metrics_public else "  (viewer API key)"}
         lines.append(
             "Metrics      "
