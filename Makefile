@@ -26,3 +26,11 @@ typecheck: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .rollcall .pytest_cache .mypy_cache .ruff_cache
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+# Every benchmark, each ending its output with one `BENCH {json}` line (figures, targets, holds).
+bench: $(STAMP)
+	@set -e; for b in zoom_paging crm_bulk enroll add_to_webinar sync; do \
+	  echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py; done

@@ -14,6 +14,7 @@ Not a test: it is never collected by pytest.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import tempfile
 import time
@@ -200,7 +201,7 @@ def _check(engine: Engine, work: Workload) -> None:
     assert tuple(counts) == (work.contacts, work.contacts, work.sessions), counts
 
 
-def compare(backend: str, fresh: Callable[[], Engine], fraction: float) -> None:
+def compare(backend: str, fresh: Callable[[], Engine], fraction: float) -> dict[str, float]:
     """``fresh`` gives an engine on an empty, migrated store."""
     full = Workload(CONTACTS)
     engine = fresh()
@@ -225,6 +226,13 @@ def compare(backend: str, fresh: Callable[[], Engine], fraction: float) -> None:
         f"   ({label}: {baseline_seconds:.2f} s for {sample.rows} rows)"
     )
     print(f"  speed-up          {baseline_full / bulk_seconds:7.1f} x")
+    return {
+        "bulk_seconds": round(bulk_seconds, 3),
+        "resync_seconds": round(resync_seconds, 3),
+        "row_by_row_seconds": round(baseline_full, 3),
+        "speedup": round(baseline_full / bulk_seconds, 2),
+        "rows": full.rows,
+    }
 
 
 @contextmanager
@@ -254,6 +262,7 @@ def main() -> None:
     )
     parser.add_argument("--skip-postgres", action="store_true")
     args = parser.parse_args()
+    results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="rollcall-bench-") as directory:
         files = iter(range(1_000))
 
@@ -262,24 +271,40 @@ def main() -> None:
             upgrade_database(engine)
             return engine
 
-        compare("sqlite (temp file)", fresh_sqlite, args.baseline_fraction)
-    if args.skip_postgres:
-        return
-    with scratch_postgres() as url:
-        if url is None:
-            return
-        database_url = url
-
-        def fresh_postgres() -> Engine:
-            engine = create_db_engine(database_url)
-            upgrade_database(engine)
-            with engine.begin() as connection:
-                connection.execute(
-                    sa.text("TRUNCATE contacts, marketing_events, contact_tombstones RESTART IDENTITY CASCADE")
+        results["sqlite"] = compare("sqlite (temp file)", fresh_sqlite, args.baseline_fraction)
+    if not args.skip_postgres:
+        with scratch_postgres() as url:
+            if url is not None:
+                results["postgresql"] = compare(
+                    "postgresql (scratch database)", _fresh_postgres(url), args.baseline_fraction
                 )
-            return engine
+    print_bench_line(results)
 
-        compare("postgresql (scratch database)", fresh_postgres, args.baseline_fraction)
+
+def _fresh_postgres(database_url: str) -> Callable[[], Engine]:
+    def fresh_postgres() -> Engine:
+        engine = create_db_engine(database_url)
+        upgrade_database(engine)
+        with engine.begin() as connection:
+            connection.execute(
+                sa.text("TRUNCATE contacts, marketing_events, contact_tombstones RESTART IDENTITY CASCADE")
+            )
+        return engine
+
+    return fresh_postgres
+
+
+def print_bench_line(results: dict[str, dict[str, float]]) -> None:
+    """One ``BENCH {json}`` line (issue #16 point 6). Targets: the bulk path beats the row-by-row loop
+    on each backend, and PostgreSQL's bulk write is within 1.5× SQLite's (issue #16 point 3)."""
+    targets: dict[str, float] = {"speedup_min": 1.0, "postgresql_to_sqlite_max": 1.5}
+    holds = {f"{backend}_speedup": figures["speedup"] > targets["speedup_min"] for backend, figures in results.items()}
+    if "postgresql" in results:
+        ratio = results["postgresql"]["bulk_seconds"] / results["sqlite"]["bulk_seconds"]
+        results["postgresql"]["to_sqlite"] = round(ratio, 2)
+        holds["postgresql_to_sqlite"] = ratio <= targets["postgresql_to_sqlite_max"]
+    line = {"bench": "crm_bulk", "cores": os.cpu_count(), "load_average_1m": os.getloadavg()[0], **results}
+    print("BENCH " + json.dumps({**line, "targets": targets, "holds": holds}, sort_keys=True))
 
 
 if __name__ == "__main__":

@@ -490,6 +490,20 @@ def main() -> None:
         per = [1000 * used.get(name, 0.0) / counts_by_phase[phase] for name in names]
         cpu.add_row(label, *(f"{value:.1f}" for value in per), f"{sum(per):.1f}")
     console.print(cpu)
+    bench = {
+        "bench": "enroll",
+        "cores": os.cpu_count(),
+        "load_average_1m": {"before_bulk": figures["load_before_bulk"], "end": load()},
+        "api_enrollments_per_s": round(figures["api_rate"], 1),
+        "bare_starts_per_s": round(figures["bare_rate"], 1),
+        "ratio_api_to_bare": round(ratio, 3),
+        "bulk_contacts": args.bulk,
+        "bulk_enrolled": counts.get("enrolled", 0),
+        "bulk_seconds": round(figures["bulk_seconds"], 2),
+        "targets": {"ratio_api_to_bare": TARGET_RATIO, "bulk_seconds": TARGET_BULK_SECONDS},
+        "holds": {"ratio_api_to_bare": ratio >= TARGET_RATIO, "bulk_seconds": bulk_ok},
+    }
+    print("BENCH " + json.dumps(bench, sort_keys=True, default=str))
     sys.stdout.flush()
     os._exit(0)  # the SDK can abort at interpreter exit (temporal-notes, pitfall 1)
 

@@ -8,6 +8,8 @@ Targets: ≤ 2 s for the 22,000 rows; client ≤ 1.3 × bare httpx.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -128,6 +130,22 @@ async def main() -> None:
     print(f"ZoomClient:       {best_client:.3f} s  ({rows / best_client:,.0f} rows/s)  best of {ROUNDS}")
     print(f"bare httpx:       {best_bare:.3f} s  ({rows / best_bare:,.0f} rows/s)  best of {ROUNDS}")
     print(f"client / bare:    {best_client / best_bare:.2f}x  (target ≤ 1.30x; ≤ 2 s for all rows)")
+    targets = {"client_to_bare_max": 1.30, "client_seconds_max": 2.0}
+    line = {
+        "bench": "zoom_paging",
+        "cores": os.cpu_count(),
+        "load_average_1m": os.getloadavg()[0],
+        "rows": rows,
+        "client_seconds": round(best_client, 3),
+        "bare_seconds": round(best_bare, 3),
+        "client_to_bare": round(best_client / best_bare, 3),
+        "targets": targets,
+        "holds": {
+            "client_to_bare": best_client / best_bare <= targets["client_to_bare_max"],
+            "client_seconds": best_client <= targets["client_seconds_max"],
+        },
+    }
+    print("BENCH " + json.dumps(line, sort_keys=True))
 
 
 if __name__ == "__main__":

@@ -56,6 +56,14 @@ class Settings(BaseSettings):
     #: A 10,000-contact bulk enrollment with names and five properties each is about 2.8 MB.
     api_max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
 
+    # Payloads encrypted in Temporal (engine.codec, #17.4): ``id:base64key`` entries, the first one
+    # encrypts, every one decrypts (rotation: put the new key first, keep the old ones).
+    payload_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    #: One ``id:base64key`` per line; ``rollcall up`` generates .rollcall/payload-keys (0600).
+    payload_keys_file: Path | None = None
+    #: Origins (the Temporal Web UI's) allowed to call the codec endpoints from a browser.
+    codec_cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
     # Workflow definitions: every *.yaml of this folder becomes a revision when the API starts
     # (an invalid file is reported and skipped; its previous revision stays current).
     definitions_dir: Path | None = Path("definitions")
@@ -90,7 +98,7 @@ class Settings(BaseSettings):
     #: ``OTEL_EXPORTER_OTLP_ENDPOINT`` works too. Neither set: no tracing.
     otlp_endpoint: str | None = None
 
-    @field_validator("api_keys", "admin_api_keys", mode="before")
+    @field_validator("api_keys", "admin_api_keys", "payload_keys", "codec_cors_origins", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         # Environment variables carry a comma-separated list; pydantic-settings would expect JSON.

@@ -15,6 +15,7 @@ import yaml
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from engine.codec import configured_keys
 from engine.config import Settings
 from engine.enrollment.context import Secrets
 from engine.errors import ConfigurationError
@@ -36,7 +37,17 @@ def configured_secret_values(settings: Settings) -> list[str]:
     values += _secrets_file_values(settings.secrets_file)
     values += _zoom_values()
     values += _database_password(settings.database_url)
+    values += _payload_key_values(settings)
     return values
+
+
+def _payload_key_values(settings: Settings) -> list[str]:
+    """The payload keys (#17.4) as configured, and their base64 alone."""
+    try:
+        keys = configured_keys(settings)
+    except ConfigurationError:
+        return []  # reported (without values) by the process that builds its converter
+    return [text for key in keys for text in key.secrets()]
 
 
 def api_key_values(settings: Settings) -> list[str]:

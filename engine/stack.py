@@ -22,6 +22,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from engine.api.auth import configured_keys
+from engine.codec import PayloadKey, generate_key, read_key_file, write_key_file
+from engine.codec import configured_keys as configured_payload_keys
 from engine.config import STATE_DIR, LogFormat, Settings
 from engine.crm import accounts
 from engine.crm.db import create_db_engine, current_revision, upgrade_database
@@ -65,7 +67,21 @@ def local_api_key(state_dir: Path = STATE_DIR) -> str:
     return key
 
 
-def _temporal_dev_server(settings: Settings) -> Child:
+def local_payload_keys_path(state_dir: Path = STATE_DIR) -> Path:
+    return state_dir / "payload-keys"
+
+
+def local_payload_keys(state_dir: Path = STATE_DIR) -> Path:
+    """#17.4: the payload key file of a local stack without configured payload keys, generated once
+    (0600) and kept: runs written with it must stay readable."""
+    path = local_payload_keys_path(state_dir)
+    if not path.exists():
+        write_key_file(path, [generate_key("local-1")])
+    path.chmod(0o600)
+    return path
+
+
+def _temporal_dev_server(settings: Settings, codec_endpoint: str | None = None) -> Child:
     STATE_DIR.mkdir(parents=True, exist_ok=True)
     return Child(
         name="temporal",
@@ -87,6 +103,10 @@ def _temporal_dev_server(settings: Settings) -> Child:
             # Its Prometheus endpoint on a fixed port (#17.1), not a random one.
             *(["--metrics-port", str(settings.temporal_metrics_port)] if settings.temporal_metrics_port else []),
             *dev_server_search_attribute_args(),
+            # The Web UI works offline: it does not fetch Temporal's newsfeed from the internet.
+            "--ui-disable-news-fetch",
+            # The Web UI decodes payloads through the API's codec routes (#17.4).
+            *(["--ui-codec-endpoint", codec_endpoint] if codec_endpoint else []),
         ],
     )  # fmt: skip
 
@@ -343,6 +363,12 @@ def _metric_urls(settings: Settings, worker_metrics_port: int) -> dict[str, str]
     return urls
 
 
+def _payload_keys(settings: Settings, generated: Path | None) -> list[PayloadKey]:
+    """The payload keys the children will use (their values are hidden in every log)."""
+    keys = configured_payload_keys(settings)
+    return keys + (read_key_file(generated) if generated is not None else [])
+
+
 def _private_state_dir() -> None:
     """#12.7: everything ``up`` and its children create is owner-only (the Temporal dev server's
     temporal.db, the store, the key), and ``.rollcall/`` itself is 0700, also when an older version made it."""
@@ -390,6 +416,15 @@ def run_stack(settings: Settings, console: Console, *, reset_zoom_emulator: bool
         register_secret_values([generated_key])
         child_env["ROLLCALL_API_KEYS"] = f"{LOCAL_ADMIN_KEY_NAME}:admin:{generated_key}"
 
+    payload_key_file = None
+    if not settings.payload_keys and settings.payload_keys_file is None:
+        payload_key_file = local_payload_keys()
+        child_env["ROLLCALL_PAYLOAD_KEYS_FILE"] = str(payload_key_file.resolve())
+    register_secret_values([text for key in _payload_keys(settings, payload_key_file) for text in key.secrets()])
+    codec_endpoint = f"{_loopback_url(settings)}/codec"
+    ui_origins = [f"http://127.0.0.1:{settings.temporal_ui_port}", f"http://localhost:{settings.temporal_ui_port}"]
+    child_env["ROLLCALL_CODEC_CORS_ORIGINS"] = ",".join([*settings.codec_cors_origins, *ui_origins])
+
     supervisor = Supervisor(json_lines=settings.log_format is LogFormat.JSON)
     supervisor.install_signal_handlers()
     target = settings.temporal_target
@@ -405,7 +440,7 @@ def run_stack(settings: Settings, console: Console, *, reset_zoom_emulator: bool
                     f"port {settings.temporal_dev_port} is already in use; stop that server or point "
                     "ROLLCALL_TEMPORAL_ADDRESS at it"
                 )
-            supervisor.start(_temporal_dev_server(settings))
+            supervisor.start(_temporal_dev_server(settings, codec_endpoint))
             supervisor.wait_until(
                 "the Temporal dev server", lambda: port_open("127.0.0.1", settings.temporal_dev_port), 60
             )
@@ -491,6 +526,12 @@ def run_stack(settings: Settings, console: Console, *, reset_zoom_emulator: bool
         if inbox_url:
             fields["webhook_inbox_url"] = f"{inbox_url}/_inbox"
             lines.append(f"Webhook inbox {inbox_url}/_inbox  (demo: what webhook steps sent)")
+        payloads = (
+            f"encrypted, keys in {payload_key_file}" if payload_key_file is not None else "encrypted (configured keys)"
+        )
+        fields.update(payload_codec_url=codec_endpoint, codec_login_url=f"{codec_endpoint}/login")
+        lines.append(f"Payloads     {payloads}; the Web UI decodes them through {codec_endpoint}")
+        lines.append(f"             log in there with a key: {codec_endpoint}/login")
         if generated_key:
             # The key itself is never printed (nor logged): only where it is kept.
             fields["api_key_file"] = str(local_api_key_path())

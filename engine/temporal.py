@@ -29,6 +29,7 @@ from temporalio.converter import DataConverter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
+from engine.codec import configured_keys, data_converter_with
 from engine.config import Settings
 from engine.tracing import temporal_interceptors
 
@@ -124,7 +125,7 @@ async def connect(
         namespace=settings.temporal_namespace,
         tls=tls,
         api_key=settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None,
-        data_converter=DATA_CONVERTER,
+        data_converter=data_converter(settings),
         runtime=runtime,
         # #17.2: with tracing on, runs continue the trace of whatever started them.
         interceptors=[*interceptors, *temporal_interceptors()],
@@ -135,6 +136,12 @@ def prometheus_runtime(bind_address: str) -> Runtime:
     """An SDK runtime serving the Temporal SDK's metrics (workflow and activity task latencies,
     poll results, schedule-to-start, sticky cache…) in Prometheus' format at ``bind_address`` (#17.1)."""
     return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=bind_address)))
+
+
+def data_converter(settings: Settings) -> DataConverter:
+    """The converter of every process: ``DATA_CONVERTER``, with payloads encrypted when payload keys
+    are configured (``engine.codec``, #17.4)."""
+    return data_converter_with(DATA_CONVERTER, configured_keys(settings))
 
 
 async def register_search_attributes(client: Client) -> list[str]:

@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from starlette._utils import get_route_path
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -49,6 +50,11 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("POST", "/v1/zoom/webhooks/{connection}"): PUBLIC,
     # Prometheus metrics (#17.1): public only with ROLLCALL_METRICS_PUBLIC=true (``roles_of``)
     ("GET", "/metrics"): VIEWER,
+    # the codec server (#17.4): decoding shows what runs carry; encoding crafts inputs
+    ("POST", "/codec/decode"): VIEWER,
+    ("POST", "/codec/encode"): OPERATOR,
+    ("GET", "/codec/login"): PUBLIC,
+    ("POST", "/codec/login"): PUBLIC,
     # system checks
     ("POST", "/v1/system/checks"): OPERATOR,
     ("GET", "/v1/system/checks/{workflow_id}"): VIEWER,
@@ -106,7 +112,12 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
 ROUTE_BODY_LIMITS: dict[tuple[str, str], int] = {
     ("PUT", "/v1/workflows/{key}"): MAX_DEFINITION_CHARS,
     ("POST", "/v1/zoom/webhooks/{connection}"): WEBHOOK_MAX_BODY_BYTES,
+    ("POST", "/codec/login"): 4096,
 }
+
+#: Routes a browser may authenticate to with the codec session cookie instead of a bearer key.
+COOKIE_ROUTES: frozenset[tuple[str, str]] = frozenset({("POST", "/codec/decode"), ("POST", "/codec/encode")})
+CODEC_SESSION_COOKIE = b"rollcall_codec"
 
 
 class RouteTableError(RuntimeError):
@@ -176,11 +187,44 @@ def _bearer_token(scope: Scope) -> bytes | None:
     return None
 
 
+def _cookie(scope: Scope, name: bytes) -> bytes | None:
+    for header, value in scope["headers"]:
+        if header == b"cookie":
+            for part in value.split(b";"):
+                key, _, found = part.strip().partition(b"=")
+                if key == name and found:
+                    value_: bytes = found.strip().strip(b'"')
+                    return value_
+    return None
+
+
 def _content_length(scope: Scope) -> int | None:
     for name, value in scope["headers"]:
         if name == b"content-length":
             return int(value) if value.isdigit() else None
     return None
+
+
+class CodecCors:
+    """CORS for the codec routes only (``/codec/…``), for the configured origins (the Web UI's):
+    credentials allowed, so the codec session cookie goes along. Other paths get no CORS header."""
+
+    def __init__(self, app: ASGIApp, *, origins: list[str]) -> None:
+        self.app = app
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=origins,
+            allow_methods=["POST"],
+            allow_headers=["Authorization", "Content-Type", "X-Namespace"],
+            allow_credentials=True,
+            max_age=600,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and get_route_path(scope).startswith("/codec/"):
+            await self.cors(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
 
 class AccessMiddleware:
@@ -222,6 +266,8 @@ class AccessMiddleware:
         """The request's caller, or None once a 401/403 is sent."""
         assert access.role is not None
         token = _bearer_token(scope)
+        if token is None and (access.method, access.path) in COOKIE_ROUTES:
+            token = _cookie(scope, CODEC_SESSION_COOKIE)
         key = self.keyring.identify(token) if token is not None else None
         if key is None:
             await _unauthorized(access, presented=token is not None)(scope, receive, send)

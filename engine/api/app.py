@@ -12,7 +12,7 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
 from temporalio.client import Client
 
-from engine.api.access import AccessMiddleware, check_route_table, document_roles, route_table
+from engine.api.access import AccessMiddleware, CodecCors, check_route_table, document_roles, route_table
 from engine.api.auth import load_keyring
 from engine.api.deps import TemporalGateway
 from engine.api.errors import install_error_handlers
@@ -22,6 +22,7 @@ from engine.api.routers import (
     api_keys,
     audit,
     business_units,
+    codec,
     contacts,
     health,
     metrics,
@@ -120,12 +121,16 @@ def create_app(
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    app.include_router(codec.router)
     for router in V1_ROUTERS:
         app.include_router(router, prefix="/v1")
     # Every route's role comes from the one table; a route missing from it stops the app here.
     check_route_table(app)
     table = route_table(settings.api_max_body_bytes, metrics_public=settings.metrics_public)
     app.add_middleware(AccessMiddleware, table=table, keyring=keyring)
+    # The Web UI's origin may call the codec routes from a browser (preflights answered here,
+    # before the key check they carry no key for); no other route answers CORS.
+    app.add_middleware(CodecCors, origins=settings.codec_cors_origins)
     # Added last, so outermost: refusals of the access check are counted too (#17.1).
     app.add_middleware(RequestMetricsMiddleware, table=table)
     document_roles(app, metrics_public=settings.metrics_public)

@@ -1,6 +1,6 @@
 """Record the histories the replay test checks (run after a deliberate workflow change).
 
-    .venv/bin/python tests/replay/record_histories.py [--tag CHANGE_ID] [--only enrollment,saga,sync]
+    .venv/bin/python tests/replay/record_histories.py [--tag CHANGE_ID] [--only enrollment,saga,sync] [--codec]
 
 With ``--tag`` the files are ``histories/<scenario>@<CHANGE_ID>.json``: record a new set under
 the ``workflow.patched`` id of each change and keep the older sets, so both the old and the new
@@ -11,6 +11,10 @@ paths stay guarded. ``--only`` records some groups of scenarios (default: all th
 - ``saga`` — ``AddContactToWebinar`` registered, refused (host, business unit) and compensated,
   and the enrollment that started the registered one (``enrollment-register-step``);
 - ``sync`` — ``WebinarSync`` completed, and one that waits for a transcript (``zoom_scenarios.py``).
+
+With ``--codec`` the payloads are encrypted (``engine.codec``, #17.4) with the test key in
+``histories/codec/payload-test-key`` and the files go to ``histories/codec/``; ``test_replay_codec.py``
+replays them through the codec.
 
 Runs the scenarios on a fresh dev server (installed binary) with a SQLite store, a real webhook
 endpoint and the Zoom emulator on loopback, and writes ``histories/<scenario>.json``. Commit the
@@ -43,6 +47,7 @@ from sqlmodel import Session  # noqa: E402
 from temporalio.client import Client, WorkflowFailureError  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
+from engine.codec import data_converter_with, read_key_file  # noqa: E402
 from engine.config import Settings  # noqa: E402
 from engine.crm.contacts import create_contact, update_contact  # noqa: E402
 from engine.crm.db import create_db_engine, upgrade_database  # noqa: E402
@@ -54,6 +59,9 @@ from worker import build_worker  # noqa: E402
 from zoom_emulator import EmulatorServer  # noqa: E402
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
+CODEC_HISTORIES = HISTORIES / "codec"
+#: A key for the recorded, encrypted histories only (it protects nothing else).
+CODEC_TEST_KEY = CODEC_HISTORIES / "payload-test-key"
 TASK_QUEUE = "replay-recording"
 #: Scenario groups, selectable with ``--only``: the enrollment interpreter, the Zoom saga, the sync.
 GROUPS = ("enrollment", "saga", "sync")
@@ -258,23 +266,25 @@ async def record(client: Client, db_engine: Engine, zoom: EmulatorServer, groups
     return scenarios
 
 
-async def main(tag: str | None = None, groups: frozenset[str] = frozenset(GROUPS)) -> None:
+async def main(tag: str | None = None, groups: frozenset[str] = frozenset(GROUPS), codec: bool = False) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="rollcall-replay-"))
     db_engine = create_db_engine(f"sqlite:///{workdir / 'store.db'}")
     upgrade_database(db_engine)
+    converter = data_converter_with(DATA_CONVERTER, read_key_file(CODEC_TEST_KEY)) if codec else DATA_CONVERTER
+    folder = CODEC_HISTORIES if codec else HISTORIES
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(installed_binary("temporal")),
         search_attributes=list(SearchAttribute.ALL),
-        data_converter=DATA_CONVERTER,
+        data_converter=converter,
     )
     try:
         with EmulatorServer(zoom_scenarios.seed()) as zoom:
             scenarios = await record(env.client, db_engine, zoom, groups)
-        HISTORIES.mkdir(exist_ok=True)
+        folder.mkdir(exist_ok=True)
         for name, workflow_id in scenarios.items():
             history = await env.client.get_workflow_handle(workflow_id).fetch_history()
             stem = f"{name}@{tag}" if tag else name
-            (HISTORIES / f"{stem}.json").write_text(history.to_json() + "\n")
+            (folder / f"{stem}.json").write_text(history.to_json() + "\n")
             print(f"recorded {name}: {len(history.events)} events")
     finally:
         await env.shutdown()
@@ -289,6 +299,7 @@ def _arguments() -> argparse.Namespace:
         default=",".join(GROUPS),
         help=f"comma-separated groups to record, of {', '.join(GROUPS)} (default: all)",
     )
+    parser.add_argument("--codec", action="store_true", help="encrypt payloads with the test key (histories/codec/)")
     arguments = parser.parse_args()
     groups = {group.strip() for group in arguments.only.split(",") if group.strip()}
     if not groups or groups - set(GROUPS):
@@ -299,6 +310,6 @@ def _arguments() -> argparse.Namespace:
 
 if __name__ == "__main__":
     options = _arguments()
-    asyncio.run(main(options.tag, options.groups))
+    asyncio.run(main(options.tag, options.groups, options.codec))
     sys.stdout.flush()
     os._exit(0)  # temporal-notes, pitfall 1

@@ -208,7 +208,8 @@ async def emitted(request: Request, event: str | None = None) -> Response:
 
 
 @router.get("/webhooks/deliveries")
-async def deliveries(request: Request) -> Response:
+async def deliveries(request: Request, event: str | None = None) -> Response:
+    """Every delivery attempt lately (to Rollcall or another subscriber), oldest first; ``?event=`` filters."""
     return json_response(
         [
             {
@@ -221,6 +222,7 @@ async def deliveries(request: Request) -> Response:
                 "at": zoom_time(datetime.fromtimestamp(a.at, UTC)),
             }
             for a in emulator_of(request).webhooks.attempts
+            if event is None or a.event == event
         ]
     )
 

@@ -141,6 +141,10 @@ BODIES: dict[tuple[str, str], Body] = {
         "headers": {"content-type": "application/yaml"},
     },
     ("POST", "/v1/workflows/{key}/enrollments"): lambda who, _: {"json": {"email": f"enroll-{who}@customers.example"}},
+    # #17.4: the codec server (a JSON Payloads document; the login form takes a key).
+    ("POST", "/codec/decode"): lambda who, _: {"json": {"payloads": []}},
+    ("POST", "/codec/encode"): lambda who, _: {"json": {"payloads": []}},
+    ("POST", "/codec/login"): lambda who, _: {"data": {"key": KEYS[Role.VIEWER]}},
     ("POST", "/v1/workflows/{key}/enrollments:bulk"): lambda who, _: {
         "json": {"contacts": [{"email": f"bulk-{who}@customers.example"}]}
     },

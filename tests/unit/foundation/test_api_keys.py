@@ -111,7 +111,8 @@ def test_a_directory_as_keys_file_is_an_error(tmp_path: Path) -> None:
 
 def test_the_matrix_is_least_privilege_as_issue_12_defines_it() -> None:
     """Viewers only read; editors add definitions; admins own settings, Zoom, business units, account
-    users and keys; only health, readiness, the docs and Zoom's signed webhooks are public."""
+    users and keys; only health, readiness, the docs, Zoom's signed webhooks and the codec login
+    (which checks the key it is given) are public; decoding payloads (#17.4) is a read."""
     public = {route for route, role in ROUTE_ROLES.items() if role is PUBLIC}
     assert public == {
         ("GET", "/healthz"),
@@ -121,11 +122,15 @@ def test_the_matrix_is_least_privilege_as_issue_12_defines_it() -> None:
         ("GET", "/docs/oauth2-redirect"),
         ("GET", "/redoc"),
         ("POST", "/v1/zoom/webhooks/{connection}"),
+        ("GET", "/codec/login"),
+        ("POST", "/codec/login"),
     }
     assert {role for (method, _), role in ROUTE_ROLES.items() if method == "GET"} == {PUBLIC, Role.VIEWER, Role.ADMIN}
     assert [route for route, role in ROUTE_ROLES.items() if role is Role.VIEWER and route[0] != "GET"] == [
-        ("POST", "/v1/contacts/search")
+        ("POST", "/codec/decode"),
+        ("POST", "/v1/contacts/search"),
     ]
+    assert ROUTE_ROLES[("POST", "/codec/encode")] is Role.OPERATOR  # encoding crafts inputs
     assert {route for route, role in ROUTE_ROLES.items() if role is Role.EDITOR} == {
         ("PUT", "/v1/workflows/{key}"),
         ("POST", "/v1/workflows/{key}/enable"),
