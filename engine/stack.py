@@ -111,11 +111,18 @@ def _temporal_dev_server(settings: Settings, codec_endpoint: str | None = None) 
     )  # fmt: skip
 
 
-async def _prepare_temporal(settings: Settings, target: str) -> None:
-    try:
-        client = await connect(settings, target=target)
-    except RuntimeError as exc:
-        raise ConfigurationError(f"cannot reach Temporal at {target}: {exc}") from None
+async def _prepare_temporal(settings: Settings, target: str, *, patience: float = 30.0) -> None:
+    # The dev server opens its port a moment before its frontend is healthy ("Frontend is not
+    # healthy yet"), longer on a busy machine: that answer is waited out, any other is final.
+    deadline = asyncio.get_running_loop().time() + patience
+    while True:
+        try:
+            client = await connect(settings, target=target)
+            break
+        except RuntimeError as exc:
+            if "not healthy yet" not in str(exc) or asyncio.get_running_loop().time() > deadline:
+                raise ConfigurationError(f"cannot reach Temporal at {target}: {exc}") from None
+            await asyncio.sleep(0.5)
     await register_search_attributes(client)
 
 
