@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from datetime import timedelta
 
 import structlog
@@ -24,8 +25,9 @@ from engine.enrollment.context import Secrets
 from engine.enrollment.egress import EgressPolicy, check_webhook_settings
 from engine.enrollment.repair import ensure_repair_schedule
 from engine.known_secrets import api_key_values
+from engine.metrics import free_loopback_port, serve_worker_metrics
 from engine.sync.schedule import ensure_reconcile_schedule
-from engine.temporal import TaskQueue, connect, register_search_attributes
+from engine.temporal import TaskQueue, connect, prometheus_runtime, register_search_attributes
 from engine.zoom.pool import ZoomClientPool
 from engine.zoom.settings import ZoomSettings
 from workflows.add_to_webinar import AddContactToWebinarWorkflow
@@ -106,7 +108,14 @@ def _enrollment_activities(db_engine: Engine, settings: Settings) -> EnrollmentA
 
 async def run_worker(settings: Settings, db_engine: Engine) -> None:
     check_webhook_settings(settings)
-    client = await connect(settings)
+    # #17.1: the SDK's metrics on a private loopback port, served with Rollcall's on the worker's port.
+    metrics_port = settings.worker_metrics_port or 0
+    runtime, sdk_metrics_url = None, None
+    if metrics_port:
+        sdk_port = free_loopback_port()
+        runtime = prometheus_runtime(f"127.0.0.1:{sdk_port}")
+        sdk_metrics_url = f"http://127.0.0.1:{sdk_port}/metrics"
+    client = await connect(settings, runtime=runtime)
     added = await register_search_attributes(client)
     if added:
         log.info("registered search attributes", names=added)
@@ -122,7 +131,12 @@ async def run_worker(settings: Settings, db_engine: Engine) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    with ThreadPoolExecutor(max_workers=32, thread_name_prefix="activity") as executor:
+    with (
+        serve_worker_metrics(settings.worker_metrics_host, metrics_port, sdk_metrics_url=sdk_metrics_url)
+        if metrics_port
+        else nullcontext(),
+        ThreadPoolExecutor(max_workers=32, thread_name_prefix="activity") as executor,
+    ):
         worker = build_worker(
             client, db_engine, task_queue=settings.temporal_task_queue, executor=executor, settings=settings
         )

@@ -57,6 +57,7 @@ from engine.enrollment.contracts import (
     StepResult,
 )
 from engine.enrollment.egress import EgressDenied, EgressPolicy, guarded_client, literal_address
+from engine.metrics import WEBHOOK_CALLS
 
 #: Responses worth retrying: the receiver is busy or broken right now.
 _RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -246,7 +247,12 @@ class EnrollmentActivities:
             return prepared
         url, headers, body = prepared
         headers.setdefault("Idempotency-Key", f"enrollment-{ctx.enrollment_id}-{ctx.sequence}")
-        status, answer_headers, answer = await self._send(step, url, headers, body)
+        try:
+            status, answer_headers, answer = await self._send(step, url, headers, body)
+        except ApplicationError as exc:
+            WEBHOOK_CALLS.labels(ctx.definition_key, exc.type or "ERROR").inc()
+            raise
+        WEBHOOK_CALLS.labels(ctx.definition_key, str(status)).inc()
         if status in _RETRYABLE_STATUS:
             raise ApplicationError(
                 f"webhook {step.id!r}: HTTP {status}",

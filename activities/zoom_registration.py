@@ -90,6 +90,7 @@ from engine.enrollment.registration import (
     registration_state_refusal,
 )
 from engine.failpoints import FailpointError, failpoint
+from engine.metrics import REGISTRATIONS
 from engine.zoom import (
     NewRegistrant,
     RegistrantAction,
@@ -190,6 +191,24 @@ class CancelResult(BaseModel):
 
 
 # --- helpers ---------------------------------------------------------------------------------------
+
+
+def _counted_preflight(result: PreflightResult) -> PreflightResult:
+    """A refusal of the pre-flight is a registration outcome too (#17.1)."""
+    if result.refusal is not None:
+        REGISTRATIONS.labels("refused", str(result.refusal.code)).inc()
+    return result
+
+
+def _counted(outcome: RegistrationOutcome) -> RegistrationOutcome:
+    """#17.1: registrations by outcome (registered, repeat, refused with its code, store_refused)."""
+    if outcome.refusal is not None:
+        REGISTRATIONS.labels("refused", str(outcome.refusal.code)).inc()
+    elif outcome.store_refusal is not None:
+        REGISTRATIONS.labels("store_refused", outcome.store_refusal.type).inc()
+    elif outcome.recorded is not None:
+        REGISTRATIONS.labels("registered" if outcome.recorded.new_registration else "repeat", "").inc()
+    return outcome
 
 
 @dataclass(frozen=True)
@@ -369,7 +388,7 @@ class ZoomRegistrationActivities:
         cached = self._cached_webinar(input.webinar_id)
         if cached is None or self._forms.get((cached.connection, input.webinar_id)) is None:
             return PreflightResult(needs_zoom=True)
-        return await self._preflight(input)
+        return _counted_preflight(await self._preflight(input))
 
     @activity.defn
     async def preflight_registration(self, input: PreflightInput) -> PreflightResult:
@@ -379,7 +398,7 @@ class ZoomRegistrationActivities:
 
         Idempotency: reads only.
         """
-        return await self._preflight(input)
+        return _counted_preflight(await self._preflight(input))
 
     async def _preflight(self, input: PreflightInput) -> PreflightResult:
         view = await asyncio.to_thread(self.read_store_view, input.webinar_id, input.contact_id)
@@ -423,6 +442,9 @@ class ZoomRegistrationActivities:
 
     @activity.defn
     async def register_and_record(self, input: RegisterAndRecordInput) -> RegistrationOutcome:
+        return _counted(await self._register_and_record(input))
+
+    async def _register_and_record(self, input: RegisterAndRecordInput) -> RegistrationOutcome:
         """R-ADD-1 then R-ADD-7: add the contact as a registrant, then write every effect to the
         store in one transaction — the personal join link goes from Zoom's answer to the store
         without entering workflow history. A store that refuses for good (or stays unavailable for

@@ -19,6 +19,7 @@ from engine.config import LogFormat, Settings, describe_settings_error, get_sett
 from engine.crm.cli import audit_command, contacts_app, settings_app
 from engine.errors import ConfigurationError, InvalidInput, RollcallError
 from engine.logging import configure_logging, is_configured, json_mode, redact_text, register_secret_values
+from engine.tracing import configure_tracing
 
 app = typer.Typer(
     name="rollcall",
@@ -112,6 +113,7 @@ def worker() -> None:
     from worker import run_worker
 
     settings = _settings("worker")
+    configure_tracing(settings, "worker")
     load_keyring(settings)  # #12.7: a key configuration that cannot work stops every server process alike
     db_engine = create_db_engine(settings.database_url)
     check_database(db_engine)
@@ -130,6 +132,7 @@ def api(
     from engine.api.app import create_app
 
     settings = _settings("api")
+    configure_tracing(settings, "api")
     uvicorn.run(
         create_app(settings),
         host=host or settings.api_host,

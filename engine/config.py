@@ -84,6 +84,20 @@ class Settings(BaseSettings):
     log_format: LogFormat = LogFormat.CONSOLE
     log_level: str = "INFO"
 
+    # Metrics and traces (#17.1, #17.2; README "Metrics and traces").
+    #: ``GET /metrics`` on the API needs a viewer key unless this is true (a scraper without a key).
+    metrics_public: bool = False
+    #: The worker's Prometheus port (Rollcall's metrics and the Temporal SDK's on one page). Unset:
+    #: no port for ``rollcall worker``, 9464 for the worker ``rollcall up`` starts; 0: none.
+    worker_metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    #: Where the worker's metrics port listens.
+    worker_metrics_host: str = "127.0.0.1"
+    #: The Temporal dev server's metrics port under ``rollcall up`` (0: none).
+    temporal_metrics_port: int = Field(default=7235, ge=0, le=65535)
+    #: OTLP/HTTP endpoint traces are exported to (``http://collector:4318``); the standard
+    #: ``OTEL_EXPORTER_OTLP_ENDPOINT`` works too. Neither set: no tracing.
+    otlp_endpoint: str | None = None
+
     @field_validator("api_keys", "admin_api_keys", "payload_keys", "codec_cors_origins", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:

@@ -6,6 +6,7 @@ httpx, alembic, through the standard library) — goes through the same processo
 
 - it names its ``process`` (``up``, ``api``, ``worker``, ``zoom-emulator``, ``webhook-inbox``, …)
   and, inside a Temporal activity or workflow, its ``workflow_id``, ``run_id`` and ``activity``;
+  inside an OpenTelemetry span (tracing on, ``engine.tracing``), its ``trace_id`` and ``span_id``;
 - values under secret-looking keys (``authorization``, ``cookie``, ``*token``, ``*secret*``,
   ``password``, ``api_key``) become ``***``, also inside nested mappings and header pairs;
 - the rendered line (exception text included) is scrubbed by ``redact_text``: known secret values
@@ -187,6 +188,19 @@ def _add_temporal_context(_logger: object, _method: str, event_dict: EventDict) 
     return _add_sdk_extras(event_dict)
 
 
+def _add_trace_context(_logger: object, _method: str, event_dict: EventDict) -> EventDict:
+    """Inside an OpenTelemetry span (#17.2), its ``trace_id`` and ``span_id``. Looked up without
+    importing OpenTelemetry, so a process without tracing never loads it."""
+    trace = sys.modules.get("opentelemetry.trace")
+    if trace is None:
+        return event_dict
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event_dict.setdefault("trace_id", format(context.trace_id, "032x"))
+        event_dict.setdefault("span_id", format(context.span_id, "016x"))
+    return event_dict
+
+
 def _drop_during_replay(_logger: object, _method: str, event_dict: EventDict) -> EventDict:
     """A workflow's own lines are written once, not again each time its history is replayed."""
     workflow = sys.modules.get("temporalio.workflow")
@@ -250,6 +264,7 @@ def configure_logging(
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _add_process,
         _add_temporal_context,
+        _add_trace_context,
     ]
     # JSON lines carry the traceback as text (no locals); the console renderer formats it itself.
     last: list[Processor] = [structlog.processors.format_exc_info] if json_mode else []

@@ -38,8 +38,12 @@ from engine.logging import redact_text, register_secret_values
 from engine.stack_file import StackInfo, forget_stack, record_stack, stack_env_file
 from engine.supervisor import Child, ChildFailed, Supervisor, installed_binary, port_open
 from engine.temporal import connect, dev_server_search_attribute_args, register_search_attributes
+from engine.tracing import otlp_endpoint
 from engine.zoom.settings import ZoomConfigError, ZoomConnectionConfig, load_zoom_connections
 from zoom_emulator import DEMO_SEED_PATH, SeedDocument, load_seed
+
+#: The worker's metrics port under ``rollcall up`` when ``ROLLCALL_WORKER_METRICS_PORT`` is unset.
+UP_WORKER_METRICS_PORT = 9464
 
 #: The name of the admin key ``rollcall up`` generates when no key is configured.
 LOCAL_ADMIN_KEY_NAME = "local-admin"
@@ -97,6 +101,8 @@ def _temporal_dev_server(settings: Settings, codec_endpoint: str | None = None) 
             # Its own lines: JSON in JSON mode (`up` re-emits each one naming process "temporal").
             "--log-format", "json" if settings.log_format is LogFormat.JSON else "text",
             "--log-level", "warn" if settings.log_level.upper() == "DEBUG" else "error",
+            # Its Prometheus endpoint on a fixed port (#17.1), not a random one.
+            *(["--metrics-port", str(settings.temporal_metrics_port)] if settings.temporal_metrics_port else []),
             *dev_server_search_attribute_args(),
             # The Web UI works offline: it does not fetch Temporal's newsfeed from the internet.
             "--ui-disable-news-fetch",
@@ -106,11 +112,18 @@ def _temporal_dev_server(settings: Settings, codec_endpoint: str | None = None) 
     )  # fmt: skip
 
 
-async def _prepare_temporal(settings: Settings, target: str) -> None:
-    try:
-        client = await connect(settings, target=target)
-    except RuntimeError as exc:
-        raise ConfigurationError(f"cannot reach Temporal at {target}: {exc}") from None
+async def _prepare_temporal(settings: Settings, target: str, *, patience: float = 30.0) -> None:
+    # The dev server opens its port a moment before its frontend is healthy ("Frontend is not
+    # healthy yet"), longer on a busy machine: that answer is waited out, any other is final.
+    deadline = asyncio.get_running_loop().time() + patience
+    while True:
+        try:
+            client = await connect(settings, target=target)
+            break
+        except RuntimeError as exc:
+            if "not healthy yet" not in str(exc) or asyncio.get_running_loop().time() > deadline:
+                raise ConfigurationError(f"cannot reach Temporal at {target}: {exc}") from None
+            await asyncio.sleep(0.5)
     await register_search_attributes(client)
 
 
@@ -346,6 +359,18 @@ class Banner:
             self._console.print(Panel(body, title="Rollcall is up", expand=False))
 
 
+def _metric_urls(settings: Settings, worker_metrics_port: int) -> dict[str, str]:
+    """Every Prometheus endpoint of the stack (#17.1), for the banner."""
+    urls = {"api": f"{_loopback_url(settings)}/metrics"}
+    if worker_metrics_port:
+        host = settings.worker_metrics_host
+        host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        urls["worker"] = f"http://{host}:{worker_metrics_port}/metrics"
+    if settings.embedded_temporal and settings.temporal_metrics_port:
+        urls["temporal"] = f"http://127.0.0.1:{settings.temporal_metrics_port}/metrics"
+    return urls
+
+
 def _payload_keys(settings: Settings, generated: Path | None) -> list[PayloadKey]:
     """The payload keys the children will use (their values are hidden in every log)."""
     keys = configured_payload_keys(settings)
@@ -385,7 +410,14 @@ def run_stack(settings: Settings, console: Console, *, reset_zoom_emulator: bool
 
     if port_open(settings.api_host, settings.api_port):
         raise ConfigurationError(f"port {settings.api_port} is already in use; set ROLLCALL_API_PORT")
-    child_env: dict[str, str] = {}
+    worker_metrics_port = (
+        UP_WORKER_METRICS_PORT if settings.worker_metrics_port is None else settings.worker_metrics_port
+    )
+    if worker_metrics_port and port_open(settings.worker_metrics_host, worker_metrics_port):
+        raise ConfigurationError(
+            f"port {worker_metrics_port} is already in use; set ROLLCALL_WORKER_METRICS_PORT (0: no worker metrics)"
+        )
+    child_env: dict[str, str] = {"ROLLCALL_WORKER_METRICS_PORT": str(worker_metrics_port)}
     generated_key = None
     if not keys:
         generated_key = local_api_key()
@@ -406,6 +438,11 @@ def run_stack(settings: Settings, console: Console, *, reset_zoom_emulator: bool
     target = settings.temporal_target
     try:
         if settings.embedded_temporal:
+            if settings.temporal_metrics_port and port_open("127.0.0.1", settings.temporal_metrics_port):
+                raise ConfigurationError(
+                    f"port {settings.temporal_metrics_port} is already in use; set ROLLCALL_TEMPORAL_METRICS_PORT "
+                    "(0: no metrics port for the Temporal dev server)"
+                )
             if port_open("127.0.0.1", settings.temporal_dev_port):
                 raise ConfigurationError(
                     f"port {settings.temporal_dev_port} is already in use; stop that server or point "
@@ -468,6 +505,17 @@ def run_stack(settings: Settings, console: Console, *, reset_zoom_emulator: bool
             lines.append(f"Temporal UI  {fields['temporal_ui_url']}")
         fields.update(temporal_address=target, temporal_namespace=settings.temporal_namespace)
         lines.append(f"Temporal     {target}  namespace {settings.temporal_namespace}")
+        metric_urls = _metric_urls(settings, worker_metrics_port)
+        fields["metrics_urls"] = metric_urls
+        traces = otlp_endpoint(settings)
+        if traces:
+            fields["otlp_endpoint"] = traces
+            lines.append(f"Traces       OTLP/HTTP {escape(traces)}/v1/traces")
+        key_note = {"api": "" if settings.metrics_public else "  (viewer API key)"}
+        lines.append(
+            "Metrics      "
+            + "\n             ".join(f"{name} {url}{key_note.get(name, '')}" for name, url in metric_urls.items())
+        )
         if demo:
             hooks = _subscribe_demo_webhooks(emulator_url, _loopback_url(settings), demo)
             fields.update(

@@ -3,6 +3,7 @@ and task queues. Used by the worker, the API, the CLI, the tests and the replaye
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
@@ -11,6 +12,7 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import (
     Client,
+    Interceptor,
     Schedule,
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
@@ -24,10 +26,12 @@ from temporalio.client import (
 from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKey, SearchAttributeUpdate
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from engine.codec import configured_keys, data_converter_with
 from engine.config import Settings
+from engine.tracing import temporal_interceptors
 
 
 class TaskQueue(StrEnum):
@@ -100,7 +104,13 @@ def dev_server_search_attribute_args() -> list[str]:
     return args
 
 
-async def connect(settings: Settings, *, target: str | None = None) -> Client:
+async def connect(
+    settings: Settings,
+    *,
+    target: str | None = None,
+    runtime: Runtime | None = None,
+    interceptors: Sequence[Interceptor] = (),
+) -> Client:
     tls: bool | TLSConfig = False
     if settings.temporal_tls_cert_path and settings.temporal_tls_key_path:
         tls = TLSConfig(
@@ -116,7 +126,16 @@ async def connect(settings: Settings, *, target: str | None = None) -> Client:
         tls=tls,
         api_key=settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None,
         data_converter=data_converter(settings),
+        runtime=runtime,
+        # #17.2: with tracing on, runs continue the trace of whatever started them.
+        interceptors=[*interceptors, *temporal_interceptors()],
     )
+
+
+def prometheus_runtime(bind_address: str) -> Runtime:
+    """An SDK runtime serving the Temporal SDK's metrics (workflow and activity task latencies,
+    poll results, schedule-to-start, sticky cache…) in Prometheus' format at ``bind_address`` (#17.1)."""
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=bind_address)))
 
 
 def data_converter(settings: Settings) -> DataConverter:

@@ -47,6 +47,8 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("GET", "/docs/assets/{asset}"): PUBLIC,
     ("GET", "/redoc"): PUBLIC,
     ("POST", "/v1/zoom/webhooks/{connection}"): PUBLIC,
+    # Prometheus metrics (#17.1): public only with ROLLCALL_METRICS_PUBLIC=true (``roles_of``)
+    ("GET", "/metrics"): VIEWER,
     # the codec server (#17.4): decoding shows what runs carry; encoding crafts inputs
     ("POST", "/codec/decode"): VIEWER,
     ("POST", "/codec/encode"): OPERATOR,
@@ -138,10 +140,19 @@ class RouteAccess:
     pattern: re.Pattern[str] = field(repr=False, compare=False)
 
 
-def route_table(max_body_bytes: int) -> list[RouteAccess]:
+#: What ``ROLLCALL_METRICS_PUBLIC=true`` opens to callers without a key.
+METRICS_ROUTE = ("GET", "/metrics")
+
+
+def roles_of(*, metrics_public: bool = False) -> dict[tuple[str, str], Role | None]:
+    """``ROUTE_ROLES`` as configured: ``/metrics`` public when the settings say so."""
+    return {**ROUTE_ROLES, METRICS_ROUTE: PUBLIC} if metrics_public else dict(ROUTE_ROLES)
+
+
+def route_table(max_body_bytes: int, *, metrics_public: bool = False) -> list[RouteAccess]:
     """``ROUTE_ROLES`` ready to match requests: each template compiled as Starlette compiles it."""
     table = []
-    for (method, path), role in ROUTE_ROLES.items():
+    for (method, path), role in roles_of(metrics_public=metrics_public).items():
         limit = min(ROUTE_BODY_LIMITS.get((method, path), max_body_bytes), max_body_bytes)
         table.append(RouteAccess(method, path, role, limit, compile_path(path)[0]))
     return table

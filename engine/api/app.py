@@ -12,11 +12,12 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
 from temporalio.client import Client
 
-from engine.api.access import ROUTE_ROLES, AccessMiddleware, CodecCors, check_route_table, route_table
+from engine.api.access import AccessMiddleware, CodecCors, check_route_table, roles_of, route_table
 from engine.api.auth import load_keyring
 from engine.api.contract import document_contract, install_docs
 from engine.api.deps import TemporalGateway
 from engine.api.errors import install_error_handlers
+from engine.api.observability import RequestMetricsMiddleware
 from engine.api.routers import (
     account_users,
     api_keys,
@@ -25,6 +26,7 @@ from engine.api.routers import (
     codec,
     contacts,
     health,
+    metrics,
     sync_settings,
     system,
     transcripts,
@@ -39,6 +41,7 @@ from engine.enrollment.definitions import load_definitions_dir
 from engine.enrollment.service import EnrollmentService
 from engine.errors import ConfigurationError
 from engine.sync.service import SyncService
+from engine.tracing import instrument_app
 from engine.zoom.pool import ZoomClientPool
 from engine.zoom.settings import ZoomConfigError, ZoomSettings, load_zoom_connections
 
@@ -122,14 +125,19 @@ def create_app(
     install_error_handlers(app)
     install_docs(app)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(codec.router)
     for router in V1_ROUTERS:
         app.include_router(router, prefix="/v1")
     # Every route's role comes from the one table; a route missing from it stops the app here.
     check_route_table(app)
-    app.add_middleware(AccessMiddleware, table=route_table(settings.api_max_body_bytes), keyring=keyring)
-    # Outermost: the Web UI's origin may call the codec routes from a browser (preflights answered
-    # here, before the key check they carry no key for); no other route answers CORS.
+    table = route_table(settings.api_max_body_bytes, metrics_public=settings.metrics_public)
+    app.add_middleware(AccessMiddleware, table=table, keyring=keyring)
+    # The Web UI's origin may call the codec routes from a browser (preflights answered here,
+    # before the key check they carry no key for); no other route answers CORS.
     app.add_middleware(CodecCors, origins=settings.codec_cors_origins)
-    document_contract(app, ROUTE_ROLES)
+    # Added last, so outermost: refusals of the access check are counted too (#17.1).
+    app.add_middleware(RequestMetricsMiddleware, table=table)
+    document_contract(app, roles_of(metrics_public=settings.metrics_public))
+    instrument_app(app)  # #17.2: request spans, when tracing is on
     return app

@@ -30,6 +30,7 @@ from engine.crm.tables import (
     table_of,
     utcnow,
 )
+from engine.metrics import STEP_OUTCOMES, after_commit
 
 log = structlog.get_logger("rollcall.enrollment")
 
@@ -292,6 +293,7 @@ def record_step_outcomes(
             key=["enrollment_id", "sequence"],
         )
         _log_outcomes(enrollment_id, outcomes, inserted)
+        _count_outcomes(session, owner, outcomes, inserted)
         _step_failed_events(session, enrollment_id, owner, [o for o in outcomes if o.outcome == "FAILED"], now)
     values: dict[str, Any] = {"updated_at": now}
     if current_step is not None:
@@ -408,6 +410,46 @@ def _ended_event(session: Session, enrollment: Enrollment) -> None:
             )
         ],
     )
+
+
+#: (definition key, version) → {step id: step type}: revisions never change once stored.
+_STEP_TYPES: dict[tuple[str, int], dict[str, str]] = {}
+
+
+def _step_types(session: Session, key: str, version: int) -> dict[str, str]:
+    found = _STEP_TYPES.get((key, version))
+    if found is None:
+        from engine.enrollment.definitions import parse_revision
+
+        found = {}
+        revision = get_definition_revision(session, key, version)
+        if revision is not None:
+            try:
+                definition, _ = parse_revision(key, version, revision.yaml_source, revision.content_hash)
+                found = {step.id: str(step.type) for step in definition.steps}
+            except Exception:  # a label is not worth failing a step for
+                found = {}
+        if len(_STEP_TYPES) > 512:
+            _STEP_TYPES.clear()
+        _STEP_TYPES[(key, version)] = found
+    return found
+
+
+def _count_outcomes(session: Session, owner: _Owner, outcomes: Sequence[StepOutcomeRecord], inserted: int) -> None:
+    """#17.1: each newly recorded outcome by workflow key, step type and code, once committed."""
+    if inserted <= 0:
+        return
+    types = _step_types(session, owner.definition_key, owner.definition_version)
+    labels = [
+        (owner.definition_key, types.get(outcome.step_id, "unknown"), str(outcome.outcome))
+        for outcome in sorted(outcomes, key=lambda o: o.sequence)[-inserted:]
+    ]
+
+    def count() -> None:
+        for label in labels:
+            STEP_OUTCOMES.labels(*label).inc()
+
+    after_commit(session, count)
 
 
 def _log_outcomes(enrollment_id: int, outcomes: Sequence[StepOutcomeRecord], inserted: int) -> None:

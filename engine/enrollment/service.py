@@ -48,6 +48,7 @@ from engine.enrollment.contracts import WORKFLOW_TYPE, EnrollmentInput, Enrollme
 from engine.enrollment.errors import AlreadyEnrolled, EnrollmentRefused, NotEnrolled, TemporalUnavailable
 from engine.errors import RollcallError
 from engine.failpoints import failpoint
+from engine.metrics import ENROLLMENTS_ADMITTED, ENROLLMENTS_REFUSED
 from engine.temporal import RunKind, SearchAttribute, TaskQueue
 
 log = structlog.get_logger("rollcall.enrollment")
@@ -312,6 +313,18 @@ class EnrollmentService:
         return client
 
     async def enroll(self, key: str, contact: ContactIn, trigger: str = "api") -> EnrollmentStarted:
+        try:
+            started = await self._enroll(key, contact, trigger)
+        except RollcallError as exc:
+            _count(key, EnrollResult.ERROR, exc.code)
+            raise
+        except Exception:
+            _count(key, EnrollResult.ERROR, "INTERNAL_ERROR")
+            raise
+        _count(key, started.result, None)
+        return started
+
+    async def _enroll(self, key: str, contact: ContactIn, trigger: str) -> EnrollmentStarted:
         for _attempt in range(3):
             admission = await self._admitter.admit(key, contact, trigger)
             failpoint("enrollment.after_admission")
@@ -400,6 +413,7 @@ class EnrollmentService:
 
         def done(result: BulkItemResult) -> None:
             results[result.index] = result
+            _count(key, result.status, result.code)
             if on_result is not None:
                 on_result(result)
 
@@ -409,7 +423,7 @@ class EnrollmentService:
                     try:
                         started = await self.start_admitted(admission)
                     except RunEnded:
-                        started = await self.enroll(key, contacts[index], trigger)
+                        started = await self._enroll(key, contacts[index], trigger)
                 except Exception as exc:
                     done(_failed(key, index, exc))
                     return
@@ -549,6 +563,16 @@ class EnrollmentService:
             return await asyncio.wait_for(handle.query("progress", result_type=EnrollmentProgress), timeout=3)
         except Exception:  # progress is a nicety; the store has the history
             return None
+
+
+def _count(key: str, result: EnrollResult, code: str | None) -> None:
+    """#17.1: admitted (enrolled, already enrolled) or refused (with its code) by workflow key; a
+    key no workflow has is not a label (anyone can send one)."""
+    if result in (EnrollResult.ENROLLED, EnrollResult.ALREADY_ENROLLED):
+        ENROLLMENTS_ADMITTED.labels(key, result.value).inc()
+        return
+    code = code or "INTERNAL_ERROR"
+    ENROLLMENTS_REFUSED.labels("(unknown)" if code == "WORKFLOW_NOT_FOUND" else key, code).inc()
 
 
 def _failed(key: str, index: int, exc: BaseException) -> BulkItemResult:

@@ -30,6 +30,7 @@ from engine.crm.audit import (
 )
 from engine.crm.bulk import connection_of
 from engine.crm.tables import AuditEntry, AuditWarningCode, SyncStatus, SyncTrigger, table_of, utcnow
+from engine.metrics import after_commit, count_sync_finished
 from engine.sync.contracts import all_counts
 
 AUDIT = table_of(AuditEntry)
@@ -159,4 +160,15 @@ def close_run(
     session.add(entry)
     forget_run_contacts(session, entry.id)
     session.flush()
+    _count_finished(session, entry, status, final)
     return entry.id, status
+
+
+def _count_finished(session: Session, entry: AuditEntry, status: str, counts: Mapping[str, int]) -> None:
+    """#17.1: the finished sync, its duration and what it wrote, once the entry's closing commits."""
+    try:
+        seconds = (entry.finished_at - entry.started_at).total_seconds() if entry.finished_at else 0.0
+    except TypeError:  # a naive time read back from an old row: no duration, still a run
+        seconds = 0.0
+    result = str(getattr(status, "value", status))
+    after_commit(session, lambda: count_sync_finished(result, seconds, dict(counts)))

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 import structlog
 from pydantic import Field, ValidationError
 
+from engine.metrics import ZOOM_CALLS, zoom_endpoint
 from engine.zoom.auth import ServerToServerAuth
 from engine.zoom.errors import (
     ZoomAuthError,
@@ -166,13 +168,22 @@ class ZoomClient:
 
     # --- transport ---------------------------------------------------------------------------
 
+    def _count(self, method: str, endpoint: str, status: int | str) -> None:
+        """#17.1: Zoom calls by connection, method, templated endpoint (no ids) and status."""
+        ZOOM_CALLS.labels(self.connection.name, method, endpoint, str(status)).inc()
+
     async def _send(self, method: str, url: str, token: str, **kwargs: Any) -> httpx.Response:
+        endpoint = zoom_endpoint(urlsplit(url).path)  # still percent-encoded: an encoded UUID stays one segment
         try:
-            return await self._http.request(method, url, headers={"Authorization": f"Bearer {token}"}, **kwargs)
+            response = await self._http.request(method, url, headers={"Authorization": f"Bearer {token}"}, **kwargs)
         except httpx.TimeoutException as exc:
+            self._count(method, endpoint, "timeout")
             raise ZoomTimeout(f"{method} {url}: timeout ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
+            self._count(method, endpoint, "transport_error")
             raise ZoomTransportError(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
+        self._count(method, endpoint, response.status_code)
+        return response
 
     async def _request(
         self,
@@ -397,6 +408,7 @@ class ZoomClient:
         for _ in range(MAX_DOWNLOAD_REDIRECTS + 1):
             try:
                 async with self._http.stream("GET", target, headers=headers, follow_redirects=False) as response:
+                    self._count("GET", "download", response.status_code)
                     if response.is_redirect and "location" in response.headers:
                         target = response.url.join(response.headers["location"])
                         headers = {}
@@ -406,8 +418,10 @@ class ZoomClient:
                         raise self._error(response, body)
                     return await _read_capped(response, max_bytes)
             except httpx.TimeoutException as exc:
+                self._count("GET", "download", "timeout")
                 raise ZoomTimeout(f"GET {target.path}: timeout ({type(exc).__name__})") from exc
             except httpx.TransportError as exc:
+                self._count("GET", "download", "transport_error")
                 raise ZoomTransportError(f"GET {target.path}: {type(exc).__name__}") from exc
         raise ZoomResponseError(f"GET {httpx.URL(url).path}: more than {MAX_DOWNLOAD_REDIRECTS} redirects")
 

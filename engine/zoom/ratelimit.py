@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from enum import StrEnum
 
+from engine.metrics import ZOOM_RATE_LIMIT_WAIT_SECONDS, ZOOM_RATE_LIMIT_WAITS
 from engine.zoom.settings import ZoomPlan
 
 
@@ -38,6 +39,8 @@ DAILY_LIMITS: dict[ZoomPlan, dict[RateLabel, int]] = {
 #: Zoom counts in fixed one-second windows; a bucket refilling at the full limit could still put
 #: limit + 1 calls in one window, so Rollcall keeps a 10 % margin and a burst of one.
 SAFETY_FACTOR = 0.9
+#: A wait for a token shorter than this is the lock's hand-over, not the limiter holding a call back.
+MIN_COUNTED_WAIT = 0.005
 
 
 class TokenBucket:
@@ -72,7 +75,12 @@ class AccountRateLimiter:
         }
 
     async def acquire(self, label: RateLabel) -> None:
+        started = time.monotonic()
         await self._buckets[label].acquire()
+        waited = time.monotonic() - started
+        if waited >= MIN_COUNTED_WAIT:
+            ZOOM_RATE_LIMIT_WAITS.labels(label.value).inc()
+            ZOOM_RATE_LIMIT_WAIT_SECONDS.labels(label.value).inc(waited)
 
 
 class RateLimiterRegistry:

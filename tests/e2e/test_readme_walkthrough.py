@@ -141,6 +141,8 @@ def _env() -> dict[str, str]:
         ROLLCALL_API_PORT=str(pick_port()),
         ROLLCALL_TEMPORAL_DEV_PORT=str(pick_port()),
         ROLLCALL_TEMPORAL_UI_PORT=str(pick_port()),
+        ROLLCALL_TEMPORAL_METRICS_PORT=str(pick_port()),
+        ROLLCALL_WORKER_METRICS_PORT=str(pick_port()),
     )
     return env
 

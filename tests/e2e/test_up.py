@@ -84,6 +84,9 @@ def _clean_env(tmp_path: Path) -> dict[str, str]:
             "ROLLCALL_API_PORT": str(pick_port()),
             "ROLLCALL_TEMPORAL_DEV_PORT": str(pick_port()),
             "ROLLCALL_TEMPORAL_UI_PORT": str(pick_port()),
+            # Fixed by default (#17.1); stacks of concurrent tests each need their own.
+            "ROLLCALL_TEMPORAL_METRICS_PORT": str(pick_port()),
+            "ROLLCALL_WORKER_METRICS_PORT": str(pick_port()),
         }
     )
     return env

@@ -43,6 +43,7 @@ from engine.api.errors import error_response
 from engine.crm.tables import ZoomWebhookEvent
 from engine.crm.webhook_events import record_webhook_event
 from engine.errors import NotFound, RollcallError
+from engine.metrics import WEBHOOKS_RECEIVED, WEBHOOKS_REFUSED
 from engine.zoom.settings import ZoomConnectionConfig
 from engine.zoom.webhooks import (
     VerifiedEvent,
@@ -113,13 +114,15 @@ async def receive_zoom_webhook(connection: ConnectionName, request: Request) -> 
     connections: dict[str, ZoomConnectionConfig] = request.app.state.zoom_connections
     config = connections.get(connection)
     if config is None or config.webhook_secret_token is None:
-        # Anyone can call this route: the answer does not repeat what they sent.
+        # Anyone can call this route: the answer does not repeat what they sent (nor does a label).
+        WEBHOOKS_REFUSED.labels(ZoomWebhookConnectionNotFound.code).inc()
         raise ZoomWebhookConnectionNotFound("no Zoom connection with a webhook secret token has this name")
     secret = config.webhook_secret_token.get_secret_value()
     raw = await request.body()
     try:
         verified = verify_request(secret, request.headers, raw)
     except WebhookVerificationError as exc:
+        WEBHOOKS_REFUSED.labels(exc.code.value).inc()
         if exc.code is WebhookErrorCode.MALFORMED_BODY:
             raise MalformedWebhook(exc.message, details={"connection": connection}) from None
         log.warning("zoom webhook rejected", connection=connection, code=exc.code.value)
@@ -128,7 +131,9 @@ async def receive_zoom_webhook(connection: ConnectionName, request: Request) -> 
     if verified.is_url_validation:
         plain_token = verified.event.payload.plain_token
         if not plain_token:
+            WEBHOOKS_REFUSED.labels(WebhookErrorCode.MALFORMED_BODY.value).inc()
             raise MalformedWebhook("endpoint.url_validation without payload.plainToken")
+        WEBHOOKS_RECEIVED.labels(connection, "endpoint.url_validation", "url_validation").inc()
         return JSONResponse(url_validation_response(secret, plain_token))
 
     # verify_request parsed the body as a Zoom event, so it is a JSON object; keep it as sent.
@@ -143,6 +148,7 @@ async def receive_zoom_webhook(connection: ConnectionName, request: Request) -> 
         duplicate=duplicate,
         deliveries=row.deliveries,
     )
+    WEBHOOKS_RECEIVED.labels(connection, row.event, "duplicate" if duplicate else "recorded").inc()
     dispatch: WebhookDispatch | None = getattr(request.app.state, "webhook_dispatch", None)
     if dispatch is not None and not duplicate:
         try:
