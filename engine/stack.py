@@ -385,7 +385,7 @@ def _private_state_dir() -> None:
     STATE_DIR.chmod(0o700)
 
 
-def run_stack(settings: Settings, console: Console, *, reset_zoom_emulator: bool = False) -> int:
+def run_stack(settings: Settings, console: Console, *, reset_zoom_emulator: bool = False) -> int:  # noqa: C901 (the stack in start order, one step per child)
     banner = Banner(console, settings.log_format)
     check_webhook_settings(settings)
     keys = configured_keys(settings)

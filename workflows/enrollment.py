@@ -203,7 +203,7 @@ class EnrollmentWorkflow:
         )
 
     @workflow.run
-    async def run(self, params: EnrollmentInput) -> EnrollmentResult:
+    async def run(self, params: EnrollmentInput) -> EnrollmentResult:  # noqa: C901 (the interpreter loop: reshaping it needs a patch)
         definition = params.definition
         self._steps = steps = list(definition.steps)
         index = {step.id: number for number, step in enumerate(steps)}

@@ -172,7 +172,7 @@ class _Resolved:
     created: set[int]
 
 
-def _resolve_contacts(
+def _resolve_contacts(  # noqa: C901 (one pass over a batch: ids and e-mails with their refusals)
     session: Session, contacts: Sequence[ContactIn], outcomes: list[Outcome | None], excluded_domains: Sequence[str]
 ) -> _Resolved:
     """Each contact's id, by id or by email (created or updated; tombstones, account users,

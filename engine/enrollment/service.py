@@ -394,7 +394,7 @@ class EnrollmentService:
                 raise TemporalUnavailable(f"cannot start the enrollment workflow: {exc.message}") from None
         raise TemporalUnavailable(f"workflow {workflow_id} is still running a previous enrollment; retry")
 
-    async def enroll_many(
+    async def enroll_many(  # noqa: C901 (bulk: batches admitted while the last ones start)
         self,
         key: str,
         contacts: Sequence[ContactIn],

@@ -757,4 +757,3 @@ async def test_a_refused_host_leaves_no_e_mail_in_history(harness: Harness, emai
     history = readable(await handle.fetch_history()).lower()
     assert not [staff for staff in (HOST_EMAIL, ALT_HOST_EMAIL, CONNECTOR_EMAIL) if staff.lower() in history]
     assert '"host_id":"u-host"' in history
-

@@ -52,13 +52,20 @@ async def test_probabilistic_faults_are_reproducible_with_a_seed(
         await admin.clear_faults(seed=42)
         await admin.add_fault(FaultRule(operation="get_webinar", kind=FaultKind.ERROR, probability=0.5))
         async with httpx.AsyncClient() as http:
-            token = (await http.post(
-                f"{emulator_server.base_url}/oauth/token",
-                data={"grant_type": "account_credentials", "account_id": MAIN}, auth=("main-client", "main-secret"),
-            )).json()["access_token"]
+            token = (
+                await http.post(
+                    f"{emulator_server.base_url}/oauth/token",
+                    data={"grant_type": "account_credentials", "account_id": MAIN},
+                    auth=("main-client", "main-secret"),
+                )
+            ).json()["access_token"]
             return [
-                (await http.get(f"{emulator_server.api_base_url}/webinars/{W_OPEN}",
-                                headers={"Authorization": f"Bearer {token}"})).status_code
+                (
+                    await http.get(
+                        f"{emulator_server.api_base_url}/webinars/{W_OPEN}",
+                        headers={"Authorization": f"Bearer {token}"},
+                    )
+                ).status_code
                 for _ in range(12)
             ]
 

@@ -139,6 +139,7 @@ async def test_distinct_events_have_distinct_dedup_keys(
     await admin.emit_webhook(MAIN, "webinar.registration_denied", obj)
     await _eventually(lambda: len(receiver.received) == 2)
     assert sorted(event for event, _ in receiver.received) == [
-        "webinar.registration_approved", "webinar.registration_denied"
+        "webinar.registration_approved",
+        "webinar.registration_denied",
     ]
     assert len({key for _, key in receiver.received}) == 2

@@ -52,8 +52,11 @@ def _session(
     name: str, email: str, start: datetime, join_min: int, leave_min: int, *, guest: bool = False
 ) -> SessionSeed:
     return SessionSeed(
-        name=name, email=email, guest=guest,
-        join_time=start + timedelta(minutes=join_min), leave_time=start + timedelta(minutes=leave_min),
+        name=name,
+        email=email,
+        guest=guest,
+        join_time=start + timedelta(minutes=join_min),
+        leave_time=start + timedelta(minutes=leave_min),
     )
 
 
@@ -62,46 +65,78 @@ def base_seed() -> SeedDocument:
     first = NOW - timedelta(days=14)
     second = NOW - timedelta(days=7)
     latest = NOW - timedelta(minutes=90)  # ended 30 minutes ago
-    registrants = [
-        RegistrantSeed(email=f"approved{n}@customers.example", first_name="A", last_name=str(n))
-        for n in range(OPEN_COUNTS["approved"])
-    ] + [
-        RegistrantSeed(email=f"pending{n}@customers.example", first_name="P", last_name=str(n), status="pending")
-        for n in range(OPEN_COUNTS["pending"])
-    ] + [
-        RegistrantSeed(email=f"denied{n}@customers.example", first_name="D", last_name=str(n), status="denied")
-        for n in range(OPEN_COUNTS["denied"])
-    ]
+    registrants = (
+        [
+            RegistrantSeed(email=f"approved{n}@customers.example", first_name="A", last_name=str(n))
+            for n in range(OPEN_COUNTS["approved"])
+        ]
+        + [
+            RegistrantSeed(email=f"pending{n}@customers.example", first_name="P", last_name=str(n), status="pending")
+            for n in range(OPEN_COUNTS["pending"])
+        ]
+        + [
+            RegistrantSeed(email=f"denied{n}@customers.example", first_name="D", last_name=str(n), status="denied")
+            for n in range(OPEN_COUNTS["denied"])
+        ]
+    )
     upcoming = NOW + timedelta(days=7)
     return SeedDocument(
         clock=NOW,
         clock_frozen=True,
         accounts=[
             AccountSeed(
-                id=MAIN, plan=ZoomPlan.BUSINESS, client_id="main-client", client_secret="main-secret",
+                id=MAIN,
+                plan=ZoomPlan.BUSINESS,
+                client_id="main-client",
+                client_secret="main-secret",
                 users=[
                     UserSeed(id="u-host", email=HOST_EMAIL, first_name="Hana", last_name="Host"),
                     UserSeed(id="u-alt", email=ALT_HOST_EMAIL, first_name="Alt", last_name="Two"),
                 ],
                 webinars=[
-                    WebinarSeed(id=W_OPEN, host_id="u-host", topic="Open webinar", start_time=upcoming,
-                                alternative_hosts=f"alt.one@rollcall.example;{ALT_HOST_EMAIL}",
-                                questions=[StandardQuestionSeed(field_name="last_name", required=False)],
-                                registrants=registrants),
-                    WebinarSeed(id=W_MANUAL, host_id="u-host", topic="Manual approval", start_time=upcoming,
-                                approval_type=1),
-                    WebinarSeed(id=W_QUESTIONS, host_id="u-host", topic="Long form", start_time=upcoming,
-                                questions=[StandardQuestionSeed(field_name="city", required=True),
-                                           StandardQuestionSeed(field_name="org", required=False)],
-                                custom_questions=[CustomQuestionSeed(title="Company size", required=True,
-                                                                     type="single_dropdown",
-                                                                     answers=["1-50", "51+"])]),
-                    WebinarSeed(id=W_NO_REGISTRATION, host_id="u-host", topic="No registration",
-                                start_time=upcoming, approval_type=2),
-                    WebinarSeed(id=W_ZOOM_EVENT, host_id="u-host", topic="Summit", start_time=upcoming,
-                                zoom_event=True),
                     WebinarSeed(
-                        id=W_PAST, host_id="u-host", topic="Recurring past", type=9, start_time=first,
+                        id=W_OPEN,
+                        host_id="u-host",
+                        topic="Open webinar",
+                        start_time=upcoming,
+                        alternative_hosts=f"alt.one@rollcall.example;{ALT_HOST_EMAIL}",
+                        questions=[StandardQuestionSeed(field_name="last_name", required=False)],
+                        registrants=registrants,
+                    ),
+                    WebinarSeed(
+                        id=W_MANUAL, host_id="u-host", topic="Manual approval", start_time=upcoming, approval_type=1
+                    ),
+                    WebinarSeed(
+                        id=W_QUESTIONS,
+                        host_id="u-host",
+                        topic="Long form",
+                        start_time=upcoming,
+                        questions=[
+                            StandardQuestionSeed(field_name="city", required=True),
+                            StandardQuestionSeed(field_name="org", required=False),
+                        ],
+                        custom_questions=[
+                            CustomQuestionSeed(
+                                title="Company size", required=True, type="single_dropdown", answers=["1-50", "51+"]
+                            )
+                        ],
+                    ),
+                    WebinarSeed(
+                        id=W_NO_REGISTRATION,
+                        host_id="u-host",
+                        topic="No registration",
+                        start_time=upcoming,
+                        approval_type=2,
+                    ),
+                    WebinarSeed(
+                        id=W_ZOOM_EVENT, host_id="u-host", topic="Summit", start_time=upcoming, zoom_event=True
+                    ),
+                    WebinarSeed(
+                        id=W_PAST,
+                        host_id="u-host",
+                        topic="Recurring past",
+                        type=9,
+                        start_time=first,
                         occurrences=[first, second, latest],
                         registrants=[
                             RegistrantSeed(email="jonas@customers.example", first_name="Jonas"),
@@ -110,40 +145,66 @@ def base_seed() -> SeedDocument:
                         ],
                         generate_registrants=None,
                         instances=[
-                            InstanceSeed(uuid=UUID_LEADING_SLASH, start_time=first, sessions=[
-                                _session("Jonas", "jonas@customers.example", first, 0, 20),
-                                _session("Jonas", "jonas@customers.example", first, 25, 60),
-                                _session("Guest 1", "", first, 10, 40, guest=True),
-                            ]),
-                            InstanceSeed(uuid=UUID_DOUBLE_SLASH, start_time=second, sessions=[
-                                _session("Greta", "greta@customers.example", second, 2, 60),
-                            ], recording=RecordingSeed(deleted=True, files=[
-                                RecordingFileSeed(file_type="MP4", file_extension="MP4")])),
-                            InstanceSeed(uuid=UUID_PLUS, start_time=latest, sessions=[
-                                _session("Greta", "greta@customers.example", latest, 0, 60),
-                            ], recording=RecordingSeed(files=[
-                                RecordingFileSeed(file_type="MP4", file_extension="MP4"),
-                                RecordingFileSeed(file_type="TRANSCRIPT", file_extension="VTT",
-                                                  recording_type="audio_transcript",
-                                                  available_after_minutes=120),
-                            ])),
+                            InstanceSeed(
+                                uuid=UUID_LEADING_SLASH,
+                                start_time=first,
+                                sessions=[
+                                    _session("Jonas", "jonas@customers.example", first, 0, 20),
+                                    _session("Jonas", "jonas@customers.example", first, 25, 60),
+                                    _session("Guest 1", "", first, 10, 40, guest=True),
+                                ],
+                            ),
+                            InstanceSeed(
+                                uuid=UUID_DOUBLE_SLASH,
+                                start_time=second,
+                                sessions=[
+                                    _session("Greta", "greta@customers.example", second, 2, 60),
+                                ],
+                                recording=RecordingSeed(
+                                    deleted=True, files=[RecordingFileSeed(file_type="MP4", file_extension="MP4")]
+                                ),
+                            ),
+                            InstanceSeed(
+                                uuid=UUID_PLUS,
+                                start_time=latest,
+                                sessions=[
+                                    _session("Greta", "greta@customers.example", latest, 0, 60),
+                                ],
+                                recording=RecordingSeed(
+                                    files=[
+                                        RecordingFileSeed(file_type="MP4", file_extension="MP4"),
+                                        RecordingFileSeed(
+                                            file_type="TRANSCRIPT",
+                                            file_extension="VTT",
+                                            recording_type="audio_transcript",
+                                            available_after_minutes=120,
+                                        ),
+                                    ]
+                                ),
+                            ),
                         ],
                     ),
                 ],
             ),
             AccountSeed(
-                id=FREE, plan=ZoomPlan.FREE, client_id="free-client", client_secret="free-secret",
+                id=FREE,
+                plan=ZoomPlan.FREE,
+                client_id="free-client",
+                client_secret="free-secret",
                 users=[UserSeed(id="u-free", email="free@rollcall.example")],
                 webinars=[
-                    WebinarSeed(id=W_FREE, host_id="u-free", topic="Free", start_time=NOW - timedelta(days=1),
-                                generate_registrants=GenerateRegistrants(count=3),
-                                instances=[InstanceSeed(uuid=UUID_FREE, start_time=NOW - timedelta(days=1))]),
+                    WebinarSeed(
+                        id=W_FREE,
+                        host_id="u-free",
+                        topic="Free",
+                        start_time=NOW - timedelta(days=1),
+                        generate_registrants=GenerateRegistrants(count=3),
+                        instances=[InstanceSeed(uuid=UUID_FREE, start_time=NOW - timedelta(days=1))],
+                    ),
                 ],
             ),
         ],
     )
-
-
 
 
 async def raw_token(server: EmulatorServer, http: httpx.AsyncClient) -> str:

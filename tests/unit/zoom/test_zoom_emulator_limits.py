@@ -41,7 +41,9 @@ def test_per_second_budget_is_per_account_and_label() -> None:
 def test_success_headers_report_category_limit_and_remaining() -> None:
     _, limits = _limits()
     assert limits.check("a", ZoomPlan.PRO, RateLabel.HEAVY).headers == {
-        "X-RateLimit-Category": "Heavy", "X-RateLimit-Limit": "30000", "X-RateLimit-Remaining": "29999",
+        "X-RateLimit-Category": "Heavy",
+        "X-RateLimit-Limit": "30000",
+        "X-RateLimit-Remaining": "29999",
     }
 
 

@@ -57,8 +57,10 @@ def test_zoom_codes_map_to_types(status: int, code: int, expected: type[ZoomErro
 
 
 def test_validation_error_carries_field_errors() -> None:
-    error = _error(400, {"code": 300, "message": "Validation Failed.",
-                         "errors": [{"field": "city", "message": "city is required."}]})
+    error = _error(
+        400,
+        {"code": 300, "message": "Validation Failed.", "errors": [{"field": "city", "message": "city is required."}]},
+    )
     assert isinstance(error, ZoomValidationError)
     assert error.field_errors == (FieldError("city", "city is required."),)
     assert error.code == "ZOOM_VALIDATION_FAILED"
@@ -87,8 +89,9 @@ def test_qps_429_from_header() -> None:
 
 
 def test_daily_429_with_iso_retry_after_is_a_delay_in_seconds() -> None:
-    error = _error(429, {"code": 429, "message": "x"},
-                   **{"X-RateLimit-Type": "Daily-limit", "Retry-After": "2025-06-03T00:00:00Z"})
+    error = _error(
+        429, {"code": 429, "message": "x"}, **{"X-RateLimit-Type": "Daily-limit", "Retry-After": "2025-06-03T00:00:00Z"}
+    )
     assert isinstance(error, ZoomRateLimited)
     assert (error.limit_type, error.retry_after) == (RateLimitType.DAILY, 30.0)
 
@@ -102,9 +105,15 @@ def test_429_without_headers_is_classified_by_message() -> None:
 
 
 def test_per_registrant_daily_limit_retries_after_utc_midnight() -> None:
-    error = _error(429, {"code": 429, "message": "You have exceeded the daily rate limit of (3) for Add a webinar "
-                                                 "registrant API requests for the registrant (a@b.example). You can "
-                                                 "resume these API requests at GMT 00:00:00."})
+    error = _error(
+        429,
+        {
+            "code": 429,
+            "message": "You have exceeded the daily rate limit of (3) for Add a webinar "
+            "registrant API requests for the registrant (a@b.example). You can "
+            "resume these API requests at GMT 00:00:00.",
+        },
+    )
     assert isinstance(error, ZoomRateLimited)
     assert (error.limit_type, error.retry_after) == (RateLimitType.DAILY, 30.0)
 
@@ -127,7 +136,9 @@ def test_retry_after_accepts_seconds_iso_and_http_dates(value: str | None, expec
 
 
 def test_error_text_names_code_and_tracking_id() -> None:
-    error = _error(404, {"code": 3001, "message": "Webinar 1 not found or has expired."},
-                   **{"x-zm-trackingid": "v=2.0;rid=abc"})
-    assert str(error) == ("ZOOM_NOT_FOUND: Webinar 1 not found or has expired. zoom_code=3001 http_status=404 "
-                          "tracking_id=v=2.0;rid=abc")
+    error = _error(
+        404, {"code": 3001, "message": "Webinar 1 not found or has expired."}, **{"x-zm-trackingid": "v=2.0;rid=abc"}
+    )
+    assert str(error) == (
+        "ZOOM_NOT_FOUND: Webinar 1 not found or has expired. zoom_code=3001 http_status=404 tracking_id=v=2.0;rid=abc"
+    )

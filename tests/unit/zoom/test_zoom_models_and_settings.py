@@ -38,10 +38,13 @@ def test_uuid_path_encoding_follows_the_documented_rule(value: str | int, expect
 
 
 def test_alternative_hosts_are_split_on_semicolons_and_commas() -> None:
-    webinar = Webinar.model_validate({
-        "id": 1, "topic": "T",
-        "settings": {"approval_type": 1, "alternative_hosts": "A@x.example; b@x.example,c@x.example"},
-    })
+    webinar = Webinar.model_validate(
+        {
+            "id": 1,
+            "topic": "T",
+            "settings": {"approval_type": 1, "alternative_hosts": "A@x.example; b@x.example,c@x.example"},
+        }
+    )
     assert webinar.settings.alternative_hosts == ["a@x.example", "b@x.example", "c@x.example"]
     assert webinar.id == "1"
 
@@ -69,11 +72,16 @@ def test_guest_row_keeps_the_empty_email() -> None:
 
 
 def test_extra_required_fields_lists_standard_and_custom_questions() -> None:
-    questions = RegistrationQuestions.model_validate({
-        "questions": [{"field_name": "last_name", "required": True}, {"field_name": "city", "required": True},
-                      {"field_name": "org", "required": False}],
-        "custom_questions": [{"title": "Size", "type": "short", "required": True, "answers": []}],
-    })
+    questions = RegistrationQuestions.model_validate(
+        {
+            "questions": [
+                {"field_name": "last_name", "required": True},
+                {"field_name": "city", "required": True},
+                {"field_name": "org", "required": False},
+            ],
+            "custom_questions": [{"title": "Size", "type": "short", "required": True, "answers": []}],
+        }
+    )
     assert questions.extra_required_fields() == ["city", "Size"]
 
 
@@ -103,9 +111,10 @@ def test_connections_come_from_a_yaml_secrets_file(tmp_path: Path) -> None:
 
 
 def test_connections_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ROLLCALL_ZOOM_CONNECTIONS", json.dumps(
-        [{"name": "emea", "account_id": "A2", "client_id": "C2", "client_secret": "x"}]
-    ))
+    monkeypatch.setenv(
+        "ROLLCALL_ZOOM_CONNECTIONS",
+        json.dumps([{"name": "emea", "account_id": "A2", "client_id": "C2", "client_secret": "x"}]),
+    )
     assert list(ZoomSettings().load_connections()) == ["emea"]
 
 

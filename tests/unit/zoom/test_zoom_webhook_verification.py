@@ -17,19 +17,21 @@ from engine.zoom.webhooks import (
 
 SECRET = "sEcReT-token"
 NOW = 1_748_854_800  # 2025-06-02T09:00:00Z
-REGISTRATION = json.dumps({
-    "event": "webinar.registration_created",
-    "event_ts": 1_748_854_799_123,
-    "payload": {
-        "account_id": "acct-1",
-        "object": {
-            "id": 91000000001,
-            "uuid": "4444AAAiAAAAAiAiAiiAii==",
-            "topic": "Launch",
-            "registrant": {"id": "reg-1", "email": "ada@customers.example", "first_name": "Ada"},
+REGISTRATION = json.dumps(
+    {
+        "event": "webinar.registration_created",
+        "event_ts": 1_748_854_799_123,
+        "payload": {
+            "account_id": "acct-1",
+            "object": {
+                "id": 91000000001,
+                "uuid": "4444AAAiAAAAAiAiAiiAii==",
+                "topic": "Launch",
+                "registrant": {"id": "reg-1", "email": "ada@customers.example", "first_name": "Ada"},
+            },
         },
-    },
-}).encode()
+    }
+).encode()
 
 
 def _headers(body: bytes, *, timestamp: int = NOW, secret: str = SECRET) -> dict[str, str]:
@@ -58,8 +60,13 @@ def test_header_names_are_case_insensitive() -> None:
 
 
 def test_string_object_id_of_webinar_events_stays_str() -> None:
-    body = json.dumps({"event": "webinar.started", "event_ts": 1, "payload": {
-        "account_id": "a", "object": {"id": "91000000001", "uuid": "u=="}}}).encode()
+    body = json.dumps(
+        {
+            "event": "webinar.started",
+            "event_ts": 1,
+            "payload": {"account_id": "a", "object": {"id": "91000000001", "uuid": "u=="}},
+        }
+    ).encode()
     verified = verify_request(SECRET, _headers(body), body, now=NOW)
     assert verified.event.payload.object is not None
     assert verified.event.payload.object.id == "91000000001"
@@ -102,8 +109,7 @@ def test_timestamp_inside_the_window_is_accepted() -> None:
 
 def test_window_is_configurable() -> None:
     with pytest.raises(WebhookVerificationError):
-        verify_request(SECRET, _headers(REGISTRATION, timestamp=NOW - 31), REGISTRATION, now=NOW,
-                       tolerance_seconds=30)
+        verify_request(SECRET, _headers(REGISTRATION, timestamp=NOW - 31), REGISTRATION, now=NOW, tolerance_seconds=30)
 
 
 @pytest.mark.parametrize(
