@@ -389,6 +389,7 @@ def run_stack(settings: Settings, console: Console, *, reset_zoom_emulator: bool
     banner = Banner(console, settings.log_format)
     check_webhook_settings(settings)
     keys = configured_keys(settings)
+    configured_payload_keys(settings)  # a bad payload key stops `up` here, in one line (#17.4)
     zoom_connections = _load_zoom_connections()  # their secrets: registered by the CLI (known_secrets)
     _private_state_dir()
     db_engine = create_db_engine(settings.database_url)

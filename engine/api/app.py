@@ -35,6 +35,8 @@ from engine.api.routers import (
     zoom_connections,
     zoom_webhooks,
 )
+from engine.codec import EncryptionCodec
+from engine.codec import configured_keys as configured_payload_keys
 from engine.config import Settings
 from engine.crm.db import create_db_engine
 from engine.enrollment.definitions import load_definitions_dir
@@ -80,6 +82,8 @@ def create_app(
     except ZoomConfigError as exc:
         raise ConfigurationError(str(exc)) from None
     keyring = load_keyring(settings)
+    # Payload keys are read (and a bad one refused, in one line) when the API starts (#17.4).
+    payload_keys = configured_payload_keys(settings)
     engine = db_engine or create_db_engine(settings.database_url)
 
     @asynccontextmanager
@@ -106,6 +110,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.keyring = keyring
+    app.state.codec = EncryptionCodec(payload_keys) if payload_keys else None
     app.state.db_engine = engine
     app.state.temporal = TemporalGateway(settings, temporal_client)
     app.state.enrollments = EnrollmentService(

@@ -22,8 +22,7 @@ from temporalio.api.common.v1 import Payloads
 
 from engine.api.auth import Keyring, Role
 from engine.api.errors import error_response
-from engine.codec import EncryptionCodec, PayloadKeyError, configured_keys
-from engine.config import Settings
+from engine.codec import EncryptionCodec, PayloadKeyError
 
 log = structlog.get_logger(__name__)
 
@@ -37,12 +36,8 @@ MAX_PAYLOADS = 1_000
 
 
 def _codec(request: Request) -> EncryptionCodec | None:
-    codec: EncryptionCodec | None = getattr(request.app.state, "codec", None)
-    if codec is None and not hasattr(request.app.state, "codec"):
-        settings: Settings = request.app.state.settings
-        keys = configured_keys(settings)
-        codec = EncryptionCodec(keys) if keys else None
-        request.app.state.codec = codec
+    """The API's codec (``create_app``), None when no payload key is configured."""
+    codec: EncryptionCodec | None = request.app.state.codec
     return codec
 
 

@@ -131,6 +131,10 @@ BAD_CONFIGURATIONS: dict[str, tuple[dict[str, str], str]] = {
         {"ROLLCALL_API_KEYS": f"ci:superuser:{CANARY}"},
         "rollcall: ROLLCALL_API_KEYS entry 1: unknown role",
     ),
+    "payload-key-too-short": (
+        {"ROLLCALL_PAYLOAD_KEYS": f"k1:{CANARY}"},
+        "rollcall: ROLLCALL_PAYLOAD_KEYS: key k1 has 14 bytes; AES-256 needs 32",
+    ),
     "api-key-empty": (
         {"ROLLCALL_API_KEYS": f"ok:viewer:{CANARY},ci:viewer:"},
         "rollcall: ROLLCALL_API_KEYS entry 2: the key is empty",
