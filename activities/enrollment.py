@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -58,6 +57,7 @@ from engine.enrollment.contracts import (
 )
 from engine.enrollment.egress import EgressDenied, EgressPolicy, guarded_client, literal_address
 from engine.metrics import WEBHOOK_CALLS
+from engine.retry_after import parse_retry_after
 
 #: Responses worth retrying: the receiver is busy or broken right now.
 _RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -456,17 +456,6 @@ def _json_answer(headers: httpx.Headers, answer: bytes) -> Any:
 
 
 def _retry_after(value: str | None) -> timedelta | None:
-    """``Retry-After`` as seconds or an HTTP date; None when absent or unreadable."""
-    if not value:
-        return None
-    try:
-        return timedelta(seconds=max(0, int(value.strip())))
-    except ValueError:
-        pass
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return max(timedelta(0), moment - datetime.now(UTC))
+    """A webhook receiver's ``Retry-After`` as the next attempt's delay (None: the step's own backoff)."""
+    seconds = parse_retry_after(value, datetime.now(UTC))
+    return None if seconds is None else timedelta(seconds=seconds)

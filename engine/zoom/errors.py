@@ -12,9 +12,10 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Any, ClassVar
+
+from engine.retry_after import parse_retry_after
 
 TRACKING_ID_HEADER = "x-zm-trackingid"
 
@@ -227,31 +228,6 @@ _CLASS_BY_ZOOM_CODE: dict[int, type[ZoomApiError]] = {
     ZOOM_CODE_WEBINAR_OVER: ZoomWebinarOver,
     ZOOM_CODE_REPORT_TOO_OLD: ZoomReportTooOld,
 }
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """``Retry-After`` as a delay in seconds: delta-seconds, ISO-8601 date-time or HTTP-date.
-
-    Zoom's daily limits send an ISO-8601 UTC date-time, not seconds (docs/zoom.md, "Rate limits").
-    """
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        return max(0.0, float(text))
-    except ValueError:
-        pass
-    moment: datetime | None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        try:
-            moment = parsedate_to_datetime(text)
-        except (TypeError, ValueError):
-            return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return max(0.0, (moment - now).total_seconds())
 
 
 def _seconds_to_next_utc_midnight(now: datetime) -> float:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from engine.retry_after import parse_retry_after
 from engine.zoom.errors import (
     FieldError,
     RateLimitType,
@@ -25,7 +26,6 @@ from engine.zoom.errors import (
     ZoomValidationError,
     ZoomWebinarOver,
     error_from_response,
-    parse_retry_after,
 )
 
 NOW = datetime(2025, 6, 2, 23, 59, 30, tzinfo=UTC)
@@ -129,6 +129,14 @@ def test_per_registrant_daily_limit_retries_after_utc_midnight() -> None:
         ("soon", None),
         ("", None),
         (None, None),
+        # One parser for Zoom's and webhook receivers' answers: what a receiver may send
+        # (#13 poison values) neither overflows a timedelta nor parks a run for months.
+        ("1e400", None),
+        ("inf", None),
+        ("nan", None),
+        ("-5", 0.0),
+        ("99999999999", 7 * 24 * 3600.0),
+        ("Mon, 99 Foo 2025", None),
     ],
 )
 def test_retry_after_accepts_seconds_iso_and_http_dates(value: str | None, expected: float | None) -> None:
