@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import queue
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -165,9 +166,10 @@ class Walkthrough:
         self._thread.join(timeout)
         if self._thread.is_alive():
             self.stop()
-            raise AssertionError(f"the walk-through did not finish within {timeout:.0f} s")
+            raise AssertionError(f"the walk-through did not finish within {timeout:.0f} s (folder {self.folder})")
         if self.failure is not None:
-            raise self.failure
+            raise self.failure  # the folder (up.log, .rollcall/) stays for a look
+        shutil.rmtree(self.folder, ignore_errors=True)
 
     def stop(self) -> None:
         if self.up is not None and self.up.poll() is None:
