@@ -115,7 +115,8 @@ _LOGIN_PAGE = """<!doctype html>
 <label>Rollcall API key (viewer or above) <input type="password" name="key" autocomplete="off" required></label>
 <button type="submit">Log in</button>
 </form>
-<p>Then, in the Web UI's codec server settings, turn on <em>Include cross-origin credentials</em>.</p>
+<p>Then, in the Temporal Web UI, click <em>Codec Server</em>, choose <em>Use my browser setting</em>,
+enter this server's <code>/codec</code> address, tick <em>Include cross-origin credentials</em> and apply.</p>
 </body></html>
 """
 
