@@ -65,7 +65,8 @@ def build_worker(
     # account's rate limiter.
     pool = ZoomClientPool(zoom_settings)
     zoom_registration = ZoomRegistrationActivities(db_engine, pool=pool, webinar_cache_ttl=WEBINAR_CACHE_TTL)
-    enrollment = _enrollment_activities(db_engine, settings or Settings())
+    settings = settings or Settings()
+    enrollment = _enrollment_activities(db_engine, settings)
     sync = WebinarSyncActivities(db_engine, pool, enrollment_task_queue=task_queue)
     reconcile = ReconcileActivities(db_engine, pool, task_queue=task_queue)
     repair = EnrollmentRepairActivities(db_engine, task_queue=task_queue)
@@ -88,9 +89,12 @@ def build_worker(
             reconcile.reconcile_webinars,
             repair.repair_enrollments,
         ],
-        # Synchronous activities (database work) run here, off the event loop.
+        # Synchronous activities (database work) run here, off the event loop: the executor has
+        # ``worker_max_concurrent_activities`` threads (``run_worker``).
         activity_executor=executor,
-        max_concurrent_activities=32,
+        max_concurrent_activities=settings.worker_max_concurrent_activities,
+        max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+        max_cached_workflows=settings.worker_max_cached_workflows,
         graceful_shutdown_timeout=timedelta(seconds=10),
     )
 
@@ -135,7 +139,9 @@ async def run_worker(settings: Settings, db_engine: Engine) -> None:
         serve_worker_metrics(settings.worker_metrics_host, metrics_port, sdk_metrics_url=sdk_metrics_url)
         if metrics_port
         else nullcontext(),
-        ThreadPoolExecutor(max_workers=32, thread_name_prefix="activity") as executor,
+        ThreadPoolExecutor(
+            max_workers=settings.worker_max_concurrent_activities, thread_name_prefix="activity"
+        ) as executor,
     ):
         worker = build_worker(
             client, db_engine, task_queue=settings.temporal_task_queue, executor=executor, settings=settings

@@ -115,7 +115,9 @@ def worker() -> None:
     settings = _settings("worker")
     configure_tracing(settings, "worker")
     load_keyring(settings)  # #12.7: a key configuration that cannot work stops every server process alike
-    db_engine = create_db_engine(settings.database_url)
+    db_engine = create_db_engine(
+        settings.database_url, pool_size=settings.database_pool_size, max_overflow=settings.database_max_overflow
+    )
     check_database(db_engine)
     asyncio.run(run_worker(settings, db_engine))
 

@@ -42,6 +42,10 @@ class Settings(BaseSettings):
 
     # CRM store: SQLite under .rollcall/ by default; PostgreSQL via postgresql+psycopg://…
     database_url: str = f"sqlite:///{STATE_DIR / 'rollcall.db'}"
+    #: PostgreSQL connections each API and worker process keeps open, and how many more it may open
+    #: at a busy moment (SQLAlchemy's pool; README "Running at scale" sizes them).
+    database_pool_size: int = Field(default=5, ge=1, le=1000)
+    database_max_overflow: int = Field(default=10, ge=0, le=1000)
 
     # HTTP API
     api_host: str = "127.0.0.1"
@@ -77,6 +81,16 @@ class Settings(BaseSettings):
     sync_reconcile_minutes: int = Field(default=15, ge=0)
     #: How many enrollments a bulk request starts at the same time.
     enrollment_concurrency: int = Field(default=32, ge=1, le=256)
+
+    # Worker capacity (README "Running at scale").
+    #: Activities (webhooks, Zoom calls, store writes) one worker runs at once; also the threads
+    #: that run them and the store-only steps (local activities).
+    worker_max_concurrent_activities: int = Field(default=32, ge=1, le=1000)
+    #: Workflow tasks one worker runs at once.
+    worker_max_concurrent_workflow_tasks: int = Field(default=100, ge=2, le=1000)
+    #: Runs one worker keeps in memory between their tasks (sticky execution); a run evicted from
+    #: the cache replays its history on its next task.
+    worker_max_cached_workflows: int = Field(default=1000, ge=0, le=100_000)
     #: How often the enrollment repair Schedule starts missing runs and closes enrollments whose
     #: run ended outside the interpreter (``engine.enrollment.repair``; 0: no schedule).
     enrollment_repair_minutes: int = Field(default=5, ge=0)

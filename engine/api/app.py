@@ -84,7 +84,9 @@ def create_app(
     keyring = load_keyring(settings)
     # Payload keys are read (and a bad one refused, in one line) when the API starts (#17.4).
     payload_keys = configured_payload_keys(settings)
-    engine = db_engine or create_db_engine(settings.database_url)
+    engine = db_engine or create_db_engine(
+        settings.database_url, pool_size=settings.database_pool_size, max_overflow=settings.database_max_overflow
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

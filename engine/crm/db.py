@@ -42,11 +42,15 @@ def _create_sqlite_file(path: Path) -> None:
         raise ConfigurationError(f"ROLLCALL_DATABASE_URL: {problem}") from None
 
 
-def create_db_engine(url: str, **kwargs: Any) -> Engine:
+def create_db_engine(
+    url: str, *, pool_size: int | None = None, max_overflow: int | None = None, **kwargs: Any
+) -> Engine:
     """An engine for ``url``; raises ConfigurationError with a one-line reason for a URL that cannot work.
 
     JSON columns never hold NaN or ±Infinity (``json_dumps``, #13.2); SQLite transactions follow
-    ``engine.crm.sqlite_transactions`` (#13.4)."""
+    ``engine.crm.sqlite_transactions`` (#13.4). ``pool_size`` and ``max_overflow`` size a
+    PostgreSQL engine's connection pool (``ROLLCALL_DATABASE_POOL_SIZE``, ``…_MAX_OVERFLOW``);
+    None keeps SQLAlchemy's 5 and 10."""
     kwargs.setdefault("json_serializer", json_dumps)
     try:
         parsed = make_url(url)
@@ -64,6 +68,10 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
             event.listen(engine, "connect", _sqlite_pragmas)
             install_sqlite_transactions(engine, parsed.database or "")
         else:
+            if pool_size is not None:
+                kwargs.setdefault("pool_size", pool_size)
+            if max_overflow is not None:
+                kwargs.setdefault("max_overflow", max_overflow)
             engine = create_engine(parsed, pool_pre_ping=True, **kwargs)
     except (NoSuchModuleError, ImportError) as exc:
         raise ConfigurationError(f"ROLLCALL_DATABASE_URL needs a driver that is not installed: {exc}") from None

@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -43,13 +45,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 from sqlalchemy import Engine, NullPool, create_engine, text
 from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.common import SearchAttributeIndexedValueType
 
 from engine.config import Settings
 from engine.supervisor import installed_binary
-from engine.temporal import connect, dev_server_search_attribute_args
+from engine.temporal import SearchAttribute, connect
+from engine.zoom.settings import ZoomSettings
 
 from .conftest import pick_port  # type: ignore[import-not-found]
 
@@ -62,8 +67,6 @@ REGISTER_EVERY = 50
 CHUNK = 500
 #: Every run must be done within this long after the last bulk answer.
 COMPLETION_PATIENCE = 600.0
-
-pytestmark = [pytest.mark.heavy, pytest.mark.timeout(1200)]
 
 POSTGRES_URL_VARIABLE = "ROLLCALL_TEST_POSTGRES_URL"
 KEY = "scale-out"
@@ -137,6 +140,8 @@ class Process:
     cwd: Path
     popen: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    #: CPU seconds (user + system) of the runs that ended.
+    cpu_before: float = 0.0
 
     @property
     def log(self) -> Path:
@@ -154,8 +159,20 @@ class Process:
     def alive(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
 
+    def cpu(self) -> float:
+        """CPU seconds this process has used, over all its runs so far."""
+        if not self.alive():
+            return self.cpu_before
+        assert self.popen is not None
+        try:
+            times = psutil.Process(self.popen.pid).cpu_times()
+        except psutil.Error:
+            return self.cpu_before
+        return self.cpu_before + times.user + times.system
+
     def kill(self) -> None:
         assert self.popen is not None
+        self.cpu_before = self.cpu()
         self.popen.send_signal(signal.SIGKILL)
         self.popen.wait()
 
@@ -163,22 +180,20 @@ class Process:
         """SIGTERM, then SIGKILL after ``timeout``; the exit status."""
         if self.popen is None or self.popen.poll() is not None:
             return None if self.popen is None else self.popen.returncode
+        cpu = self.cpu()
         self.popen.send_signal(signal.SIGTERM)
         try:
             return self.popen.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.kill()
             return self.popen.returncode
+        finally:
+            self.cpu_before = cpu  # close to all of it: the last moments of a stopping process are not seen
 
     def tail(self, lines: int = 25) -> str:
         if not self.log.exists():
             return ""
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-
-
-def rollcall(*args: str) -> list[str]:
-    """The ``rollcall`` console script of this virtualenv."""
-    return [str(Path(sys.executable).parent / "rollcall"), *args]
 
 
 def base_env() -> dict[str, str]:
@@ -266,7 +281,60 @@ def postgres_url(_postgres_templates: Any) -> Iterator[str]:
     _postgres_templates._drop(name)
 
 
-# --- the deployment ---------------------------------------------------------------------------------
+# --- the deployment: README "Running at scale" as printed -------------------------------------------
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+#: Settings of the README's example the test takes as printed (the others name machines and files).
+TUNING = {
+    "ROLLCALL_DATABASE_POOL_SIZE",
+    "ROLLCALL_DATABASE_MAX_OVERFLOW",
+    "ROLLCALL_WORKER_MAX_CONCURRENT_ACTIVITIES",
+    "ROLLCALL_ENROLLMENT_CONCURRENCY",
+}
+NAMESPACE = "rollcall"
+
+
+@dataclass
+class Recipe:
+    """The README's settings (``NAME=value`` lines), the payload-key command and the command lines
+    in order (a trailing backslash continues a line), read from its "Running at scale" section."""
+
+    settings: dict[str, str]
+    payload_key_command: str
+    commands: list[str]
+
+    @classmethod
+    def from_readme(cls) -> Recipe:
+        section = README.read_text(encoding="utf-8").split("\n## Running at scale\n", 1)[1].split("\n## ", 1)[0]
+        settings_block, key_block, commands_block = re.findall(r"```sh\n(.*?)```", section, re.S)[:3]
+        settings = dict(line.split("=", 1) for line in settings_block.splitlines())
+        lines = commands_block.replace("\\\n", " ").splitlines()
+        commands = [" ".join(line.split()) for line in lines if line.strip() and not line.startswith("#")]
+        return cls(settings, key_block.strip(), commands)
+
+    def command(self, program: str) -> str:
+        [found] = [command for command in self.commands if command.startswith(program)]
+        return found
+
+
+def test_the_recipe_names_only_settings_that_exist() -> None:
+    recipe = Recipe.from_readme()
+    known = {f"ROLLCALL_{name.upper()}" for name in Settings.model_fields}
+    known |= {f"ROLLCALL_ZOOM_{name.upper()}" for name in ZoomSettings.model_fields}
+    assert set(recipe.settings) <= known, set(recipe.settings) - known
+    assert set(recipe.settings) >= TUNING
+    assert [command.split()[:3] for command in recipe.commands] == [
+        ["temporal", "operator", "search-attribute"],
+        ["rollcall", "db", "upgrade"],
+        ["rollcall", "api"],
+        ["rollcall", "worker"],
+    ]
+    # Step 1 registers exactly Rollcall's search attributes, each with its type.
+    words = recipe.command("temporal").split()
+    pairs = {(words[i + 1], words[i + 3]) for i, word in enumerate(words) if word == "--name"}
+    int_type = SearchAttributeIndexedValueType.INT
+    expected = {(key.name, "Int" if key.indexed_value_type == int_type else "Keyword") for key in SearchAttribute.ALL}
+    assert pairs == expected
 
 
 @dataclass
@@ -283,20 +351,21 @@ class Deployment:
 
 
 def temporal_server(workdir: Path, port: int) -> Process:
-    """The README's stand-in for a Temporal cluster: the dev server with Rollcall's search attributes."""
+    """The stand-in for a Temporal cluster: the dev server, its namespace the README's, no search
+    attributes (step 1 of the recipe registers them)."""
     argv = [
         installed_binary("temporal"), "server", "start-dev", "--headless",
-        "--ip", "127.0.0.1", "--port", str(port), "--namespace", "default",
+        "--ip", "127.0.0.1", "--port", str(port), "--namespace", NAMESPACE,
         "--db-filename", str(workdir / "temporal.db"),
         "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=off",
         "--log-level", "error",
-        *dev_server_search_attribute_args(),
     ]  # fmt: skip
     return Process("temporal", argv, base_env(), workdir)
 
 
-def rollcall_env(temporal: str, database_url: str, emulator_url: str, receiver: Receiver) -> dict[str, str]:
-    """What every API and worker is given: the recipe's settings, the same for each process."""
+def write_files(workdir: Path, recipe: Recipe, emulator_url: str, receiver: Receiver) -> dict[str, str]:
+    """The files the README's settings name, here in ``workdir``: API keys, payload keys (made by
+    the README's command), Zoom connections, secrets. Their settings."""
     connection = {
         "name": CONNECTION,
         "account_id": ACCOUNT,
@@ -306,14 +375,43 @@ def rollcall_env(temporal: str, database_url: str, emulator_url: str, receiver: 
         "oauth_base_url": emulator_url,
         "plan": "business",
     }
+    (workdir / "api-keys.yaml").write_text(json.dumps([f"scale-admin:admin:{ADMIN_KEY}"]))
+    (workdir / "zoom-connections.yaml").write_text(json.dumps({"connections": [connection]}))
+    (workdir / "secrets.yaml").write_text(json.dumps({"SCALE_HOOK_URL": receiver.url}))
+    made = subprocess.run(["bash", "-c", recipe.payload_key_command], cwd=workdir, env=path_env(), check=False)
+    assert made.returncode == 0 and (workdir / "payload-keys").stat().st_mode & 0o077 == 0
     return {
-        **base_env(),
+        "ROLLCALL_API_KEYS_FILE": str(workdir / "api-keys.yaml"),
+        "ROLLCALL_PAYLOAD_KEYS_FILE": str(workdir / "payload-keys"),
+        "ROLLCALL_ZOOM_CONNECTIONS_FILE": str(workdir / "zoom-connections.yaml"),
+        "ROLLCALL_SECRETS_FILE": str(workdir / "secrets.yaml"),
+    }
+
+
+def path_env() -> dict[str, str]:
+    """This environment without the developer's ROLLCALL_ settings, this virtualenv's commands
+    (``rollcall``, ``temporal``, ``python3``) first on the PATH."""
+    env = base_env()
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def rollcall_env(recipe: Recipe, files: dict[str, str], temporal: str, database_url: str) -> dict[str, str]:
+    """The README's settings: its tuning as printed, this machine's addresses and files."""
+    mine = {
         "ROLLCALL_TEMPORAL_ADDRESS": temporal,
+        "ROLLCALL_TEMPORAL_NAMESPACE": NAMESPACE,
         "ROLLCALL_DATABASE_URL": database_url,
-        "ROLLCALL_API_KEYS": f"scale-admin:admin:{ADMIN_KEY}",
-        "ROLLCALL_ZOOM_CONNECTIONS": json.dumps([connection]),
-        "ROLLCALL_SECRET_SCALE_HOOK_URL": receiver.url,
-        "ROLLCALL_WEBHOOK_ALLOW": receiver.url.removeprefix("http://"),
+        # Loopback here; the README's 0.0.0.0 is for a machine behind a load balancer.
+        "ROLLCALL_API_HOST": "127.0.0.1",
+        **files,
+    }
+    assert set(recipe.settings) == TUNING | set(mine), set(recipe.settings) ^ (TUNING | set(mine))
+    return {
+        **path_env(),
+        **{name: recipe.settings[name] for name in TUNING},
+        **mine,
+        "ROLLCALL_WEBHOOK_ALLOW": "127.0.0.1",
         # No safety net: a run lost in the crash would not be started again by the repair Schedule.
         "ROLLCALL_ENROLLMENT_REPAIR_MINUTES": "0",
         "ROLLCALL_SYNC_RECONCILE_MINUTES": "0",
@@ -326,12 +424,8 @@ def start_services(workdir: Path, processes: list[Process]) -> tuple[str, str]:
     """Temporal and the Zoom emulator; their addresses once they answer."""
     temporal_port, emulator_port = pick_port(), pick_port()
     (workdir / "zoom-seed.yaml").write_text(SEED)
-    emulator = Process(
-        "zoom-emulator",
-        rollcall("zoom-emulator", "--port", str(emulator_port), "--seed", "zoom-seed.yaml", "--log-level", "warning"),
-        base_env(),
-        workdir,
-    )
+    emulator_argv = ["rollcall", "zoom-emulator", "--port", str(emulator_port), "--seed", "zoom-seed.yaml"]
+    emulator = Process("zoom-emulator", [*emulator_argv, "--log-level", "warning"], path_env(), workdir)
     for process in (temporal_server(workdir, temporal_port), emulator):
         processes.append(process)
         process.start()
@@ -347,18 +441,26 @@ def temporal_serving(address: str) -> bool:
     return subprocess.run(health, capture_output=True, check=False).returncode == 0
 
 
-def start_rollcall(workdir: Path, env: dict[str, str], processes: list[Process]) -> tuple[list[str], list[Process]]:
-    """``rollcall db upgrade`` once, then the APIs and the workers; their URLs once every API is ready."""
-    upgrade = subprocess.run(rollcall("db", "upgrade"), env=env, cwd=workdir, capture_output=True, text=True)
-    assert upgrade.returncode == 0, upgrade.stdout + upgrade.stderr
+def start_rollcall(
+    workdir: Path, recipe: Recipe, env: dict[str, str], processes: list[Process]
+) -> tuple[list[str], list[Process]]:
+    """Steps 1 and 2 of the recipe, then its APIs (step 3) and workers (step 4), each a command
+    line of the README run by bash as printed; the APIs' URLs once every one is ready."""
+    for step in (recipe.command("temporal"), recipe.command("rollcall db")):
+        done = subprocess.run(["bash", "-c", step], env=env, cwd=workdir, capture_output=True, text=True)
+        assert done.returncode == 0, f"{step}\n{done.stdout}{done.stderr}"
     apis: list[str] = []
     for number in range(1, APIS + 1):
         port = pick_port()
-        api = Process(f"api-{number}", rollcall("api"), {**env, "ROLLCALL_API_PORT": str(port)}, workdir)
+        argv = ["bash", "-c", f"exec {recipe.command('rollcall api')}"]
+        api = Process(f"api-{number}", argv, {**env, "ROLLCALL_API_PORT": str(port)}, workdir)
         processes.append(api)
         api.start()
         apis.append(f"http://127.0.0.1:{port}")
-    workers = [Process(f"worker-{number}", rollcall("worker"), env, workdir) for number in range(1, WORKERS + 1)]
+    argv = ["bash", "-c", f"exec {recipe.command('rollcall worker')}"]
+    workers = [Process(f"worker-{number}", argv, env, workdir) for number in range(1, WORKERS + 1)]
+    # The last worker serves its metrics (README: the activity queue's latency shows when to add capacity).
+    workers[-1].env = {**env, "ROLLCALL_WORKER_METRICS_PORT": str(pick_port())}
     for worker in workers:
         processes.append(worker)
         worker.start()
@@ -369,11 +471,13 @@ def start_rollcall(workdir: Path, env: dict[str, str], processes: list[Process])
 
 @pytest.fixture
 def deployment(tmp_path: Path, postgres_url: str, receiver: Receiver) -> Iterator[Deployment]:
+    recipe = Recipe.from_readme()
     processes: list[Process] = []
     try:
         temporal, emulator_url = start_services(tmp_path, processes)
-        env = rollcall_env(temporal, postgres_url, emulator_url, receiver)
-        apis, workers = start_rollcall(tmp_path, env, processes)
+        files = write_files(tmp_path, recipe, emulator_url, receiver)
+        env = rollcall_env(recipe, files, temporal, postgres_url)
+        apis, workers = start_rollcall(tmp_path, recipe, env, processes)
         yield Deployment(temporal, emulator_url, postgres_url, apis, workers, processes)
     finally:
         for process in reversed(processes):
@@ -417,7 +521,7 @@ async def configure(http: httpx.AsyncClient, deployment: Deployment) -> None:
         "name": CONNECTION,
         "zoom_account_id": ACCOUNT,
         "connected_by_email": "connector@scale.example",
-        "credentials_ref": "env:ROLLCALL_ZOOM_CONNECTIONS",
+        "credentials_ref": "file:/etc/rollcall/zoom-connections.yaml#scale",
     }
     created = await http.post(f"{api}/v1/zoom-connections", json=connection)
     assert created.status_code == 201, created.text
@@ -440,7 +544,8 @@ async def send_bulk(
     """Every contact through ``enrollments:bulk``, chunks alternately to each API, two requests in
     flight per API; the first worker crashes once half the chunks are answered. The items, in order."""
     everyone = contacts()
-    chunks = [everyone[start : start + CHUNK] for start in range(0, len(everyone), CHUNK)]
+    size = max(1, min(CHUNK, math.ceil(len(everyone) / (2 * len(deployment.apis)))))
+    chunks = [everyone[start : start + size] for start in range(0, len(everyone), size)]
     in_flight = {api: asyncio.Semaphore(2) for api in deployment.apis}
     answered = 0
 
@@ -479,8 +584,12 @@ async def wait_until_all_done(deployment: Deployment, store: Engine, admitted: i
     (SIGTERM, then a new process) once 60 % are done."""
     restarted = False
     deadline = time.monotonic() + COMPLETION_PATIENCE
+    next_note = 0.0
     while True:
         counts = await asyncio.to_thread(status_counts, store)
+        if timeline.now() >= next_note:
+            next_note = timeline.now() + 15
+            timeline.note(f"{counts['completed']} completed, {counts['active']} active (load {load()})")
         if counts["completed"] >= admitted or counts["failed"] or counts["cancelled"]:
             timeline.note(f"enrollments by status: {dict(counts)}")
             return
@@ -566,7 +675,7 @@ async def closed_runs(client: Client, query_text: str, expected: int) -> list[An
 async def check_runs(temporal: str, enrollments: dict[int, Any], registered: int) -> None:
     """Exactly one run per enrollment (the one its row names), completed; one registration run per
     registered contact, completed."""
-    client = await connect(Settings(temporal_address=temporal), target=temporal)
+    client = await connect(Settings(temporal_address=temporal, temporal_namespace=NAMESPACE), target=temporal)
     runs = await closed_runs(client, f'RollcallWorkflowKey="{KEY}" AND RollcallKind="enrollment"', len(enrollments))
     twice = [workflow_id for workflow_id, count in Counter(run.id for run in runs).items() if count > 1]
     assert not twice, first(twice)
@@ -603,9 +712,40 @@ async def check_zoom(emulator_url: str, enrollments: dict[int, Any]) -> int:
     return calls
 
 
+def check_pollers(deployment: Deployment) -> None:
+    """The README's way to see that a restarted worker polls: ``temporal task-queue describe``
+    lists every worker process now running (its identity is ``pid@host``)."""
+    describe = (
+        f"temporal task-queue describe --address {deployment.temporal} --namespace {NAMESPACE} --task-queue rollcall"
+    )
+    described = subprocess.run(["bash", "-c", describe], env=path_env(), capture_output=True, text=True)
+    assert described.returncode == 0, described.stderr
+    for worker in deployment.workers:
+        assert worker.popen is not None and f"{worker.popen.pid}@" in described.stdout, described.stdout
+
+
+def check_worker_metrics(worker: Process) -> None:
+    """The metric README "Running at scale" reads to size worker concurrency is served."""
+    port = worker.env["ROLLCALL_WORKER_METRICS_PORT"]
+    page = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    assert "temporal_activity_schedule_to_start_latency" in page
+
+
+def cpu_by_role(deployment: Deployment) -> Counter[str]:
+    """CPU seconds used so far by role (temporal, zoom emulator, api, worker) and by this process."""
+    used: Counter[str] = Counter()
+    for process in deployment.processes:
+        used[process.name.rsplit("-", 1)[0] if process.name[-1].isdigit() else process.name] += process.cpu()
+    times = psutil.Process().cpu_times()
+    used["test"] = times.user + times.system
+    return used
+
+
 # --- the test ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.heavy
+@pytest.mark.timeout(1200)
 async def test_two_apis_and_three_workers_run_every_enrollment_once_through_a_worker_crash(
     deployment: Deployment, receiver: Receiver
 ) -> None:
@@ -615,6 +755,7 @@ async def test_two_apis_and_three_workers_run_every_enrollment_once_through_a_wo
     try:
         async with httpx.AsyncClient(headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=600) as http:
             await configure(http, deployment)
+            cpu_at_start = cpu_by_role(deployment)
             timeline = Timeline()
             items = await send_bulk(http, deployment, timeline, background)
         bulk_seconds = timeline.now()
@@ -625,12 +766,16 @@ async def test_two_apis_and_three_workers_run_every_enrollment_once_through_a_wo
         await asyncio.gather(*background)
         await wait_until_all_done(deployment, store, len(admitted), timeline)
         done_seconds = timeline.now()
+        cpu = cpu_by_role(deployment)
+        cpu.subtract(cpu_at_start)
         enrollments = check_store(store, admitted)
         check_action_logs(store, enrollments)
         registered = sum(1 for row in enrollments.values() if registered_email(row.email))
         await check_runs(deployment.temporal, enrollments, registered)
         redeliveries = check_webhooks(receiver, admitted)
         add_calls = await check_zoom(deployment.emulator_url, enrollments)
+        check_pollers(deployment)
+        check_worker_metrics(deployment.workers[-1])
     finally:
         store.dispose()
     print(
@@ -639,6 +784,8 @@ async def test_two_apis_and_three_workers_run_every_enrollment_once_through_a_wo
         f"  bulk answered in {bulk_seconds:.1f} s ({CONTACTS / bulk_seconds:.0f} enrollments/s admitted and started); "
         f"every run completed {done_seconds:.1f} s after the first request ({CONTACTS / done_seconds:.0f}/s).\n"
         f"  webhook redeliveries: {redeliveries}; Zoom add-registrant calls: {add_calls} for {registered} "
-        f"registrants.\n  load average (1/5/15 min) before: {load_before}, after: {load()}\n  "
+        f"registrants.\n  CPU ms per enrollment, bulk to last run: "
+        + ", ".join(f"{role} {1000 * seconds / CONTACTS:.1f}" for role, seconds in cpu.items())
+        + f"\n  load average (1/5/15 min) before: {load_before}, after: {load()}\n  "
         + "\n  ".join(timeline.events)
     )
