@@ -58,15 +58,17 @@ from engine.zoom.settings import ZoomSettings
 
 from .conftest import pick_port  # type: ignore[import-not-found]
 
-#: The issue's figure is 10,000 contacts; ``make test`` runs DEFAULT_CONTACTS so the suite stays
-#: within its budget on a 2-core machine (the 10,000 run's figures are in README "Running at scale").
-DEFAULT_CONTACTS = 10_000
+#: The issue's figure is 10,000 contacts: a run of 10,000 takes several minutes on a 2-core machine
+#: even when it is quiet, so ``make test`` runs 1,000 and the 10,000 run is made by hand
+#: (``ROLLCALL_SCALE_CONTACTS=10000``; its figures are in README "Running at scale").
+DEFAULT_CONTACTS = 1_000
 CONTACTS = int(os.environ.get("ROLLCALL_SCALE_CONTACTS", DEFAULT_CONTACTS))
-#: One contact in this many is registered to the webinar (200 of 10,000).
+#: One contact in this many is registered to the webinar (20 of 1,000, 200 of 10,000).
 REGISTER_EVERY = 50
 CHUNK = 500
-#: Every run must be done within this long after the last bulk answer.
-COMPLETION_PATIENCE = 600.0
+#: Every run must be done within this long after the last bulk answer (a loaded 2-core machine
+#: completed about 4 runs a second).
+COMPLETION_PATIENCE = max(600.0, CONTACTS / 4)
 
 POSTGRES_URL_VARIABLE = "ROLLCALL_TEST_POSTGRES_URL"
 KEY = "scale-out"
@@ -581,7 +583,7 @@ def status_counts(store: Engine) -> Counter[str]:
 
 async def wait_until_all_done(deployment: Deployment, store: Engine, admitted: int, timeline: Timeline) -> None:
     """Poll the store until every enrollment has ended; the second worker gets a rolling restart
-    (SIGTERM, then a new process) once 60 % are done."""
+    (SIGTERM: it finishes its activities and exits 0; then a new process) once 60 % are done."""
     restarted = False
     deadline = time.monotonic() + COMPLETION_PATIENCE
     next_note = 0.0
@@ -590,19 +592,21 @@ async def wait_until_all_done(deployment: Deployment, store: Engine, admitted: i
         if timeline.now() >= next_note:
             next_note = timeline.now() + 15
             timeline.note(f"{counts['completed']} completed, {counts['active']} active (load {load()})")
-        if counts["completed"] >= admitted or counts["failed"] or counts["cancelled"]:
-            timeline.note(f"enrollments by status: {dict(counts)}")
-            return
-        dead = [process.name for process in deployment.dead()]
-        assert not dead, f"{dead} exited on their own"
-        assert time.monotonic() < deadline, f"not done after {COMPLETION_PATIENCE:.0f} s: {dict(counts)}"
         if not restarted and counts["completed"] >= 0.6 * admitted:
             restarted = True
             worker = deployment.workers[1]
             timeline.note(f"{counts['completed']} completed: {worker.name} gets SIGTERM")
             status = await asyncio.to_thread(worker.stop)
-            timeline.note(f"{worker.name} exited ({status}); started again")
+            assert status == 0, f"{worker.name} exited {status} after SIGTERM:\n{worker.tail()}"
+            timeline.note(f"{worker.name} exited 0; started again")
             worker.start()
+            continue
+        if counts["completed"] >= admitted or counts["failed"] or counts["cancelled"]:
+            timeline.note(f"enrollments by status: {dict(counts)}")
+            return
+        dead = [f"{process.name}:\n{process.tail()}" for process in deployment.dead()]
+        assert not dead, f"exited on their own: {dead}"
+        assert time.monotonic() < deadline, f"not done after {COMPLETION_PATIENCE:.0f} s: {dict(counts)}"
         await asyncio.sleep(1)
 
 
@@ -745,7 +749,7 @@ def cpu_by_role(deployment: Deployment) -> Counter[str]:
 
 
 @pytest.mark.heavy
-@pytest.mark.timeout(1200)
+@pytest.mark.timeout(300 + 2 * COMPLETION_PATIENCE)
 async def test_two_apis_and_three_workers_run_every_enrollment_once_through_a_worker_crash(
     deployment: Deployment, receiver: Receiver
 ) -> None:
