@@ -11,7 +11,7 @@ from datetime import timedelta
 import structlog
 from sqlalchemy import Engine
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.enrollment import EnrollmentActivities
@@ -95,6 +95,8 @@ def build_worker(
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
         max_cached_workflows=settings.worker_max_cached_workflows,
+        workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(settings.worker_max_workflow_task_polls),
+        activity_task_poller_behavior=PollerBehaviorSimpleMaximum(settings.worker_max_activity_task_polls),
         graceful_shutdown_timeout=timedelta(seconds=10),
     )
 

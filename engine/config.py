@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     #: Runs one worker keeps in memory between their tasks (sticky execution); a run evicted from
     #: the cache replays its history on its next task.
     worker_max_cached_workflows: int = Field(default=1000, ge=0, le=100_000)
+    #: Workflow-task polls one worker keeps open (a fifth of them on the shared queue, where every
+    #: run's first task waits, the rest on the worker's own sticky queue), and activity-task polls.
+    worker_max_workflow_task_polls: int = Field(default=5, ge=2, le=1000)
+    worker_max_activity_task_polls: int = Field(default=5, ge=1, le=1000)
     #: How often the enrollment repair Schedule starts missing runs and closes enrollments whose
     #: run ended outside the interpreter (``engine.enrollment.repair``; 0: no schedule).
     enrollment_repair_minutes: int = Field(default=5, ge=0)
