@@ -299,21 +299,26 @@ NAMESPACE = "rollcall"
 
 @dataclass
 class Recipe:
-    """The README's settings (``NAME=value`` lines), the payload-key command and the command lines
-    in order (a trailing backslash continues a line), read from its "Running at scale" section."""
+    """What the README's "Running at scale" prints: the settings (``NAME=value`` lines), the
+    payload-key command, the command lines in order (a trailing backslash continues a line), the
+    commands that show the pollers and the partitions."""
 
     settings: dict[str, str]
     payload_key_command: str
     commands: list[str]
+    describe_command: str
+    partitions_command: str
 
     @classmethod
     def from_readme(cls) -> Recipe:
         section = README.read_text(encoding="utf-8").split("\n## Running at scale\n", 1)[1].split("\n## ", 1)[0]
-        settings_block, key_block, commands_block = re.findall(r"```sh\n(.*?)```", section, re.S)[:3]
+        blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
+        settings_block, key_block, commands_block, describe_block = blocks[:4]
         settings = dict(line.split("=", 1) for line in settings_block.splitlines())
         lines = commands_block.replace("\\\n", " ").splitlines()
         commands = [" ".join(line.split()) for line in lines if line.strip() and not line.startswith("#")]
-        return cls(settings, key_block.strip(), commands)
+        [partitions] = re.findall(r"`(temporal task-queue list-partition [^`]*)`", section)
+        return cls(settings, key_block.strip(), commands, describe_block.strip(), partitions)
 
     def command(self, program: str) -> str:
         [found] = [command for command in self.commands if command.startswith(program)]
@@ -718,15 +723,17 @@ async def check_zoom(emulator_url: str, enrollments: dict[int, Any]) -> int:
 
 
 def check_pollers(deployment: Deployment) -> None:
-    """The README's way to see that a restarted worker polls: ``temporal task-queue describe``
-    lists every worker process now running (its identity is ``pid@host``)."""
-    describe = (
-        f"temporal task-queue describe --address {deployment.temporal} --namespace {NAMESPACE} --task-queue rollcall"
-    )
-    described = subprocess.run(["bash", "-c", describe], env=path_env(), capture_output=True, text=True)
+    """The README's ways to see the task queue, run as printed: ``temporal task-queue describe``
+    lists every worker process now running as a poller (its identity is ``pid@host``), and
+    ``list-partition`` the 4 partitions the README says a queue has by default."""
+    recipe, env = Recipe.from_readme(), deployment.workers[0].env
+    described = subprocess.run(["bash", "-c", recipe.describe_command], env=env, capture_output=True, text=True)
     assert described.returncode == 0, described.stderr
     for worker in deployment.workers:
         assert worker.popen is not None and f"{worker.popen.pid}@" in described.stdout, described.stdout
+    listed = subprocess.run(["bash", "-c", recipe.partitions_command], env=env, capture_output=True, text=True)
+    assert listed.returncode == 0, listed.stderr
+    assert "/_sys/rollcall/3" in listed.stdout and "/_sys/rollcall/4" not in listed.stdout, listed.stdout
 
 
 def check_worker_metrics(worker: Process) -> None:
