@@ -22,6 +22,7 @@ from sqlmodel import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.failures import FailureType
 from engine.crm.contacts import update_contact
 from engine.crm.enrollments import StepOutcomeRecord, finish_enrollment, record_step_outcomes
 from engine.crm.segments import SegmentFilter, contact_matches
@@ -89,11 +90,11 @@ def _run_id() -> str | None:
         return None
 
 
-def _permanent(kind: str, message: str) -> ApplicationError:
+def _permanent(kind: FailureType, message: str) -> ApplicationError:
     return ApplicationError(message, type=kind, non_retryable=True)
 
 
-def _failed(kind: str, step: DelayStep | SetPropertyStep, error: TemplateRenderError) -> ApplicationError:
+def _failed(kind: FailureType, step: DelayStep | SetPropertyStep, error: TemplateRenderError) -> ApplicationError:
     """A template of the step that cannot be rendered: a step failure its ``on_error`` decides (#13.5)."""
     return _permanent(kind, f"{step.type} {step.id!r}: {error.message}")
 
@@ -129,7 +130,7 @@ class EnrollmentActivities:
         try:
             rendered = render_filter(node, context)
         except TemplateRenderError as exc:
-            raise _permanent("TEMPLATE_ERROR", f"{what}: {exc.message}") from None
+            raise _permanent(FailureType.TEMPLATE_ERROR, f"{what}: {exc.message}") from None
         return contact_matches(session, rendered, context["contact"]["id"])
 
     @staticmethod
@@ -160,12 +161,13 @@ class EnrollmentActivities:
                 try:
                     until = render(step.until, template_context(contact, ctx))
                 except TemplateRenderError as exc:
-                    raise _failed("TEMPLATE_ERROR", step, exc) from None
+                    raise _failed(FailureType.TEMPLATE_ERROR, step, exc) from None
             try:
                 deadline = delay_deadline(step, ctx.now, until)
             except ValueError:
                 raise _permanent(
-                    "INVALID_DATETIME", f"delay {step.id!r}: 'until' gave {until!r}, which is not an ISO 8601 date-time"
+                    FailureType.INVALID_DATETIME,
+                    f"delay {step.id!r}: 'until' gave {until!r}, which is not an ISO 8601 date-time",
                 ) from None
             return StepResult(deadline=deadline)
 
@@ -207,7 +209,7 @@ class EnrollmentActivities:
                 try:
                     value = render(value, template_context(contact, ctx))
                 except TemplateRenderError as exc:
-                    raise _failed("TEMPLATE_ERROR", step, exc) from None
+                    raise _failed(FailureType.TEMPLATE_ERROR, step, exc) from None
             assert contact.id is not None
             update_contact(session, contact.id, properties={step.property: value})
             output = {"property": step.property, "value": value}
@@ -256,14 +258,14 @@ class EnrollmentActivities:
         if status in _RETRYABLE_STATUS:
             raise ApplicationError(
                 f"webhook {step.id!r}: HTTP {status}",
-                type="WEBHOOK_RETRYABLE_STATUS",
+                type=FailureType.WEBHOOK_RETRYABLE_STATUS,
                 next_retry_delay=_retry_after(answer_headers.get("retry-after")),
             )
         if not 200 <= status < 300:
             detail = " (redirects are not followed)" if 300 <= status < 400 else ""
             if answer:
                 detail += f": {answer[:_QUOTED_ANSWER].decode('utf-8', 'replace')}"
-            raise self._failure("WEBHOOK_REJECTED", f"webhook {step.id!r}: HTTP {status}{detail}")
+            raise self._failure(FailureType.WEBHOOK_REJECTED, f"webhook {step.id!r}: HTTP {status}{detail}")
         output: dict[str, Any] = {"status_code": status}
         saved = _json_answer(answer_headers, answer)
         if saved is not None:
@@ -272,7 +274,7 @@ class EnrollmentActivities:
         await asyncio.to_thread(self._delivered, ctx, step.id, output)
         return StepResult(outcome=StepOutcomeCode.DELIVERED, output=output)
 
-    def _failure(self, kind: str, message: str, *, retryable: bool = False) -> ApplicationError:
+    def _failure(self, kind: FailureType, message: str, *, retryable: bool = False) -> ApplicationError:
         return ApplicationError(self._secrets.redact(message), type=kind, non_retryable=not retryable)
 
     async def _send(
@@ -293,17 +295,19 @@ class EnrollmentActivities:
                 answer = await _read_at_most(response, _MAX_RESPONSE_OUTPUT + 1) if step.save_response else b""
                 return response.status_code, response.headers, answer
         except EgressDenied as exc:
-            raise self._failure("EGRESS_DENIED", f"webhook {step.id!r}: {exc.message}") from None
+            raise self._failure(FailureType.EGRESS_DENIED, f"webhook {step.id!r}: {exc.message}") from None
         except httpx.TimeoutException:
             raise self._failure(
-                "WEBHOOK_TIMEOUT",
+                FailureType.WEBHOOK_TIMEOUT,
                 f"webhook {step.id!r}: no answer within {step.timeout.total_seconds():g} s",
                 retryable=True,
             ) from None
         except (httpx.TransportError, httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError) as exc:
             retryable = isinstance(exc, httpx.TransportError) and not isinstance(exc, httpx.UnsupportedProtocol)
             raise self._failure(
-                "WEBHOOK_UNREACHABLE", f"webhook {step.id!r}: {type(exc).__name__}: {exc}", retryable=retryable
+                FailureType.WEBHOOK_UNREACHABLE,
+                f"webhook {step.id!r}: {type(exc).__name__}: {exc}",
+                retryable=retryable,
             ) from None
 
     def _check_literal_destination(self, url: str) -> None:
@@ -330,10 +334,10 @@ class EnrollmentActivities:
                 headers = {name: render(value, context) for name, value in step.headers.items()}
                 body = render_json(step.body, context)
             except TemplateRenderError as exc:
-                raise self._failure("TEMPLATE_ERROR", f"webhook {step.id!r}: {exc.message}") from None
+                raise self._failure(FailureType.TEMPLATE_ERROR, f"webhook {step.id!r}: {exc.message}") from None
             except SecretsFileError as exc:
                 raise self._failure(
-                    "SECRETS_FILE_ERROR", f"webhook {step.id!r}: {exc.message}", retryable=True
+                    FailureType.SECRETS_FILE_ERROR, f"webhook {step.id!r}: {exc.message}", retryable=True
                 ) from None
             return url, headers, body
 

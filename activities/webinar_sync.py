@@ -23,8 +23,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
+from activities.failures import zoom_config_failure, zoom_failure
 from engine.crm.enrollments import list_definitions
 from engine.crm.participations import MarketingEventUpsert, RecordingUpsert, upsert_marketing_events
 from engine.crm.segments import Condition, EventFilter, EventKind, Operator, search_contacts
@@ -105,24 +105,9 @@ class ChunkResult(BaseModel):
     run_counts: dict[str, int] | None = None
 
 
-def zoom_failure(error: ZoomError) -> ApplicationError:
-    """Transient Zoom failures are retried by Temporal (honouring Retry-After); others are not."""
-    delay = error.retry_after
-    return ApplicationError(
-        str(error),
-        type=error.code,
-        non_retryable=not error.retryable,
-        next_retry_delay=timedelta(seconds=delay) if delay else None,
-    )
-
-
 def _end_of(start: datetime | None, duration_minutes: int | None) -> datetime | None:
     """A webinar's (or an occurrence's) scheduled end."""
     return start + timedelta(minutes=duration_minutes) if start and duration_minutes else None
-
-
-def _config_failure(error: ZoomConfigError) -> ApplicationError:
-    return ApplicationError(str(error), type=getattr(error, "code", "ZOOM_CONFIG_INVALID"), non_retryable=True)
 
 
 def _add(counts: dict[str, int], page: PageResult, prefix: str) -> None:
@@ -159,7 +144,7 @@ class WebinarSyncActivities:
         try:
             return self._pool.client(connection)
         except ZoomConfigError as error:
-            raise _config_failure(error) from None
+            raise zoom_config_failure(error) from None
 
     # --- 1–2: decide, webinar, connection and BU, marketing event -----------------------------
 
@@ -798,4 +783,4 @@ class WebinarSyncActivities:
         return started
 
 
-__all__ = ["ChunkInput", "ChunkResult", "EventKind", "WebinarSyncActivities", "zoom_failure"]
+__all__ = ["ChunkInput", "ChunkResult", "EventKind", "WebinarSyncActivities"]

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from temporalio import activity
 
 from engine.crm.registrations import ActionRegistration
-from engine.dsl.models import RetryPolicy
+from engine.dsl.models import StepRetry
 from engine.enrollment.registration import (
     Approval,
     HostRole,
@@ -48,7 +48,7 @@ class LegacyWebinarFacts(WebinarFacts):
 
 class ResolveWebinarInput(BaseModel):
     webinar_id: str
-    retry: RetryPolicy = RetryPolicy()
+    retry: StepRetry = StepRetry()
 
 
 class ResolveWebinarResult(BaseModel):
@@ -73,7 +73,7 @@ class FormCheckInput(BaseModel):
     webinar_id: str
     connection: str
     contact_id: int
-    retry: RetryPolicy = RetryPolicy()
+    retry: StepRetry = StepRetry()
 
 
 class FormCheckResult(BaseModel):
@@ -87,7 +87,7 @@ class RegisterInput(BaseModel):
     connection: str
     contact_id: int
     approval_type: int
-    retry: RetryPolicy = RetryPolicy()
+    retry: StepRetry = StepRetry()
 
 
 class RegisterResult(BaseModel):

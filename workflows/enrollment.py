@@ -24,8 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy as TemporalRetryPolicy
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
@@ -40,6 +39,7 @@ from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.enrollment import EnrollmentActivities
+    from activities.failures import FailureType, failure_message
     from engine.dsl.delays import remaining
     from engine.dsl.models import (
         FALLIBLE_STEPS,
@@ -50,7 +50,6 @@ with workflow.unsafe.imports_passed_through():
         EndStep,
         EnrollStep,
         GotoOnError,
-        RetryPolicy,
         SetPropertyStep,
         Step,
         WebhookStep,
@@ -77,9 +76,9 @@ with workflow.unsafe.imports_passed_through():
         add_to_webinar_workflow_id,
         result_from_failure,
     )
+    from workflows.policies import STORE_RETRY, step_retry
 
-#: Store writes and checks: quick, retried for a long time (the store may be restarting).
-_STORE_RETRY = TemporalRetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
+#: Store writes and checks are quick (their retries: ``STORE_RETRY``).
 _STORE_TIMEOUT = timedelta(seconds=60)
 
 _R = TypeVar("_R")
@@ -107,15 +106,6 @@ _STATUS_BY_EXIT = {
 }
 
 
-def _retry_policy(policy: RetryPolicy) -> TemporalRetryPolicy:
-    return TemporalRetryPolicy(
-        initial_interval=policy.initial_interval,
-        backoff_coefficient=policy.backoff,
-        maximum_interval=policy.maximum_interval,
-        maximum_attempts=policy.max_attempts,
-    )
-
-
 def _describe(step: Step) -> str:
     if isinstance(step, AddContactToZoomWebinarStep):
         return f"{step.id}: register to webinar {step.webinar_id}"
@@ -132,15 +122,6 @@ def _describe(step: Step) -> str:
     return f"{step.id}: end"
 
 
-def _failure_message(error: BaseException) -> str:
-    cause: BaseException | None = error
-    while isinstance(cause, ActivityError | ChildWorkflowError) and cause.__cause__ is not None:
-        cause = cause.__cause__
-    if isinstance(cause, FailureError):
-        return cause.message
-    return str(cause or error)
-
-
 def _failure_code(error: BaseException) -> str:
     """The stable code of a step failure: the type of the ApplicationError underneath
     (``WEBHOOK_RETRYABLE_STATUS``, ``TEMPLATE_ERROR``, the saga's outcome…), else ``STEP_FAILED``."""
@@ -149,9 +130,9 @@ def _failure_code(error: BaseException) -> str:
         if isinstance(cause, ApplicationError) and cause.type:
             return cause.type
         if isinstance(cause, TemporalTimeoutError):
-            return "STEP_TIMED_OUT"
+            return FailureType.STEP_TIMED_OUT
         cause = cause.__cause__
-    return "STEP_FAILED"
+    return FailureType.STEP_FAILED
 
 
 @dataclass
@@ -308,7 +289,7 @@ class EnrollmentWorkflow:
         data: dict[str, Any] = failed.outputs() if failed is not None else {}
         self._state.sequence = sequence
         self._state.outcomes[step.id] = StepOutcomeCode.FAILED
-        message = failed.message if failed is not None else _failure_message(error)
+        message = failed.message if failed is not None else failure_message(error)
         self._failure = _StepFailure(
             position=self._state.position, step=step, message=message, code=_failure_code(error), error=error
         )
@@ -327,7 +308,7 @@ class EnrollmentWorkflow:
         if isinstance(step, BranchStep):
             return await self._store(EnrollmentActivities.evaluate_branch, [ctx, step], summary=summary)
         assert isinstance(step, CallOutStep)
-        retry = _retry_policy(step.retry)
+        retry = step_retry(step.retry)
         deadline = step.retry.maximum_duration
         if isinstance(step, SetPropertyStep):
             return await self._store(
@@ -439,7 +420,7 @@ class EnrollmentWorkflow:
         args: Sequence[Any],
         *,
         summary: str,
-        retry_policy: TemporalRetryPolicy = _STORE_RETRY,
+        retry_policy: RetryPolicy = STORE_RETRY,
         schedule_to_close_timeout: timedelta | None = None,
     ) -> _R:
         """A store-only activity (a step that only reads and writes the store, the action log,

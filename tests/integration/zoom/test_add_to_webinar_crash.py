@@ -25,7 +25,7 @@ from zoom_world import MAIN, W_OPEN
 from engine.crm.accounts import create_zoom_connection
 from engine.crm.contacts import create_contact
 from engine.crm.tables import Participation, table_of
-from engine.dsl.models import RetryPolicy
+from engine.dsl.models import StepRetry
 from engine.dsl.outcomes import StepOutcomeCode
 from engine.failpoints import ENV_VARIABLE as FAILPOINTS_VARIABLE
 from engine.temporal import TaskQueue
@@ -121,7 +121,7 @@ async def test_worker_killed_after_zoom_accepted_recovers_with_one_registrant_an
     )
     handle = await temporal_client.start_workflow(
         AddContactToWebinarWorkflow.run,
-        AddToWebinarInput(contact_id=contact_id, webinar_id=str(W_OPEN), retry=RetryPolicy()),
+        AddToWebinarInput(contact_id=contact_id, webinar_id=str(W_OPEN), retry=StepRetry()),
         id=f"{add_to_webinar_workflow_id(str(W_OPEN), contact_id)}:{uuid.uuid4().hex[:8]}",
         task_queue=TaskQueue.MAIN,
         static_summary=add_to_webinar_summary(str(W_OPEN), contact_id),
