@@ -24,6 +24,7 @@ from engine.config import Settings
 from engine.enrollment.context import Secrets
 from engine.enrollment.egress import EgressPolicy, check_webhook_settings
 from engine.enrollment.repair import ensure_repair_schedule
+from engine.enrollment.service import EnrollmentService
 from engine.known_secrets import api_key_values
 from engine.metrics import free_loopback_port, serve_worker_metrics
 from engine.sync.schedule import ensure_reconcile_schedule
@@ -65,10 +66,13 @@ def build_worker(
     # account's rate limiter.
     pool = ZoomClientPool(zoom_settings)
     zoom_registration = ZoomRegistrationActivities(db_engine, pool=pool, webinar_cache_ttl=WEBINAR_CACHE_TTL)
-    enrollment = _enrollment_activities(db_engine, settings or Settings())
-    sync = WebinarSyncActivities(db_engine, pool, enrollment_task_queue=task_queue)
+    # One enrollment service for the worker: `enroll` steps, event triggers and the repair enroll
+    # and start runs on this client and task queue (concurrent admissions commit together).
+    enrollments = EnrollmentService(db_engine, client, task_queue=task_queue)
+    enrollment = _enrollment_activities(db_engine, enrollments, settings or Settings())
+    sync = WebinarSyncActivities(db_engine, pool, enrollments=enrollments)
     reconcile = ReconcileActivities(db_engine, pool, task_queue=task_queue)
-    repair = EnrollmentRepairActivities(db_engine, task_queue=task_queue)
+    repair = EnrollmentRepairActivities(enrollments)
     return Worker(
         client,
         task_queue=task_queue,
@@ -95,12 +99,15 @@ def build_worker(
     )
 
 
-def _enrollment_activities(db_engine: Engine, settings: Settings) -> EnrollmentActivities:
+def _enrollment_activities(
+    db_engine: Engine, enrollments: EnrollmentService, settings: Settings
+) -> EnrollmentActivities:
     """Webhooks read the secrets of ``settings``, never store them or the API keys (#12.2), and
     connect where the egress policy allows (#12.3)."""
     api_keys = api_key_values(settings)  # name:role:key entries and the keys file: the keys themselves
     return EnrollmentActivities(
         db_engine,
+        enrollments,
         secrets=Secrets(settings.secrets_file, hidden=api_keys),
         egress=EgressPolicy.from_setting(settings.webhook_allow),
     )

@@ -25,6 +25,7 @@ from temporalio.exceptions import ApplicationError
 from activities.failures import FailureType
 from engine.crm.contacts import update_contact
 from engine.crm.enrollments import StepOutcomeRecord, finish_enrollment, record_step_outcomes
+from engine.crm.errors import WorkflowNotFound
 from engine.crm.segments import SegmentFilter, contact_matches
 from engine.crm.tables import Contact, EnrollmentStatus
 from engine.dsl.delays import delay_deadline
@@ -57,6 +58,8 @@ from engine.enrollment.contracts import (
     StepResult,
 )
 from engine.enrollment.egress import EgressDenied, EgressPolicy, guarded_client, literal_address
+from engine.enrollment.errors import AlreadyEnrolled, EnrollmentRefused
+from engine.enrollment.service import ContactIn, EnrollmentService
 from engine.metrics import WEBHOOK_CALLS
 from engine.retry_after import parse_retry_after
 
@@ -101,9 +104,16 @@ def _failed(kind: FailureType, step: DelayStep | SetPropertyStep, error: Templat
 
 class EnrollmentActivities:
     def __init__(
-        self, db_engine: Engine, *, secrets: Secrets | None = None, egress: EgressPolicy | None = None
+        self,
+        db_engine: Engine,
+        enrollments: EnrollmentService,
+        *,
+        secrets: Secrets | None = None,
+        egress: EgressPolicy | None = None,
     ) -> None:
+        """``enrollments``: the worker's service (``build_worker``), which ``enroll`` steps use."""
         self._engine = db_engine
+        self._enrollments = enrollments
         self._secrets = secrets or Secrets(None)
         self._egress = egress or EgressPolicy()
         self._http: httpx.AsyncClient | None = None
@@ -349,9 +359,6 @@ class EnrollmentActivities:
     @activity.defn
     async def enroll_contact(self, ctx: StepContext, step: EnrollStep) -> StepResult:
         """Enroll the contact into another workflow, which applies its own rules."""
-        from engine.crm.errors import WorkflowNotFound
-        from engine.enrollment.errors import AlreadyEnrolled, EnrollmentRefused
-        from engine.enrollment.service import ContactIn, EnrollmentService
 
         def prelude() -> ExitReason | None:
             with Session(self._engine) as session:
@@ -362,10 +369,11 @@ class EnrollmentActivities:
         leave = await asyncio.to_thread(prelude)
         if leave is not None:
             return StepResult(exit=leave)
-        service = EnrollmentService(self._engine, activity.client(), task_queue=activity.info().task_queue)
         outcome = StepOutcomeCode.COMPLETED
         try:
-            started = await service.enroll(step.workflow, ContactIn(contact_id=ctx.contact_id), trigger="workflow")
+            started = await self._enrollments.enroll(
+                step.workflow, ContactIn(contact_id=ctx.contact_id), trigger="workflow"
+            )
         except (EnrollmentRefused, WorkflowNotFound) as exc:
             # A refusal is the step's outcome, by its code (#14.1): definitions branch on it.
             outcome = _refusal_outcome(exc.code)

@@ -43,6 +43,7 @@ from engine.crm.transcripts import TranscriptWrite, store_transcript, transcript
 from engine.crm.webhook_events import recording_download_token
 from engine.dsl.models import EventTrigger
 from engine.enrollment.definitions import load_revision
+from engine.enrollment.service import ContactIn, EnrollmentService
 from engine.failpoints import failpoint
 from engine.sync.audit_run import add_warning, close_run, open_run, record_page
 from engine.sync.contracts import (
@@ -125,10 +126,11 @@ def _add(counts: dict[str, int], page: PageResult, prefix: str) -> None:
 
 
 class WebinarSyncActivities:
-    def __init__(self, db_engine: Engine, pool: ZoomClientPool, *, enrollment_task_queue: str | None = None) -> None:
+    def __init__(self, db_engine: Engine, pool: ZoomClientPool, *, enrollments: EnrollmentService) -> None:
         self._engine = db_engine
         self._pool = pool
-        self._task_queue = enrollment_task_queue
+        #: The worker's (``build_worker``): event-triggered enrollments (``publish_events``).
+        self._enrollments = enrollments
 
     def all(self) -> list[Callable[..., Any]]:
         return [
@@ -741,7 +743,6 @@ class WebinarSyncActivities:
     async def publish_events(self, plan: SyncPlan) -> int:
         """Enroll, into every enabled definition with an ``event`` trigger, the contacts whose
         events of this webinar match it. Idempotent: already enrolled contacts are left alone."""
-        from engine.enrollment.service import ContactIn, EnrollmentService
 
         def matches() -> list[tuple[str, list[int]]]:
             found: list[tuple[str, list[int]]] = []
@@ -773,12 +774,9 @@ class WebinarSyncActivities:
         found = await asyncio.to_thread(matches)
         if not found:
             return 0
-        service = EnrollmentService(
-            self._engine, activity.client(), task_queue=self._task_queue or activity.info().task_queue
-        )
         started = 0
         for key, ids in found:
-            results = await service.enroll_many(key, [ContactIn(contact_id=i) for i in ids], trigger="event")
+            results = await self._enrollments.enroll_many(key, [ContactIn(contact_id=i) for i in ids], trigger="event")
             started += sum(1 for item in results if item.status == "enrolled")
         return started
 

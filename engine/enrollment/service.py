@@ -303,6 +303,16 @@ class EnrollmentService:
         self._concurrency = concurrency
         self._admitter = _GroupAdmitter(db_engine)
 
+    @property
+    def engine(self) -> Engine:
+        """The CRM store's engine."""
+        return self._engine
+
+    @property
+    def task_queue(self) -> str:
+        """Where enrollment runs are started."""
+        return self._task_queue
+
     async def client(self) -> Client:
         if isinstance(self._client, Client):
             return self._client

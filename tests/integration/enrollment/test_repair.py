@@ -176,18 +176,18 @@ async def test_a_run_that_has_not_reported_is_left_alone_and_a_terminated_one_is
     started = await service.enroll(key, ContactIn(contact_id=contact_id))
     later = datetime.now(UTC) + timedelta(minutes=10)
 
-    waiting = await repair_enrollments(db_engine, temporal_client, task_queue, RepairRequest(as_of=later))
+    waiting = await repair_enrollments(service, RepairRequest(as_of=later))
     assert (waiting.checked, waiting.started, waiting.waiting, waiting.ended) == (1, [], 1, [])
 
     # Terminated (say, in the Web UI) before it ever ran: the enrollment is closed, not restarted.
     await temporal_client.get_workflow_handle(started.workflow_id).terminate(reason="operator")
-    closed = await repair_enrollments(db_engine, temporal_client, task_queue, RepairRequest(as_of=later))
+    closed = await repair_enrollments(service, RepairRequest(as_of=later))
     assert (closed.started, closed.ended, closed.errors) == ([], [started.enrollment_id], [])
     assert row(db_engine, started.enrollment_id) == ("failed", "run_terminated", started.run_id)
     description = await temporal_client.get_workflow_handle(started.workflow_id).describe()
     assert (description.status, description.run_id) == (WorkflowExecutionStatus.TERMINATED, started.run_id)
 
-    quiet = await repair_enrollments(db_engine, temporal_client, task_queue, RepairRequest(as_of=later))
+    quiet = await repair_enrollments(service, RepairRequest(as_of=later))
     assert (quiet.checked, quiet.started, quiet.ended) == (0, [], [])
 
 

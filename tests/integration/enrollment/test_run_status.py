@@ -204,7 +204,7 @@ async def test_each_end_state_is_told_by_the_run_the_attributes_and_the_store(
 
     # The repair reads a Failed run whose RollcallStatus says "failed": closed by the interpreter,
     # nothing to close; the store keeps the interpreter's reason.
-    repaired = await repair_enrollments(db_engine, temporal_client, task_queue, RepairRequest(min_age_seconds=0))
+    repaired = await repair_enrollments(service, RepairRequest(min_age_seconds=0))
     assert runs["failed"].enrollment_id not in repaired.ended
     # The API's view of the failed enrollment reads as before: the store's status and action log.
     view = await service.view(key, runs["failed"].contact_id)
