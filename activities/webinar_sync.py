@@ -56,7 +56,7 @@ from engine.sync.contracts import (
     SyncPlan,
     SyncRequest,
 )
-from engine.sync.decide import decide, is_setting_reason
+from engine.sync.decide import SkipKind, SkipReason, decide
 from engine.sync.recordings import OccurrenceFiles, no_recording_grace, recording_outcome
 from engine.sync.transcripts import MAX_TRANSCRIPT_BYTES, read_transcript
 from engine.sync.writer import PageResult, write_recordings, write_registrants, write_sessions
@@ -164,7 +164,9 @@ class WebinarSyncActivities:
         try:
             webinar = await client.get_webinar(request.webinar_id)
         except ZoomNotFound:
-            await asyncio.to_thread(self._skip, plan, None, "the webinar was not found in Zoom (deleted?)", False)
+            await asyncio.to_thread(
+                self._skip, plan, None, SkipReason(SkipKind.NOT_SYNCED, "the webinar was not found in Zoom (deleted?)")
+            )
             return plan
         except ZoomError as error:
             raise zoom_failure(error) from None
@@ -201,9 +203,11 @@ class WebinarSyncActivities:
                         session,
                         plan,
                         None,
-                        f"connected Zoom account data not found: no connection named {request.connection!r} in the "
-                        "store",
-                        True,
+                        SkipReason(
+                            SkipKind.ERROR,
+                            f"connected Zoom account data not found: no connection named {request.connection!r} "
+                            "in the store",
+                        ),
                     )
                     session.commit()
                     return plan
@@ -239,7 +243,7 @@ class WebinarSyncActivities:
                 )
                 if not decision.sync:
                     assert decision.reason is not None
-                    self._skip_in(session, plan, plan.business_unit_id, decision.reason, False)
+                    self._skip_in(session, plan, plan.business_unit_id, decision.reason)
                     session.commit()
                     return plan
                 plan.sync = True
@@ -275,13 +279,13 @@ class WebinarSyncActivities:
 
         return await asyncio.to_thread(store)
 
-    def _skip(self, plan: SyncPlan, business_unit_id: int | None, reason: str, error: bool) -> None:
+    def _skip(self, plan: SyncPlan, business_unit_id: int | None, reason: SkipReason) -> None:
         with Session(self._engine) as session:
-            self._skip_in(session, plan, business_unit_id, reason, error)
+            self._skip_in(session, plan, business_unit_id, reason)
             session.commit()
 
     @staticmethod
-    def _skip_in(session: Session, plan: SyncPlan, business_unit_id: int | None, reason: str, error: bool) -> None:
+    def _skip_in(session: Session, plan: SyncPlan, business_unit_id: int | None, reason: SkipReason) -> None:
         """A webinar not to sync: the entry says which setting or rule stopped it (R-AUD-1, R-AUD-4)."""
         open_run(
             session,
@@ -292,10 +296,10 @@ class WebinarSyncActivities:
             business_unit_id=business_unit_id,
         )
         not_created = [{"record": "marketing_event"}, {"record": "contacts"}, {"record": "recordings"}]
-        if error:
-            add_warning(session, plan.run_key, AuditWarningCode.SYNC_ERROR, reason)
-        elif is_setting_reason(reason):
-            add_warning(session, plan.run_key, AuditWarningCode.SYNC_SETTING_OFF, reason)
+        if reason.kind == SkipKind.ERROR:
+            add_warning(session, plan.run_key, AuditWarningCode.SYNC_ERROR, reason.text)
+        elif reason.kind == SkipKind.SETTING_OFF:
+            add_warning(session, plan.run_key, AuditWarningCode.SYNC_SETTING_OFF, reason.text)
             add_warning(
                 session,
                 plan.run_key,
@@ -304,7 +308,7 @@ class WebinarSyncActivities:
                 not_created,
             )
         else:
-            add_warning(session, plan.run_key, AuditWarningCode.WEBINAR_DATA_NOT_SYNCED, reason, not_created)
+            add_warning(session, plan.run_key, AuditWarningCode.WEBINAR_DATA_NOT_SYNCED, reason.text, not_created)
 
     # --- 3: registrants -----------------------------------------------------------------------
 

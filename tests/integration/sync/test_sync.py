@@ -180,17 +180,17 @@ async def test_per_user_settings_and_overrides(sync_world: SyncWorld, db_engine:
 
 
 @pytest.mark.parametrize(
-    "settings",
+    ("settings", "why"),
     [
-        {"recording_sync": "none"},
-        {"recording_sync": "some", "recording_sync_users": [world.PARTNER_HOST]},
-        {"recording_exclusion_domains": ["ourco.example"]},
-        {"recording_exclusion_users": [world.HOST]},
+        ({"recording_sync": "none"}, "is set to none"),
+        ({"recording_sync": "some", "recording_sync_users": [world.PARTNER_HOST]}, "covers some users only"),
+        ({"recording_exclusion_domains": ["ourco.example"]}, "the host is in the recording exclusions"),
+        ({"recording_exclusion_users": [world.HOST]}, "the host is in the recording exclusions"),
     ],
     ids=["recordings-none", "host-not-among-some", "host-domain-excluded", "host-excluded"],
 )
 async def test_recording_settings_keep_recordings_out(
-    settings: dict[str, object], sync_world: SyncWorld, db_engine: Engine
+    settings: dict[str, object], why: str, sync_world: SyncWorld, db_engine: Engine
 ) -> None:
     """R-SET-3, R-SET-5, R-AUD-2: participants are synced, recordings are not, and the entry says why."""
     sync_world.settings(**settings)
@@ -199,7 +199,8 @@ async def test_recording_settings_keep_recordings_out(
     assert "recording_available" not in str(view.timeline(db_engine))
     assert view.participations(db_engine, world.W_ENDED)["alice@customers.example"][0] == "attended"
     (entry,) = view.audit(db_engine, world.W_ENDED)
-    assert entry["warnings"]["RECORDING_NOT_SYNCED"]["message"].startswith("recordings and transcripts were not synced")
+    message = entry["warnings"]["RECORDING_NOT_SYNCED"]["message"]
+    assert message.startswith("recordings and transcripts were not synced: ") and why in message, message
 
 
 async def test_a_webinar_of_the_second_account_is_written_into_its_business_unit(
