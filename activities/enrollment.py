@@ -58,7 +58,7 @@ from engine.enrollment.contracts import (
     StepResult,
 )
 from engine.enrollment.egress import EgressDenied, EgressPolicy, guarded_client, literal_address
-from engine.enrollment.errors import AlreadyEnrolled, EnrollmentRefused
+from engine.enrollment.errors import ALREADY_ENROLLED, EnrollmentRefused
 from engine.enrollment.service import ContactIn, EnrollmentService
 from engine.metrics import WEBHOOK_CALLS
 from engine.retry_after import parse_retry_after
@@ -120,18 +120,19 @@ class EnrollmentActivities:
 
     # --- shared prelude ---------------------------------------------------------------------------
 
-    def _begin(self, session: Session, ctx: StepContext, step_id: str) -> tuple[Contact | None, ExitReason | None]:
-        """Write pending outcomes, then decide whether the contact leaves before this step."""
+    def _begin(self, session: Session, ctx: StepContext, step_id: str) -> Contact | ExitReason:
+        """Write pending outcomes, then decide whether the contact leaves before this step: the
+        contact, or why it leaves."""
         record_step_outcomes(session, ctx.enrollment_id, _records(ctx.pending), current_step=step_id, run_id=_run_id())
         contact = session.get(Contact, ctx.contact_id)
         if contact is None:
-            return None, ExitReason.CONTACT_DELETED
+            return ExitReason.CONTACT_DELETED
         context = template_context(contact, ctx)
         if ctx.goal is not None and self._matches(session, ctx.goal, context, "the goal"):
-            return contact, ExitReason.GOAL_MET
+            return ExitReason.GOAL_MET
         if ctx.suppression is not None and self._matches(session, ctx.suppression, context, "the suppression list"):
-            return contact, ExitReason.SUPPRESSED
-        return contact, None
+            return ExitReason.SUPPRESSED
+        return contact
 
     @staticmethod
     def _matches(session: Session, node: SegmentFilter, context: dict[str, Any], what: str) -> bool:
@@ -162,10 +163,10 @@ class EnrollmentActivities:
     def plan_delay(self, ctx: StepContext, step: DelayStep) -> StepResult:
         """When the delay ends (``until`` templates read fresh contact data)."""
         with Session(self._engine) as session:
-            contact, leave = self._begin(session, ctx, step.id)
+            contact = self._begin(session, ctx, step.id)
             session.commit()
-            if leave is not None or contact is None:
-                return StepResult(exit=leave)
+            if isinstance(contact, ExitReason):
+                return StepResult.left(contact)
             until = None
             if step.until is not None and is_template(step.until):
                 try:
@@ -179,16 +180,16 @@ class EnrollmentActivities:
                     FailureType.INVALID_DATETIME,
                     f"delay {step.id!r}: 'until' gave {until!r}, which is not an ISO 8601 date-time",
                 ) from None
-            return StepResult(deadline=deadline)
+            return StepResult.delay(deadline)
 
     @activity.defn
     def evaluate_branch(self, ctx: StepContext, step: BranchStep) -> StepResult:
         """The first case that holds now, on fresh contact data or on earlier outcomes."""
         with Session(self._engine) as session:
-            contact, leave = self._begin(session, ctx, step.id)
-            if leave is not None or contact is None:
+            contact = self._begin(session, ctx, step.id)
+            if isinstance(contact, ExitReason):
                 session.commit()
-                return StepResult(exit=leave)
+                return StepResult.left(contact)
             context = template_context(contact, ctx)
             chosen: str | None = step.else_
             case_number: int | None = None
@@ -205,15 +206,15 @@ class EnrollmentActivities:
             message = f"case {case_number + 1} → {chosen}" if case_number is not None else f"else → {chosen or 'next'}"
             self._outcome(session, ctx, step.id, StepOutcomeCode.COMPLETED, message=message, data=data)
             session.commit()
-            return StepResult(outcome=StepOutcomeCode.COMPLETED, message=message, next_step=chosen, output=data)
+            return StepResult.done(StepOutcomeCode.COMPLETED, message=message, output=data, next_step=chosen)
 
     @activity.defn
     def set_property(self, ctx: StepContext, step: SetPropertyStep) -> StepResult:
         with Session(self._engine) as session:
-            contact, leave = self._begin(session, ctx, step.id)
-            if leave is not None or contact is None:
+            contact = self._begin(session, ctx, step.id)
+            if isinstance(contact, ExitReason):
                 session.commit()
-                return StepResult(exit=leave)
+                return StepResult.left(contact)
             value = step.value
             if isinstance(value, str):
                 try:
@@ -225,16 +226,16 @@ class EnrollmentActivities:
             output = {"property": step.property, "value": value}
             self._outcome(session, ctx, step.id, StepOutcomeCode.COMPLETED, data=output)
             session.commit()
-            return StepResult(outcome=StepOutcomeCode.COMPLETED, output=output)
+            return StepResult.done(StepOutcomeCode.COMPLETED, output=output)
 
     @activity.defn
     def prepare_registration(self, ctx: StepContext, step: AddContactToZoomWebinarStep) -> StepResult:
         """Render and normalise the webinar id (R-ADD-2); an invalid one is the step's outcome."""
         with Session(self._engine) as session:
-            contact, leave = self._begin(session, ctx, step.id)
-            if leave is not None or contact is None:
+            contact = self._begin(session, ctx, step.id)
+            if isinstance(contact, ExitReason):
                 session.commit()
-                return StepResult(exit=leave)
+                return StepResult.left(contact)
             raw = step.webinar_id
             try:
                 if is_template(raw):
@@ -244,9 +245,9 @@ class EnrollmentActivities:
                 message = f"the webinar id {raw!r} is not valid: {exc}"
                 self._outcome(session, ctx, step.id, StepOutcomeCode.INVALID_WEBINAR_ID, message=message)
                 session.commit()
-                return StepResult(outcome=StepOutcomeCode.INVALID_WEBINAR_ID, message=message)
+                return StepResult.done(StepOutcomeCode.INVALID_WEBINAR_ID, message=message)
             session.commit()
-            return StepResult(webinar_id=webinar_id)
+            return StepResult.prepared(webinar_id)
 
     @activity.defn
     async def call_webhook(self, ctx: StepContext, step: WebhookStep) -> StepResult:
@@ -282,7 +283,7 @@ class EnrollmentActivities:
             output["response"] = saved
         output = self._secrets.redact(output)
         await asyncio.to_thread(self._delivered, ctx, step.id, output)
-        return StepResult(outcome=StepOutcomeCode.DELIVERED, output=output)
+        return StepResult.done(StepOutcomeCode.DELIVERED, output=output)
 
     def _failure(self, kind: FailureType, message: str, *, retryable: bool = False) -> ApplicationError:
         return ApplicationError(self._secrets.redact(message), type=kind, non_retryable=not retryable)
@@ -332,10 +333,10 @@ class EnrollmentActivities:
 
     def _prepare_webhook(self, ctx: StepContext, step: WebhookStep) -> StepResult | tuple[str, dict[str, str], Any]:
         with Session(self._engine) as session:
-            contact, leave = self._begin(session, ctx, step.id)
+            contact = self._begin(session, ctx, step.id)
             session.commit()
-            if leave is not None or contact is None:
-                return StepResult(exit=leave)
+            if isinstance(contact, ExitReason):
+                return StepResult.left(contact)
             # Only the secrets this step names (each declared by its definition) are readable.
             secrets = self._secrets.for_step(secret_names(step.templates()))
             context = template_context(contact, ctx, secrets=secrets)
@@ -362,13 +363,13 @@ class EnrollmentActivities:
 
         def prelude() -> ExitReason | None:
             with Session(self._engine) as session:
-                _contact, leave = self._begin(session, ctx, step.id)
+                contact = self._begin(session, ctx, step.id)
                 session.commit()
-                return leave
+                return contact if isinstance(contact, ExitReason) else None
 
         leave = await asyncio.to_thread(prelude)
         if leave is not None:
-            return StepResult(exit=leave)
+            return StepResult.left(leave)
         outcome = StepOutcomeCode.COMPLETED
         try:
             started = await self._enrollments.enroll(
@@ -382,7 +383,7 @@ class EnrollmentActivities:
         else:
             output = {
                 "enrolled": started.created,
-                "code": None if started.created else AlreadyEnrolled.code,
+                "code": None if started.created else ALREADY_ENROLLED,
                 "enrollment_id": started.enrollment_id,
                 "workflow_id": started.workflow_id,
             }
@@ -394,7 +395,7 @@ class EnrollmentActivities:
                 session.commit()
 
         await asyncio.to_thread(record)
-        return StepResult(outcome=outcome, message=message, output=output)
+        return StepResult.done(outcome, message=message, output=output)
 
     # --- bookkeeping ------------------------------------------------------------------------------
 

@@ -45,7 +45,7 @@ from engine.crm.tables import Enrollment, EnrollmentStatus, EnrollmentStepOutcom
 from engine.dsl import Definition
 from engine.enrollment.admission import Admission, ContactIn, Outcome, admit, admit_many
 from engine.enrollment.contracts import WORKFLOW_TYPE, EnrollmentInput, EnrollmentProgress, ExitReason
-from engine.enrollment.errors import AlreadyEnrolled, EnrollmentRefused, NotEnrolled, TemporalUnavailable
+from engine.enrollment.errors import ALREADY_ENROLLED, EnrollmentRefused, NotEnrolled, TemporalUnavailable
 from engine.errors import RollcallError
 from engine.failpoints import failpoint
 from engine.metrics import ENROLLMENTS_ADMITTED, ENROLLMENTS_REFUSED
@@ -444,7 +444,7 @@ class EnrollmentService:
                     contact_id=started.contact_id,
                     enrollment_id=started.enrollment_id,
                     workflow_id=started.workflow_id,
-                    code=None if started.created else AlreadyEnrolled.code,
+                    code=None if started.created else ALREADY_ENROLLED,
                 )
             )
 
