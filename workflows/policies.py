@@ -1,15 +1,17 @@
 """Retry policies of Rollcall's activities, in one place, each with the reason it differs (#18.2).
 
-Two kinds of calls, two kinds of patience:
+What is called decides the patience:
 
 - **the CRM store** is Rollcall's own: a failure that may pass (restarting, locked, unreachable)
   is retried until it passes, a few seconds apart — except where a saga would rather give up and
   say so (``SAGA_STORE_RETRY``);
 - **Zoom** is not: a definition step's own retry policy (``retry:`` in the YAML, ``StepRetry``)
-  drives its Zoom calls and webhooks; the sync, which no definition drives, has its own.
+  drives its Zoom calls and webhooks; the sync, which no definition drives, has its own;
+- **scheduled housekeeping** is retried by its schedule.
 
-These values are in the commands workflows send, so in recorded histories: a change to one is a
-workflow change (``workflow.patched``, a new replay history), not a refactor.
+These values go into the commands workflows send (and so into their histories): changing one
+changes what open runs do from their next activity on — a behaviour change, not a refactor; the
+replay tests (``tests/replay``) say whether the recorded histories still replay.
 """
 
 from __future__ import annotations
@@ -53,6 +55,10 @@ COMPENSATION_DEADLINE = timedelta(days=1)
 #: to a minute apart; permanent errors are non-retryable ApplicationErrors (``zoom_failure``).
 SYNC_ZOOM_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=1))
 
+#: The scheduled housekeeping (reconciliation, enrollment repair): a few attempts, then it gives up —
+#: its schedule runs it again within minutes, which is the real retry.
+HOUSEKEEPING_RETRY = RetryPolicy(maximum_attempts=3)
+
 
 def step_retry(policy: StepRetry) -> RetryPolicy:
     """A definition step's ``retry`` as the interpreter schedules the step's activity with it:
@@ -82,6 +88,7 @@ def zoom_step_retry(policy: StepRetry) -> RetryPolicy:
 __all__ = [
     "COMPENSATION_DEADLINE",
     "COMPENSATION_RETRY",
+    "HOUSEKEEPING_RETRY",
     "SAGA_STORE_RETRY",
     "STORE_RETRY",
     "SYNC_ZOOM_RETRY",
