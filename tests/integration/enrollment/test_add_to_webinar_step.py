@@ -23,6 +23,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlmodel import Session
+from support.emulator import seeded_admin
 from support.history import readable
 from support.http import allow_entry, serve
 from support.zoom import emulator_connection
@@ -50,7 +51,7 @@ from engine.enrollment.service import ContactIn, EnrollmentService
 from engine.temporal import SearchAttribute
 from engine.zoom.settings import ZoomPlan, ZoomSettings
 from worker import build_worker
-from zoom_emulator import EmulatorAdmin, EmulatorServer, FaultKind, FaultRule, RateLimitMode, SeedDocument
+from zoom_emulator import EmulatorAdmin, EmulatorServer, FaultKind, FaultRule, SeedDocument
 from zoom_emulator.core.seeds import AccountSeed, UserSeed, WebinarSeed
 
 if TYPE_CHECKING:
@@ -97,19 +98,10 @@ def zoom_seed(now: datetime) -> SeedDocument:
     )  # fmt: skip
 
 
-@pytest.fixture(scope="session")
-def emulator_server() -> Iterator[EmulatorServer]:
-    with EmulatorServer() as server:
-        yield server
-
-
 @pytest.fixture
 async def zoom_admin(emulator_server: EmulatorServer) -> AsyncIterator[EmulatorAdmin]:
     """The emulator, reset and re-seeded for the test (clock frozen at the current time)."""
-    async with EmulatorAdmin(emulator_server.base_url) as admin:
-        await admin.reset()
-        await admin.set_rate_limit_mode(RateLimitMode.ENFORCED)
-        await admin.seed(zoom_seed(datetime.now(UTC).replace(microsecond=0)))
+    async with seeded_admin(emulator_server, zoom_seed(datetime.now(UTC).replace(microsecond=0))) as admin:
         yield admin
 
 

@@ -3,36 +3,26 @@ BUs and their Zoom connections, and a worker whose Zoom connections point at the
 
 from __future__ import annotations
 
-import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
+from integration.sync import sync_world as world
+from integration.sync.sync_kit import SyncWorld, prepare_store
 from sqlalchemy import Engine
+from support.emulator import seeded_admin
 from support.zoom import emulator_connection
 from temporalio.client import Client
 
 from engine.zoom.settings import ZoomSettings
 from worker import build_worker
-from zoom_emulator import EmulatorAdmin, EmulatorServer, RateLimitMode
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-import sync_world as world
-from sync_kit import SyncWorld, prepare_store
-
-
-@pytest.fixture(scope="session")
-def sync_emulator() -> Iterator[EmulatorServer]:
-    with EmulatorServer() as server:
-        yield server
+from zoom_emulator import EmulatorServer
 
 
 @pytest.fixture
 async def sync_world(
-    sync_emulator: EmulatorServer,
+    emulator_server: EmulatorServer,
     temporal_client: Client,
     db_engine: Engine,
     task_queue: str,
@@ -40,15 +30,12 @@ async def sync_world(
 ) -> AsyncIterator[SyncWorld]:
     suffix = uuid.uuid4().hex[:8]
     main_account, emea_account = f"acct-main-{suffix}", f"acct-emea-{suffix}"
-    async with EmulatorAdmin(sync_emulator.base_url) as admin:
-        await admin.reset()
-        await admin.set_rate_limit_mode(RateLimitMode.ENFORCED)
-        await admin.seed(world.seed(main_account, emea_account))
+    async with seeded_admin(emulator_server, world.seed(main_account, emea_account)) as admin:
         prepare_store(db_engine, main_account, emea_account)
         zoom = ZoomSettings(
             connections=[
-                emulator_connection(sync_emulator, main_account, name="sync-main"),
-                emulator_connection(sync_emulator, emea_account, name="sync-emea"),
+                emulator_connection(emulator_server, main_account, name="sync-main"),
+                emulator_connection(emulator_server, emea_account, name="sync-emea"),
             ]
         )
         worker = build_worker(

@@ -4,10 +4,10 @@ one test per rule (behaviour spec §1, §2, §4–§8)."""
 from __future__ import annotations
 
 import pytest
-import store_view as view  # type: ignore[import-not-found]
-import sync_world as world  # type: ignore[import-not-found]
+from integration.sync import store_view as view
+from integration.sync import sync_world as world
+from integration.sync.sync_kit import SyncWorld
 from sqlalchemy import Engine
-from sync_kit import SyncWorld  # type: ignore[import-not-found]
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -42,12 +42,12 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-import store_view as view  # type: ignore[import-not-found]
-import sync_world as world  # type: ignore[import-not-found]
+from integration.sync import store_view as view
+from integration.sync import sync_world as world
+from integration.sync.sync_kit import SyncWorld, prepare_store
 from sqlalchemy import Engine
 from sqlmodel import Session
 from support.zoom import emulator_connection
-from sync_kit import SyncWorld, prepare_store  # type: ignore[import-not-found]
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import EventType, PendingActivityState
 from temporalio.api.failure.v1 import ApplicationFailureInfo, Failure
@@ -571,7 +571,7 @@ async def kill_when(process: WorkerProcess, reached: Callable[[], bool], within:
 @pytest.mark.timeout(240)
 async def test_a_sync_killed_seven_times_ends_with_exact_results(
     sync_world: SyncWorld,
-    sync_emulator: EmulatorServer,
+    emulator_server: EmulatorServer,
     database_url: str,
     db_engine: Engine,
     reference_engine: Engine,
@@ -581,14 +581,14 @@ async def test_a_sync_killed_seven_times_ends_with_exact_results(
 ) -> None:
     await sync_world.admin.add_webinar(sync_world.main_account, big_webinar())
     want = expected()
-    reference, reference_entry = await reference_run(sync_world, sync_emulator, reference_engine, activity_executor)
+    reference, reference_entry = await reference_run(sync_world, emulator_server, reference_engine, activity_executor)
 
     connections = []
     for name, account, secret in (
         ("sync-main", sync_world.main_account, "main-secret"),
         ("sync-emea", sync_world.emea_account, "emea-secret"),
     ):
-        config = emulator_connection(sync_emulator, account, name=name).model_dump(mode="json")
+        config = emulator_connection(emulator_server, account, name=name).model_dump(mode="json")
         config["client_secret"] = secret
         connections.append(config)
     queue = f"crash-{uuid.uuid4().hex[:8]}"
@@ -712,14 +712,14 @@ def fault_rules() -> list[FaultRule]:
 @pytest.mark.timeout(200)
 async def test_a_sync_through_5xx_and_429s_gives_the_exact_results_of_a_clean_run(
     sync_world: SyncWorld,
-    sync_emulator: EmulatorServer,
+    emulator_server: EmulatorServer,
     db_engine: Engine,
     reference_engine: Engine,
     activity_executor: ThreadPoolExecutor,
 ) -> None:
     await sync_world.admin.add_webinar(sync_world.main_account, big_webinar())
     want = expected()
-    reference, reference_entry = await reference_run(sync_world, sync_emulator, reference_engine, activity_executor)
+    reference, reference_entry = await reference_run(sync_world, emulator_server, reference_engine, activity_executor)
     calls_clean = dict((await sync_world.admin.stats())["requests"])
 
     admin = sync_world.admin

@@ -14,10 +14,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import store_view as view  # type: ignore[import-not-found]
+from integration.sync import store_view as view
+from integration.sync.sync_kit import SyncWorld
+from integration.sync.sync_live import ended_webinar
 from sqlalchemy import Engine
-from sync_kit import SyncWorld  # type: ignore[import-not-found]
-from sync_live import ended_webinar  # type: ignore[import-not-found]
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 

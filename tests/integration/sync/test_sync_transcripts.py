@@ -9,12 +9,12 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-import store_view as view  # type: ignore[import-not-found]
-import sync_world as world  # type: ignore[import-not-found]
+from integration.sync import store_view as view
+from integration.sync import sync_world as world
+from integration.sync.sync_kit import SyncWorld
 from sqlalchemy import Engine
 from sqlmodel import Session
 from support.zoom import served_transcript, zoom_cues
-from sync_kit import SyncWorld  # type: ignore[import-not-found]
 
 from engine.crm.tables import Recording, Transcript, TranscriptCue
 from engine.crm.transcripts import search_cues
@@ -29,7 +29,7 @@ MP4_BYTES = 123_456_789
 
 
 async def test_the_transcript_is_downloaded_once_stored_cue_by_cue_and_found(
-    sync_world: SyncWorld, sync_emulator: EmulatorServer, db_engine: Engine
+    sync_world: SyncWorld, emulator_server: EmulatorServer, db_engine: Engine
 ) -> None:
     """#15.4: the cues stored are the served file's (speaker and text, in order), linked to the
     recording file and the occurrence; the audit entry counts them; a re-sync downloads nothing
@@ -48,7 +48,7 @@ async def test_the_transcript_is_downloaded_once_stored_cue_by_cue_and_found(
             )
         )
     assert file is not None and file.file_type == "TRANSCRIPT" and file.download_url
-    served = await served_transcript(sync_emulator, sync_world.main_account, file.download_url)
+    served = await served_transcript(emulator_server, sync_world.main_account, file.download_url)
     expected = zoom_cues(served)
 
     assert [(cue.speaker, cue.text) for cue in cues] == expected

@@ -7,12 +7,12 @@ import time
 
 import httpx
 import pytest
-import store_view as view  # type: ignore[import-not-found]
-import sync_world as world  # type: ignore[import-not-found]
+from integration.sync import store_view as view
+from integration.sync import sync_world as world
+from integration.sync.sync_kit import SyncWorld
 from sqlalchemy import Engine
 from support.http import serve
 from support.zoom import emulator_connection
-from sync_kit import SyncWorld  # type: ignore[import-not-found]
 from temporalio.client import Client
 
 from engine.api.app import create_app
@@ -35,7 +35,11 @@ def zoom_settings(sync_world: SyncWorld, emulator: EmulatorServer) -> ZoomSettin
 
 
 async def test_sync_now_through_the_api(
-    sync_world: SyncWorld, sync_emulator: EmulatorServer, database_url: str, db_engine: Engine, temporal_client: Client
+    sync_world: SyncWorld,
+    emulator_server: EmulatorServer,
+    database_url: str,
+    db_engine: Engine,
+    temporal_client: Client,
 ) -> None:
     settings = Settings(
         api_keys=[API_KEY], database_url=database_url, definitions_dir=None, temporal_task_queue=sync_world.task_queue
@@ -44,7 +48,7 @@ async def test_sync_now_through_the_api(
         settings,
         db_engine=db_engine,
         temporal_client=temporal_client,
-        zoom_settings=zoom_settings(sync_world, sync_emulator),
+        zoom_settings=zoom_settings(sync_world, emulator_server),
     )
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app),
@@ -70,7 +74,11 @@ async def test_sync_now_through_the_api(
 
 
 async def test_a_signed_webinar_ended_webhook_syncs_the_webinar_with_no_manual_step(
-    sync_world: SyncWorld, sync_emulator: EmulatorServer, database_url: str, db_engine: Engine, temporal_client: Client
+    sync_world: SyncWorld,
+    emulator_server: EmulatorServer,
+    database_url: str,
+    db_engine: Engine,
+    temporal_client: Client,
 ) -> None:
     """The emulator signs ``webinar.ended`` as Zoom does → the API route verifies it → signal-with-start
     of the webinar's sync → the run writes its audit entry (trigger ``webhook``)."""
@@ -82,7 +90,7 @@ async def test_a_signed_webinar_ended_webhook_syncs_the_webinar_with_no_manual_s
         temporal_address=target,
         temporal_task_queue=sync_world.task_queue,
     )
-    app = create_app(settings, db_engine=db_engine, zoom_settings=zoom_settings(sync_world, sync_emulator))
+    app = create_app(settings, db_engine=db_engine, zoom_settings=zoom_settings(sync_world, emulator_server))
     with serve(app) as url:
         # The sync world's emulator clock is frozen in 2025; the API checks signatures by the wall clock.
         await sync_world.admin.set_webhook_timestamp_clock("wall")
@@ -107,7 +115,11 @@ async def test_a_signed_webinar_ended_webhook_syncs_the_webinar_with_no_manual_s
 
 
 async def test_the_sync_command_follows_the_run_and_prints_the_audit_entry(
-    sync_world: SyncWorld, sync_emulator: EmulatorServer, database_url: str, db_engine: Engine, temporal_client: Client
+    sync_world: SyncWorld,
+    emulator_server: EmulatorServer,
+    database_url: str,
+    db_engine: Engine,
+    temporal_client: Client,
 ) -> None:
     """``rollcall sync`` (engine.sync.cli.follow_sync) over real HTTP: 202, live progress, then the entry."""
     from rich.console import Console
@@ -122,7 +134,7 @@ async def test_the_sync_command_follows_the_run_and_prints_the_audit_entry(
         temporal_address=temporal_client.service_client.config.target_host,
         temporal_task_queue=sync_world.task_queue,
     )
-    app = create_app(settings, db_engine=db_engine, zoom_settings=zoom_settings(sync_world, sync_emulator))
+    app = create_app(settings, db_engine=db_engine, zoom_settings=zoom_settings(sync_world, emulator_server))
     console = Console(record=True, width=200)
     with serve(app) as url, ApiClient(url, API_KEY) as client:
         code = await asyncio.to_thread(follow_sync, client, world.W_ENDED, console, poll=0.1)

@@ -18,14 +18,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import Engine
-from sqlmodel import Session
-from support.history import readable
-from support.zoom import emulator_connection
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle, WorkflowHistory
-from temporalio.exceptions import ApplicationError
-from temporalio.worker import Worker
-from zoom_world import (
+from integration.zoom.zoom_world import (
     ALT_HOST_EMAIL,
     FREE,
     HOST_EMAIL,
@@ -39,6 +32,13 @@ from zoom_world import (
     W_QUESTIONS,
     W_ZOOM_EVENT,
 )
+from sqlalchemy import Engine
+from sqlmodel import Session
+from support.history import readable
+from support.zoom import emulator_connection
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle, WorkflowHistory
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import Worker
 
 from activities.zoom_registration import WEBINAR_CACHE_TTL, ZoomRegistrationActivities, zoom_failure
 from engine import failpoints

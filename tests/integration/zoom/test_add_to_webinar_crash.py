@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from integration.zoom.zoom_world import MAIN, W_OPEN
 from sqlalchemy import Engine
 from sqlmodel import Session
 from support.zoom import emulator_connection
 from temporalio.client import Client
-from zoom_world import MAIN, W_OPEN
 
 from engine.crm.accounts import create_zoom_connection
 from engine.crm.contacts import create_contact

@@ -17,11 +17,11 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
+from integration.zoom.zoom_world import MAIN, W_OPEN
 from sqlalchemy import Engine
 from sqlmodel import Session
 from starlette.responses import Response
 from support.http import serve
-from zoom_world import MAIN, W_OPEN
 
 from engine.api.app import create_app
 from engine.config import Settings

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from zoom_world import FREE, MAIN, NOW, W_FREE, W_OPEN, W_QUESTIONS, raw_token
+from integration.zoom.zoom_world import FREE, MAIN, NOW, W_FREE, W_OPEN, W_QUESTIONS, raw_token
 
 from zoom_emulator import EmulatorAdmin, EmulatorServer, Panelist, Scenario, ScriptedAttendee
 from zoom_emulator.core.seeds import GenerateRegistrants, RegistrantSeed, WebinarSeed

@@ -22,9 +22,9 @@ import httpx
 import jsonschema
 import pytest
 from fastapi import FastAPI, Request
+from integration.zoom.zoom_world import MAIN, NOW, W_MANUAL, W_OPEN, raw_token
 from starlette.responses import JSONResponse, Response
 from support.http import serve
-from zoom_world import MAIN, NOW, W_MANUAL, W_OPEN, raw_token
 
 from engine.zoom.webhooks import url_validation_response, verify_request
 from zoom_emulator import EmulatorAdmin, EmulatorServer, Panelist, Scenario, ScriptedAttendee

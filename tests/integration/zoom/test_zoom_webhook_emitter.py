@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import pytest
 import uvicorn
 from fastapi import FastAPI, Request
+from integration.zoom.zoom_world import MAIN, W_OPEN
 from starlette.responses import JSONResponse, Response
-from zoom_world import MAIN, W_OPEN
 
 from engine.zoom import NewRegistrant, ZoomClient
 from engine.zoom.webhooks import WebhookVerificationError, url_validation_response, verify_request
