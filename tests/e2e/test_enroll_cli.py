@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support.rollcall import RunningStack
 
 from engine.dsl.schema import SCHEMA_PATH
 from engine.stack_file import StackInfo, record_stack
@@ -90,7 +91,7 @@ def _cli(tmp_path: Path, **extra: str) -> Cli:
 
 
 @pytest.fixture
-def cli(stack, tmp_path: Path) -> Cli:  # type: ignore[no-untyped-def]
+def cli(stack: RunningStack, tmp_path: Path) -> Cli:
     return _cli(tmp_path, ROLLCALL_API_URL=stack.api_url, ROLLCALL_API_KEY=stack.api_key)
 
 
@@ -126,7 +127,7 @@ def _contacts_csv(path: Path) -> None:
     assert person == 47
 
 
-def test_enroll_csv_reports_every_row_and_starts_each_enrollment(stack, cli: Cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_enroll_csv_reports_every_row_and_starts_each_enrollment(stack: RunningStack, cli: Cli, tmp_path: Path) -> None:
     key = _key("cli-csv")
     _push(cli, tmp_path, key, DELAYED)
     again = cli("workflows", "push", str(tmp_path / f"{key}.yaml"))
@@ -202,7 +203,7 @@ def test_enroll_csv_reports_every_row_and_starts_each_enrollment(stack, cli: Cli
         assert (ended["status"], ended["ended_reason"]) == ("cancelled", "unenrolled"), ended
 
 
-def test_enroll_one_contact_and_the_workflows_commands(stack, cli: Cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_enroll_one_contact_and_the_workflows_commands(stack: RunningStack, cli: Cli, tmp_path: Path) -> None:
     key = _key("cli-one")
     _push(cli, tmp_path, key, DELAYED)
 
@@ -244,7 +245,7 @@ def test_enroll_one_contact_and_the_workflows_commands(stack, cli: Cli, tmp_path
         assert ended.status_code == 200 and ended.json()["ended_reason"] == "unenrolled", ended.text
 
 
-def test_usage_and_connection_problems_are_one_line_and_exit_2(stack, cli: Cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_usage_and_connection_problems_are_one_line_and_exit_2(stack: RunningStack, cli: Cli, tmp_path: Path) -> None:
     key = _key("cli-usage")
     _push(cli, tmp_path, key)
     bad_columns = tmp_path / "bad-columns.csv"
@@ -317,8 +318,8 @@ def test_csv_rows_keep_their_line_numbers_and_local_problems(tmp_path: Path) -> 
             read_contacts_csv(path)
 
 
-def test_the_operators_view_in_a_terminal_finds_the_stack_and_keeps_keys_whole(  # type: ignore[no-untyped-def]
-    stack, tmp_path: Path
+def test_the_operators_view_in_a_terminal_finds_the_stack_and_keeps_keys_whole(
+    stack: RunningStack, tmp_path: Path
 ) -> None:
     """#14.6: with no --api-url/ROLLCALL_API_URL the CLI uses the stack recorded in
     .rollcall/stack.json (ignored once its `up` has gone); tables at 80 and 120 columns keep long

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from support.rollcall import RollcallProcess
 
 from zoom_emulator import EmulatorServer
 
@@ -15,3 +16,13 @@ def emulator_server() -> Iterator[EmulatorServer]:
     (``support.emulator.seeded_admin``)."""
     with EmulatorServer() as server:
         yield server
+
+
+@pytest.fixture
+def worker_processes() -> Iterator[list[RollcallProcess]]:
+    """The ``rollcall worker`` processes a test starts (it appends them); any still running at its
+    end is stopped."""
+    started: list[RollcallProcess] = []
+    yield started
+    for process in started:
+        process.stop()

@@ -15,7 +15,6 @@ then runs ahead of the wall clock, so its webhooks are signed with the wall cloc
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -27,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlmodel import Session
 from support.http import allow_entry, serve
+from support.waiting import eventually
 from support.zoom import served_transcript, zoom_cues
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
@@ -114,16 +114,6 @@ def _prepare_store(db_engine: Engine) -> None:
         session.commit()
 
 
-async def _until(check: Callable[[], Any], what: str, seconds: float = 120) -> Any:
-    """Poll (real time) until ``check()`` returns something truthy."""
-    for _ in range(int(seconds * 5)):
-        found = await check() if asyncio.iscoroutinefunction(check) else check()
-        if found:
-            return found
-        await asyncio.sleep(0.2)
-    pytest.fail(f"{what} did not happen within {seconds} s")
-
-
 # The whole story on the embedded store (80 s of the emulator's accelerated clock); each store
 # path it takes runs on PostgreSQL in the crm, sync and enrollment tests.
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -178,7 +168,9 @@ async def test_enroll_register_run_the_webinar_sync_and_branch(
 
                 # The webinar happens: Zoom's clock runs a minute per second past the transcript.
                 await admin.set_clock_speed(60, frozen=False)
-                transcript = await _until(lambda: _stored_transcript(db_engine), "the transcript's sync", 180)
+                transcript = await eventually(
+                    lambda: _stored_transcript(db_engine), "the transcript's sync", within=180, every=0.2
+                )
                 await admin.set_clock_speed(1, frozen=True)
                 served = await served_transcript(zoom, ACCOUNT, transcript["download_url"])
 
@@ -213,7 +205,8 @@ async def _waiting_until(handle: Any) -> datetime:
         progress = await handle.query("progress", result_type=EnrollmentProgress)
         return progress.waiting_until  # type: ignore[no-any-return]
 
-    found: datetime = await _until(check, "the enrollment's delay")
+    found = await eventually(check, "the enrollment's delay", within=120, every=0.2)
+    assert found is not None
     return found
 
 

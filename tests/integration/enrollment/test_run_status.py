@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
+from support.waiting import eventually
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
@@ -79,12 +80,11 @@ async def _details(handle: WorkflowHandle[Any, Any]) -> str:
 
 async def _waiting(handle: WorkflowHandle[Any, Any]) -> None:
     """Until the run waits in its delay (the progress query says until when)."""
-    for _ in range(600):
-        progress = await handle.query("progress")
-        if progress.get("waiting_until"):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the run never reached its delay")
+
+    async def waiting_until() -> object:
+        return (await handle.query("progress")).get("waiting_until")
+
+    await eventually(waiting_until, "the run to reach its delay", within=30)
 
 
 async def _count(client: Client, query: str, expected: int) -> int:

@@ -26,12 +26,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 import signal
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -47,6 +44,8 @@ from integration.sync import sync_world as world
 from integration.sync.sync_kit import SyncWorld, prepare_store
 from sqlalchemy import Engine
 from sqlmodel import Session
+from support.rollcall import RollcallProcess
+from support.waiting import eventually
 from support.zoom import emulator_connection
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import EventType, PendingActivityState
@@ -477,45 +476,6 @@ async def reference_run(
 # --- crash test: a real worker process, SIGKILLed 7 times -----------------------------------------
 
 
-class WorkerProcess:
-    """``python -m engine.cli worker`` with its output appended to a log file."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self._log = log.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "engine.cli", "worker"],
-            env={**os.environ, **env},
-            cwd=REPO_ROOT,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    async def exited(self, within: float) -> int:
-        return await asyncio.to_thread(self.process.wait, within)
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
-
-
-@pytest.fixture
-def worker_processes() -> Iterator[list[WorkerProcess]]:
-    started: list[WorkerProcess] = []
-    yield started
-    for process in started:
-        process.stop()
-
-
 async def fail_killed_attempts(client: Client, handle: WorkflowHandle[Any, Any]) -> list[str]:
     """Fail the activity attempts the killed worker had started (what their timeout would do), and
     send the next workflow task to the normal queue rather than the dead worker's sticky queue
@@ -558,13 +518,16 @@ def _count(db_engine: Engine, table: type[Any]) -> int:
         return int(session.execute(query).scalar_one())
 
 
-async def kill_when(process: WorkerProcess, reached: Callable[[], bool], within: float = 60) -> None:
+async def kill_when(process: RollcallProcess, reached: Callable[[], bool], within: float = 60) -> None:
     """SIGKILL the worker as soon as ``reached()`` holds (polled every 20 ms)."""
-    deadline = time.monotonic() + within
-    while not await asyncio.to_thread(reached):
+
+    async def reached_while_running() -> bool:
+        if await asyncio.to_thread(reached):
+            return True
         assert process.process.poll() is None, "the worker ended before the kill point"
-        assert time.monotonic() < deadline, "the kill point was never reached"
-        await asyncio.sleep(0.02)
+        return False
+
+    await eventually(reached_while_running, "the kill point", within=within, every=0.02)
     process.kill()
 
 
@@ -576,7 +539,7 @@ async def test_a_sync_killed_seven_times_ends_with_exact_results(
     db_engine: Engine,
     reference_engine: Engine,
     activity_executor: ThreadPoolExecutor,
-    worker_processes: list[WorkerProcess],
+    worker_processes: list[RollcallProcess],
     tmp_path: Path,
 ) -> None:
     await sync_world.admin.add_webinar(sync_world.main_account, big_webinar())
@@ -607,8 +570,8 @@ async def test_a_sync_killed_seven_times_ends_with_exact_results(
     registrations = lambda: _count(db_engine, Participation)  # noqa: E731
     joins = lambda: _count(db_engine, AttendanceSession)  # noqa: E731
 
-    def by_failpoint(name: str) -> Callable[[WorkerProcess], Awaitable[None]]:
-        async def wait(process: WorkerProcess) -> None:
+    def by_failpoint(name: str) -> Callable[[RollcallProcess], Awaitable[None]]:
+        async def wait(process: RollcallProcess) -> None:
             try:
                 returncode = await process.exited(within=60)
             except subprocess.TimeoutExpired:
@@ -617,15 +580,15 @@ async def test_a_sync_killed_seven_times_ends_with_exact_results(
 
         return wait
 
-    def by_progress(reached: Callable[[], bool]) -> Callable[[WorkerProcess], Awaitable[None]]:
-        async def wait(process: WorkerProcess) -> None:
+    def by_progress(reached: Callable[[], bool]) -> Callable[[RollcallProcess], Awaitable[None]]:
+        async def wait(process: RollcallProcess) -> None:
             await kill_when(process, reached)
             await process.exited(within=10)
 
         return wait
 
     # (failpoint armed in the worker, how the test waits for the kill, the activity that was killed)
-    kills: list[tuple[str, Callable[[WorkerProcess], Awaitable[None]], str]] = [
+    kills: list[tuple[str, Callable[[RollcallProcess], Awaitable[None]], str]] = [
         # 1. the plan is committed (marketing event, open audit entry) but not returned
         ("webinar_sync.plan.after_commit", by_failpoint("plan.after_commit"), "plan_sync"),
         # 2. the first registrant page is committed, its cursor never heartbeated
@@ -644,7 +607,7 @@ async def test_a_sync_killed_seven_times_ends_with_exact_results(
     progress = []
     for failpoint_spec, wait_for_kill, activity_type in kills:
         arm = {FAILPOINTS_VARIABLE: f"{failpoint_spec}=kill"} if failpoint_spec else {}
-        process = WorkerProcess({**env, **arm}, log)
+        process = RollcallProcess("worker", {**env, **arm}, cwd=REPO_ROOT, log=log)
         worker_processes.append(process)
         await wait_for_kill(process)
         killed = await fail_killed_attempts(sync_world.client, handle)
@@ -657,7 +620,7 @@ async def test_a_sync_killed_seven_times_ends_with_exact_results(
     # Progress is real: registrants were written across kills, then attendees.
     assert 0 < progress[1][1] <= 300 and progress[2][1] >= 1_500 and progress[4][2] >= 1_300, progress
 
-    worker_processes.append(WorkerProcess(env, log))  # the last worker has no failpoint
+    worker_processes.append(RollcallProcess("worker", env, cwd=REPO_ROOT, log=log))  # the last worker has no failpoint
     result = await asyncio.wait_for(handle.result(), timeout=90)
 
     assert result.status == "partial", log.read_text()[-5000:]
@@ -793,13 +756,12 @@ async def test_triggers_during_a_run_coalesce_into_one_follow_up_run(sync_world:
     workflow_id = await trigger("manual")
     first = sync_world.client.get_workflow_handle(workflow_id)
     first_run = (await first.describe()).run_id
-    for _ in range(200):
+
+    async def at_the_registrants() -> bool:
         pending = (await first.describe()).raw_description.pending_activities
-        if any(activity.activity_type.name == "sync_registrants" for activity in pending):
-            break
-        await asyncio.sleep(0.02)
-    else:
-        pytest.fail("the run never reached the registrants")
+        return any(activity.activity_type.name == "sync_registrants" for activity in pending)
+
+    await eventually(at_the_registrants, "the run to reach the registrants", within=10, every=0.02)
     for kind in ("webhook", "schedule", "manual"):
         assert await trigger(kind) == workflow_id  # signal-with-start: the same workflow
     assert (await first.describe()).run_id == first_run  # ... and the same run: nothing new started
