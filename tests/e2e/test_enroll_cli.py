@@ -12,6 +12,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -184,7 +185,7 @@ def test_enroll_csv_reports_every_row_and_starts_each_enrollment(stack: RunningS
             {"company": "Co0"},
         )
 
-        def view_then_unenroll(contact_id: int) -> tuple[int, dict, dict]:  # type: ignore[type-arg]
+        def view_then_unenroll(contact_id: int) -> tuple[int, dict[str, Any], dict[str, Any]]:
             detail = api.get(f"/v1/workflows/{key}/enrollments/{contact_id}").json()
             ended = api.delete(f"/v1/workflows/{key}/enrollments/{contact_id}")
             assert ended.status_code == 200, ended.text

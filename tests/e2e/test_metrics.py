@@ -13,6 +13,7 @@ import sqlite3
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -183,13 +184,13 @@ def test_metrics_move_by_what_a_scripted_demo_did(tmp_path: Path, receiver: str)
             assert unsigned.status_code == 401 and unsigned.json()["error"]["code"] == "MISSING_SIGNATURE"
 
             contacts = [item["contact_id"] for item in items[:2]]
+
+            def enrollment(contact: int) -> Any:
+                return client.get(f"/v1/workflows/{WORKFLOW}/enrollments/{contact}", headers=admin).json()
+
             histories = [
                 wait_until(
-                    lambda contact=contact: client.get(
-                        f"/v1/workflows/{WORKFLOW}/enrollments/{contact}", headers=admin
-                    ).json(),
-                    lambda detail: detail["status"] != "active",
-                    "the enrollments to end",
+                    partial(enrollment, contact), lambda detail: detail["status"] != "active", "the enrollments to end"
                 )["history"]
                 for contact in contacts
             ]

@@ -12,7 +12,9 @@ import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -156,9 +158,13 @@ def test_one_bulk_request_is_one_trace_across_the_api_and_the_worker(
             )
             assert bulk.status_code == 200, bulk.text
             results = bulk.json()["results"]
+
+            def enrollment(contact: int) -> Any:
+                return client.get(f"/v1/workflows/traced-demo/enrollments/{contact}").json()
+
             for item in results:
                 wait_until(
-                    lambda item=item: client.get(f"/v1/workflows/traced-demo/enrollments/{item['contact_id']}").json(),
+                    partial(enrollment, item["contact_id"]),
                     lambda detail: detail["status"] != "active",
                     "the enrollments to end",
                 )

@@ -46,8 +46,8 @@ def test_up_starts_everything_stops_cleanly_and_keeps_history(tmp_path: Path) ->
             [temporal, "operator", "search-attribute", "list", "--address", temporal_address],
             capture_output=True, text=True, check=True, timeout=30,
         ).stdout  # fmt: skip
-        for key in SearchAttribute.ALL:
-            assert key.name in attributes
+        for attribute in SearchAttribute.ALL:
+            assert attribute.name in attributes
 
         key = (tmp_path / ".rollcall" / "api-key").read_text().strip()
         headers = {"Authorization": f"Bearer {key}"}

@@ -55,7 +55,7 @@ from zoom_emulator import EmulatorAdmin, EmulatorServer, FaultKind, FaultRule, S
 from zoom_emulator.core.seeds import AccountSeed, UserSeed, WebinarSeed
 
 if TYPE_CHECKING:
-    from conftest import Definitions, WebhookReceiver
+    from integration.enrollment.conftest import Definitions, WebhookReceiver
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -752,8 +752,10 @@ async def test_vip_follow_up_as_shipped_runs_to_its_end_in_the_demo_setup(
             results = [await client.get_workflow_handle(started.workflow_id).result() for started in (vera, otto)]
             for who in ("vera", "otto"):
                 # webinar-invite waits for the webinar's end, unless the shared test clock is past it.
+                contact_id = people[who]
+                assert contact_id is not None
                 with contextlib.suppress(NotEnrolled):
-                    await service.unenroll(definitions.key("invite"), people[who])
+                    await service.unenroll(definitions.key("invite"), contact_id)
 
     assert [(r["status"], r["reason"]) for r in results] == [("completed", "end_step")] * 2
     assert outcomes(world_log(db_engine, vera.enrollment_id)) == [

@@ -41,7 +41,7 @@ from engine.failpoints import ENV_VARIABLE as FAILPOINTS_VARIABLE
 from engine.temporal import SearchAttribute
 
 if TYPE_CHECKING:
-    from conftest import Definitions
+    from integration.enrollment.conftest import Definitions
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -107,7 +107,7 @@ def steps(db_engine: Engine, enrollment_id: int) -> list[tuple[str, str]]:
 
 async def repair_pass(client: Client, task_queue: str, **request: Any) -> RepairResult:
     """One pass, run as the schedule runs it: the RepairEnrollments workflow on the worker."""
-    return await client.execute_workflow(
+    result: RepairResult = await client.execute_workflow(
         REPAIR_WORKFLOW_TYPE,
         RepairRequest(**request),
         id=f"repair-test-{uuid.uuid4().hex[:8]}",
@@ -115,6 +115,7 @@ async def repair_pass(client: Client, task_queue: str, **request: Any) -> Repair
         result_type=RepairResult,
         execution_timeout=timedelta(seconds=60),
     )
+    return result
 
 
 async def visible(client: Client, query: str) -> None:

@@ -30,7 +30,7 @@ from engine.enrollment.service import ContactIn, EnrollmentService
 from engine.temporal import SearchAttribute
 
 if TYPE_CHECKING:
-    from conftest import Definitions, WebhookReceiver
+    from integration.enrollment.conftest import Definitions, WebhookReceiver
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -74,7 +74,7 @@ class Run:
 
 
 async def _details(handle: WorkflowHandle[Any, Any]) -> str:
-    metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    metadata: WorkflowMetadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
     return metadata.current_details
 
 

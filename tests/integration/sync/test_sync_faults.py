@@ -43,7 +43,7 @@ from integration.sync import store_view as view
 from integration.sync import sync_world as world
 from integration.sync.sync_kit import SyncWorld, prepare_store
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col
 from support.rollcall import RollcallProcess
 from support.waiting import eventually
 from support.zoom import emulator_connection
@@ -133,7 +133,7 @@ def sessions_of(i: int) -> list[tuple[datetime, datetime]]:
 
 def big_webinar() -> WebinarSeed:
     registrants = [
-        RegistrantSeed(email=email(i), first_name=f"P{i}", last_name="Crash", status=status_of(i))  # type: ignore[arg-type]
+        RegistrantSeed(email=email(i), first_name=f"P{i}", last_name="Crash", status=status_of(i))
         for i in range(REGISTRANTS)
     ]
     registrants += [RegistrantSeed(email=address, first_name="Ex", last_name="Cluded") for address in EXCLUDED]
@@ -270,7 +270,7 @@ PARTS = ("event", "contacts", "units", "participations", "sessions", "timeline",
 def snapshot(db_engine: Engine, webinar_id: str) -> dict[str, Any]:
     """Every row the sync writes, keyed by business values (no store ids, no wall-clock times)."""
     with Session(db_engine) as session:
-        (event,) = session.scalars(sa.select(MarketingEvent).where(MarketingEvent.zoom_webinar_id == webinar_id))
+        (event,) = session.scalars(sa.select(MarketingEvent).where(col(MarketingEvent.zoom_webinar_id) == webinar_id))
         contacts = {
             row.email: (
                 row.first_name,
@@ -297,14 +297,16 @@ def snapshot(db_engine: Engine, webinar_id: str) -> dict[str, Any]:
                 None if p.attendance_percent is None else round(p.attendance_percent, 6),
             )
             for email_, p in session.execute(
-                sa.select(Contact.email, Participation).join(Participation, Participation.contact_id == Contact.id)
+                sa.select(col(Contact.email), Participation).join(
+                    Participation, col(Participation.contact_id) == col(Contact.id)
+                )
             )
         )
         sessions = sorted(
             (email_, _iso(s.join_time), _iso(s.leave_time), s.seconds)
             for email_, s in session.execute(
-                sa.select(Contact.email, AttendanceSession).join(
-                    AttendanceSession, AttendanceSession.contact_id == Contact.id
+                sa.select(col(Contact.email), AttendanceSession).join(
+                    AttendanceSession, col(AttendanceSession.contact_id) == col(Contact.id)
                 )
             )
         )
@@ -318,14 +320,16 @@ def snapshot(db_engine: Engine, webinar_id: str) -> dict[str, Any]:
                 t.recording_id is not None,
             )
             for email_, t in session.execute(
-                sa.select(Contact.email, TimelineEvent).join(TimelineEvent, TimelineEvent.contact_id == Contact.id)
+                sa.select(col(Contact.email), TimelineEvent).join(
+                    TimelineEvent, col(TimelineEvent.contact_id) == col(Contact.id)
+                )
             )
         )
         units = sorted(
             (email_, unit)
             for email_, unit in session.execute(
-                sa.select(Contact.email, ContactBusinessUnit.business_unit_id).join(
-                    ContactBusinessUnit, ContactBusinessUnit.contact_id == Contact.id
+                sa.select(col(Contact.email), col(ContactBusinessUnit.business_unit_id)).join(
+                    ContactBusinessUnit, col(ContactBusinessUnit.contact_id) == col(Contact.id)
                 )
             )
         )
@@ -352,7 +356,7 @@ def recomputed_rollups_unchanged(db_engine: Engine) -> None:
     """Rollups equal a from-scratch recomputation over every contact (R-PROP: derived, never incremented)."""
     before = {email_: view.rollups(contact) for email_, contact in view.contacts(db_engine).items()}
     with Session(db_engine) as session:
-        ids = [i for i in session.scalars(sa.select(Contact.id)) if i is not None]
+        ids = [i for i in session.scalars(sa.select(col(Contact.id))) if i is not None]
         recompute_rollups(session, ids)
         session.commit()
     after = {email_: view.rollups(contact) for email_, contact in view.contacts(db_engine).items()}
@@ -512,8 +516,8 @@ def _count(db_engine: Engine, table: type[Any]) -> int:
         query = (
             sa.select(sa.func.count())
             .select_from(table)
-            .join(MarketingEvent, MarketingEvent.id == table.marketing_event_id)
-            .where(MarketingEvent.zoom_webinar_id == BIG)
+            .join(MarketingEvent, col(MarketingEvent.id) == table.marketing_event_id)
+            .where(col(MarketingEvent.zoom_webinar_id) == BIG)
         )
         return int(session.execute(query).scalar_one())
 
@@ -567,8 +571,11 @@ async def test_a_sync_killed_seven_times_ends_with_exact_results(
     workflow_id = await sync_big(sync_world.client, sync_world, queue)
     handle = sync_world.client.get_workflow_handle(workflow_id, result_type=SyncResult)
 
-    registrations = lambda: _count(db_engine, Participation)  # noqa: E731
-    joins = lambda: _count(db_engine, AttendanceSession)  # noqa: E731
+    def registrations() -> int:
+        return _count(db_engine, Participation)
+
+    def joins() -> int:
+        return _count(db_engine, AttendanceSession)
 
     def by_failpoint(name: str) -> Callable[[RollcallProcess], Awaitable[None]]:
         async def wait(process: RollcallProcess) -> None:

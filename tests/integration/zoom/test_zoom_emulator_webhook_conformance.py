@@ -125,8 +125,8 @@ async def _run_world(admin: EmulatorAdmin, http: httpx.AsyncClient, server: Emul
     for webinar_id, action, email in ((W_MANUAL, "approve", "manual.one@customers.example"),
                                       (W_MANUAL, "deny", "manual.two@customers.example"),
                                       (W_OPEN, "cancel", "new.one@customers.example")):  # fmt: skip
-        body = {"action": action, "registrants": [{"email": email}]}
-        answer = await http.put(f"{base}/webinars/{webinar_id}/registrants/status", json=body, headers=headers)
+        change = {"action": action, "registrants": [{"email": email}]}
+        answer = await http.put(f"{base}/webinars/{webinar_id}/registrants/status", json=change, headers=headers)
         assert answer.status_code == 204
     await admin.set_clock(NOW, frozen=False, speed=SPEED)
 
