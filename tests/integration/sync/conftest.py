@@ -21,8 +21,14 @@ from zoom_emulator import EmulatorServer
 
 
 @pytest.fixture
+def sync_emulator(emulator_server: EmulatorServer) -> EmulatorServer:
+    """The session's emulator (``tests/integration/conftest.py``), by the name the sync tests use."""
+    return emulator_server
+
+
+@pytest.fixture
 async def sync_world(
-    emulator_server: EmulatorServer,
+    sync_emulator: EmulatorServer,
     temporal_client: Client,
     db_engine: Engine,
     task_queue: str,
@@ -30,12 +36,12 @@ async def sync_world(
 ) -> AsyncIterator[SyncWorld]:
     suffix = uuid.uuid4().hex[:8]
     main_account, emea_account = f"acct-main-{suffix}", f"acct-emea-{suffix}"
-    async with seeded_admin(emulator_server, world.seed(main_account, emea_account)) as admin:
+    async with seeded_admin(sync_emulator, world.seed(main_account, emea_account)) as admin:
         prepare_store(db_engine, main_account, emea_account)
         zoom = ZoomSettings(
             connections=[
-                emulator_connection(emulator_server, main_account, name="sync-main"),
-                emulator_connection(emulator_server, emea_account, name="sync-emea"),
+                emulator_connection(sync_emulator, main_account, name="sync-main"),
+                emulator_connection(sync_emulator, emea_account, name="sync-emea"),
             ]
         )
         worker = build_worker(

@@ -34,15 +34,11 @@ W_WAITING = "93100000601"
 
 
 async def test_the_command_shows_progress_bars_then_the_run_s_entry(
-    sync_world: SyncWorld,
-    emulator_server: EmulatorServer,
-    database_url: str,
-    db_engine: Engine,
-    temporal_client: Client,
+    sync_world: SyncWorld, sync_emulator: EmulatorServer, database_url: str, db_engine: Engine, temporal_client: Client
 ) -> None:
     """#14.4: bars of registrants and attendees against Zoom's totals, the final state in words,
     then the run's audit entry with every count."""
-    app = api_app(sync_world, emulator_server, database_url, db_engine, temporal_client)
+    app = api_app(sync_world, sync_emulator, database_url, db_engine, temporal_client)
     console = Console(record=True, width=160)
     with serve(app) as url, ApiClient(url, API_KEY) as client:
         code = await asyncio.to_thread(follow_sync, client, world.W_ENDED, console, poll=0.1)
@@ -58,14 +54,10 @@ async def test_the_command_shows_progress_bars_then_the_run_s_entry(
 
 
 async def test_no_wait_starts_and_says_how_to_follow(
-    sync_world: SyncWorld,
-    emulator_server: EmulatorServer,
-    database_url: str,
-    db_engine: Engine,
-    temporal_client: Client,
+    sync_world: SyncWorld, sync_emulator: EmulatorServer, database_url: str, db_engine: Engine, temporal_client: Client
 ) -> None:
     """#14.4: ``--no-wait`` prints the workflow id and how to follow the run, and returns at once."""
-    app = api_app(sync_world, emulator_server, database_url, db_engine, temporal_client)
+    app = api_app(sync_world, sync_emulator, database_url, db_engine, temporal_client)
     console = Console(record=True, width=300)
     with serve(app) as url, ApiClient(url, API_KEY) as client:
         code = await asyncio.to_thread(follow_sync, client, world.W_ENDED, console, wait=False)
@@ -82,11 +74,7 @@ async def test_no_wait_starts_and_says_how_to_follow(
 
 
 async def test_at_its_timeout_the_command_says_it_stopped_waiting_and_the_sync_goes_on(
-    sync_world: SyncWorld,
-    emulator_server: EmulatorServer,
-    database_url: str,
-    db_engine: Engine,
-    temporal_client: Client,
+    sync_world: SyncWorld, sync_emulator: EmulatorServer, database_url: str, db_engine: Engine, temporal_client: Client
 ) -> None:
     """#14.4: ``rollcall sync W --timeout 3`` on a sync that waits for its recording: exit 3, says it
     stopped waiting and that the sync goes on (with what it waits for), and prints no audit entry."""
@@ -96,7 +84,7 @@ async def test_at_its_timeout_the_command_says_it_stopped_waiting_and_the_sync_g
         sync_world.main_account,
         ended_webinar(W_WAITING, start=zoom_now - timedelta(minutes=90), recording_after_minutes=90),
     )
-    app = api_app(sync_world, emulator_server, database_url, db_engine, temporal_client)
+    app = api_app(sync_world, sync_emulator, database_url, db_engine, temporal_client)
     with serve(app) as url:
         command = [sys.executable, "-m", "engine.cli", "sync", W_WAITING, "--timeout", "3"]
         env = {**os.environ, "ROLLCALL_API_URL": url, "ROLLCALL_API_KEY": API_KEY, "COLUMNS": "200"}

@@ -538,7 +538,7 @@ async def kill_when(process: RollcallProcess, reached: Callable[[], bool], withi
 @pytest.mark.timeout(240)
 async def test_a_sync_killed_seven_times_ends_with_exact_results(
     sync_world: SyncWorld,
-    emulator_server: EmulatorServer,
+    sync_emulator: EmulatorServer,
     database_url: str,
     db_engine: Engine,
     reference_engine: Engine,
@@ -548,14 +548,14 @@ async def test_a_sync_killed_seven_times_ends_with_exact_results(
 ) -> None:
     await sync_world.admin.add_webinar(sync_world.main_account, big_webinar())
     want = expected()
-    reference, reference_entry = await reference_run(sync_world, emulator_server, reference_engine, activity_executor)
+    reference, reference_entry = await reference_run(sync_world, sync_emulator, reference_engine, activity_executor)
 
     connections = []
     for name, account, secret in (
         ("sync-main", sync_world.main_account, "main-secret"),
         ("sync-emea", sync_world.emea_account, "emea-secret"),
     ):
-        config = emulator_connection(emulator_server, account, name=name).model_dump(mode="json")
+        config = emulator_connection(sync_emulator, account, name=name).model_dump(mode="json")
         config["client_secret"] = secret
         connections.append(config)
     queue = f"crash-{uuid.uuid4().hex[:8]}"
@@ -682,14 +682,14 @@ def fault_rules() -> list[FaultRule]:
 @pytest.mark.timeout(200)
 async def test_a_sync_through_5xx_and_429s_gives_the_exact_results_of_a_clean_run(
     sync_world: SyncWorld,
-    emulator_server: EmulatorServer,
+    sync_emulator: EmulatorServer,
     db_engine: Engine,
     reference_engine: Engine,
     activity_executor: ThreadPoolExecutor,
 ) -> None:
     await sync_world.admin.add_webinar(sync_world.main_account, big_webinar())
     want = expected()
-    reference, reference_entry = await reference_run(sync_world, emulator_server, reference_engine, activity_executor)
+    reference, reference_entry = await reference_run(sync_world, sync_emulator, reference_engine, activity_executor)
     calls_clean = dict((await sync_world.admin.stats())["requests"])
 
     admin = sync_world.admin

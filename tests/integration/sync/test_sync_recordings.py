@@ -114,7 +114,7 @@ async def test_no_recording_two_hours_after_the_end_completes_the_run_and_a_late
 
 async def test_no_recording_within_the_grace_period_is_waited_for(
     time_skipping_env: WorkflowEnvironment,
-    emulator_server: EmulatorServer,
+    sync_emulator: EmulatorServer,
     db_engine: Engine,
     task_queue: str,
     activity_executor: ThreadPoolExecutor,
@@ -126,7 +126,7 @@ async def test_no_recording_within_the_grace_period_is_waited_for(
     main_account, emea_account = f"acct-main-{suffix}", f"acct-emea-{suffix}"
     client = time_skipping_env.client
     zoom_now = await time_skipping_env.get_current_time()
-    async with EmulatorAdmin(emulator_server.base_url) as admin:
+    async with EmulatorAdmin(sync_emulator.base_url) as admin:
         await admin.reset()
         await admin.set_rate_limit_mode(RateLimitMode.ENFORCED)
         await admin.seed(world.seed(main_account, emea_account))
@@ -134,7 +134,7 @@ async def test_no_recording_within_the_grace_period_is_waited_for(
         start = zoom_now - timedelta(minutes=90)  # ended 30 minutes ago
         await admin.add_webinar(main_account, ended_webinar(W_JUST_ENDED, start=start, recording_after_minutes=60))
         prepare_store(db_engine, main_account, emea_account)
-        zoom = ZoomSettings(connections=[emulator_connection(emulator_server, main_account, name="sync-main")])
+        zoom = ZoomSettings(connections=[emulator_connection(sync_emulator, main_account, name="sync-main")])
         async with build_worker(
             client, db_engine, task_queue=task_queue, executor=activity_executor, zoom_settings=zoom
         ):

@@ -70,14 +70,14 @@ async def test_syncing_three_times_changes_nothing(sync_world: SyncWorld, db_eng
 
 
 async def test_a_cancellation_in_zoom_is_synced(
-    sync_world: SyncWorld, emulator_server: EmulatorServer, db_engine: Engine
+    sync_world: SyncWorld, sync_emulator: EmulatorServer, db_engine: Engine
 ) -> None:
     """R-SYNC-3: a registration cancelled in Zoom becomes a cancelled participation; rollups follow."""
     await sync_world.sync(world.W_UPCOMING)
     early = view.contacts(db_engine)["early@customers.example"]
     assert view.rollups(early)[0] == 1 and view.rollups(early)[3] is not None
 
-    config = emulator_connection(emulator_server, sync_world.main_account)
+    config = emulator_connection(sync_emulator, sync_world.main_account)
     async with ZoomClient(config) as zoom:
         await zoom.update_registrant_status(
             world.W_UPCOMING, RegistrantAction.CANCEL, [RegistrantRef(email="early@customers.example")]
@@ -142,7 +142,7 @@ async def test_attendance_events_enroll_contacts_into_event_triggered_workflows(
 
 async def test_a_transcript_that_comes_two_hours_after_the_video_is_picked_up_by_the_same_run(
     time_skipping_env: WorkflowEnvironment,
-    emulator_server: EmulatorServer,
+    sync_emulator: EmulatorServer,
     db_engine: Engine,
     task_queue: str,
     activity_executor: ThreadPoolExecutor,
@@ -153,12 +153,12 @@ async def test_a_transcript_that_comes_two_hours_after_the_video_is_picked_up_by
     suffix = uuid.uuid4().hex[:8]
     main_account, emea_account = f"acct-main-{suffix}", f"acct-emea-{suffix}"
     client = time_skipping_env.client
-    async with EmulatorAdmin(emulator_server.base_url) as admin:
+    async with EmulatorAdmin(sync_emulator.base_url) as admin:
         await admin.reset()
         await admin.set_rate_limit_mode(RateLimitMode.ENFORCED)
         await admin.seed(world.seed(main_account, emea_account))
         prepare_store(db_engine, main_account, emea_account)
-        zoom = ZoomSettings(connections=[emulator_connection(emulator_server, main_account, name="sync-main")])
+        zoom = ZoomSettings(connections=[emulator_connection(sync_emulator, main_account, name="sync-main")])
         async with build_worker(
             client, db_engine, task_queue=task_queue, executor=activity_executor, zoom_settings=zoom
         ):

@@ -65,7 +65,7 @@ async def test_a_busy_zoom_is_not_webinar_not_found(
     status: int,
     code: str,
     sync_world: SyncWorld,
-    emulator_server: EmulatorServer,
+    sync_emulator: EmulatorServer,
     database_url: str,
     db_engine: Engine,
     temporal_client: Client,
@@ -73,7 +73,7 @@ async def test_a_busy_zoom_is_not_webinar_not_found(
     """#13.7: Sync now of a webinar the store does not know yet, while Zoom answers 429 (with or
     without its rate-limit headers) or 503 → 429/503 with ``Retry-After``, never 404; once Zoom
     answers again, the same request starts the sync."""
-    async with api(sync_world, emulator_server, database_url, db_engine, temporal_client) as client:
+    async with api(sync_world, sync_emulator, database_url, db_engine, temporal_client) as client:
         await sync_world.admin.add_fault(fault)
         busy = await client.post(f"/v1/webinars/{world.W_ENDED}/sync")
         status_busy = await client.get(f"/v1/webinars/{world.W_ENDED}/sync")
@@ -91,7 +91,7 @@ async def test_a_busy_zoom_is_not_webinar_not_found(
 
 async def test_sync_now_of_a_known_webinar_needs_no_zoom_and_the_sync_retries(
     sync_world: SyncWorld,
-    emulator_server: EmulatorServer,
+    sync_emulator: EmulatorServer,
     database_url: str,
     db_engine: Engine,
     temporal_client: Client,
@@ -99,7 +99,7 @@ async def test_sync_now_of_a_known_webinar_needs_no_zoom_and_the_sync_retries(
     """#13.7: a webinar already synced is started while every ``get_webinar`` answers 503 (202, not
     404 or 503); its run retries the lookup and completes once Zoom answers again."""
     await sync_world.sync(world.W_ENDED)
-    async with api(sync_world, emulator_server, database_url, db_engine, temporal_client) as client:
+    async with api(sync_world, sync_emulator, database_url, db_engine, temporal_client) as client:
         await sync_world.admin.add_fault(
             FaultRule(operation="get_webinar", kind=FaultKind.ERROR, status=503, probability=1.0)
         )
@@ -117,7 +117,7 @@ async def test_sync_now_of_a_known_webinar_needs_no_zoom_and_the_sync_retries(
 
 async def test_status_polls_never_call_zoom(
     sync_world: SyncWorld,
-    emulator_server: EmulatorServer,
+    sync_emulator: EmulatorServer,
     database_url: str,
     db_engine: Engine,
     temporal_client: Client,
@@ -131,7 +131,7 @@ async def test_status_polls_never_call_zoom(
         ended_webinar(W_WAITING, start=zoom_now - timedelta(minutes=90), recording_after_minutes=90),
     )
     states: list[dict[str, Any]] = []
-    async with api(sync_world, emulator_server, database_url, db_engine, temporal_client) as client:
+    async with api(sync_world, sync_emulator, database_url, db_engine, temporal_client) as client:
         started = (await client.post(f"/v1/webinars/{W_WAITING}/sync")).json()
         for _ in range(400):
             state = (await client.get(f"/v1/webinars/{W_WAITING}/sync")).json()

@@ -29,7 +29,7 @@ MP4_BYTES = 123_456_789
 
 
 async def test_the_transcript_is_downloaded_once_stored_cue_by_cue_and_found(
-    sync_world: SyncWorld, emulator_server: EmulatorServer, db_engine: Engine
+    sync_world: SyncWorld, sync_emulator: EmulatorServer, db_engine: Engine
 ) -> None:
     """#15.4: the cues stored are the served file's (speaker and text, in order), linked to the
     recording file and the occurrence; the audit entry counts them; a re-sync downloads nothing
@@ -48,7 +48,7 @@ async def test_the_transcript_is_downloaded_once_stored_cue_by_cue_and_found(
             )
         )
     assert file is not None and file.file_type == "TRANSCRIPT" and file.download_url
-    served = await served_transcript(emulator_server, sync_world.main_account, file.download_url)
+    served = await served_transcript(sync_emulator, sync_world.main_account, file.download_url)
     expected = zoom_cues(served)
 
     assert [(cue.speaker, cue.text) for cue in cues] == expected

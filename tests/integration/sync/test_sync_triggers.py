@@ -35,11 +35,7 @@ def zoom_settings(sync_world: SyncWorld, emulator: EmulatorServer) -> ZoomSettin
 
 
 async def test_sync_now_through_the_api(
-    sync_world: SyncWorld,
-    emulator_server: EmulatorServer,
-    database_url: str,
-    db_engine: Engine,
-    temporal_client: Client,
+    sync_world: SyncWorld, sync_emulator: EmulatorServer, database_url: str, db_engine: Engine, temporal_client: Client
 ) -> None:
     settings = Settings(
         api_keys=[API_KEY], database_url=database_url, definitions_dir=None, temporal_task_queue=sync_world.task_queue
@@ -48,7 +44,7 @@ async def test_sync_now_through_the_api(
         settings,
         db_engine=db_engine,
         temporal_client=temporal_client,
-        zoom_settings=zoom_settings(sync_world, emulator_server),
+        zoom_settings=zoom_settings(sync_world, sync_emulator),
     )
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app),
@@ -74,11 +70,7 @@ async def test_sync_now_through_the_api(
 
 
 async def test_a_signed_webinar_ended_webhook_syncs_the_webinar_with_no_manual_step(
-    sync_world: SyncWorld,
-    emulator_server: EmulatorServer,
-    database_url: str,
-    db_engine: Engine,
-    temporal_client: Client,
+    sync_world: SyncWorld, sync_emulator: EmulatorServer, database_url: str, db_engine: Engine, temporal_client: Client
 ) -> None:
     """The emulator signs ``webinar.ended`` as Zoom does → the API route verifies it → signal-with-start
     of the webinar's sync → the run writes its audit entry (trigger ``webhook``)."""
@@ -90,7 +82,7 @@ async def test_a_signed_webinar_ended_webhook_syncs_the_webinar_with_no_manual_s
         temporal_address=target,
         temporal_task_queue=sync_world.task_queue,
     )
-    app = create_app(settings, db_engine=db_engine, zoom_settings=zoom_settings(sync_world, emulator_server))
+    app = create_app(settings, db_engine=db_engine, zoom_settings=zoom_settings(sync_world, sync_emulator))
     with serve(app) as url:
         # The sync world's emulator clock is frozen in 2025; the API checks signatures by the wall clock.
         await sync_world.admin.set_webhook_timestamp_clock("wall")
@@ -115,11 +107,7 @@ async def test_a_signed_webinar_ended_webhook_syncs_the_webinar_with_no_manual_s
 
 
 async def test_the_sync_command_follows_the_run_and_prints_the_audit_entry(
-    sync_world: SyncWorld,
-    emulator_server: EmulatorServer,
-    database_url: str,
-    db_engine: Engine,
-    temporal_client: Client,
+    sync_world: SyncWorld, sync_emulator: EmulatorServer, database_url: str, db_engine: Engine, temporal_client: Client
 ) -> None:
     """``rollcall sync`` (engine.sync.cli.follow_sync) over real HTTP: 202, live progress, then the entry."""
     from rich.console import Console
@@ -134,7 +122,7 @@ async def test_the_sync_command_follows_the_run_and_prints_the_audit_entry(
         temporal_address=temporal_client.service_client.config.target_host,
         temporal_task_queue=sync_world.task_queue,
     )
-    app = create_app(settings, db_engine=db_engine, zoom_settings=zoom_settings(sync_world, emulator_server))
+    app = create_app(settings, db_engine=db_engine, zoom_settings=zoom_settings(sync_world, sync_emulator))
     console = Console(record=True, width=200)
     with serve(app) as url, ApiClient(url, API_KEY) as client:
         code = await asyncio.to_thread(follow_sync, client, world.W_ENDED, console, poll=0.1)
