@@ -128,6 +128,7 @@ def _contacts_csv(path: Path) -> None:
     assert person == 47
 
 
+# long: one CSV through the CLI, then every row's report and run checked in the order a reader follows them
 def test_enroll_csv_reports_every_row_and_starts_each_enrollment(stack: RunningStack, cli: Cli, tmp_path: Path) -> None:
     key = _key("cli-csv")
     _push(cli, tmp_path, key, DELAYED)

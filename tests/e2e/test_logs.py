@@ -131,6 +131,7 @@ def _stack_env(tmp_path: Path, canaries: Canaries, receiver_url: str, log_format
     return env
 
 
+# long: the scripted demo the canary test searches, request after request, each with its expected answer
 def _drive(api: str, canaries: Canaries, receiver: _Receiver, receiver_url: str) -> None:
     key = {"Authorization": f"Bearer {canaries.api_key}"}
     with httpx.Client(base_url=api, timeout=30) as client:

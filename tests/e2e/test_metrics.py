@@ -107,6 +107,7 @@ def _rows(database: Path, query: str) -> list[tuple[Any, ...]]:
 
 
 @pytest.mark.timeout(240)
+# long: one scripted demo on one stack, then every named metric checked against what the demo did
 def test_metrics_move_by_what_a_scripted_demo_did(tmp_path: Path, receiver: str) -> None:
     """#17.1 acceptance: every named metric of the API and the worker moved by the expected amount;
     the three endpoints parse; labels carry no id and no e-mail."""

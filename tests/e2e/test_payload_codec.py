@@ -53,6 +53,7 @@ def _temporal(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([binary, *args], capture_output=True, text=True, timeout=60)
 
 
+# long: one stack, one run, then its payloads checked at rest, through the codec and in the Web UI
 def test_payloads_are_ciphertext_at_rest_and_decoded_for_a_key_holder(tmp_path: Path) -> None:
     env = up_env()
     env["ROLLCALL_API_KEYS"] = f"ops:admin:{ADMIN_KEY},reader:viewer:{VIEWER_KEY}"

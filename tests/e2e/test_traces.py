@@ -120,6 +120,7 @@ steps:
 
 
 @pytest.mark.timeout(240)
+# long: one stack and one bulk request, then the one trace it made checked span by span
 def test_one_bulk_request_is_one_trace_across_the_api_and_the_worker(
     tmp_path: Path, collector: Collector, receiver: str
 ) -> None:

@@ -27,6 +27,7 @@ EMULATOR_LINE = re.compile(
 )
 
 
+# long: two `up` runs in one folder: the second checks what the first left
 def test_up_starts_everything_stops_cleanly_and_keeps_history(tmp_path: Path) -> None:
     env = up_env()
     api = f"http://127.0.0.1:{env['ROLLCALL_API_PORT']}"

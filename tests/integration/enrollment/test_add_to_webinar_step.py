@@ -308,6 +308,7 @@ def register_then_branch(world: World, webinar_id: str) -> str:
     ],
 )
 @pytest.mark.parametrize("workflow_sandbox", [True, False], ids=["sandboxed", "unsandboxed"], indirect=True)
+# long: one scenario told in order: set-up, registration, the logged outcome and the branch that reads it
 async def test_registered_is_logged_and_the_branch_reads_it(
     world: World, webinar_id: str, property_value: str | None
 ) -> None:
@@ -549,6 +550,7 @@ def record_attendance(
         pytest.param("950-0000-0042", id="dashed"),
     ],
 )
+# long: the shipped definition's whole story, step by step on the time-skipping clock
 async def test_webinar_invite_end_to_end_thanks_attendees_and_sends_the_recording_to_the_others(
     property_value: str,
     time_skipping_env: WorkflowEnvironment,
@@ -719,6 +721,7 @@ async def skip_until_closed(env: WorkflowEnvironment, handles: list[Any], step: 
 
 @pytest.mark.timeskipping
 @pytest.mark.timeout(150)
+# long: the shipped definition run as shipped, each contact's path checked in order
 async def test_vip_follow_up_as_shipped_runs_to_its_end_in_the_demo_setup(
     time_skipping_env: WorkflowEnvironment,
     db_engine: Engine,
@@ -820,6 +823,7 @@ async def test_vip_follow_up_as_shipped_runs_to_its_end_in_the_demo_setup(
 
 @pytest.mark.timeskipping
 @pytest.mark.timeout(150)
+# long: the shipped definition run as shipped, each contact's path checked in order
 async def test_nurture_after_webinar_as_shipped_runs_to_its_end_in_the_demo_setup(
     time_skipping_env: WorkflowEnvironment,
     db_engine: Engine,

@@ -95,6 +95,7 @@ def test_a_batch_costs_the_same_statements_as_one_contact(db_engine: Engine) -> 
     assert first.definition_hash and first.version == 1
 
 
+# long: one batch with one contact per admission rule, each outcome checked beside its reason
 def test_each_contact_of_a_batch_gets_its_own_outcome(db_engine: Engine) -> None:
     key = define(db_engine)
     with Session(db_engine) as session:

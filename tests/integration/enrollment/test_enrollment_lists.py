@@ -230,6 +230,7 @@ async def test_stats_agree_with_a_count_from_scratch_over_the_action_log(
     assert expected["steps"]["invite"]["failed"] > 0
 
 
+# long: one population of enrollments, then every filter and page of the list checked against it
 async def test_the_enrollment_list_filters_pages_and_keeps_emails_for_operators(
     db_engine: Engine, definitions: Definitions, receiver: WebhookReceiver, lists_api: httpx.AsyncClient
 ) -> None:

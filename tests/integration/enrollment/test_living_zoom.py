@@ -117,6 +117,7 @@ def _prepare_store(db_engine: Engine) -> None:
 # The whole story on the embedded store (80 s of the emulator's accelerated clock); each store
 # path it takes runs on PostgreSQL in the crm, sync and enrollment tests.
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+# long: the living-emulator story in the order it happens: enroll, register, run the webinar, sync, branch
 async def test_enroll_register_run_the_webinar_sync_and_branch(
     time_skipping_env: WorkflowEnvironment,
     database_url: str,

@@ -302,6 +302,7 @@ async def test_the_schedule_repairs_unattended(
         await schedule.delete()
 
 
+# long: a crash scenario in order: the killed API, the store it left, the repair and its result
 async def test_the_api_killed_after_admitting_a_bulk_loses_no_enrollment(
     worker: Any,
     definitions: Definitions,

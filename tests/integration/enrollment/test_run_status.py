@@ -98,6 +98,7 @@ async def _count(client: Client, query: str, expected: int) -> int:
     return found
 
 
+# long: every end state side by side, each told three ways
 async def test_each_end_state_is_told_by_the_run_the_attributes_and_the_store(
     temporal_client: Client,
     db_engine: Engine,

@@ -64,6 +64,7 @@ def test_tracing_is_off_without_an_endpoint(monkeypatch: pytest.MonkeyPatch) -> 
     assert not tracing_enabled() and temporal_interceptors() == []
 
 
+# long: one request, then the one trace it made checked span by span
 async def test_one_bulk_request_is_one_trace_with_its_runs_activities_and_webhooks(
     exporter: InMemorySpanExporter,
     temporal_client: Client,

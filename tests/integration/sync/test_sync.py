@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 pytestmark = pytest.mark.timeout(120)
 
 
+# long: one sync, then every table it writes checked row by row
 async def test_a_webinar_syncs_registrants_attendees_and_rollups(sync_world: SyncWorld, db_engine: Engine) -> None:
     """R-SYNC-1…4, R-PROP-1…4, R-SCOPE-3, R-EXC-1…5, R-AUD-3, R-AUD-5."""
     result = await sync_world.sync(world.W_ENDED)

@@ -267,6 +267,7 @@ TABLES = (Contact, ContactBusinessUnit, MarketingEvent, Participation, Attendanc
 PARTS = ("event", "contacts", "units", "participations", "sessions", "timeline", "recordings", "rows")
 
 
+# long: every table the sync writes, read into one comparable value, table after table
 def snapshot(db_engine: Engine, webinar_id: str) -> dict[str, Any]:
     """Every row the sync writes, keyed by business values (no store ids, no wall-clock times)."""
     with Session(db_engine) as session:
@@ -536,6 +537,7 @@ async def kill_when(process: RollcallProcess, reached: Callable[[], bool], withi
 
 
 @pytest.mark.timeout(240)
+# long: seven kill points in order, each with its check, then the exact results
 async def test_a_sync_killed_seven_times_ends_with_exact_results(
     sync_world: SyncWorld,
     sync_emulator: EmulatorServer,
@@ -742,6 +744,7 @@ async def _history_events(handle: WorkflowHandle[Any, Any]) -> list[Any]:
     return list((await handle.fetch_history()).events)
 
 
+# long: one run and its triggers, then the run chain and what it wrote, in order
 async def test_triggers_during_a_run_coalesce_into_one_follow_up_run(sync_world: SyncWorld, db_engine: Engine) -> None:
     """Three triggers while a run syncs → one continue-as-new, one follow-up run, two audit entries."""
     # Slow the registrant listing down so the triggers surely arrive while the run works.

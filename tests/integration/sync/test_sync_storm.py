@@ -71,6 +71,7 @@ async def _until(client: Client, workflow_id: str, condition: Any) -> SyncProgre
     raise AssertionError(f"the run never reached the expected state; last progress: {progress}")
 
 
+# long: one storm while a run waits, then the refresh and the history it left, in order
 async def test_a_webhook_storm_while_waiting_is_one_refresh_and_a_bounded_history(
     sync_world: SyncWorld, db_engine: Engine
 ) -> None:

@@ -45,6 +45,7 @@ def _participations(engine: Engine, contact_id: int) -> int:
 
 
 @pytest.mark.timeout(180)
+# long: a crash scenario in order: the killed worker, what Zoom and the store hold, the recovery
 async def test_worker_killed_after_zoom_accepted_recovers_with_one_registrant_and_one_participation(
     temporal_client: Client,
     database_url: str,

@@ -108,6 +108,7 @@ async def _expect_error(call: Awaitable[Any]) -> None:
         await call
 
 
+# long: every operation of the OpenAPI subset exercised once, checked against its schema
 async def test_emulator_answers_and_client_requests_match_the_openapi_subset(
     openapi: OpenAPI,
     recorded: tuple[ZoomClient, httpx.AsyncClient, Recorder],
