@@ -70,6 +70,9 @@ class ZoomSettings(BaseSettings):
     connections_file: Path | None = None
     #: Rollcall's own token buckets, so it does not cause 429s; turn off only against the emulator.
     rate_limit_enabled: bool = True
+    #: Workers (and APIs) pace each Zoom account together through the CRM store, so N processes
+    #: send what one would; ``false``: each process paces alone (right for one process only).
+    rate_limit_shared: bool = True
     timeout_seconds: float = 30.0
 
     def load_connections(self) -> dict[str, ZoomConnectionConfig]:
