@@ -51,7 +51,13 @@ from engine.zoom.models import (
     ZoomModel,
     ZoomUser,
 )
-from engine.zoom.ratelimit import DEFAULT_BACKOFF_SECONDS, AccountRateLimiter, RateLabel, RateLimiter
+from engine.zoom.ratelimit import (
+    DEFAULT_BACKOFF_SECONDS,
+    AccountRateLimiter,
+    RateLabel,
+    RateLimiter,
+    per_second_limits,
+)
 from engine.zoom.settings import ZoomConnectionConfig
 from engine.zoom.uuids import encode_path_id
 
@@ -151,7 +157,8 @@ class ZoomClient:
         self._auth = ServerToServerAuth(connection, self._http, clock=monotonic)
         self._limiter: RateLimiter | None = None
         if rate_limit:
-            self._limiter = rate_limiter or AccountRateLimiter(connection.plan)
+            limits = per_second_limits(connection.plan, connection.rate_limits)
+            self._limiter = rate_limiter or AccountRateLimiter(connection.plan, limits=limits)
         self._base = connection.api_base_url.rstrip("/")
         self._utcnow = utcnow
 

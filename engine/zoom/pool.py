@@ -77,7 +77,9 @@ class ZoomClientPool:
                 raise ZoomConnectionUnknown(f"Zoom connection {name!r} is not configured on this worker")
             settings = self.settings()
             limiter = (
-                self._limiters.for_account(config.account_id, config.plan, shared=settings.rate_limit_shared)
+                self._limiters.for_account(
+                    config.account_id, config.plan, shared=settings.rate_limit_shared, overrides=config.rate_limits
+                )
                 if settings.rate_limit_enabled
                 else None
             )

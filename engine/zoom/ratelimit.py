@@ -32,7 +32,7 @@ from typing import Protocol
 import structlog
 
 from engine.metrics import ZOOM_RATE_LIMIT_WAIT_SECONDS, ZOOM_RATE_LIMIT_WAITS
-from engine.zoom.settings import ZoomPlan
+from engine.zoom.settings import RateLimitOverrides, ZoomPlan
 
 log = structlog.get_logger(__name__)
 
@@ -62,6 +62,18 @@ PER_SECOND_LIMITS: dict[ZoomPlan, dict[RateLabel, float]] = {
     ZoomPlan.BUSINESS: {LIGHT: 80, MEDIUM: 60, HEAVY: 40, RESOURCE_INTENSIVE: 20 / 60},
 }
 
+
+def per_second_limits(plan: ZoomPlan, overrides: RateLimitOverrides | None = None) -> dict[RateLabel, float]:
+    """The plan's limits, with the connection's own (``rate_limits``) where it sets them."""
+    limits = dict(PER_SECOND_LIMITS[plan])
+    if overrides is not None:
+        for label in limits:
+            custom = getattr(overrides, label.name.lower())
+            if custom is not None:
+                limits[label] = custom
+    return limits
+
+
 #: Zoom counts in fixed one-second windows; a bucket refilling at the full limit could still put
 #: limit + 1 calls in one window, so Rollcall keeps a 10 % margin and a burst of one. Evenly
 #: spaced at 90 % of the limit, calls may also arrive up to ~1/(10 × limit) s late or early (event
@@ -73,6 +85,10 @@ MIN_COUNTED_WAIT = 0.005
 MAX_BACKOFF_SECONDS = 60.0
 #: The backoff of a per-second 429 without ``Retry-After``: Zoom's windows are one second long.
 DEFAULT_BACKOFF_SECONDS = 1.0
+#: A call whose turn passed longer ago than this (its process was busy) takes a new turn instead,
+#: at most ``MAX_LATE_RETRIES`` times: late calls bunched with on-time ones could over-fill a second.
+LATE_SECONDS = 0.05
+MAX_LATE_RETRIES = 3
 
 
 def _count_wait(label: RateLabel, started: float) -> None:
@@ -123,10 +139,18 @@ class AccountRateLimiter:
     """One bucket per category for one Zoom account, in this process; share it between clients of
     that account."""
 
-    def __init__(self, plan: ZoomPlan, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        plan: ZoomPlan,
+        *,
+        limits: dict[RateLabel, float] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``limits``: per second by category (``per_second_limits``); the plan's by default."""
         self.plan = plan
         self._buckets = {
-            label: TokenBucket(limit * SAFETY_FACTOR, clock=clock) for label, limit in PER_SECOND_LIMITS[plan].items()
+            label: TokenBucket(limit * SAFETY_FACTOR, clock=clock)
+            for label, limit in (limits or PER_SECOND_LIMITS[plan]).items()
         }
 
     async def acquire(self, label: RateLabel) -> None:
@@ -182,6 +206,7 @@ class SharedRateLimiter:
         budgets: RateBudgets,
         executor: Executor,
         *,
+        limits: dict[RateLabel, float] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.plan = plan
@@ -189,10 +214,13 @@ class SharedRateLimiter:
         self._budgets = budgets
         self._executor = executor
         self._clock = clock
-        self._intervals = {label: 1.0 / (limit * SAFETY_FACTOR) for label, limit in PER_SECOND_LIMITS[plan].items()}
+        limits = limits or PER_SECOND_LIMITS[plan]
+        self._intervals = {label: 1.0 / (limit * SAFETY_FACTOR) for label, limit in limits.items()}
         #: Used while the store cannot be reached: this process alone stays under the limits.
-        self._local = AccountRateLimiter(plan, clock=clock)
-        self._waiting: dict[RateLabel, list[asyncio.Future[float]]] = {label: [] for label in self._intervals}
+        self._local = AccountRateLimiter(plan, limits=limits, clock=clock)
+        self._waiting: dict[RateLabel, list[asyncio.Future[tuple[float, bool]]]] = {
+            label: [] for label in self._intervals
+        }
         self._reserving: dict[RateLabel, asyncio.Task[None]] = {}
         #: Per category, when (this process's clock) the last known shared backoff ends.
         self._blocked_until: dict[RateLabel, float] = {}
@@ -200,12 +228,13 @@ class SharedRateLimiter:
 
     async def acquire(self, label: RateLabel) -> None:
         started = time.monotonic()
+        late_retries = 0
         while True:
             blocked = self._blocked_until.get(label, 0.0) - self._clock()
             if blocked > 0:
                 await asyncio.sleep(blocked)
             try:
-                send_at = await self._reserve(label)
+                send_at, queued = await self._reserve(label)
             except RateBudgetsUnavailable as exc:
                 self._log_fallback(exc)
                 await self._local.acquire(label)
@@ -214,9 +243,14 @@ class SharedRateLimiter:
             if delay > 0:
                 await asyncio.sleep(delay)
             # A backoff that began while this call waited (a 429 here, or one the store reported
-            # since) sends it back for a slot after the backoff.
-            if self._blocked_until.get(label, 0.0) <= self._clock():
-                break
+            # since) sends it back for a slot after the backoff; so does waking up late (a busy
+            # event loop) in a queue: sent now, it would share a second with the next slots' calls.
+            if self._blocked_until.get(label, 0.0) > self._clock():
+                continue
+            if queued and self._clock() - send_at > LATE_SECONDS and late_retries < MAX_LATE_RETRIES:
+                late_retries += 1
+                continue
+            break
         _count_wait(label, started)
 
     async def back_off(self, label: RateLabel, seconds: float) -> None:
@@ -229,10 +263,11 @@ class SharedRateLimiter:
         except RateBudgetsUnavailable as exc:
             self._log_fallback(exc)
 
-    async def _reserve(self, label: RateLabel) -> float:
-        """When (this process's clock) this call may be sent: its slot of one reservation made for
-        every call of the category that asked while the previous one was being made."""
-        waiter: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+    async def _reserve(self, label: RateLabel) -> tuple[float, bool]:
+        """When (this process's clock) this call may be sent — its slot of one reservation made for
+        every call of the category that asked while the previous one was being made — and whether
+        it queued (its slot was still to come when reserved)."""
+        waiter: asyncio.Future[tuple[float, bool]] = asyncio.get_running_loop().create_future()
         self._waiting[label].append(waiter)
         if label not in self._reserving:
             self._reserving[label] = asyncio.create_task(self._reserve_batches(label))
@@ -261,7 +296,8 @@ class SharedRateLimiter:
                     self._blocked_until[label] = max(self._blocked_until.get(label, 0.0), now + reservation.backoff)
                 for index, waiter in enumerate(batch):
                     if not waiter.done():
-                        waiter.set_result(now + reservation.wait + index * interval)
+                        wait = reservation.wait + index * interval
+                        waiter.set_result((now + wait, wait > 0))
         finally:
             del self._reserving[label]
 
@@ -281,16 +317,20 @@ class RateLimiterRegistry:
         self._limiters: dict[str, RateLimiter] = {}
         self._executor: ThreadPoolExecutor | None = None
 
-    def for_account(self, account_id: str, plan: ZoomPlan, *, shared: bool = True) -> RateLimiter:
+    def for_account(
+        self, account_id: str, plan: ZoomPlan, *, shared: bool = True, overrides: RateLimitOverrides | None = None
+    ) -> RateLimiter:
+        """The account's limiter, made on first use with the limits of ``plan`` and ``overrides``."""
         limiter = self._limiters.get(account_id)
         if limiter is None:
+            limits = per_second_limits(plan, overrides)
             if self._budgets is not None and shared:
                 if self._executor is None:
                     # Its own threads: a reservation never queues behind the activities' store work.
                     self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="zoom-rate")
-                limiter = SharedRateLimiter(account_id, plan, self._budgets, self._executor)
+                limiter = SharedRateLimiter(account_id, plan, self._budgets, self._executor, limits=limits)
             else:
-                limiter = AccountRateLimiter(plan)
+                limiter = AccountRateLimiter(plan, limits=limits)
             self._limiters[account_id] = limiter
         return limiter
 

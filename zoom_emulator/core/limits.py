@@ -9,6 +9,7 @@ UTC day. Every 429 says which (``X-RateLimit-Type: QPS`` with ``Retry-After`` in
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -45,13 +46,16 @@ class AccountRateLimits:
     #: The most calls one account made with one label within one second (the emulator clock's).
     peak_per_second: Counter[tuple[str, RateLabel]] = field(default_factory=Counter)
 
-    def check(self, account_id: str, plan: Plan, label: RateLabel) -> RateDecision:
+    def check(
+        self, account_id: str, plan: Plan, label: RateLabel, custom: Mapping[RateLabel, int] | None = None
+    ) -> RateDecision:
+        """``custom``: the account's own per-second limits, where Zoom set them instead of the plan's."""
         if self.mode is RateLimitMode.OFF:
             return RateDecision(True, {})
         now = self.clock.now()
         second = int(now.timestamp())
         day = now.date().isoformat()
-        per_second = PER_SECOND_LIMITS[plan][label]
+        per_second = (custom or {}).get(label, PER_SECOND_LIMITS[plan][label])
         daily = DAILY_LIMITS[plan].get(label)
         with_headers = self.mode is RateLimitMode.ENFORCED
         if daily is not None and self._per_day[(account_id, label, day)] >= daily:
