@@ -128,6 +128,32 @@ async def test_a_per_second_429_holds_back_every_process(
         await pool.aclose()
 
 
+async def test_the_category_zoom_names_is_the_one_held_back(
+    emulator_server: EmulatorServer, admin: EmulatorAdmin, db_engine: Engine
+) -> None:
+    """The emulator's own per-second 429 names its category (Heavy: 1 a second on the Free plan):
+    that category waits out the backoff, Light calls go on."""
+    await admin.set_clock(NOW, frozen=False)
+    # Configured as Business, Rollcall lets Heavy calls through faster than the Free account takes.
+    connection = emulator_connection(emulator_server, FREE, name="free", plan=ZoomPlan.BUSINESS)
+    pool = ZoomClientPool(ZoomSettings(), connections={"free": connection}, budgets=StoreRateBudgets(db_engine))
+    client = pool.client("free")
+    await client.get_webinar(W_FREE)
+    with pytest.raises(ZoomRateLimited) as caught:
+        for _ in range(3):  # within a second: two of them share one of Zoom's windows
+            await client.list_participant_report(W_FREE)
+    limited = time.monotonic()
+    assert caught.value.category == "Heavy"
+    await client.get_webinar(W_FREE)
+    assert time.monotonic() - limited < 0.5
+    await client.list_participant_report(W_FREE)
+    assert time.monotonic() - limited >= 0.9
+    with Session(db_engine) as session:
+        row = session.get(ZoomRateBudget, (FREE, "Heavy"))
+        assert row is not None and row.backoffs == 1
+    await pool.aclose()
+
+
 def _run_callers(database_url: str, connection: str, *, calls: int, shared: bool) -> tuple[list[dict], float]:
     """Three ``paced_zoom_calls.py`` processes let go together once all are ready; their reports
     and the longest time one of them took."""
