@@ -11,7 +11,7 @@ from datetime import timedelta
 import structlog
 from sqlalchemy import Engine
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.enrollment import EnrollmentActivities
@@ -66,7 +66,8 @@ def build_worker(
     # account's rate limiter, itself shared with every worker through the CRM store (#16.2).
     pool = ZoomClientPool(zoom_settings, budgets=StoreRateBudgets(db_engine))
     zoom_registration = ZoomRegistrationActivities(db_engine, pool=pool, webinar_cache_ttl=WEBINAR_CACHE_TTL)
-    enrollment = _enrollment_activities(db_engine, settings or Settings())
+    settings = settings or Settings()
+    enrollment = _enrollment_activities(db_engine, settings)
     sync = WebinarSyncActivities(db_engine, pool, enrollment_task_queue=task_queue)
     reconcile = ReconcileActivities(db_engine, pool, task_queue=task_queue)
     repair = EnrollmentRepairActivities(db_engine, task_queue=task_queue)
@@ -74,13 +75,7 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        # The sandbox still restricts what workflow code may call (time, I/O, randomness), but
-        # modules are imported once, not again for every run: a third of the worker's CPU per
-        # enrollment (bench/enroll.py). Rollcall's workflow modules keep no mutable module
-        # state, which is what makes this safe; the replay tests guard the determinism.
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_all_modules()
-        ),
+        workflow_runner=workflow_runner(settings),
         activities=[
             system.check_store,
             *enrollment.all(),
@@ -94,6 +89,17 @@ def build_worker(
         max_concurrent_activities=32,
         graceful_shutdown_timeout=timedelta(seconds=10),
     )
+
+
+def workflow_runner(settings: Settings) -> WorkflowRunner:
+    """The sandbox (``ROLLCALL_WORKFLOW_SANDBOX``, on by default) restricts what workflow code may
+    call (time, I/O, randomness), with modules imported once, not again for every run: a third of
+    the worker's CPU per enrollment (bench/enroll.py). Rollcall's workflow modules keep no mutable
+    module state, which is what makes this safe; the replay tests guard the determinism. Off, no
+    sandbox at all: the sandbox's own per-payload work goes too (bench/add_to_webinar.py)."""
+    if not settings.workflow_sandbox:
+        return UnsandboxedWorkflowRunner()
+    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_all_modules())
 
 
 def _enrollment_activities(db_engine: Engine, settings: Settings) -> EnrollmentActivities:

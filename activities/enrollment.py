@@ -99,6 +99,12 @@ def _failed(kind: str, step: DelayStep | SetPropertyStep, error: TemplateRenderE
 
 
 class EnrollmentActivities:
+    """The enrollment's steps. The store-only ones are sync activities declared with
+    ``no_thread_cancel_exception=True`` (here and in the other activity modules): a cancelled or
+    timed-out attempt runs its transaction to its end instead of getting an exception raised into
+    its thread mid-transaction (one raised while it waited for SQLite's write lock stopped every
+    writer of the worker; the lock is now also safe against it, ``engine.crm.sqlite_transactions``)."""
+
     def __init__(
         self, db_engine: Engine, *, secrets: Secrets | None = None, egress: EgressPolicy | None = None
     ) -> None:
@@ -147,7 +153,7 @@ class EnrollmentActivities:
 
     # --- steps ------------------------------------------------------------------------------------
 
-    @activity.defn
+    @activity.defn(no_thread_cancel_exception=True)
     def plan_delay(self, ctx: StepContext, step: DelayStep) -> StepResult:
         """When the delay ends (``until`` templates read fresh contact data)."""
         with Session(self._engine) as session:
@@ -169,7 +175,7 @@ class EnrollmentActivities:
                 ) from None
             return StepResult(deadline=deadline)
 
-    @activity.defn
+    @activity.defn(no_thread_cancel_exception=True)
     def evaluate_branch(self, ctx: StepContext, step: BranchStep) -> StepResult:
         """The first case that holds now, on fresh contact data or on earlier outcomes."""
         with Session(self._engine) as session:
@@ -195,7 +201,7 @@ class EnrollmentActivities:
             session.commit()
             return StepResult(outcome=StepOutcomeCode.COMPLETED, message=message, next_step=chosen, output=data)
 
-    @activity.defn
+    @activity.defn(no_thread_cancel_exception=True)
     def set_property(self, ctx: StepContext, step: SetPropertyStep) -> StepResult:
         with Session(self._engine) as session:
             contact, leave = self._begin(session, ctx, step.id)
@@ -215,7 +221,7 @@ class EnrollmentActivities:
             session.commit()
             return StepResult(outcome=StepOutcomeCode.COMPLETED, output=output)
 
-    @activity.defn
+    @activity.defn(no_thread_cancel_exception=True)
     def prepare_registration(self, ctx: StepContext, step: AddContactToZoomWebinarStep) -> StepResult:
         """Render and normalise the webinar id (R-ADD-2); an invalid one is the step's outcome."""
         with Session(self._engine) as session:
@@ -386,7 +392,7 @@ class EnrollmentActivities:
 
     # --- bookkeeping ------------------------------------------------------------------------------
 
-    @activity.defn
+    @activity.defn(no_thread_cancel_exception=True)
     def record_outcomes(self, request: RecordRequest) -> None:
         with Session(self._engine) as session:
             record_step_outcomes(
@@ -398,7 +404,7 @@ class EnrollmentActivities:
             )
             session.commit()
 
-    @activity.defn
+    @activity.defn(no_thread_cancel_exception=True)
     def finish(self, request: FinishRequest) -> None:
         with Session(self._engine) as session:
             record_step_outcomes(session, request.enrollment_id, _records(request.notes), run_id=_run_id())

@@ -683,7 +683,7 @@ class WebinarSyncActivities:
 
     # --- 7: the audit entry -------------------------------------------------------------------
 
-    @activity.defn
+    @activity.defn(no_thread_cancel_exception=True)
     def finish_sync(self, request: FinishInput) -> FinishResult:
         plan = request.plan
         with Session(self._engine) as session:

@@ -150,7 +150,7 @@ class RunsBeforePreflight:
         )
         return ResolveWebinarResult(webinar=facts, asked=list(found.asked))
 
-    @activity.defn
+    @activity.defn(no_thread_cancel_exception=True)
     def check_host(self, input: HostCheckInput) -> HostCheckResult:
         """R-ADD-4 on the e-mails the input carries. Idempotency: reads only."""
         contact = self._shared.read_contact(input.contact_id)
@@ -185,7 +185,7 @@ class RunsBeforePreflight:
             accepted_at=accepted_at,
         )
 
-    @activity.defn
+    @activity.defn(no_thread_cancel_exception=True)
     def record_registration(self, input: RecordInput) -> RecordResult:
         """R-ADD-7 in one transaction. Idempotency key: (webinar id, contact id)."""
         webinar = input.webinar

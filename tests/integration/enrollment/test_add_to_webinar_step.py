@@ -145,6 +145,8 @@ def zoom_worker(
     emulator_server: EmulatorServer,
     secrets_file: Path,
     webhook_url: str,
+    *,
+    workflow_sandbox: bool = True,
 ) -> Worker:
     """The production worker (``build_worker``) with both Zoom connections pointed at the emulator,
     its webhooks allowed to reach ``webhook_url``'s loopback server."""
@@ -154,7 +156,12 @@ def zoom_worker(
             emulator_connection(emulator_server, OTHER, name=OTHER_CONNECTION),
         ]
     )
-    settings = Settings(secrets_file=secrets_file, database_url="sqlite://", webhook_allow=[allow_entry(webhook_url)])
+    settings = Settings(
+        secrets_file=secrets_file,
+        database_url="sqlite://",
+        webhook_allow=[allow_entry(webhook_url)],
+        workflow_sandbox=workflow_sandbox,
+    )
     return build_worker(
         client, db_engine, task_queue=task_queue, executor=executor, settings=settings, zoom_settings=zoom
     )
@@ -211,7 +218,14 @@ class World:
 
 
 @pytest.fixture
+def workflow_sandbox(request: pytest.FixtureRequest) -> bool:
+    """``ROLLCALL_WORKFLOW_SANDBOX`` of the world's worker: on unless a test parametrises it."""
+    return bool(getattr(request, "param", True))
+
+
+@pytest.fixture
 async def world(
+    workflow_sandbox: bool,
     temporal_client: Client,
     db_engine: Engine,
     task_queue: str,
@@ -227,7 +241,14 @@ async def world(
     service = EnrollmentService(db_engine, temporal_client, task_queue=task_queue)
     try:
         async with zoom_worker(
-            temporal_client, db_engine, task_queue, activity_executor, emulator_server, secrets, receiver.url
+            temporal_client,
+            db_engine,
+            task_queue,
+            activity_executor,
+            emulator_server,
+            secrets,
+            receiver.url,
+            workflow_sandbox=workflow_sandbox,
         ):
             yield World(temporal_client, db_engine, zoom_admin, service, definitions, receiver)
     finally:
@@ -294,6 +315,7 @@ def register_then_branch(world: World, webinar_id: str) -> str:
         pytest.param("{{ contact.properties.webinar_id }}", "950 0000 0001", id="contact-token"),
     ],
 )
+@pytest.mark.parametrize("workflow_sandbox", [True, False], ids=["sandboxed", "unsandboxed"], indirect=True)
 async def test_registered_is_logged_and_the_branch_reads_it(
     world: World, webinar_id: str, property_value: str | None
 ) -> None:
