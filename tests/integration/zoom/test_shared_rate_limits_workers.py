@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import time
 import uuid
 from datetime import timedelta
@@ -25,7 +26,7 @@ from test_add_to_webinar_crash import WorkerProcess
 from zoom_world import NOW
 
 from engine.crm.accounts import create_zoom_connection
-from engine.crm.contacts import create_contact
+from engine.crm.contacts import ContactUpsert, upsert_contacts
 from engine.crm.tables import Participation, ParticipationState, table_of
 from engine.dsl.models import RetryPolicy
 from engine.dsl.outcomes import StepOutcomeCode
@@ -74,12 +75,10 @@ def _store(db_engine: Engine) -> list[int]:
             connected_by_email="connector@rollcall.example",
             credentials_ref="env:ZOOM_PRO",
         )
-        contacts = [
-            create_contact(session, email=f"scale{n}@customers.example", first_name="Scale", last_name=str(n))
-            for n in range(CONTACTS)
-        ]
+        people = [ContactUpsert(f"scale{n}@customers.example", "Scale", str(n)) for n in range(CONTACTS)]
+        contacts = upsert_contacts(session, people)
         session.commit()
-        return [contact.id for contact in contacts if contact.id is not None]
+        return sorted(contacts.ids.values())
 
 
 async def _register_all(client: Client, task_queue: str, contact_ids: list[int]) -> list[WorkflowHandle]:
@@ -153,6 +152,8 @@ async def test_three_workers_register_600_contacts_without_a_per_second_429(
         elapsed = time.monotonic() - started
         results = await asyncio.gather(*(handle.result() for handle in handles))
     finally:
+        for worker in workers:  # all stop at once (each has a graceful shutdown of up to 10 s)
+            worker.process.send_signal(signal.SIGTERM)
         for worker in workers:
             worker.stop()
 
