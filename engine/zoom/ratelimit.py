@@ -91,8 +91,7 @@ LATE_SECONDS = 0.05
 MAX_LATE_RETRIES = 3
 
 
-def _count_wait(label: RateLabel, started: float) -> None:
-    waited = time.monotonic() - started
+def _count_wait(label: RateLabel, waited: float) -> None:
     if waited >= MIN_COUNTED_WAIT:
         ZOOM_RATE_LIMIT_WAITS.labels(label.value).inc()
         ZOOM_RATE_LIMIT_WAIT_SECONDS.labels(label.value).inc(waited)
@@ -156,7 +155,7 @@ class AccountRateLimiter:
     async def acquire(self, label: RateLabel) -> None:
         started = time.monotonic()
         await self._buckets[label].acquire()
-        _count_wait(label, started)
+        _count_wait(label, time.monotonic() - started)
 
     async def back_off(self, label: RateLabel, seconds: float) -> None:
         self._buckets[label].block(min(seconds, MAX_BACKOFF_SECONDS))
@@ -198,6 +197,8 @@ class SharedRateLimiter:
 
     #: How often, at most, the fallback to this process's own buckets is logged.
     FALLBACK_LOG_EVERY = 60.0
+    #: After the store failed to answer, how long calls pace alone before it is asked again.
+    FALLBACK_SECONDS = 5.0
 
     def __init__(
         self,
@@ -225,23 +226,28 @@ class SharedRateLimiter:
         #: Per category, when (this process's clock) the last known shared backoff ends.
         self._blocked_until: dict[RateLabel, float] = {}
         self._fallback_logged = -self.FALLBACK_LOG_EVERY
+        self._alone_until = 0.0
 
     async def acquire(self, label: RateLabel) -> None:
-        started = time.monotonic()
+        slept = 0.0  # the time spent waiting for a turn (not for the store's answers)
         late_retries = 0
         while True:
+            if self._clock() < self._alone_until:
+                await self._local.acquire(label)
+                return
             blocked = self._blocked_until.get(label, 0.0) - self._clock()
             if blocked > 0:
                 await asyncio.sleep(blocked)
+                slept += blocked
             try:
                 send_at, queued = await self._reserve(label)
             except RateBudgetsUnavailable as exc:
-                self._log_fallback(exc)
-                await self._local.acquire(label)
-                return
+                self._pace_alone(exc)
+                continue
             delay = send_at - self._clock()
             if delay > 0:
                 await asyncio.sleep(delay)
+                slept += delay
             # A backoff that began while this call waited (a 429 here, or one the store reported
             # since) sends it back for a slot after the backoff; so does waking up late (a busy
             # event loop) in a queue: sent now, it would share a second with the next slots' calls.
@@ -251,7 +257,7 @@ class SharedRateLimiter:
                 late_retries += 1
                 continue
             break
-        _count_wait(label, started)
+        _count_wait(label, slept)
 
     async def back_off(self, label: RateLabel, seconds: float) -> None:
         seconds = min(seconds, MAX_BACKOFF_SECONDS)
@@ -261,7 +267,7 @@ class SharedRateLimiter:
         try:
             await loop.run_in_executor(self._executor, self._budgets.back_off, self._account, label.value, seconds)
         except RateBudgetsUnavailable as exc:
-            self._log_fallback(exc)
+            self._pace_alone(exc)
 
     async def _reserve(self, label: RateLabel) -> tuple[float, bool]:
         """When (this process's clock) this call may be sent — its slot of one reservation made for
@@ -269,7 +275,8 @@ class SharedRateLimiter:
         it queued (its slot was still to come when reserved)."""
         waiter: asyncio.Future[tuple[float, bool]] = asyncio.get_running_loop().create_future()
         self._waiting[label].append(waiter)
-        if label not in self._reserving:
+        running = self._reserving.get(label)
+        if running is None or running.done() or running.get_loop() is not asyncio.get_running_loop():
             self._reserving[label] = asyncio.create_task(self._reserve_batches(label))
         return await waiter
 
@@ -299,10 +306,13 @@ class SharedRateLimiter:
                         wait = reservation.wait + index * interval
                         waiter.set_result((now + wait, wait > 0))
         finally:
-            del self._reserving[label]
+            if self._reserving.get(label) is asyncio.current_task():
+                del self._reserving[label]
 
-    def _log_fallback(self, exc: RateBudgetsUnavailable) -> None:
+    def _pace_alone(self, exc: RateBudgetsUnavailable) -> None:
+        """The store did not answer: pace with this process's buckets for a few seconds."""
         now = self._clock()
+        self._alone_until = now + self.FALLBACK_SECONDS
         if now - self._fallback_logged >= self.FALLBACK_LOG_EVERY:
             self._fallback_logged = now
             log.warning("zoom_rate_budgets_unavailable", plan=self.plan.value, error=str(exc), fallback="this process")
