@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import sqlite3
 import sys
 import tempfile
@@ -98,10 +97,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 @pytest.fixture
 def unused_port() -> int:
     """A loopback port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    from support.ports import free_port  # tests/ is on sys.path only once this module has run
+
+    return free_port()
 
 
 # --- Temporal ----------------------------------------------------------------------------------

@@ -39,9 +39,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))  # support.*, as under pytest
+sys.path.insert(0, str(ROOT / "tests"))  # support.* and replay.*, as under pytest
 
-import zoom_scenarios  # noqa: E402
+from replay import zoom_scenarios  # noqa: E402
 from sqlalchemy import Engine  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 from temporalio.client import Client, WorkflowFailureError  # noqa: E402

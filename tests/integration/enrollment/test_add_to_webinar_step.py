@@ -23,6 +23,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlmodel import Session
+from support.emulator import seeded_admin
 from support.history import readable
 from support.http import allow_entry, serve
 from support.zoom import emulator_connection
@@ -50,11 +51,11 @@ from engine.enrollment.service import ContactIn, EnrollmentService
 from engine.temporal import SearchAttribute
 from engine.zoom.settings import ZoomPlan, ZoomSettings
 from worker import build_worker
-from zoom_emulator import EmulatorAdmin, EmulatorServer, FaultKind, FaultRule, RateLimitMode, SeedDocument
+from zoom_emulator import EmulatorAdmin, EmulatorServer, FaultKind, FaultRule, SeedDocument
 from zoom_emulator.core.seeds import AccountSeed, UserSeed, WebinarSeed
 
 if TYPE_CHECKING:
-    from conftest import Definitions, WebhookReceiver
+    from integration.enrollment.conftest import Definitions, WebhookReceiver
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -97,19 +98,10 @@ def zoom_seed(now: datetime) -> SeedDocument:
     )  # fmt: skip
 
 
-@pytest.fixture(scope="session")
-def emulator_server() -> Iterator[EmulatorServer]:
-    with EmulatorServer() as server:
-        yield server
-
-
 @pytest.fixture
 async def zoom_admin(emulator_server: EmulatorServer) -> AsyncIterator[EmulatorAdmin]:
     """The emulator, reset and re-seeded for the test (clock frozen at the current time)."""
-    async with EmulatorAdmin(emulator_server.base_url) as admin:
-        await admin.reset()
-        await admin.set_rate_limit_mode(RateLimitMode.ENFORCED)
-        await admin.seed(zoom_seed(datetime.now(UTC).replace(microsecond=0)))
+    async with seeded_admin(emulator_server, zoom_seed(datetime.now(UTC).replace(microsecond=0))) as admin:
         yield admin
 
 
@@ -316,6 +308,7 @@ def register_then_branch(world: World, webinar_id: str) -> str:
     ],
 )
 @pytest.mark.parametrize("workflow_sandbox", [True, False], ids=["sandboxed", "unsandboxed"], indirect=True)
+# long: one scenario told in order: set-up, registration, the logged outcome and the branch that reads it
 async def test_registered_is_logged_and_the_branch_reads_it(
     world: World, webinar_id: str, property_value: str | None
 ) -> None:
@@ -557,6 +550,7 @@ def record_attendance(
         pytest.param("950-0000-0042", id="dashed"),
     ],
 )
+# long: the shipped definition's whole story, step by step on the time-skipping clock
 async def test_webinar_invite_end_to_end_thanks_attendees_and_sends_the_recording_to_the_others(
     property_value: str,
     time_skipping_env: WorkflowEnvironment,
@@ -727,6 +721,7 @@ async def skip_until_closed(env: WorkflowEnvironment, handles: list[Any], step: 
 
 @pytest.mark.timeskipping
 @pytest.mark.timeout(150)
+# long: the shipped definition run as shipped, each contact's path checked in order
 async def test_vip_follow_up_as_shipped_runs_to_its_end_in_the_demo_setup(
     time_skipping_env: WorkflowEnvironment,
     db_engine: Engine,
@@ -782,8 +777,10 @@ async def test_vip_follow_up_as_shipped_runs_to_its_end_in_the_demo_setup(
             results = [await client.get_workflow_handle(started.workflow_id).result() for started in (vera, otto)]
             for who in ("vera", "otto"):
                 # webinar-invite waits for the webinar's end, unless the shared test clock is past it.
+                contact_id = people[who]
+                assert contact_id is not None
                 with contextlib.suppress(NotEnrolled):
-                    await service.unenroll(definitions.key("invite"), people[who])
+                    await service.unenroll(definitions.key("invite"), contact_id)
 
     assert [(r["status"], r["reason"]) for r in results] == [("completed", "end_step")] * 2
     assert outcomes(world_log(db_engine, vera.enrollment_id)) == [
@@ -826,6 +823,7 @@ async def test_vip_follow_up_as_shipped_runs_to_its_end_in_the_demo_setup(
 
 @pytest.mark.timeskipping
 @pytest.mark.timeout(150)
+# long: the shipped definition run as shipped, each contact's path checked in order
 async def test_nurture_after_webinar_as_shipped_runs_to_its_end_in_the_demo_setup(
     time_skipping_env: WorkflowEnvironment,
     db_engine: Engine,

@@ -4,14 +4,15 @@ one test per rule (behaviour spec §1, §2, §4–§8)."""
 from __future__ import annotations
 
 import pytest
-import store_view as view  # type: ignore[import-not-found]
-import sync_world as world  # type: ignore[import-not-found]
+from integration.sync import store_view as view
+from integration.sync import sync_world as world
+from integration.sync.sync_kit import SyncWorld
 from sqlalchemy import Engine
-from sync_kit import SyncWorld  # type: ignore[import-not-found]
 
 pytestmark = pytest.mark.timeout(120)
 
 
+# long: one sync, then every table it writes checked row by row
 async def test_a_webinar_syncs_registrants_attendees_and_rollups(sync_world: SyncWorld, db_engine: Engine) -> None:
     """R-SYNC-1…4, R-PROP-1…4, R-SCOPE-3, R-EXC-1…5, R-AUD-3, R-AUD-5."""
     result = await sync_world.sync(world.W_ENDED)

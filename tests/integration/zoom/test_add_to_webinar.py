@@ -18,14 +18,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import Engine
-from sqlmodel import Session
-from support.history import readable
-from support.zoom import emulator_connection
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle, WorkflowHistory
-from temporalio.exceptions import ApplicationError
-from temporalio.worker import Worker
-from zoom_world import (
+from integration.zoom.zoom_world import (
     ALT_HOST_EMAIL,
     FREE,
     HOST_EMAIL,
@@ -39,6 +32,14 @@ from zoom_world import (
     W_QUESTIONS,
     W_ZOOM_EVENT,
 )
+from sqlalchemy import Engine
+from sqlmodel import Session
+from support.history import readable
+from support.waiting import eventually
+from support.zoom import emulator_connection
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle, WorkflowHistory
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import Worker
 
 from activities.zoom_registration import WEBINAR_CACHE_TTL, ZoomRegistrationActivities, zoom_failure
 from engine import failpoints
@@ -616,12 +617,11 @@ async def test_compensation_survives_a_cancel_request(harness: Harness) -> None:
     )
     contact_id = harness.contact("cancelme@customers.example")
     handle = await harness.start(contact_id, W_OPEN)
-    for _ in range(200):
-        if (await harness.admin.stats())["requests"].get("update_registrant_status"):
-            break
-        await asyncio.sleep(0.05)
-    else:
-        pytest.fail("the compensation never called Zoom")
+
+    async def compensating() -> object:
+        return (await harness.admin.stats())["requests"].get("update_registrant_status")
+
+    await eventually(compensating, "the compensation to call Zoom", within=10)
     await handle.cancel()
     with pytest.raises(WorkflowFailureError) as caught:
         await handle.result()
