@@ -14,12 +14,13 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+from integration.zoom.zoom_world import FREE, MAIN, NOW, W_FREE, W_OPEN
 from sqlalchemy import Engine
 from sqlmodel import Session
 from support.zoom import emulator_connection
-from zoom_world import FREE, MAIN, NOW, W_FREE, W_OPEN
 
 from engine.crm.db import create_db_engine
 from engine.crm.tables import ZoomRateBudget
@@ -154,7 +155,7 @@ async def test_the_category_zoom_names_is_the_one_held_back(
     await pool.aclose()
 
 
-def _run_callers(database_url: str, connection: str, *, calls: int, shared: bool) -> tuple[list[dict], float]:
+def _run_callers(database_url: str, connection: str, *, calls: int, shared: bool) -> tuple[list[dict[str, Any]], float]:
     """Three ``paced_zoom_calls.py`` processes let go together once all are ready; their reports
     and the longest time one of them took."""
     env = {
@@ -201,7 +202,7 @@ def _connection_json(server: EmulatorServer) -> str:
     return json.dumps([connection])
 
 
-def _free_light(stats: dict) -> dict[str, int]:
+def _free_light(stats: dict[str, Any]) -> dict[str, int]:
     limits: dict[str, int] = stats["rate_limits"].get(FREE, {}).get("Light", {})
     return limits
 

@@ -18,22 +18,28 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from integration.zoom.zoom_world import NOW
 from sqlalchemy import Engine
 from sqlmodel import Session
+from support.rollcall import RollcallProcess
 from support.zoom import emulator_connection
 from temporalio.client import Client, WorkflowHandle
-from test_add_to_webinar_crash import WorkerProcess
-from zoom_world import NOW
 
 from engine.crm.accounts import create_zoom_connection
 from engine.crm.contacts import ContactUpsert, upsert_contacts
 from engine.crm.tables import Participation, ParticipationState, table_of
 from engine.dsl.models import RetryPolicy
 from engine.dsl.outcomes import StepOutcomeCode
-from workflows.add_to_webinar import AddContactToWebinarWorkflow, AddToWebinarInput, add_to_webinar_workflow_id
+from workflows.add_to_webinar import (
+    AddContactToWebinarWorkflow,
+    AddToWebinarInput,
+    AddToWebinarResult,
+    add_to_webinar_workflow_id,
+)
 from zoom_emulator import EmulatorAdmin, EmulatorServer, SeedDocument
 from zoom_emulator.core.seeds import AccountSeed, UserSeed, WebinarSeed
 
+Registration = WorkflowHandle[AddContactToWebinarWorkflow, AddToWebinarResult]
 PRO = "acct-pro"
 WEBINAR = 93000000001
 CONTACTS = 600
@@ -81,11 +87,11 @@ def _store(db_engine: Engine) -> list[int]:
         return sorted(contacts.ids.values())
 
 
-async def _register_all(client: Client, task_queue: str, contact_ids: list[int]) -> list[WorkflowHandle]:
+async def _register_all(client: Client, task_queue: str, contact_ids: list[int]) -> list[Registration]:
     gate = asyncio.Semaphore(STARTS_AT_ONCE)
     batch = uuid.uuid4().hex[:8]
 
-    async def start(contact_id: int) -> WorkflowHandle:
+    async def start(contact_id: int) -> Registration:
         async with gate:
             return await client.start_workflow(
                 AddContactToWebinarWorkflow.run,
@@ -126,6 +132,7 @@ async def test_three_workers_register_600_contacts_without_a_per_second_429(
     emulator_server: EmulatorServer,
     admin: EmulatorAdmin,
     tmp_path: Path,
+    worker_processes: list[RollcallProcess],
 ) -> None:
     await admin.seed(_pro_world())
     await admin.set_clock(NOW, frozen=False)  # Zoom's per-second windows move with real time
@@ -143,7 +150,8 @@ async def test_three_workers_register_600_contacts_without_a_per_second_429(
         "ROLLCALL_ENROLLMENT_REPAIR_MINUTES": "0",
     }
     log = tmp_path / "workers.log"
-    workers = [WorkerProcess(env, tmp_path, log) for _ in range(WORKERS)]
+    for _ in range(WORKERS):
+        worker_processes.append(RollcallProcess("worker", env, cwd=tmp_path, log=log))
     try:
         started = time.monotonic()
         handles = await _register_all(temporal_client, task_queue, contact_ids)
@@ -152,10 +160,8 @@ async def test_three_workers_register_600_contacts_without_a_per_second_429(
         elapsed = time.monotonic() - started
         results = await asyncio.gather(*(handle.result() for handle in handles))
     finally:
-        for worker in workers:  # all stop at once (each has a graceful shutdown of up to 10 s)
+        for worker in worker_processes:  # all stop at once (each has a graceful shutdown of up to 10 s)
             worker.process.send_signal(signal.SIGTERM)
-        for worker in workers:
-            worker.stop()
 
     light = (await admin.stats())["rate_limits"][PRO]["Light"]
     print(
