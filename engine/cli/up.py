@@ -1,52 +1,65 @@
-"""``rollcall up``: the whole stack on embedded defaults, supervised as child processes."""
+"""``rollcall up``: the whole stack on embedded defaults, supervised as child processes.
+
+``run_stack`` reads as the steps it takes, in order: check the configuration, migrate the store
+(and link the demo Zoom accounts), check the ports, settle what the children are told; then
+start the Temporal dev server, the Zoom emulator, the webhook inbox, the worker and the API;
+announce the addresses; watch until Ctrl-C or a child dies, and stop them all.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
-import re
 import secrets
 import socket
 import sys
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import structlog
 from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
-from sqlalchemy import Engine
-from sqlmodel import Session
 
 from engine.api.auth import configured_keys
+from engine.cli.client import loopback_api_url
+from engine.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from engine.cli.stack_file import StackInfo, forget_stack, record_stack, stack_env_file
+from engine.cli.supervisor import Child, ChildFailed, Supervisor, installed_binary, port_open
+from engine.cli.up_demo import (
+    ZOOM_CONNECTIONS_VARIABLE,
+    DemoZoomConnection,
+    demo_zoom_connections,
+    emulator_child,
+    register_demo_zoom_connections,
+    subscribe_demo_webhooks,
+    unconfigured_demo_secrets,
+)
 from engine.codec import PayloadKey, generate_key, read_key_file, write_key_file
 from engine.codec import configured_keys as configured_payload_keys
 from engine.config import STATE_DIR, LogFormat, Settings
-from engine.crm import accounts
 from engine.crm.db import create_db_engine, current_revision, upgrade_database
-from engine.crm.errors import BusinessUnitExists, ZoomConnectionExists
-from engine.crm.tables import PRIMARY_BUSINESS_UNIT_ID
 from engine.demo.inbox import DEMO_SECRETS
-from engine.enrollment.context import SECRET_ENV_PREFIX, Secrets
+from engine.enrollment.context import SECRET_ENV_PREFIX
 from engine.enrollment.egress import WEBHOOK_ALLOW_SETTING, check_webhook_settings
 from engine.errors import ConfigurationError
 from engine.known_secrets import zoom_secret_values
 from engine.logging import redact_text, register_secret_values
-from engine.stack_file import StackInfo, forget_stack, record_stack, stack_env_file
-from engine.supervisor import Child, ChildFailed, Supervisor, installed_binary, port_open
 from engine.temporal import connect, dev_server_search_attribute_args, register_search_attributes
 from engine.tracing import otlp_endpoint
 from engine.zoom.settings import ZoomConfigError, ZoomConnectionConfig, load_zoom_connections
-from zoom_emulator import DEMO_SEED_PATH, SeedDocument, load_seed
+from zoom_emulator import DEMO_SEED_PATH, load_seed
 
 #: The worker's metrics port under ``rollcall up`` when ``ROLLCALL_WORKER_METRICS_PORT`` is unset.
 UP_WORKER_METRICS_PORT = 9464
 
 #: The name of the admin key ``rollcall up`` generates when no key is configured.
 LOCAL_ADMIN_KEY_NAME = "local-admin"
+
+#: How every child runs Rollcall: ``python -m engine.cli …`` of this interpreter.
+ROLLCALL = (sys.executable, "-m", "engine.cli")
 
 
 def local_api_key_path(state_dir: Path = STATE_DIR) -> Path:
@@ -127,57 +140,12 @@ async def _prepare_temporal(settings: Settings, target: str, *, patience: float 
     await register_search_attributes(client)
 
 
-def _loopback_url(settings: Settings) -> str:
-    """The API's URL from this machine (a wildcard bind address is reached on loopback)."""
-    host = settings.api_host
-    if host in ("0.0.0.0", "::", ""):
-        host = "127.0.0.1"
-    return f"http://{host}:{settings.api_port}"
-
-
 def _http_ok(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=1) as response:
             return bool(response.status == 200)
     except OSError:
         return False
-
-
-# --- Zoom: real connections, or the built-in emulator with the demo seed ------------------------
-
-#: The variable the worker and API read their Zoom connections from (``ZoomSettings.connections``).
-ZOOM_CONNECTIONS_VARIABLE = "ROLLCALL_ZOOM_CONNECTIONS"
-#: Where the second demo account's business unit gets its name when the seed's account name says
-#: nothing like "(BU EMEA)".
-FALLBACK_SECOND_BUSINESS_UNIT = "EMEA"
-
-
-@dataclass(frozen=True)
-class DemoZoomConnection:
-    """One demo Zoom account of the emulator, and the business unit it is connected to."""
-
-    config: ZoomConnectionConfig
-    #: None: the primary business unit (``Account``, id 1); else the name of a secondary one.
-    business_unit: str | None
-    connected_by_email: str
-
-    @property
-    def business_unit_label(self) -> str:
-        return self.business_unit or "Account"
-
-    def to_env_json(self) -> dict[str, object]:
-        config = self.config
-        assert config.webhook_secret_token is not None
-        return {
-            "name": config.name,
-            "account_id": config.account_id,
-            "client_id": config.client_id,
-            "client_secret": config.client_secret.get_secret_value(),
-            "api_base_url": config.api_base_url,
-            "oauth_base_url": config.oauth_base_url,
-            "plan": config.plan.value,
-            "webhook_secret_token": config.webhook_secret_token.get_secret_value(),
-        }
 
 
 def _free_port() -> int:
@@ -187,147 +155,11 @@ def _free_port() -> int:
         return port
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "bu"
-
-
-def demo_zoom_connections(seed: SeedDocument, emulator_url: str) -> list[DemoZoomConnection]:
-    """The demo seed's first account for BU ``Account``, its second for a second BU (named from the
-    seed account's "(BU …)" or ``EMEA``). Credentials are the seed's; the webhook secret token is
-    made fresh for every ``rollcall up`` (the emulator learns it when it subscribes, see below), so
-    a demo stack never accepts webhooks signed with a secret anyone could read in the repository."""
-    if len(seed.accounts) < 2:
-        raise ConfigurationError(f"the demo Zoom seed {DEMO_SEED_PATH} needs two accounts")
-    found: list[DemoZoomConnection] = []
-    for index, account in enumerate(seed.accounts[:2]):
-        if index == 0:
-            business_unit = None
-        else:
-            match = re.search(r"\(BU ([^)]+)\)", account.name)
-            business_unit = match.group(1).strip() if match else FALLBACK_SECOND_BUSINESS_UNIT
-        config = ZoomConnectionConfig.model_validate(
-            {
-                "name": f"demo-{_slug(business_unit or 'account')}",
-                "account_id": account.id,
-                "client_id": account.client_id,
-                "client_secret": account.client_secret,
-                "api_base_url": f"{emulator_url}/v2",
-                "oauth_base_url": emulator_url,
-                "plan": account.plan,
-                "webhook_secret_token": secrets.token_urlsafe(24),
-            }
-        )
-        if not account.users:
-            raise ConfigurationError(f"demo Zoom account {account.id} has no users to connect it")
-        # The account's first user is the one who connected it (the marketing owner in the demo seed).
-        found.append(DemoZoomConnection(config, business_unit, account.users[0].email))
-    return found
-
-
-def register_demo_zoom_connections(db_engine: Engine, demo: list[DemoZoomConnection]) -> list[str]:
-    """Link each demo account to its business unit in the CRM store, creating the secondary BU if
-    missing. Idempotent: an existing link is kept; a BU already connected to another Zoom account
-    (or an account already linked elsewhere) is left alone. Returns one line per link for the banner."""
-    lines: list[str] = []
-    with Session(db_engine) as session:
-        for link in demo:
-            if link.business_unit is None:
-                unit_id = PRIMARY_BUSINESS_UNIT_ID
-            else:
-                unit = next((u for u in accounts.list_business_units(session) if u.name == link.business_unit), None)
-                if unit is None:
-                    try:
-                        unit = accounts.create_business_unit(session, link.business_unit)
-                    except BusinessUnitExists:  # created concurrently
-                        unit = next(u for u in accounts.list_business_units(session) if u.name == link.business_unit)
-                assert unit.id is not None
-                unit_id = unit.id
-            existing = accounts.zoom_connection_of_business_unit(session, unit_id)
-            config = link.config
-            target = f"{config.name} ({config.account_id}) → BU {link.business_unit_label}"
-            if existing is not None and existing.zoom_account_id != config.account_id:
-                lines.append(f"{target}: not linked, the BU is connected to {existing.zoom_account_id}")
-                continue
-            if existing is None:
-                try:
-                    accounts.create_zoom_connection(
-                        session,
-                        business_unit_id=unit_id,
-                        name=config.name,
-                        zoom_account_id=config.account_id,
-                        connected_by_email=link.connected_by_email,
-                        credentials_ref=f"env:{ZOOM_CONNECTIONS_VARIABLE}",
-                    )
-                except ZoomConnectionExists:
-                    lines.append(f"{target}: not linked, the name or account is connected to another BU")
-                    continue
-            lines.append(target)
-        session.commit()
-    return lines
-
-
 def _load_zoom_connections() -> dict[str, ZoomConnectionConfig]:
     try:
         return load_zoom_connections()
     except ZoomConfigError as exc:
         raise ConfigurationError(str(exc)) from None
-
-
-def _subscribe_demo_webhooks(emulator_url: str, api_url: str, demo: list[DemoZoomConnection]) -> list[str]:
-    """Subscribe the API's webhook route in the emulator for each demo account (the emulator runs
-    Zoom's URL-validation handshake against it); returns what to print. Failures are reported, not fatal."""
-    lines = []
-    with httpx.Client(timeout=15) as client:
-        for link in demo:
-            config = link.config
-            assert config.webhook_secret_token is not None
-            url = f"{api_url}/v1/zoom/webhooks/{config.name}"
-            try:
-                response = client.post(
-                    f"{emulator_url}/_admin/webhooks/subscriptions",
-                    json={
-                        "account_id": config.account_id,
-                        "url": url,
-                        "secret_token": config.webhook_secret_token.get_secret_value(),
-                    },
-                )
-                answer = response.json()
-                problem = "" if answer.get("validated") else str(answer.get("validation_error") or response.text)
-            except (httpx.HTTPError, ValueError) as exc:
-                problem = f"{type(exc).__name__}: {exc}"
-            lines.append(f"{url}" + (f"  [NOT subscribed: {problem}]" if problem else ""))
-    return lines
-
-
-def _unconfigured_demo_secrets(settings: Settings) -> list[str]:
-    """The example definitions' secrets nobody configured (environment or secrets file): the
-    demo's webhook inbox stands in for them."""
-    configured = Secrets(settings.secrets_file)
-    missing = []
-    for name in DEMO_SECRETS:
-        try:
-            configured[name]
-        except KeyError:
-            missing.append(name)
-    return missing
-
-
-#: The emulator's state (webinars, registrants, what it has run, webhook subscriptions and outbox)
-#: survives a restart of ``rollcall up`` here; ``rollcall up --reset-zoom-emulator`` starts over.
-ZOOM_EMULATOR_STATE_FILE = "zoom-emulator.json"
-#: The demo runs the emulator clock at real speed: Rollcall's waits (Temporal timers such as "one
-#: hour after the webinar ends") and its webhook signature check (timestamps within 300 s of its
-#: own clock) read the wall clock, so a faster Zoom clock would make the story incoherent. The demo
-#: seed's live webinar is short instead (it starts 4 minutes after start and lasts 5).
-DEMO_EMULATOR_SPEED = 1.0
-
-
-def _emulator_child(port: int, *, reset: bool) -> Child:
-    rollcall = [sys.executable, "-m", "engine.cli"]
-    argv = [*rollcall, "zoom-emulator", "--port", str(port), "--seed", str(DEMO_SEED_PATH)]
-    argv += ["--state-file", str(STATE_DIR / ZOOM_EMULATOR_STATE_FILE), "--speed", str(DEMO_EMULATOR_SPEED)]
-    argv += ["--reset"] if reset else []
-    return Child(name="zoom-emulator", argv=[*argv, "--log-level", "warning"])
 
 
 class Banner:
@@ -361,7 +193,7 @@ class Banner:
 
 def _metric_urls(settings: Settings, worker_metrics_port: int) -> dict[str, str]:
     """Every Prometheus endpoint of the stack (#17.1), for the banner."""
-    urls = {"api": f"{_loopback_url(settings)}/metrics"}
+    urls = {"api": f"{loopback_api_url(settings)}/metrics"}
     if worker_metrics_port:
         host = settings.worker_metrics_host
         host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
@@ -385,128 +217,171 @@ def _private_state_dir() -> None:
     STATE_DIR.chmod(0o700)
 
 
-def run_stack(settings: Settings, console: Console, *, reset_zoom_emulator: bool = False) -> int:  # noqa: C901 (the stack in start order, one step per child)
-    banner = Banner(console, settings.log_format)
-    check_webhook_settings(settings)
-    keys = configured_keys(settings)
-    configured_payload_keys(settings)  # a bad payload key stops `up` here, in one line (#17.4)
-    zoom_connections = _load_zoom_connections()  # their secrets: registered by the CLI (known_secrets)
-    _private_state_dir()
-    db_engine = create_db_engine(settings.database_url)
-    upgrade_database(db_engine)
-    store = db_engine.url.render_as_string(hide_password=True)
-    revision = current_revision(db_engine)
-    banner.say(f"store: {store} at revision {revision}", "store migrated", store=store, revision=revision)
-    demo: list[DemoZoomConnection] = []
-    emulator_url = ""
-    emulator_port = 0
-    demo_links: list[str] = []
-    if not zoom_connections:
-        emulator_port = _free_port()
-        emulator_url = f"http://127.0.0.1:{emulator_port}"
-        demo = demo_zoom_connections(load_seed(DEMO_SEED_PATH), emulator_url)
-        register_secret_values(zoom_secret_values(link.config for link in demo))
-        demo_links = register_demo_zoom_connections(db_engine, demo)
-    db_engine.dispose()
+def _check_port_free(host: str, port: int, advice: str) -> None:
+    if port and port_open(host, port):
+        raise ConfigurationError(f"port {port} is already in use; {advice}")
 
-    if port_open(settings.api_host, settings.api_port):
-        raise ConfigurationError(f"port {settings.api_port} is already in use; set ROLLCALL_API_PORT")
-    worker_metrics_port = (
-        UP_WORKER_METRICS_PORT if settings.worker_metrics_port is None else settings.worker_metrics_port
-    )
-    if worker_metrics_port and port_open(settings.worker_metrics_host, worker_metrics_port):
-        raise ConfigurationError(
-            f"port {worker_metrics_port} is already in use; set ROLLCALL_WORKER_METRICS_PORT (0: no worker metrics)"
-        )
-    child_env: dict[str, str] = {"ROLLCALL_WORKER_METRICS_PORT": str(worker_metrics_port)}
-    generated_key = None
-    if not keys:
-        generated_key = local_api_key()
-        register_secret_values([generated_key])
-        child_env["ROLLCALL_API_KEYS"] = f"{LOCAL_ADMIN_KEY_NAME}:admin:{generated_key}"
 
-    payload_key_file = None
-    if not settings.payload_keys and settings.payload_keys_file is None:
-        payload_key_file = local_payload_keys()
-        child_env["ROLLCALL_PAYLOAD_KEYS_FILE"] = str(payload_key_file.resolve())
-    register_secret_values([text for key in _payload_keys(settings, payload_key_file) for text in key.secrets()])
-    codec_endpoint = f"{_loopback_url(settings)}/codec"
-    ui_origins = [f"http://127.0.0.1:{settings.temporal_ui_port}", f"http://localhost:{settings.temporal_ui_port}"]
-    child_env["ROLLCALL_CODEC_CORS_ORIGINS"] = ",".join([*settings.codec_cors_origins, *ui_origins])
+@dataclass
+class _Up:
+    """One ``rollcall up``: what its steps settle, in the order they run."""
 
-    supervisor = Supervisor(json_lines=settings.log_format is LogFormat.JSON)
-    supervisor.install_signal_handlers()
-    target = settings.temporal_target
-    try:
+    settings: Settings
+    banner: Banner
+    keys_configured: bool = False
+    #: Configured Zoom connections; none: the demo's emulator accounts.
+    zoom_connections: dict[str, ZoomConnectionConfig] = field(default_factory=dict)
+    demo: list[DemoZoomConnection] = field(default_factory=list)
+    demo_links: list[str] = field(default_factory=list)
+    emulator_port: int = 0
+    worker_metrics_port: int = 0
+    #: The admin key ``up`` generated (no key configured) and the payload key file it keeps.
+    generated_key: str | None = None
+    payload_key_file: Path | None = None
+    #: What the worker and the API are told besides this process's environment.
+    child_env: dict[str, str] = field(default_factory=dict)
+    inbox_url: str = ""
+
+    @property
+    def emulator_url(self) -> str:
+        return f"http://127.0.0.1:{self.emulator_port}" if self.emulator_port else ""
+
+    @property
+    def codec_endpoint(self) -> str:
+        return f"{loopback_api_url(self.settings)}/codec"
+
+    # --- before any child starts -------------------------------------------------------------------
+
+    def check_configuration(self) -> None:
+        """Settings that cannot work stop ``up`` here, in one line."""
+        check_webhook_settings(self.settings)
+        self.keys_configured = bool(configured_keys(self.settings))
+        configured_payload_keys(self.settings)  # a bad payload key (#17.4)
+        self.zoom_connections = _load_zoom_connections()  # their secrets: registered by the CLI (known_secrets)
+
+    def migrate_store(self) -> None:
+        """The store at the latest revision; with no Zoom connection, the demo accounts linked to
+        their business units."""
+        _private_state_dir()
+        db_engine = create_db_engine(self.settings.database_url)
+        upgrade_database(db_engine)
+        store = db_engine.url.render_as_string(hide_password=True)
+        revision = current_revision(db_engine)
+        self.banner.say(f"store: {store} at revision {revision}", "store migrated", store=store, revision=revision)
+        if not self.zoom_connections:
+            self.emulator_port = _free_port()
+            self.demo = demo_zoom_connections(load_seed(DEMO_SEED_PATH), self.emulator_url)
+            register_secret_values(zoom_secret_values(link.config for link in self.demo))
+            self.demo_links = register_demo_zoom_connections(db_engine, self.demo)
+        db_engine.dispose()
+
+    def check_ports(self) -> None:
+        settings = self.settings
+        _check_port_free(settings.api_host, settings.api_port, "set ROLLCALL_API_PORT")
+        port = settings.worker_metrics_port
+        self.worker_metrics_port = UP_WORKER_METRICS_PORT if port is None else port
+        advice = "set ROLLCALL_WORKER_METRICS_PORT (0: no worker metrics)"
+        _check_port_free(settings.worker_metrics_host, self.worker_metrics_port, advice)
+
+    def settle_child_environment(self) -> None:
+        """The worker's metrics port; a generated admin key and payload key file when none is
+        configured (their values hidden in every log); the Web UI allowed to call the codec."""
+        settings = self.settings
+        self.child_env["ROLLCALL_WORKER_METRICS_PORT"] = str(self.worker_metrics_port)
+        if not self.keys_configured:
+            self.generated_key = local_api_key()
+            register_secret_values([self.generated_key])
+            self.child_env["ROLLCALL_API_KEYS"] = f"{LOCAL_ADMIN_KEY_NAME}:admin:{self.generated_key}"
+        if not settings.payload_keys and settings.payload_keys_file is None:
+            self.payload_key_file = local_payload_keys()
+            self.child_env["ROLLCALL_PAYLOAD_KEYS_FILE"] = str(self.payload_key_file.resolve())
+        payload_keys = _payload_keys(settings, self.payload_key_file)
+        register_secret_values([text for key in payload_keys for text in key.secrets()])
+        ui_origins = [f"http://127.0.0.1:{settings.temporal_ui_port}", f"http://localhost:{settings.temporal_ui_port}"]
+        self.child_env["ROLLCALL_CODEC_CORS_ORIGINS"] = ",".join([*settings.codec_cors_origins, *ui_origins])
+
+    # --- the children, in start order ------------------------------------------------------------------
+
+    def start_temporal(self, supervisor: Supervisor) -> None:
+        """The embedded dev server (unless ``ROLLCALL_TEMPORAL_ADDRESS`` is set); then the search
+        attributes registered."""
+        settings = self.settings
         if settings.embedded_temporal:
-            if settings.temporal_metrics_port and port_open("127.0.0.1", settings.temporal_metrics_port):
-                raise ConfigurationError(
-                    f"port {settings.temporal_metrics_port} is already in use; set ROLLCALL_TEMPORAL_METRICS_PORT "
-                    "(0: no metrics port for the Temporal dev server)"
-                )
-            if port_open("127.0.0.1", settings.temporal_dev_port):
-                raise ConfigurationError(
-                    f"port {settings.temporal_dev_port} is already in use; stop that server or point "
-                    "ROLLCALL_TEMPORAL_ADDRESS at it"
-                )
-            supervisor.start(_temporal_dev_server(settings, codec_endpoint))
+            advice = "set ROLLCALL_TEMPORAL_METRICS_PORT (0: no metrics port for the Temporal dev server)"
+            _check_port_free("127.0.0.1", settings.temporal_metrics_port, advice)
+            advice = "stop that server or point ROLLCALL_TEMPORAL_ADDRESS at it"
+            _check_port_free("127.0.0.1", settings.temporal_dev_port, advice)
+            supervisor.start(_temporal_dev_server(settings, self.codec_endpoint))
             supervisor.wait_until(
                 "the Temporal dev server", lambda: port_open("127.0.0.1", settings.temporal_dev_port), 60
             )
-            child_env["ROLLCALL_TEMPORAL_ADDRESS"] = target
-        asyncio.run(_prepare_temporal(settings, target))
+            self.child_env["ROLLCALL_TEMPORAL_ADDRESS"] = settings.temporal_target
+        asyncio.run(_prepare_temporal(settings, settings.temporal_target))
 
-        if demo:
-            banner.say(
-                f"Zoom: no credentials configured — using the built-in Zoom emulator with demo data at "
-                f"{emulator_url} (admin API at {emulator_url}/_admin)",
-                "Zoom: no credentials configured — using the built-in Zoom emulator with demo data",
-                zoom_emulator_url=emulator_url,
-                zoom_emulator_admin_url=f"{emulator_url}/_admin",
-            )
-            supervisor.start(_emulator_child(emulator_port, reset=reset_zoom_emulator))
-            supervisor.wait_until("the Zoom emulator", lambda: _http_ok(f"{emulator_url}/_admin/clock"), 60)
-            child_env[ZOOM_CONNECTIONS_VARIABLE] = json.dumps([link.to_env_json() for link in demo])
-        else:
-            names = sorted(zoom_connections)
-            banner.say(
+    def start_zoom(self, supervisor: Supervisor, *, reset: bool) -> None:
+        """The built-in Zoom emulator for the demo accounts, or what is configured, said."""
+        if not self.demo:
+            names = sorted(self.zoom_connections)
+            self.banner.say(
                 f"Zoom: {len(names)} connection(s) configured: {', '.join(names)}",
                 "Zoom connections configured",
                 zoom_connections=names,
             )
+            return
+        url = self.emulator_url
+        self.banner.say(
+            f"Zoom: no credentials configured — using the built-in Zoom emulator with demo data at "
+            f"{url} (admin API at {url}/_admin)",
+            "Zoom: no credentials configured — using the built-in Zoom emulator with demo data",
+            zoom_emulator_url=url,
+            zoom_emulator_admin_url=f"{url}/_admin",
+        )
+        supervisor.start(emulator_child(self.emulator_port, reset=reset))
+        supervisor.wait_until("the Zoom emulator", lambda: _http_ok(f"{url}/_admin/clock"), 60)
+        self.child_env[ZOOM_CONNECTIONS_VARIABLE] = json.dumps([link.to_env_json() for link in self.demo])
 
-        rollcall = [sys.executable, "-m", "engine.cli"]
-        stand_ins = _unconfigured_demo_secrets(settings)
-        inbox_url = ""
-        if stand_ins:
-            inbox_port = _free_port()
-            inbox_url = f"http://127.0.0.1:{inbox_port}"
-            supervisor.start(Child(name="webhook-inbox", argv=[*rollcall, "webhook-inbox", "--port", str(inbox_port)]))
-            supervisor.wait_until("the webhook inbox", lambda: _http_ok(f"{inbox_url}/healthz"), 60)
-            for name in stand_ins:
-                child_env[SECRET_ENV_PREFIX + name] = DEMO_SECRETS[name].format(inbox=inbox_url)
-            # The inbox is on loopback, which webhooks may not reach unless allowed: allow it, only it.
-            child_env[WEBHOOK_ALLOW_SETTING] = ",".join([*settings.webhook_allow, f"127.0.0.1:{inbox_port}"])
-            banner.say(
-                f"Webhooks: secrets {', '.join(stand_ins)} not configured — webhook steps using them send "
-                f"to the demo webhook inbox at {inbox_url} (recorded requests: {inbox_url}/_inbox)",
-                "Webhooks: secrets not configured — webhook steps using them send to the demo webhook inbox",
-                unconfigured=stand_ins,
-                webhook_inbox_url=inbox_url,
-            )
-        supervisor.start(Child(name="worker", argv=[*rollcall, "worker"], env=child_env))
-        supervisor.start(Child(name="api", argv=[*rollcall, "api"], env=child_env))
-        api_url = f"http://{settings.api_host}:{settings.api_port}"
+    def start_inbox(self, supervisor: Supervisor) -> None:
+        """The demo's webhook inbox, standing in for the example secrets nobody configured."""
+        stand_ins = unconfigured_demo_secrets(self.settings)
+        if not stand_ins:
+            return
+        port = _free_port()
+        url = self.inbox_url = f"http://127.0.0.1:{port}"
+        supervisor.start(Child(name="webhook-inbox", argv=[*ROLLCALL, "webhook-inbox", "--port", str(port)]))
+        supervisor.wait_until("the webhook inbox", lambda: _http_ok(f"{url}/healthz"), 60)
+        for name in stand_ins:
+            self.child_env[SECRET_ENV_PREFIX + name] = DEMO_SECRETS[name].format(inbox=url)
+        # The inbox is on loopback, which webhooks may not reach unless allowed: allow it, only it.
+        self.child_env[WEBHOOK_ALLOW_SETTING] = ",".join([*self.settings.webhook_allow, f"127.0.0.1:{port}"])
+        self.banner.say(
+            f"Webhooks: secrets {', '.join(stand_ins)} not configured — webhook steps using them send "
+            f"to the demo webhook inbox at {url} (recorded requests: {url}/_inbox)",
+            "Webhooks: secrets not configured — webhook steps using them send to the demo webhook inbox",
+            unconfigured=stand_ins,
+            webhook_inbox_url=url,
+        )
+
+    def start_rollcall(self, supervisor: Supervisor) -> None:
+        """The worker and the API; ready once the API answers."""
+        supervisor.start(Child(name="worker", argv=[*ROLLCALL, "worker"], env=self.child_env))
+        supervisor.start(Child(name="api", argv=[*ROLLCALL, "api"], env=self.child_env))
+        api_url = f"http://{self.settings.api_host}:{self.settings.api_port}"
         supervisor.wait_until("the API", lambda: _http_ok(f"{api_url}/healthz"), 60)
 
-        fields: dict[str, object] = {"api_url": api_url, "docs_url": f"{api_url}/docs"}
-        lines = [f"API          {api_url}  (docs: {api_url}/docs)"]
+    # --- the banner -----------------------------------------------------------------------------------
+
+    def _core_addresses(self, fields: dict[str, object], lines: list[str]) -> None:
+        """The API, Temporal, metrics and traces."""
+        settings = self.settings
+        api_url = f"http://{settings.api_host}:{settings.api_port}"
+        fields.update(api_url=api_url, docs_url=f"{api_url}/docs")
+        lines.append(f"API          {api_url}  (docs: {api_url}/docs)")
         if settings.embedded_temporal:
             fields["temporal_ui_url"] = f"http://127.0.0.1:{settings.temporal_ui_port}"
             lines.append(f"Temporal UI  {fields['temporal_ui_url']}")
-        fields.update(temporal_address=target, temporal_namespace=settings.temporal_namespace)
-        lines.append(f"Temporal     {target}  namespace {settings.temporal_namespace}")
-        metric_urls = _metric_urls(settings, worker_metrics_port)
+        fields.update(temporal_address=settings.temporal_target, temporal_namespace=settings.temporal_namespace)
+        lines.append(f"Temporal     {settings.temporal_target}  namespace {settings.temporal_namespace}")
+        metric_urls = _metric_urls(settings, self.worker_metrics_port)
         fields["metrics_urls"] = metric_urls
         traces = otlp_endpoint(settings)
         if traces:
@@ -517,61 +392,99 @@ def run_stack(settings: Settings, console: Console, *, reset_zoom_emulator: bool
             "Metrics      "
             + "\n             ".join(f"{name} {url}{key_note.get(name, '')}" for name, url in metric_urls.items())
         )
-        if demo:
-            hooks = _subscribe_demo_webhooks(emulator_url, _loopback_url(settings), demo)
-            fields.update(
-                zoom_emulator_url=emulator_url,
-                zoom_emulator_admin_url=f"{emulator_url}/_admin",
-                zoom_links=demo_links,
-                zoom_webhooks=hooks,
-            )
-            lines.append(f"Zoom         built-in emulator, demo data: {emulator_url}")
-            lines.append(f"             admin API {emulator_url}/_admin")
-            lines.extend(f"             {escape(link)}" for link in demo_links)
-            lines.extend(f"Webhooks     {escape(hook)}" for hook in hooks)
-        else:
-            fields["zoom_connections"] = sorted(zoom_connections)
-            lines.append(f"Zoom         {', '.join(sorted(zoom_connections))}")
-        if inbox_url:
-            fields["webhook_inbox_url"] = f"{inbox_url}/_inbox"
-            lines.append(f"Webhook inbox {inbox_url}/_inbox  (demo: what webhook steps sent)")
-        payloads = f"key file {payload_key_file}" if payload_key_file is not None else "configured keys"
-        fields.update(payload_codec_url=codec_endpoint, codec_login_url=f"{codec_endpoint}/login")
+
+    def _zoom_addresses(self, fields: dict[str, object], lines: list[str]) -> None:
+        """The emulator and its webhook subscriptions (made now: the API answers), or the connections."""
+        if not self.demo:
+            fields["zoom_connections"] = sorted(self.zoom_connections)
+            lines.append(f"Zoom         {', '.join(sorted(self.zoom_connections))}")
+            return
+        url = self.emulator_url
+        hooks = subscribe_demo_webhooks(url, loopback_api_url(self.settings), self.demo)
+        fields.update(
+            zoom_emulator_url=url,
+            zoom_emulator_admin_url=f"{url}/_admin",
+            zoom_links=self.demo_links,
+            zoom_webhooks=hooks,
+        )
+        lines.append(f"Zoom         built-in emulator, demo data: {url}")
+        lines.append(f"             admin API {url}/_admin")
+        lines.extend(f"             {escape(link)}" for link in self.demo_links)
+        lines.extend(f"Webhooks     {escape(hook)}" for hook in hooks)
+
+    def _local_addresses(self, fields: dict[str, object], lines: list[str]) -> None:
+        """The webhook inbox, the payload codec, and where the generated key is."""
+        if self.inbox_url:
+            fields["webhook_inbox_url"] = f"{self.inbox_url}/_inbox"
+            lines.append(f"Webhook inbox {self.inbox_url}/_inbox  (demo: what webhook steps sent)")
+        payloads = f"key file {self.payload_key_file}" if self.payload_key_file is not None else "configured keys"
+        codec = self.codec_endpoint
+        fields.update(payload_codec_url=codec, codec_login_url=f"{codec}/login")
         lines.append(f"Payloads     encrypted in Temporal ({payloads})")
-        lines.append(f"Codec        {codec_endpoint}  (the Web UI decodes there; log in at /codec/login)")
-        if generated_key:
+        lines.append(f"Codec        {codec}  (the Web UI decodes there; log in at /codec/login)")
+        if self.generated_key:
             # The key itself is never printed (nor logged): only where it is kept.
             fields["api_key_file"] = str(local_api_key_path())
             lines.append(f"API key      {local_api_key_path()}  (generated admin key {LOCAL_ADMIN_KEY_NAME!r}: cat it)")
-        lines.append("Ctrl-C stops everything.")
-        # CLI commands find this stack (its API and UI) without being told its ports (#14.6); the
-        # walk-through's shell reads the same addresses from stack.env.
+
+    def announce(self) -> None:
+        """Record where the stack is (#14.6: CLI commands find it without being told its ports; the
+        walk-through's shell reads the same addresses from stack.env), then the "Rollcall is up" panel."""
+        fields: dict[str, object] = {}
+        lines: list[str] = []
+        self._core_addresses(fields, lines)
+        self._zoom_addresses(fields, lines)
+        self._local_addresses(fields, lines)
+        settings = self.settings
+        temporal_ui_url = fields.get("temporal_ui_url")
         recorded = record_stack(
             StackInfo(
-                api_url=_loopback_url(settings),
-                temporal_address=target,
+                api_url=loopback_api_url(settings),
+                temporal_address=settings.temporal_target,
                 temporal_namespace=settings.temporal_namespace,
-                temporal_ui_url=str(fields["temporal_ui_url"]) if "temporal_ui_url" in fields else None,
+                temporal_ui_url=str(temporal_ui_url) if temporal_ui_url else None,
                 pid=os.getpid(),
-                zoom_url=emulator_url or None,
-                inbox_url=inbox_url or None,
+                zoom_url=self.emulator_url or None,
+                inbox_url=self.inbox_url or None,
             )
         )
         fields["stack_env_file"] = str(stack_env_file())
-        lines.insert(-1, f"Addresses    {fields['stack_env_file']}  (API, ZOOM, INBOX…, for `.` in a shell)")
+        lines.append(f"Addresses    {fields['stack_env_file']}  (API, ZOOM, INBOX…, for `.` in a shell)")
+        lines.append("Ctrl-C stops everything.")
         fields["stack_file"] = str(recorded)
-        banner.panel(lines, **fields)
+        self.banner.panel(lines, **fields)
 
-        dead = supervisor.watch()
-        if dead is not None and dead.process is not None:
-            banner.error(f"{dead.name} exited with status {dead.process.returncode}; stopping the stack")
-            return 1
-        return 0
+
+def _watch(supervisor: Supervisor, banner: Banner) -> int:
+    dead = supervisor.watch()
+    if dead is not None and dead.process is not None:
+        banner.error(f"{dead.name} exited with status {dead.process.returncode}; stopping the stack")
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def run_stack(settings: Settings, console: Console, *, reset_zoom_emulator: bool = False) -> int:
+    """Run the stack until Ctrl-C (status 130), SIGTERM (0) or a child's death (1)."""
+    banner = Banner(console, settings.log_format)
+    up = _Up(settings, banner)
+    up.check_configuration()
+    up.migrate_store()
+    up.check_ports()
+    up.settle_child_environment()
+    supervisor = Supervisor(json_lines=settings.log_format is LogFormat.JSON)
+    supervisor.install_signal_handlers()
+    try:
+        up.start_temporal(supervisor)
+        up.start_zoom(supervisor, reset=reset_zoom_emulator)
+        up.start_inbox(supervisor)
+        up.start_rollcall(supervisor)
+        up.announce()
+        return _watch(supervisor, banner)
     except ChildFailed as exc:
         banner.error(f"rollcall up: {exc}")
-        return 1
+        return EXIT_FAILED
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     finally:
         forget_stack(pid=os.getpid())
         supervisor.stop_all()

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from engine.supervisor import Child, Supervisor
+from engine.cli.supervisor import Child, Supervisor
 
 
 def pick_port() -> int:

@@ -15,8 +15,8 @@ import httpx
 import psutil
 import pytest
 
+from engine.cli.supervisor import Child, Supervisor
 from engine.crm.db import create_db_engine, upgrade_database
-from engine.supervisor import Child, Supervisor
 
 from .conftest import pick_port, wait_for_http  # type: ignore[import-not-found]
 

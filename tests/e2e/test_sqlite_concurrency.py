@@ -21,7 +21,7 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from engine.supervisor import Child, Supervisor
+from engine.cli.supervisor import Child, Supervisor
 
 from .conftest import pick_port, wait_for_http  # type: ignore[import-not-found]
 
