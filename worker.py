@@ -21,6 +21,7 @@ from activities.system import SystemActivities
 from activities.webinar_sync import WebinarSyncActivities
 from activities.zoom_registration import WEBINAR_CACHE_TTL, ZoomRegistrationActivities
 from engine.config import Settings
+from engine.crm.zoom_rate_budgets import StoreRateBudgets
 from engine.enrollment.context import Secrets
 from engine.enrollment.egress import EgressPolicy, check_webhook_settings
 from engine.enrollment.repair import ensure_repair_schedule
@@ -63,8 +64,8 @@ def build_worker(
     system = SystemActivities(db_engine)
     # Zoom settings default to the environment's, read when a Zoom activity first runs.
     # One Zoom client per connection for the whole worker: the action and the sync share each
-    # account's rate limiter.
-    pool = ZoomClientPool(zoom_settings)
+    # account's rate limiter, itself shared with every worker through the CRM store (#16.2).
+    pool = ZoomClientPool(zoom_settings, budgets=StoreRateBudgets(db_engine))
     zoom_registration = ZoomRegistrationActivities(db_engine, pool=pool, webinar_cache_ttl=WEBINAR_CACHE_TTL)
     settings = settings or Settings()
     # One enrollment service for the worker: `enroll` steps, event triggers and the repair enroll

@@ -73,13 +73,13 @@ from sqlmodel import Session
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from engine.cli.supervisor import installed_binary
 from engine.crm.accounts import create_zoom_connection
 from engine.crm.db import create_db_engine, upgrade_database
 from engine.crm.tables import Enrollment, EnrollmentStepOutcome, table_of
 from engine.enrollment.contracts import WORKFLOW_TYPE
 from engine.enrollment.definitions import put_definition_text
 from engine.enrollment.service import Admission, ContactIn, EnrollmentService, admit, start_arguments
-from engine.supervisor import installed_binary
 from engine.temporal import DATA_CONVERTER, SearchAttribute
 from engine.zoom import ZoomClient
 from engine.zoom.models import NewRegistrant

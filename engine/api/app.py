@@ -39,6 +39,7 @@ from engine.codec import EncryptionCodec
 from engine.codec import configured_keys as configured_payload_keys
 from engine.config import Settings
 from engine.crm.db import create_db_engine
+from engine.crm.zoom_rate_budgets import StoreRateBudgets
 from engine.enrollment.definitions import load_definitions_dir
 from engine.enrollment.service import EnrollmentService
 from engine.errors import ConfigurationError
@@ -108,7 +109,10 @@ def create_app(
     app.state.zoom_connections = zoom_connections_by_name
     #: Issue #7's hook: an async ``(connection_name, event_row) -> None`` awaited after a new Zoom
     #: webhook event is recorded (see engine/api/routers/zoom_webhooks.py). None: only record.
-    app.state.zoom_pool = ZoomClientPool(zoom_settings, connections=zoom_connections_by_name)
+    # The API's Zoom calls (sync status, webhooks) take their turns with the workers' (#16.2).
+    app.state.zoom_pool = ZoomClientPool(
+        zoom_settings, connections=zoom_connections_by_name, budgets=StoreRateBudgets(engine)
+    )
     app.state.sync = SyncService(
         engine, app.state.zoom_pool, app.state.temporal.client, task_queue=settings.temporal_task_queue
     )

@@ -18,8 +18,8 @@ import httpx
 import pytest
 from support.rollcall import RunningStack
 
+from engine.cli.stack_file import StackInfo, record_stack
 from engine.dsl.schema import SCHEMA_PATH
-from engine.stack_file import StackInfo, record_stack
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -285,7 +285,7 @@ def test_schema_prints_the_shipped_schema(tmp_path: Path) -> None:
 
 def test_csv_rows_keep_their_line_numbers_and_local_problems(tmp_path: Path) -> None:
     """What the CLI makes of a CSV before sending anything (no stack needed)."""
-    from engine.cli_enroll import CsvProblem, read_contacts_csv
+    from engine.cli.enroll_rows import CsvProblem, read_contacts_csv
 
     path = tmp_path / "contacts.csv"
     path.write_bytes(

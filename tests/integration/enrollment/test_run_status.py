@@ -20,7 +20,7 @@ from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 
-from engine.cli_operator import list_query
+from engine.cli.ui import list_query
 from engine.crm.contacts import create_contact, delete_contact, update_contact
 from engine.crm.enrollments import step_history
 from engine.crm.participations import list_timeline

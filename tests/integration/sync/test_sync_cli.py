@@ -22,8 +22,9 @@ from sqlalchemy import Engine
 from support.http import serve
 from temporalio.client import Client
 
-from engine.cli_enroll import ApiClient
-from engine.sync.cli import EXIT_STILL_RUNNING, follow_sync
+from engine.cli.client import ApiClient
+from engine.cli.errors import EXIT_STILL_RUNNING
+from engine.cli.sync import follow_sync
 from engine.sync.contracts import AUDIT_COUNTS
 from zoom_emulator import EmulatorServer
 

@@ -109,11 +109,11 @@ async def test_a_signed_webinar_ended_webhook_syncs_the_webinar_with_no_manual_s
 async def test_the_sync_command_follows_the_run_and_prints_the_audit_entry(
     sync_world: SyncWorld, sync_emulator: EmulatorServer, database_url: str, db_engine: Engine, temporal_client: Client
 ) -> None:
-    """``rollcall sync`` (engine.sync.cli.follow_sync) over real HTTP: 202, live progress, then the entry."""
+    """``rollcall sync`` (engine.cli.sync.follow_sync) over real HTTP: 202, live progress, then the entry."""
     from rich.console import Console
 
-    from engine.cli_enroll import ApiClient
-    from engine.sync.cli import follow_sync
+    from engine.cli.client import ApiClient
+    from engine.cli.sync import follow_sync
 
     settings = Settings(
         api_keys=[API_KEY],
