@@ -28,7 +28,7 @@ from temporalio.client import Client, WorkflowHandle
 from engine.crm.accounts import create_zoom_connection
 from engine.crm.contacts import ContactUpsert, upsert_contacts
 from engine.crm.tables import Participation, ParticipationState, table_of
-from engine.dsl.models import RetryPolicy
+from engine.dsl.models import StepRetry
 from engine.dsl.outcomes import StepOutcomeCode
 from workflows.add_to_webinar import (
     AddContactToWebinarWorkflow,
@@ -95,7 +95,7 @@ async def _register_all(client: Client, task_queue: str, contact_ids: list[int])
         async with gate:
             return await client.start_workflow(
                 AddContactToWebinarWorkflow.run,
-                AddToWebinarInput(contact_id=contact_id, webinar_id=str(WEBINAR), retry=RetryPolicy()),
+                AddToWebinarInput(contact_id=contact_id, webinar_id=str(WEBINAR), retry=StepRetry()),
                 id=f"{add_to_webinar_workflow_id(str(WEBINAR), contact_id)}:{batch}",
                 task_queue=task_queue,
             )
