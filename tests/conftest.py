@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import sqlite3
 import sys
 import tempfile
@@ -22,8 +21,8 @@ from sqlalchemy.engine import make_url
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from engine.cli.supervisor import installed_binary
 from engine.crm.db import create_db_engine, upgrade_database
-from engine.supervisor import installed_binary
 from engine.temporal import DATA_CONVERTER, SearchAttribute, register_search_attributes
 
 POSTGRES_URL_VARIABLE = "ROLLCALL_TEST_POSTGRES_URL"
@@ -98,10 +97,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 @pytest.fixture
 def unused_port() -> int:
     """A loopback port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    from support.ports import free_port  # tests/ is on sys.path only once this module has run
+
+    return free_port()
 
 
 # --- Temporal ----------------------------------------------------------------------------------

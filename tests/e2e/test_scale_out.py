@@ -47,16 +47,15 @@ from typing import Any
 import httpx
 import psutil
 import pytest
+from engine.supervisor import installed_binary
 from sqlalchemy import Engine, NullPool, create_engine, text
+from support.ports import free_port
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import SearchAttributeIndexedValueType
 
 from engine.config import Settings
-from engine.supervisor import installed_binary
 from engine.temporal import SearchAttribute, connect
 from engine.zoom.settings import ZoomSettings
-
-from .conftest import pick_port  # type: ignore[import-not-found]
 
 #: The issue's figure is 10,000 contacts: a run of 10,000 takes several minutes on a 2-core machine
 #: even when it is quiet, so ``make test`` runs 1,000 and the 10,000 run is made by hand
@@ -170,7 +169,7 @@ class Process:
             times = psutil.Process(self.popen.pid).cpu_times()
         except psutil.Error:
             return self.cpu_before
-        return self.cpu_before + times.user + times.system
+        return self.cpu_before + float(times.user + times.system)
 
     def kill(self) -> None:
         assert self.popen is not None
@@ -430,7 +429,7 @@ def rollcall_env(recipe: Recipe, files: dict[str, str], temporal: str, database_
 
 def start_services(workdir: Path, processes: list[Process]) -> tuple[str, str]:
     """Temporal and the Zoom emulator; their addresses once they answer."""
-    temporal_port, emulator_port = pick_port(), pick_port()
+    temporal_port, emulator_port = free_port(), free_port()
     (workdir / "zoom-seed.yaml").write_text(SEED)
     emulator_argv = ["rollcall", "zoom-emulator", "--port", str(emulator_port), "--seed", "zoom-seed.yaml"]
     emulator = Process("zoom-emulator", [*emulator_argv, "--log-level", "warning"], path_env(), workdir)
@@ -459,7 +458,7 @@ def start_rollcall(
         assert done.returncode == 0, f"{step}\n{done.stdout}{done.stderr}"
     apis: list[str] = []
     for number in range(1, APIS + 1):
-        port = pick_port()
+        port = free_port()
         argv = ["bash", "-c", f"exec {recipe.command('rollcall api')}"]
         api = Process(f"api-{number}", argv, {**env, "ROLLCALL_API_PORT": str(port)}, workdir)
         processes.append(api)
@@ -468,7 +467,7 @@ def start_rollcall(
     argv = ["bash", "-c", f"exec {recipe.command('rollcall worker')}"]
     workers = [Process(f"worker-{number}", argv, env, workdir) for number in range(1, WORKERS + 1)]
     # The last worker serves its metrics (README: the activity queue's latency shows when to add capacity).
-    workers[-1].env = {**env, "ROLLCALL_WORKER_METRICS_PORT": str(pick_port())}
+    workers[-1].env = {**env, "ROLLCALL_WORKER_METRICS_PORT": str(free_port())}
     for worker in workers:
         processes.append(worker)
         worker.start()
@@ -743,13 +742,13 @@ def check_worker_metrics(worker: Process) -> None:
     assert "temporal_activity_schedule_to_start_latency" in page
 
 
-def cpu_by_role(deployment: Deployment) -> Counter[str]:
+def cpu_by_role(deployment: Deployment) -> dict[str, float]:
     """CPU seconds used so far by role (temporal, zoom emulator, api, worker) and by this process."""
-    used: Counter[str] = Counter()
+    used: dict[str, float] = defaultdict(float)
     for process in deployment.processes:
         used[process.name.rsplit("-", 1)[0] if process.name[-1].isdigit() else process.name] += process.cpu()
     times = psutil.Process().cpu_times()
-    used["test"] = times.user + times.system
+    used["test"] = float(times.user + times.system)
     return used
 
 
@@ -778,8 +777,7 @@ async def test_two_apis_and_three_workers_run_every_enrollment_once_through_a_wo
         await asyncio.gather(*background)
         await wait_until_all_done(deployment, store, len(admitted), timeline)
         done_seconds = timeline.now()
-        cpu = cpu_by_role(deployment)
-        cpu.subtract(cpu_at_start)
+        cpu = {role: seconds - cpu_at_start[role] for role, seconds in cpu_by_role(deployment).items()}
         enrollments = check_store(store, admitted)
         check_action_logs(store, enrollments)
         registered = sum(1 for row in enrollments.values() if registered_email(row.email))

@@ -125,10 +125,12 @@ def test_every_payload_is_refused_within_200_ms_and_20_mb(template: str) -> None
     finally:
         tracemalloc.stop()
     timings = []
-    for _ in range(3):  # the best of three: the bound is on the work, not on a busy machine's scheduler
-        started = time.perf_counter()
+    for _ in range(3):
+        # The bound is on the work: this thread's CPU time (a busy machine's scheduler does not
+        # count), the best of three.
+        started = time.thread_time()
         _refused(template)
-        timings.append(time.perf_counter() - started)
+        timings.append(time.thread_time() - started)
 
     assert refusal.code == "TEMPLATE_RENDER_ERROR"
     assert peak < REFUSAL_BYTES, f"peak {peak / 1e6:.1f} MB"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import structlog
+from support.ports import free_port
 
 from engine.config import LogFormat, Settings
 from engine.logging import configure_logging
@@ -17,7 +18,7 @@ from engine.logging import configure_logging
 def test_api_keys_come_from_a_comma_separated_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ROLLCALL_API_KEYS", "alpha, beta,")
     monkeypatch.setenv("ROLLCALL_ADMIN_API_KEYS", "root")
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     assert [key.get_secret_value() for key in settings.api_keys] == ["alpha", "beta"]
     assert [key.get_secret_value() for key in settings.admin_api_keys] == ["root"]
     assert "alpha" not in repr(settings) and "root" not in repr(settings)
@@ -26,7 +27,7 @@ def test_api_keys_come_from_a_comma_separated_variable(monkeypatch: pytest.Monke
 def test_defaults_are_the_embedded_stack(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("ROLLCALL_TEMPORAL_ADDRESS", "ROLLCALL_DATABASE_URL"):
         monkeypatch.delenv(name, raising=False)
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     assert settings.embedded_temporal
     assert settings.temporal_target == "127.0.0.1:7233"
     assert settings.database_url == "sqlite:///.rollcall/rollcall.db"
@@ -147,16 +148,13 @@ BAD_CONFIGURATIONS: dict[str, tuple[dict[str, str], str]] = {
 def test_bad_configuration_exits_2_with_one_line_naming_the_setting(command: str, case: str, tmp_path: Path) -> None:
     """#12.7, for every server command: one line naming the setting, no traceback, no secret, status 2."""
     import os
-    import socket
 
     (tmp_path / "a-file").write_text("not a folder")
     (tmp_path / "key.pem").write_text("not a key")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        free_port = sock.getsockname()[1]
+    port = free_port()
     variables, expected = BAD_CONFIGURATIONS[case]
     env = {name: value for name, value in os.environ.items() if not name.startswith("ROLLCALL_")}
-    env |= {"ROLLCALL_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port}", "ROLLCALL_API_PORT": str(free_port)}
+    env |= {"ROLLCALL_TEMPORAL_ADDRESS": f"127.0.0.1:{port}", "ROLLCALL_API_PORT": str(port)}
     env |= {name: value.format(tmp=tmp_path) for name, value in variables.items()}
     result = subprocess.run(
         [sys.executable, "-m", "engine.cli", command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60

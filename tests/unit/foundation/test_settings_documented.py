@@ -18,7 +18,7 @@ def test_every_setting_is_in_the_readme_configuration_table() -> None:
 
 
 def test_pool_settings_size_a_postgresql_engine() -> None:
-    settings = Settings(_env_file=None, database_pool_size=8, database_max_overflow=3)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, database_pool_size=8, database_max_overflow=3)
     engine = create_db_engine(
         "postgresql+psycopg://rollcall@db.invalid/rollcall",
         pool_size=settings.database_pool_size,
