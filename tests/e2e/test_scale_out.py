@@ -1,17 +1,19 @@
-"""#16.5 — Rollcall as several processes, the deployment README "Running at scale" recommends.
+"""#16.5 — Rollcall as several processes, the deployment README "Running at scale" recommends,
+run as the README prints it.
 
-Every piece is a real process started from the installed commands, as the README prints them: a
-Temporal dev server (``temporal server start-dev`` with Rollcall's search attributes, standing in
-for a cluster), the Zoom emulator (``rollcall zoom-emulator``), ``rollcall db upgrade`` on a fresh
-PostgreSQL database, two ``rollcall api`` and three ``rollcall worker`` processes sharing that
-store and that Temporal. This process only sends requests, receives the webhooks and checks.
+Every piece is a real process: a Temporal dev server (``temporal server start-dev``, standing in
+for a cluster), the Zoom emulator (``rollcall zoom-emulator``), PostgreSQL. The README's recipe
+is then read and run as printed: its settings (the tuning as printed; addresses, namespace and
+files those of this machine), its payload-key command, step 1 (the search attributes) and step 2
+(``rollcall db upgrade``) through bash, then two processes of step 3 (``rollcall api``) and three
+of step 4 (``rollcall worker``). This process only sends requests, receives the webhooks and checks.
 
 ``CONTACTS`` contacts (``ROLLCALL_SCALE_CONTACTS``; the issue's 10,000 by hand, fewer in ``make
 test``, see ``DEFAULT_CONTACTS``) go through ``enrollments:bulk`` in chunks, alternately to each
 API. Their workflow tags the contact (``set_property``, a local activity), branches on a property,
 registers one contact in ``REGISTER_EVERY`` to a Zoom webinar (the ``AddContactToWebinar`` saga
-against the emulator) and calls a webhook on a receiver here. While the bulk is half sent, one
-worker is SIGKILLed and started again; once part of the runs are done, another is stopped with
+against the emulator) and calls a webhook on a receiver here. Once half the chunks are answered,
+one worker is SIGKILLed and started again; once 60 % of the runs are done, another is stopped with
 SIGTERM and started again (a rolling restart). Then:
 
 - every admitted enrollment is ``completed`` in the store and has exactly one run in Temporal,
@@ -19,7 +21,9 @@ SIGTERM and started again (a rolling restart). Then:
 - every action log holds every step of its path exactly once;
 - every enrollment's webhook arrived, all of its deliveries under one ``Idempotency-Key``;
 - the webinar has exactly one registrant per registered contact, none duplicated, and each
-  registered contact's ``register`` step is ``REGISTERED``.
+  registered contact's ``register`` step is ``REGISTERED``;
+- the README's ``temporal task-queue describe`` lists every running worker as a poller, its
+  ``list-partition`` the 4 partitions it speaks of, and a worker serves the metric it names.
 
 The figures (times, rates, redeliveries, the load average before and after) are printed.
 """
@@ -27,6 +31,7 @@ The figures (times, rates, redeliveries, the load average before and after) are 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import json
 import math
 import os
@@ -47,12 +52,12 @@ from typing import Any
 import httpx
 import psutil
 import pytest
-from engine.supervisor import installed_binary
 from sqlalchemy import Engine, NullPool, create_engine, text
 from support.ports import free_port
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import SearchAttributeIndexedValueType
 
+from engine.cli.supervisor import installed_binary
 from engine.config import Settings
 from engine.temporal import SearchAttribute, connect
 from engine.zoom.settings import ZoomSettings
@@ -154,7 +159,13 @@ class Process:
             out.write(f"--- start {self.starts} at {datetime.now(UTC):%H:%M:%S}\n".encode())
             out.flush()
             self.popen = subprocess.Popen(
-                self.argv, env=self.env, cwd=self.cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                self.argv,
+                env=self.env,
+                cwd=self.cwd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_the_test,
             )
 
     def alive(self) -> bool:
@@ -195,6 +206,16 @@ class Process:
         if not self.log.exists():
             return ""
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _die_with_the_test() -> None:
+    """Runs in the child before exec: SIGTERM when the test process dies, even by SIGKILL (Linux;
+    the children are started from the test's main thread, whose end this watches)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def base_env() -> dict[str, str]:
