@@ -519,5 +519,6 @@ def _cpu_table(args: argparse.Namespace, figures: dict[str, Any]) -> Table:
         cpu.add_row(label, *(f"{value:.1f}" for value in per), f"{sum(per):.1f}")
     return cpu
 
+
 if __name__ == "__main__":
     main()
