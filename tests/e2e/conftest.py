@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -12,16 +11,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support.ports import free_port
 from temporalio.client import Client
 
 from engine.supervisor import Child, Supervisor
 
 
 def pick_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    return free_port()
 
 
 def wait_for_http(url: str, timeout: float = 60) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import structlog
+from support.ports import free_port
 
 from engine.config import LogFormat, Settings
 from engine.logging import configure_logging
@@ -147,16 +148,13 @@ BAD_CONFIGURATIONS: dict[str, tuple[dict[str, str], str]] = {
 def test_bad_configuration_exits_2_with_one_line_naming_the_setting(command: str, case: str, tmp_path: Path) -> None:
     """#12.7, for every server command: one line naming the setting, no traceback, no secret, status 2."""
     import os
-    import socket
 
     (tmp_path / "a-file").write_text("not a folder")
     (tmp_path / "key.pem").write_text("not a key")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        free_port = sock.getsockname()[1]
+    port = free_port()
     variables, expected = BAD_CONFIGURATIONS[case]
     env = {name: value for name, value in os.environ.items() if not name.startswith("ROLLCALL_")}
-    env |= {"ROLLCALL_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port}", "ROLLCALL_API_PORT": str(free_port)}
+    env |= {"ROLLCALL_TEMPORAL_ADDRESS": f"127.0.0.1:{port}", "ROLLCALL_API_PORT": str(port)}
     env |= {name: value.format(tmp=tmp_path) for name, value in variables.items()}
     result = subprocess.run(
         [sys.executable, "-m", "engine.cli", command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
