@@ -72,7 +72,31 @@ def _walkthrough_item(items: list[pytest.Item]) -> pytest.Item | None:
     return next((item for item in items if item.nodeid.endswith(WALKTHROUGH_TEST)), None)
 
 
+#: Under pytest-xdist a fixture of these scopes would be set up once in every worker that gets one
+#: of its tests (``rollcall api`` and ``worker`` processes, say): its tests stay in one worker.
+_SHARED_SCOPES = frozenset({"package", "module", "class"})
+
+
+def _group_for_xdist(item: pytest.Item) -> None:
+    """Marks a test ``xdist_group`` (``--dist loadgroup`` runs a group's tests one after another in
+    one worker), unless it names a group itself: ``heavy`` tests form one group; a test that uses a
+    module-, class- or package-scoped fixture joins its module's group."""
+    if item.get_closest_marker("xdist_group") is not None:
+        return
+    if item.get_closest_marker("heavy") is not None:  # several processes each: one heavy test at a time
+        item.add_marker(pytest.mark.xdist_group("heavy"))
+        return
+    fixtures = getattr(item, "_fixtureinfo", None)
+    if fixtures is None:
+        return
+    if any(d.scope in _SHARED_SCOPES for defs in fixtures.name2fixturedefs.values() for d in defs):
+        item.add_marker(pytest.mark.xdist_group(Path(item.nodeid.split("::", 1)[0]).stem))
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's, which puts the group into the test's id
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    for each in items:
+        _group_for_xdist(each)
     item = _walkthrough_item(items)
     if item is not None:
         items.remove(item)
