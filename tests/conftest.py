@@ -3,16 +3,10 @@
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import os
 import shutil
 import sqlite3
 import sys
-import tempfile
-import threading
-import time
-import traceback
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +36,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "tests"))
 from support.ports import free_port  # noqa: E402 (tests/ is on sys.path from here on)
 
+#: Parallel runs (pytest-xdist) and the README walk-through beside the suite: see its docstring.
+pytest_plugins = ["support.parallel"]
+
 # --- pytest plumbing ---------------------------------------------------------------------------
 
 
@@ -55,130 +52,6 @@ def pytest_cmdline_main(config: pytest.Config) -> Any:
         sys.stderr.flush()
         os._exit(0)
     return result
-
-
-#: The README walk-through (#15.5) waits ten minutes for Zoom's clock: it starts in a thread when
-#: collection ends, runs while the rest of the suite does, and its test — moved last — reports it.
-#: Under pytest-xdist (``make test`` runs ``-n``) the thread runs in the controller, which is idle
-#: while the workers test, and the worker that gets the test reads the result from a file (below).
-WALKTHROUGH_TEST = "test_readme_walkthrough.py::test_the_readme_walkthrough_runs_as_printed"
-WALKTHROUGH_MODULE = "e2e.test_readme_walkthrough"  # tests/ is on sys.path
-_WALKTHROUGH_RESULT = "rollcall_walkthrough_result"  # the workers' workerinput key: the result file
-_RUNNING_WALKTHROUGH = pytest.StashKey[Any]()
-_RESULT_DIR = pytest.StashKey[Path]()
-
-
-def _walkthrough_item(items: list[pytest.Item]) -> pytest.Item | None:
-    return next((item for item in items if item.nodeid.endswith(WALKTHROUGH_TEST)), None)
-
-
-#: Under pytest-xdist a fixture of these scopes would be set up once in every worker that gets one
-#: of its tests (``rollcall api`` and ``worker`` processes, say): its tests stay in one worker.
-_SHARED_SCOPES = frozenset({"package", "module", "class"})
-
-
-def _group_for_xdist(item: pytest.Item) -> None:
-    """Marks a test ``xdist_group`` (``--dist loadgroup`` runs a group's tests one after another in
-    one worker), unless it names a group itself: ``heavy`` tests form one group; a test that uses a
-    module-, class- or package-scoped fixture joins its module's group."""
-    if item.get_closest_marker("xdist_group") is not None:
-        return
-    if item.get_closest_marker("heavy") is not None:  # several processes each: one heavy test at a time
-        item.add_marker(pytest.mark.xdist_group("heavy"))
-        return
-    fixtures = getattr(item, "_fixtureinfo", None)
-    if fixtures is None:
-        return
-    if any(d.scope in _SHARED_SCOPES for defs in fixtures.name2fixturedefs.values() for d in defs):
-        item.add_marker(pytest.mark.xdist_group(Path(item.nodeid.split("::", 1)[0]).stem))
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's, which puts the group into the test's id
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    for each in items:
-        _group_for_xdist(each)
-    item = _walkthrough_item(items)
-    if item is not None:
-        items.remove(item)
-        items.append(item)
-
-
-def pytest_collection_finish(session: pytest.Session) -> None:
-    config = session.config
-    item = _walkthrough_item(session.items)
-    if item is None or config.getoption("--collect-only"):
-        return
-    module = item.module  # type: ignore[attr-defined]
-    workerinput = getattr(config, "workerinput", None)
-    if workerinput is not None:  # an xdist worker: the controller runs it
-        config.stash[module.WALKTHROUGH_KEY] = _RelayedWalkthrough(Path(workerinput[_WALKTHROUGH_RESULT]))
-        return
-    running = module.Walkthrough(Path(tempfile.mkdtemp(prefix="rollcall-walkthrough-")))
-    config.stash[module.WALKTHROUGH_KEY] = running
-    running.start()
-    config.stash[_RUNNING_WALKTHROUGH] = running
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_configure_node(node: Any) -> None:
-    """xdist's controller, for each worker: where the walk-through's result will be."""
-    stash = node.config.stash
-    if _RESULT_DIR not in stash:
-        stash[_RESULT_DIR] = Path(tempfile.mkdtemp(prefix="rollcall-walkthrough-result-"))
-    node.workerinput[_WALKTHROUGH_RESULT] = str(stash[_RESULT_DIR] / "result")
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
-    """xdist's controller, once a worker has collected: start the walk-through if it is selected."""
-    config: pytest.Config = node.config
-    if _RUNNING_WALKTHROUGH in config.stash or not any(nodeid.endswith(WALKTHROUGH_TEST) for nodeid in ids):
-        return
-    module = importlib.import_module(WALKTHROUGH_MODULE)
-    running = module.Walkthrough(Path(tempfile.mkdtemp(prefix="rollcall-walkthrough-")))
-    config.stash[_RUNNING_WALKTHROUGH] = running
-    running.start()
-    result = config.stash[_RESULT_DIR] / "result"
-    threading.Thread(target=_relay_walkthrough, args=(running, module.WALKTHROUGH_SECONDS, result), daemon=True).start()
-
-
-def _relay_walkthrough(running: Any, timeout: float, result: Path) -> None:
-    """Waits for the walk-through and writes its result for the worker whose test reports it:
-    empty when it passed, else its failure."""
-    try:
-        running.result(timeout=timeout)
-        text = ""
-    except BaseException:
-        text = traceback.format_exc()
-    partial = result.with_suffix(".partial")
-    with contextlib.suppress(OSError):  # the session ended first and removed the folder
-        partial.write_text(text, encoding="utf-8")
-        partial.rename(result)
-
-
-class _RelayedWalkthrough:
-    """In an xdist worker, the walk-through the controller runs: its result, once written."""
-
-    def __init__(self, result: Path) -> None:
-        self.path = result
-
-    def result(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while not self.path.exists():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the walk-through did not finish within {timeout:.0f} s")
-            time.sleep(1)
-        failure = self.path.read_text(encoding="utf-8")
-        if failure:
-            raise AssertionError(f"the walk-through (run by xdist's controller) failed:\n{failure}")
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    running = session.config.stash.get(_RUNNING_WALKTHROUGH, None)
-    if running is not None:
-        running.stop()
-    if _RESULT_DIR in session.config.stash:  # the controller's, once every worker is done
-        shutil.rmtree(session.config.stash[_RESULT_DIR], ignore_errors=True)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
