@@ -16,7 +16,7 @@ up: $(STAMP)
 	$(BIN)/rollcall up
 
 # The suite on TEST_WORKERS pytest-xdist workers: most tests wait on Temporal, HTTP or a child
-# process rather than on the CPU (tests/conftest.py says what runs where).
+# process rather than on the CPU (tests/support/parallel.py says what runs where).
 TEST_WORKERS ?= 3
 
 test: lint typecheck

@@ -11,7 +11,7 @@ from datetime import timedelta
 import structlog
 from sqlalchemy import Engine
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.enrollment import EnrollmentActivities
@@ -21,9 +21,11 @@ from activities.system import SystemActivities
 from activities.webinar_sync import WebinarSyncActivities
 from activities.zoom_registration import WEBINAR_CACHE_TTL, ZoomRegistrationActivities
 from engine.config import Settings
+from engine.crm.zoom_rate_budgets import StoreRateBudgets
 from engine.enrollment.context import Secrets
 from engine.enrollment.egress import EgressPolicy, check_webhook_settings
 from engine.enrollment.repair import ensure_repair_schedule
+from engine.enrollment.service import EnrollmentService
 from engine.known_secrets import api_key_values
 from engine.metrics import free_loopback_port, serve_worker_metrics
 from engine.sync.schedule import ensure_reconcile_schedule
@@ -62,24 +64,22 @@ def build_worker(
     system = SystemActivities(db_engine)
     # Zoom settings default to the environment's, read when a Zoom activity first runs.
     # One Zoom client per connection for the whole worker: the action and the sync share each
-    # account's rate limiter.
-    pool = ZoomClientPool(zoom_settings)
+    # account's rate limiter, itself shared with every worker through the CRM store (#16.2).
+    pool = ZoomClientPool(zoom_settings, budgets=StoreRateBudgets(db_engine))
     zoom_registration = ZoomRegistrationActivities(db_engine, pool=pool, webinar_cache_ttl=WEBINAR_CACHE_TTL)
-    enrollment = _enrollment_activities(db_engine, settings or Settings())
-    sync = WebinarSyncActivities(db_engine, pool, enrollment_task_queue=task_queue)
+    settings = settings or Settings()
+    # One enrollment service for the worker: `enroll` steps, event triggers and the repair enroll
+    # and start runs on this client and task queue (concurrent admissions commit together).
+    enrollments = EnrollmentService(db_engine, client, task_queue=task_queue)
+    enrollment = _enrollment_activities(db_engine, enrollments, settings)
+    sync = WebinarSyncActivities(db_engine, pool, enrollments=enrollments)
     reconcile = ReconcileActivities(db_engine, pool, task_queue=task_queue)
-    repair = EnrollmentRepairActivities(db_engine, task_queue=task_queue)
+    repair = EnrollmentRepairActivities(enrollments)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        # The sandbox still restricts what workflow code may call (time, I/O, randomness), but
-        # modules are imported once, not again for every run: a third of the worker's CPU per
-        # enrollment (bench/enroll.py). Rollcall's workflow modules keep no mutable module
-        # state, which is what makes this safe; the replay tests guard the determinism.
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_all_modules()
-        ),
+        workflow_runner=workflow_runner(settings),
         activities=[
             system.check_store,
             *enrollment.all(),
@@ -95,12 +95,26 @@ def build_worker(
     )
 
 
-def _enrollment_activities(db_engine: Engine, settings: Settings) -> EnrollmentActivities:
+def workflow_runner(settings: Settings) -> WorkflowRunner:
+    """The sandbox (``ROLLCALL_WORKFLOW_SANDBOX``, on by default) restricts what workflow code may
+    call (time, I/O, randomness), with modules imported once, not again for every run: a third of
+    the worker's CPU per enrollment (bench/enroll.py). Rollcall's workflow modules keep no mutable
+    module state, which is what makes this safe; the replay tests guard the determinism. Off, no
+    sandbox at all: the sandbox's own per-payload work goes too (bench/add_to_webinar.py)."""
+    if not settings.workflow_sandbox:
+        return UnsandboxedWorkflowRunner()
+    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_all_modules())
+
+
+def _enrollment_activities(
+    db_engine: Engine, enrollments: EnrollmentService, settings: Settings
+) -> EnrollmentActivities:
     """Webhooks read the secrets of ``settings``, never store them or the API keys (#12.2), and
     connect where the egress policy allows (#12.3)."""
     api_keys = api_key_values(settings)  # name:role:key entries and the keys file: the keys themselves
     return EnrollmentActivities(
         db_engine,
+        enrollments,
         secrets=Secrets(settings.secrets_file, hidden=api_keys),
         egress=EgressPolicy.from_setting(settings.webhook_allow),
     )

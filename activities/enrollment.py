@@ -22,8 +22,10 @@ from sqlmodel import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.failures import FailureType
 from engine.crm.contacts import update_contact
 from engine.crm.enrollments import StepOutcomeRecord, finish_enrollment, record_step_outcomes
+from engine.crm.errors import WorkflowNotFound
 from engine.crm.segments import SegmentFilter, contact_matches
 from engine.crm.tables import Contact, EnrollmentStatus
 from engine.dsl.delays import delay_deadline
@@ -56,6 +58,8 @@ from engine.enrollment.contracts import (
     StepResult,
 )
 from engine.enrollment.egress import EgressDenied, EgressPolicy, guarded_client, literal_address
+from engine.enrollment.errors import ALREADY_ENROLLED, EnrollmentRefused
+from engine.enrollment.service import ContactIn, EnrollmentService
 from engine.metrics import WEBHOOK_CALLS
 from engine.retry_after import parse_retry_after
 
@@ -89,38 +93,52 @@ def _run_id() -> str | None:
         return None
 
 
-def _permanent(kind: str, message: str) -> ApplicationError:
+def _permanent(kind: FailureType, message: str) -> ApplicationError:
     return ApplicationError(message, type=kind, non_retryable=True)
 
 
-def _failed(kind: str, step: DelayStep | SetPropertyStep, error: TemplateRenderError) -> ApplicationError:
+def _failed(kind: FailureType, step: DelayStep | SetPropertyStep, error: TemplateRenderError) -> ApplicationError:
     """A template of the step that cannot be rendered: a step failure its ``on_error`` decides (#13.5)."""
     return _permanent(kind, f"{step.type} {step.id!r}: {error.message}")
 
 
 class EnrollmentActivities:
+    """The enrollment's steps. The store-only ones are sync activities declared with
+    ``no_thread_cancel_exception=True`` (here and in the other activity modules): a cancelled or
+    timed-out attempt runs its transaction to its end instead of getting an exception raised into
+    its thread mid-transaction (one raised while it waited for SQLite's write lock stopped every
+    writer of the worker; the lock is now also safe against it, ``engine.crm.sqlite_transactions``)."""
+
     def __init__(
-        self, db_engine: Engine, *, secrets: Secrets | None = None, egress: EgressPolicy | None = None
+        self,
+        db_engine: Engine,
+        enrollments: EnrollmentService,
+        *,
+        secrets: Secrets | None = None,
+        egress: EgressPolicy | None = None,
     ) -> None:
+        """``enrollments``: the worker's service (``build_worker``), which ``enroll`` steps use."""
         self._engine = db_engine
+        self._enrollments = enrollments
         self._secrets = secrets or Secrets(None)
         self._egress = egress or EgressPolicy()
         self._http: httpx.AsyncClient | None = None
 
     # --- shared prelude ---------------------------------------------------------------------------
 
-    def _begin(self, session: Session, ctx: StepContext, step_id: str) -> tuple[Contact | None, ExitReason | None]:
-        """Write pending outcomes, then decide whether the contact leaves before this step."""
+    def _begin(self, session: Session, ctx: StepContext, step_id: str) -> Contact | ExitReason:
+        """Write pending outcomes, then decide whether the contact leaves before this step: the
+        contact, or why it leaves."""
         record_step_outcomes(session, ctx.enrollment_id, _records(ctx.pending), current_step=step_id, run_id=_run_id())
         contact = session.get(Contact, ctx.contact_id)
         if contact is None:
-            return None, ExitReason.CONTACT_DELETED
+            return ExitReason.CONTACT_DELETED
         context = template_context(contact, ctx)
         if ctx.goal is not None and self._matches(session, ctx.goal, context, "the goal"):
-            return contact, ExitReason.GOAL_MET
+            return ExitReason.GOAL_MET
         if ctx.suppression is not None and self._matches(session, ctx.suppression, context, "the suppression list"):
-            return contact, ExitReason.SUPPRESSED
-        return contact, None
+            return ExitReason.SUPPRESSED
+        return contact
 
     @staticmethod
     def _matches(session: Session, node: SegmentFilter, context: dict[str, Any], what: str) -> bool:
@@ -129,7 +147,7 @@ class EnrollmentActivities:
         try:
             rendered = render_filter(node, context)
         except TemplateRenderError as exc:
-            raise _permanent("TEMPLATE_ERROR", f"{what}: {exc.message}") from None
+            raise _permanent(FailureType.TEMPLATE_ERROR, f"{what}: {exc.message}") from None
         return contact_matches(session, rendered, context["contact"]["id"])
 
     @staticmethod
@@ -147,36 +165,37 @@ class EnrollmentActivities:
 
     # --- steps ------------------------------------------------------------------------------------
 
-    @activity.defn
+    @activity.defn(no_thread_cancel_exception=True)
     def plan_delay(self, ctx: StepContext, step: DelayStep) -> StepResult:
         """When the delay ends (``until`` templates read fresh contact data)."""
         with Session(self._engine) as session:
-            contact, leave = self._begin(session, ctx, step.id)
+            contact = self._begin(session, ctx, step.id)
             session.commit()
-            if leave is not None or contact is None:
-                return StepResult(exit=leave)
+            if isinstance(contact, ExitReason):
+                return StepResult.left(contact)
             until = None
             if step.until is not None and is_template(step.until):
                 try:
                     until = render(step.until, template_context(contact, ctx))
                 except TemplateRenderError as exc:
-                    raise _failed("TEMPLATE_ERROR", step, exc) from None
+                    raise _failed(FailureType.TEMPLATE_ERROR, step, exc) from None
             try:
                 deadline = delay_deadline(step, ctx.now, until)
             except ValueError:
                 raise _permanent(
-                    "INVALID_DATETIME", f"delay {step.id!r}: 'until' gave {until!r}, which is not an ISO 8601 date-time"
+                    FailureType.INVALID_DATETIME,
+                    f"delay {step.id!r}: 'until' gave {until!r}, which is not an ISO 8601 date-time",
                 ) from None
-            return StepResult(deadline=deadline)
+            return StepResult.delay(deadline)
 
-    @activity.defn
+    @activity.defn(no_thread_cancel_exception=True)
     def evaluate_branch(self, ctx: StepContext, step: BranchStep) -> StepResult:
         """The first case that holds now, on fresh contact data or on earlier outcomes."""
         with Session(self._engine) as session:
-            contact, leave = self._begin(session, ctx, step.id)
-            if leave is not None or contact is None:
+            contact = self._begin(session, ctx, step.id)
+            if isinstance(contact, ExitReason):
                 session.commit()
-                return StepResult(exit=leave)
+                return StepResult.left(contact)
             context = template_context(contact, ctx)
             chosen: str | None = step.else_
             case_number: int | None = None
@@ -193,36 +212,36 @@ class EnrollmentActivities:
             message = f"case {case_number + 1} → {chosen}" if case_number is not None else f"else → {chosen or 'next'}"
             self._outcome(session, ctx, step.id, StepOutcomeCode.COMPLETED, message=message, data=data)
             session.commit()
-            return StepResult(outcome=StepOutcomeCode.COMPLETED, message=message, next_step=chosen, output=data)
+            return StepResult.done(StepOutcomeCode.COMPLETED, message=message, output=data, next_step=chosen)
 
-    @activity.defn
+    @activity.defn(no_thread_cancel_exception=True)
     def set_property(self, ctx: StepContext, step: SetPropertyStep) -> StepResult:
         with Session(self._engine) as session:
-            contact, leave = self._begin(session, ctx, step.id)
-            if leave is not None or contact is None:
+            contact = self._begin(session, ctx, step.id)
+            if isinstance(contact, ExitReason):
                 session.commit()
-                return StepResult(exit=leave)
+                return StepResult.left(contact)
             value = step.value
             if isinstance(value, str):
                 try:
                     value = render(value, template_context(contact, ctx))
                 except TemplateRenderError as exc:
-                    raise _failed("TEMPLATE_ERROR", step, exc) from None
+                    raise _failed(FailureType.TEMPLATE_ERROR, step, exc) from None
             assert contact.id is not None
             update_contact(session, contact.id, properties={step.property: value})
             output = {"property": step.property, "value": value}
             self._outcome(session, ctx, step.id, StepOutcomeCode.COMPLETED, data=output)
             session.commit()
-            return StepResult(outcome=StepOutcomeCode.COMPLETED, output=output)
+            return StepResult.done(StepOutcomeCode.COMPLETED, output=output)
 
-    @activity.defn
+    @activity.defn(no_thread_cancel_exception=True)
     def prepare_registration(self, ctx: StepContext, step: AddContactToZoomWebinarStep) -> StepResult:
         """Render and normalise the webinar id (R-ADD-2); an invalid one is the step's outcome."""
         with Session(self._engine) as session:
-            contact, leave = self._begin(session, ctx, step.id)
-            if leave is not None or contact is None:
+            contact = self._begin(session, ctx, step.id)
+            if isinstance(contact, ExitReason):
                 session.commit()
-                return StepResult(exit=leave)
+                return StepResult.left(contact)
             raw = step.webinar_id
             try:
                 if is_template(raw):
@@ -232,9 +251,9 @@ class EnrollmentActivities:
                 message = f"the webinar id {raw!r} is not valid: {exc}"
                 self._outcome(session, ctx, step.id, StepOutcomeCode.INVALID_WEBINAR_ID, message=message)
                 session.commit()
-                return StepResult(outcome=StepOutcomeCode.INVALID_WEBINAR_ID, message=message)
+                return StepResult.done(StepOutcomeCode.INVALID_WEBINAR_ID, message=message)
             session.commit()
-            return StepResult(webinar_id=webinar_id)
+            return StepResult.prepared(webinar_id)
 
     @activity.defn
     async def call_webhook(self, ctx: StepContext, step: WebhookStep) -> StepResult:
@@ -256,23 +275,23 @@ class EnrollmentActivities:
         if status in _RETRYABLE_STATUS:
             raise ApplicationError(
                 f"webhook {step.id!r}: HTTP {status}",
-                type="WEBHOOK_RETRYABLE_STATUS",
+                type=FailureType.WEBHOOK_RETRYABLE_STATUS,
                 next_retry_delay=_retry_after(answer_headers.get("retry-after")),
             )
         if not 200 <= status < 300:
             detail = " (redirects are not followed)" if 300 <= status < 400 else ""
             if answer:
                 detail += f": {answer[:_QUOTED_ANSWER].decode('utf-8', 'replace')}"
-            raise self._failure("WEBHOOK_REJECTED", f"webhook {step.id!r}: HTTP {status}{detail}")
+            raise self._failure(FailureType.WEBHOOK_REJECTED, f"webhook {step.id!r}: HTTP {status}{detail}")
         output: dict[str, Any] = {"status_code": status}
         saved = _json_answer(answer_headers, answer)
         if saved is not None:
             output["response"] = saved
         output = self._secrets.redact(output)
         await asyncio.to_thread(self._delivered, ctx, step.id, output)
-        return StepResult(outcome=StepOutcomeCode.DELIVERED, output=output)
+        return StepResult.done(StepOutcomeCode.DELIVERED, output=output)
 
-    def _failure(self, kind: str, message: str, *, retryable: bool = False) -> ApplicationError:
+    def _failure(self, kind: FailureType, message: str, *, retryable: bool = False) -> ApplicationError:
         return ApplicationError(self._secrets.redact(message), type=kind, non_retryable=not retryable)
 
     async def _send(
@@ -293,17 +312,19 @@ class EnrollmentActivities:
                 answer = await _read_at_most(response, _MAX_RESPONSE_OUTPUT + 1) if step.save_response else b""
                 return response.status_code, response.headers, answer
         except EgressDenied as exc:
-            raise self._failure("EGRESS_DENIED", f"webhook {step.id!r}: {exc.message}") from None
+            raise self._failure(FailureType.EGRESS_DENIED, f"webhook {step.id!r}: {exc.message}") from None
         except httpx.TimeoutException:
             raise self._failure(
-                "WEBHOOK_TIMEOUT",
+                FailureType.WEBHOOK_TIMEOUT,
                 f"webhook {step.id!r}: no answer within {step.timeout.total_seconds():g} s",
                 retryable=True,
             ) from None
         except (httpx.TransportError, httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError) as exc:
             retryable = isinstance(exc, httpx.TransportError) and not isinstance(exc, httpx.UnsupportedProtocol)
             raise self._failure(
-                "WEBHOOK_UNREACHABLE", f"webhook {step.id!r}: {type(exc).__name__}: {exc}", retryable=retryable
+                FailureType.WEBHOOK_UNREACHABLE,
+                f"webhook {step.id!r}: {type(exc).__name__}: {exc}",
+                retryable=retryable,
             ) from None
 
     def _check_literal_destination(self, url: str) -> None:
@@ -318,10 +339,10 @@ class EnrollmentActivities:
 
     def _prepare_webhook(self, ctx: StepContext, step: WebhookStep) -> StepResult | tuple[str, dict[str, str], Any]:
         with Session(self._engine) as session:
-            contact, leave = self._begin(session, ctx, step.id)
+            contact = self._begin(session, ctx, step.id)
             session.commit()
-            if leave is not None or contact is None:
-                return StepResult(exit=leave)
+            if isinstance(contact, ExitReason):
+                return StepResult.left(contact)
             # Only the secrets this step names (each declared by its definition) are readable.
             secrets = self._secrets.for_step(secret_names(step.templates()))
             context = template_context(contact, ctx, secrets=secrets)
@@ -330,10 +351,10 @@ class EnrollmentActivities:
                 headers = {name: render(value, context) for name, value in step.headers.items()}
                 body = render_json(step.body, context)
             except TemplateRenderError as exc:
-                raise self._failure("TEMPLATE_ERROR", f"webhook {step.id!r}: {exc.message}") from None
+                raise self._failure(FailureType.TEMPLATE_ERROR, f"webhook {step.id!r}: {exc.message}") from None
             except SecretsFileError as exc:
                 raise self._failure(
-                    "SECRETS_FILE_ERROR", f"webhook {step.id!r}: {exc.message}", retryable=True
+                    FailureType.SECRETS_FILE_ERROR, f"webhook {step.id!r}: {exc.message}", retryable=True
                 ) from None
             return url, headers, body
 
@@ -345,23 +366,21 @@ class EnrollmentActivities:
     @activity.defn
     async def enroll_contact(self, ctx: StepContext, step: EnrollStep) -> StepResult:
         """Enroll the contact into another workflow, which applies its own rules."""
-        from engine.crm.errors import WorkflowNotFound
-        from engine.enrollment.errors import AlreadyEnrolled, EnrollmentRefused
-        from engine.enrollment.service import ContactIn, EnrollmentService
 
         def prelude() -> ExitReason | None:
             with Session(self._engine) as session:
-                _contact, leave = self._begin(session, ctx, step.id)
+                contact = self._begin(session, ctx, step.id)
                 session.commit()
-                return leave
+                return contact if isinstance(contact, ExitReason) else None
 
         leave = await asyncio.to_thread(prelude)
         if leave is not None:
-            return StepResult(exit=leave)
-        service = EnrollmentService(self._engine, activity.client(), task_queue=activity.info().task_queue)
+            return StepResult.left(leave)
         outcome = StepOutcomeCode.COMPLETED
         try:
-            started = await service.enroll(step.workflow, ContactIn(contact_id=ctx.contact_id), trigger="workflow")
+            started = await self._enrollments.enroll(
+                step.workflow, ContactIn(contact_id=ctx.contact_id), trigger="workflow"
+            )
         except (EnrollmentRefused, WorkflowNotFound) as exc:
             # A refusal is the step's outcome, by its code (#14.1): definitions branch on it.
             outcome = _refusal_outcome(exc.code)
@@ -370,7 +389,7 @@ class EnrollmentActivities:
         else:
             output = {
                 "enrolled": started.created,
-                "code": None if started.created else AlreadyEnrolled.code,
+                "code": None if started.created else ALREADY_ENROLLED,
                 "enrollment_id": started.enrollment_id,
                 "workflow_id": started.workflow_id,
             }
@@ -382,11 +401,11 @@ class EnrollmentActivities:
                 session.commit()
 
         await asyncio.to_thread(record)
-        return StepResult(outcome=outcome, message=message, output=output)
+        return StepResult.done(outcome, message=message, output=output)
 
     # --- bookkeeping ------------------------------------------------------------------------------
 
-    @activity.defn
+    @activity.defn(no_thread_cancel_exception=True)
     def record_outcomes(self, request: RecordRequest) -> None:
         with Session(self._engine) as session:
             record_step_outcomes(
@@ -398,7 +417,7 @@ class EnrollmentActivities:
             )
             session.commit()
 
-    @activity.defn
+    @activity.defn(no_thread_cancel_exception=True)
     def finish(self, request: FinishRequest) -> None:
         with Session(self._engine) as session:
             record_step_outcomes(session, request.enrollment_id, _records(request.notes), run_id=_run_id())

@@ -3,21 +3,19 @@ enrollments are missing and closes enrollments whose run ended outside the inter
 
 from __future__ import annotations
 
-from sqlalchemy import Engine
 from temporalio import activity
 
 from engine.enrollment.repair import RepairRequest, RepairResult, repair_enrollments
+from engine.enrollment.service import EnrollmentService
 
 __all__ = ["EnrollmentRepairActivities", "RepairRequest", "RepairResult"]
 
 
 class EnrollmentRepairActivities:
-    def __init__(self, db_engine: Engine, *, task_queue: str) -> None:
-        self._engine = db_engine
-        self._task_queue = task_queue
+    def __init__(self, enrollments: EnrollmentService) -> None:
+        """``enrollments``: the worker's service (``build_worker``): its store, client and task queue."""
+        self._enrollments = enrollments
 
     @activity.defn
     async def repair_enrollments(self, request: RepairRequest) -> RepairResult:
-        return await repair_enrollments(
-            self._engine, activity.client(), self._task_queue, request, heartbeat=activity.heartbeat
-        )
+        return await repair_enrollments(self._enrollments, request, heartbeat=activity.heartbeat)

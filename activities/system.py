@@ -16,7 +16,7 @@ class SystemActivities:
         self._engine = db_engine
 
     # Synchronous on purpose: database calls block, so they run in the worker's thread pool.
-    @activity.defn
+    @activity.defn(no_thread_cancel_exception=True)
     def check_store(self) -> StoreStatus:
         check_database(self._engine)
         return StoreStatus(backend=self._engine.dialect.name, revision=current_revision(self._engine))

@@ -23,8 +23,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
+from activities.failures import zoom_config_failure, zoom_failure
 from engine.crm.enrollments import list_definitions
 from engine.crm.participations import MarketingEventUpsert, RecordingUpsert, upsert_marketing_events
 from engine.crm.segments import Condition, EventFilter, EventKind, Operator, search_contacts
@@ -43,6 +43,7 @@ from engine.crm.transcripts import TranscriptWrite, store_transcript, transcript
 from engine.crm.webhook_events import recording_download_token
 from engine.dsl.models import EventTrigger
 from engine.enrollment.definitions import load_revision
+from engine.enrollment.service import ContactIn, EnrollmentService
 from engine.failpoints import failpoint
 from engine.sync.audit_run import add_warning, close_run, open_run, record_page
 from engine.sync.contracts import (
@@ -55,7 +56,7 @@ from engine.sync.contracts import (
     SyncPlan,
     SyncRequest,
 )
-from engine.sync.decide import decide, is_setting_reason
+from engine.sync.decide import SkipKind, SkipReason, decide
 from engine.sync.recordings import OccurrenceFiles, no_recording_grace, recording_outcome
 from engine.sync.transcripts import MAX_TRANSCRIPT_BYTES, read_transcript
 from engine.sync.writer import PageResult, write_recordings, write_registrants, write_sessions
@@ -105,24 +106,9 @@ class ChunkResult(BaseModel):
     run_counts: dict[str, int] | None = None
 
 
-def zoom_failure(error: ZoomError) -> ApplicationError:
-    """Transient Zoom failures are retried by Temporal (honouring Retry-After); others are not."""
-    delay = error.retry_after
-    return ApplicationError(
-        str(error),
-        type=error.code,
-        non_retryable=not error.retryable,
-        next_retry_delay=timedelta(seconds=delay) if delay else None,
-    )
-
-
 def _end_of(start: datetime | None, duration_minutes: int | None) -> datetime | None:
     """A webinar's (or an occurrence's) scheduled end."""
     return start + timedelta(minutes=duration_minutes) if start and duration_minutes else None
-
-
-def _config_failure(error: ZoomConfigError) -> ApplicationError:
-    return ApplicationError(str(error), type=getattr(error, "code", "ZOOM_CONFIG_INVALID"), non_retryable=True)
 
 
 def _add(counts: dict[str, int], page: PageResult, prefix: str) -> None:
@@ -140,10 +126,11 @@ def _add(counts: dict[str, int], page: PageResult, prefix: str) -> None:
 
 
 class WebinarSyncActivities:
-    def __init__(self, db_engine: Engine, pool: ZoomClientPool, *, enrollment_task_queue: str | None = None) -> None:
+    def __init__(self, db_engine: Engine, pool: ZoomClientPool, *, enrollments: EnrollmentService) -> None:
         self._engine = db_engine
         self._pool = pool
-        self._task_queue = enrollment_task_queue
+        #: The worker's (``build_worker``): event-triggered enrollments (``publish_events``).
+        self._enrollments = enrollments
 
     def all(self) -> list[Callable[..., Any]]:
         return [
@@ -159,7 +146,7 @@ class WebinarSyncActivities:
         try:
             return self._pool.client(connection)
         except ZoomConfigError as error:
-            raise _config_failure(error) from None
+            raise zoom_config_failure(error) from None
 
     # --- 1–2: decide, webinar, connection and BU, marketing event -----------------------------
 
@@ -177,7 +164,9 @@ class WebinarSyncActivities:
         try:
             webinar = await client.get_webinar(request.webinar_id)
         except ZoomNotFound:
-            await asyncio.to_thread(self._skip, plan, None, "the webinar was not found in Zoom (deleted?)", False)
+            await asyncio.to_thread(
+                self._skip, plan, None, SkipReason(SkipKind.NOT_SYNCED, "the webinar was not found in Zoom (deleted?)")
+            )
             return plan
         except ZoomError as error:
             raise zoom_failure(error) from None
@@ -214,9 +203,11 @@ class WebinarSyncActivities:
                         session,
                         plan,
                         None,
-                        f"connected Zoom account data not found: no connection named {request.connection!r} in the "
-                        "store",
-                        True,
+                        SkipReason(
+                            SkipKind.ERROR,
+                            f"connected Zoom account data not found: no connection named {request.connection!r} "
+                            "in the store",
+                        ),
                     )
                     session.commit()
                     return plan
@@ -252,7 +243,7 @@ class WebinarSyncActivities:
                 )
                 if not decision.sync:
                     assert decision.reason is not None
-                    self._skip_in(session, plan, plan.business_unit_id, decision.reason, False)
+                    self._skip_in(session, plan, plan.business_unit_id, decision.reason)
                     session.commit()
                     return plan
                 plan.sync = True
@@ -288,13 +279,13 @@ class WebinarSyncActivities:
 
         return await asyncio.to_thread(store)
 
-    def _skip(self, plan: SyncPlan, business_unit_id: int | None, reason: str, error: bool) -> None:
+    def _skip(self, plan: SyncPlan, business_unit_id: int | None, reason: SkipReason) -> None:
         with Session(self._engine) as session:
-            self._skip_in(session, plan, business_unit_id, reason, error)
+            self._skip_in(session, plan, business_unit_id, reason)
             session.commit()
 
     @staticmethod
-    def _skip_in(session: Session, plan: SyncPlan, business_unit_id: int | None, reason: str, error: bool) -> None:
+    def _skip_in(session: Session, plan: SyncPlan, business_unit_id: int | None, reason: SkipReason) -> None:
         """A webinar not to sync: the entry says which setting or rule stopped it (R-AUD-1, R-AUD-4)."""
         open_run(
             session,
@@ -305,10 +296,10 @@ class WebinarSyncActivities:
             business_unit_id=business_unit_id,
         )
         not_created = [{"record": "marketing_event"}, {"record": "contacts"}, {"record": "recordings"}]
-        if error:
-            add_warning(session, plan.run_key, AuditWarningCode.SYNC_ERROR, reason)
-        elif is_setting_reason(reason):
-            add_warning(session, plan.run_key, AuditWarningCode.SYNC_SETTING_OFF, reason)
+        if reason.kind == SkipKind.ERROR:
+            add_warning(session, plan.run_key, AuditWarningCode.SYNC_ERROR, reason.text)
+        elif reason.kind == SkipKind.SETTING_OFF:
+            add_warning(session, plan.run_key, AuditWarningCode.SYNC_SETTING_OFF, reason.text)
             add_warning(
                 session,
                 plan.run_key,
@@ -317,7 +308,7 @@ class WebinarSyncActivities:
                 not_created,
             )
         else:
-            add_warning(session, plan.run_key, AuditWarningCode.WEBINAR_DATA_NOT_SYNCED, reason, not_created)
+            add_warning(session, plan.run_key, AuditWarningCode.WEBINAR_DATA_NOT_SYNCED, reason.text, not_created)
 
     # --- 3: registrants -----------------------------------------------------------------------
 
@@ -683,7 +674,7 @@ class WebinarSyncActivities:
 
     # --- 7: the audit entry -------------------------------------------------------------------
 
-    @activity.defn
+    @activity.defn(no_thread_cancel_exception=True)
     def finish_sync(self, request: FinishInput) -> FinishResult:
         plan = request.plan
         with Session(self._engine) as session:
@@ -756,7 +747,6 @@ class WebinarSyncActivities:
     async def publish_events(self, plan: SyncPlan) -> int:
         """Enroll, into every enabled definition with an ``event`` trigger, the contacts whose
         events of this webinar match it. Idempotent: already enrolled contacts are left alone."""
-        from engine.enrollment.service import ContactIn, EnrollmentService
 
         def matches() -> list[tuple[str, list[int]]]:
             found: list[tuple[str, list[int]]] = []
@@ -788,14 +778,11 @@ class WebinarSyncActivities:
         found = await asyncio.to_thread(matches)
         if not found:
             return 0
-        service = EnrollmentService(
-            self._engine, activity.client(), task_queue=self._task_queue or activity.info().task_queue
-        )
         started = 0
         for key, ids in found:
-            results = await service.enroll_many(key, [ContactIn(contact_id=i) for i in ids], trigger="event")
+            results = await self._enrollments.enroll_many(key, [ContactIn(contact_id=i) for i in ids], trigger="event")
             started += sum(1 for item in results if item.status == "enrolled")
         return started
 
 
-__all__ = ["ChunkInput", "ChunkResult", "EventKind", "WebinarSyncActivities", "zoom_failure"]
+__all__ = ["ChunkInput", "ChunkResult", "EventKind", "WebinarSyncActivities"]

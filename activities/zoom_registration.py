@@ -35,18 +35,16 @@ connections) is raised as a retryable ``ApplicationError`` — with ``next_retry
 ``Retry-After`` when Zoom sent one, or a jittered backoff for a 429 without it — so Temporal
 retries it durably under the step's retry policy. Anything else is raised non-retryable.
 
-Zoom activities heartbeat every ``HEARTBEAT_EVERY`` seconds while they wait on Zoom, so a worker
-that dies mid-call is noticed within the workflow's heartbeat timeout rather than the whole
-start-to-close timeout.
+Zoom activities heartbeat every ``HEARTBEAT_EVERY`` seconds (``activities.failures``) while they
+wait on Zoom, so a worker that dies mid-call is noticed within the workflow's heartbeat timeout
+rather than the whole start-to-close timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import random
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -59,6 +57,7 @@ from sqlmodel import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.failures import FailureType, heartbeating, zoom_config_failure, zoom_failure
 from activities.zoom_registration_before_preflight import RunsBeforePreflight
 from engine.crm.errors import ContactNotFound
 from engine.crm.registrations import (
@@ -71,7 +70,7 @@ from engine.crm.registrations import (
     known_webinar_connection,
     record_action_registration,
 )
-from engine.dsl.models import RetryPolicy
+from engine.dsl.models import StepRetry
 from engine.dsl.outcomes import StepOutcomeCode
 from engine.enrollment.registration import (
     Approval,
@@ -102,15 +101,12 @@ from engine.zoom import (
     ZoomConnectionConfig,
     ZoomError,
     ZoomNotFound,
-    ZoomRateLimited,
     ZoomSettings,
 )
 from engine.zoom.cache import TtlCache
 from engine.zoom.pool import ZoomClientPool
 from engine.zoom.settings import ZoomConfigError
 
-#: Seconds between heartbeats of a Zoom activity (the workflow's heartbeat timeout is a few of these).
-HEARTBEAT_EVERY = 2.0
 #: How long a worker (``build_worker``) keeps Zoom's answers about a webinar: its owner, host and
 #: registration questions (``engine.zoom.cache``).
 WEBINAR_CACHE_TTL = timedelta(seconds=30)
@@ -129,7 +125,7 @@ class PreflightInput(BaseModel):
     contact_id: int
     #: Normalised (R-ADD-2).
     webinar_id: str
-    retry: RetryPolicy = RetryPolicy()
+    retry: StepRetry = StepRetry()
 
 
 class PreflightResult(BaseModel):
@@ -149,7 +145,7 @@ class RegisterAndRecordInput(BaseModel):
     contact_id: int
     #: The pre-flight's facts: where to register, and what the store records about the webinar.
     webinar: WebinarFacts
-    retry: RetryPolicy = RetryPolicy()
+    retry: StepRetry = StepRetry()
 
 
 class StoreRefusal(BaseModel):
@@ -259,62 +255,6 @@ class StoreView:
     contact: ContactIdentity | None
 
 
-@contextlib.asynccontextmanager
-async def _heartbeating() -> AsyncIterator[None]:
-    """Heartbeat every ``HEARTBEAT_EVERY`` seconds while the body waits (a quick call sends none;
-    a local activity cannot heartbeat and sends none either)."""
-    if activity.info().is_local:
-        yield
-        return
-
-    async def beat() -> None:
-        while True:
-            await asyncio.sleep(HEARTBEAT_EVERY)
-            activity.heartbeat()
-
-    task = asyncio.create_task(beat())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-def _jittered_backoff(policy: RetryPolicy, attempt: int) -> float:
-    """The policy's interval for this attempt, times a random 0.5–1.0 (for 429s without Retry-After)."""
-    base = policy.initial_interval.total_seconds() * policy.backoff ** max(0, attempt - 1)
-    ceiling = max(policy.maximum_interval.total_seconds(), policy.initial_interval.total_seconds())
-    return min(base, ceiling) * random.uniform(0.5, 1.0)
-
-
-def zoom_failure(error: ZoomError, policy: RetryPolicy) -> ApplicationError:
-    """``error`` as the ApplicationError that makes Temporal retry it (or not) correctly."""
-    if error.retryable:
-        delay = error.retry_after
-        if delay is None and isinstance(error, ZoomRateLimited):
-            delay = _jittered_backoff(policy, activity.info().attempt)
-        return ApplicationError(
-            str(error),
-            type=error.code,
-            next_retry_delay=timedelta(seconds=delay) if delay else None,
-        )
-    return ApplicationError(str(error), type=error.code, non_retryable=True)
-
-
-def _zoom_config_failure(exc: Exception) -> ApplicationError:
-    """A Zoom configuration problem as a non-retryable failure with a stable type. The configuration
-    holds secrets: the pool's messages name the problem without echoing configured values."""
-    if isinstance(exc, ZoomConfigError):
-        return ApplicationError(str(exc), type=getattr(exc, "code", "ZOOM_CONFIG_INVALID"), non_retryable=True)
-    return ApplicationError(
-        f"the Zoom configuration cannot be used ({type(exc).__name__}); check ROLLCALL_ZOOM_CONNECTIONS "
-        "and ROLLCALL_ZOOM_CONNECTIONS_FILE",
-        type="ZOOM_CONFIG_INVALID",
-        non_retryable=True,
-    )
-
-
 def _first_line(error: BaseException) -> str:
     cause = getattr(error, "orig", None) or error
     text = str(cause).strip().splitlines()
@@ -322,7 +262,9 @@ def _first_line(error: BaseException) -> str:
 
 
 def contact_gone(contact_id: int) -> ApplicationError:
-    return ApplicationError(f"contact {contact_id} no longer exists", type="CONTACT_NOT_FOUND", non_retryable=True)
+    return ApplicationError(
+        f"contact {contact_id} no longer exists", type=FailureType.CONTACT_NOT_FOUND, non_retryable=True
+    )
 
 
 def _this_run() -> str:
@@ -422,7 +364,7 @@ class ZoomRegistrationActivities:
         facts: WebinarFacts,
         owner: ConnectionOwner | None,
         contact: ContactIdentity,
-        policy: RetryPolicy,
+        policy: StepRetry,
     ) -> Refusal | None:
         """R-ADD-4, then R-SCOPE-2/R-ADD-6, then R-ADD-5, for a webinar of the primary business unit."""
         connector = owner.connected_by_email if owner is not None else None
@@ -497,19 +439,19 @@ class ZoomRegistrationActivities:
         may pass; a ``StoreRefusal`` once it is permanent or patience runs out."""
         give_up_at = time.monotonic() + self._store_patience
         delay = 1.0
-        async with _heartbeating():
+        async with heartbeating():
             while True:
                 try:
                     return await asyncio.to_thread(self.write, registration)
                 except ApplicationError as exc:
                     if exc.non_retryable:
-                        return StoreRefusal(type=exc.type or "STORE_REJECTED", message=exc.message)
+                        return StoreRefusal(type=exc.type or FailureType.STORE_REJECTED, message=exc.message)
                     failure = exc.message
                 except Exception as exc:  # the store is restarting, locked, unreachable…: it may pass
                     failure = _first_line(exc)
                 if time.monotonic() + delay > give_up_at:
                     return StoreRefusal(
-                        type="STORE_UNAVAILABLE",
+                        type=FailureType.STORE_UNAVAILABLE,
                         message=f"the CRM store failed for {self._store_patience:.0f} s: {failure}",
                     )
                 await asyncio.sleep(delay)
@@ -525,7 +467,7 @@ class ZoomRegistrationActivities:
         A webinar Zoom no longer knows has nothing left to cancel.
         """
         client = self._client(input.connection)
-        async with _heartbeating():
+        async with heartbeating():
             try:
                 await client.update_registrant_status(
                     input.webinar_id, RegistrantAction.CANCEL, [RegistrantRef(id=input.registrant_id)]
@@ -534,7 +476,7 @@ class ZoomRegistrationActivities:
                 return CancelResult(cancelled=False, note=f"webinar {input.webinar_id} no longer exists in Zoom")
             except ZoomError as error:
                 # Daily status-change limits are retried at the time Zoom gives: a compensation must finish.
-                raise zoom_failure(error, RetryPolicy()) from error
+                raise zoom_failure(error, jitter=StepRetry()) from error
         return CancelResult(cancelled=True, note=f"registrant {input.registrant_id} cancelled in Zoom")
 
     # --- Zoom: connections, the webinar and its form (cached) --------------------------------------------
@@ -543,19 +485,19 @@ class ZoomRegistrationActivities:
         try:
             return self._pool.connections()
         except (ZoomConfigError, ValueError, yaml.YAMLError) as exc:
-            raise _zoom_config_failure(exc) from None
+            raise zoom_config_failure(exc) from None
 
     def _client(self, name: str) -> ZoomClient:
         try:
             return self._pool.client(name)
         except (ZoomConfigError, ValueError, yaml.YAMLError) as exc:
-            raise _zoom_config_failure(exc) from None
+            raise zoom_config_failure(exc) from None
 
     def _cached_webinar(self, webinar_id: str) -> ZoomWebinar | None:
         cached = self._webinars.get(webinar_id)
         return cached if cached is not None and cached.connection in self._configured() else None
 
-    async def _fetch(self, name: str, webinar_id: str, asked: tuple[str, ...], policy: RetryPolicy) -> ZoomWebinar:
+    async def _fetch(self, name: str, webinar_id: str, asked: tuple[str, ...], policy: StepRetry) -> ZoomWebinar:
         """The webinar from connection ``name``, with its host's e-mail (from the host's user when the
         webinar does not carry it); cached. Raises ``ZoomError`` for the webinar's lookup."""
         client = self._client(name)
@@ -567,15 +509,15 @@ class ZoomRegistrationActivities:
         self._webinars.put(webinar_id, found)
         return found
 
-    async def _host_email(self, client: ZoomClient, host_id: str, policy: RetryPolicy) -> str | None:
+    async def _host_email(self, client: ZoomClient, host_id: str, policy: StepRetry) -> str | None:
         try:
             return (await client.get_user(host_id)).email
         except ZoomNotFound:
             return None
         except ZoomError as error:
-            raise zoom_failure(error, policy) from error
+            raise zoom_failure(error, jitter=policy) from error
 
-    async def find_owner(self, webinar_id: str, remembered: str | None, policy: RetryPolicy) -> ZoomWebinar | Refusal:
+    async def find_owner(self, webinar_id: str, remembered: str | None, policy: StepRetry) -> ZoomWebinar | Refusal:
         """Which connection owns the webinar: each configured one is asked, the one the store
         remembers for this webinar (its marketing event) first; the first that knows it owns it
         (webinar ids are unique across Zoom accounts). Only a clean "not found" from every
@@ -587,7 +529,7 @@ class ZoomRegistrationActivities:
         transient: list[ZoomError] = []
         permanent: list[tuple[str, ZoomError]] = []
         daily: ZoomError | None = None
-        async with _heartbeating():
+        async with heartbeating():
             for number, name in enumerate(order, start=1):
                 try:
                     return await self._fetch(name, webinar_id, tuple(order[:number]), policy)
@@ -601,7 +543,7 @@ class ZoomRegistrationActivities:
                     else:
                         permanent.append((name, error))
         if transient:
-            raise zoom_failure(transient[0], policy) from transient[0]
+            raise zoom_failure(transient[0], jitter=policy) from transient[0]
         if daily is not None:
             return daily_limit_refusal(daily, "account", webinar_id)
         if permanent:
@@ -620,54 +562,54 @@ class ZoomRegistrationActivities:
             details={"asked": order},
         )
 
-    async def _webinar_of(self, connection: str, webinar_id: str, policy: RetryPolicy) -> ZoomWebinar | Refusal:
+    async def _webinar_of(self, connection: str, webinar_id: str, policy: StepRetry) -> ZoomWebinar | Refusal:
         """The webinar from the connection known to own it: what this run's pre-flight found, if this
         worker ran it, or the cache, or Zoom."""
         for cached in (self._runs.get(_this_run()), self._webinars.get(webinar_id)):
             if cached is not None and (cached.connection, cached.webinar_id) == (connection, webinar_id):
                 return cached
-        async with _heartbeating():
+        async with heartbeating():
             try:
                 return await self._fetch(connection, webinar_id, (connection,), policy)
             except ZoomError as error:
                 refusal = lookup_refusal(error, webinar_id)
                 if refusal is not None:
                     return refusal
-                raise zoom_failure(error, policy) from error
+                raise zoom_failure(error, jitter=policy) from error
 
     async def registration_questions(
-        self, connection: str, webinar_id: str, policy: RetryPolicy
+        self, connection: str, webinar_id: str, policy: StepRetry
     ) -> RegistrationQuestions | Refusal:
         """R-ADD-5's pre-flight of the questions endpoint (cached)."""
         cached = self._forms.get((connection, webinar_id))
         if cached is not None:
             return cached
-        async with _heartbeating():
+        async with heartbeating():
             try:
                 questions = await self._client(connection).get_registration_questions(webinar_id)
             except ZoomError as error:
                 refusal = lookup_refusal(error, webinar_id)
                 if refusal is not None:
                     return refusal
-                raise zoom_failure(error, policy) from error
+                raise zoom_failure(error, jitter=policy) from error
         self._forms.put((connection, webinar_id), questions)
         return questions
 
     async def add_registrant(
-        self, connection: str, webinar_id: str, contact: ContactIdentity, policy: RetryPolicy
+        self, connection: str, webinar_id: str, contact: ContactIdentity, policy: StepRetry
     ) -> RegistrantCreated | Refusal:
         """R-ADD-1: first name, last name and primary e-mail, nothing else."""
         registrant = NewRegistrant(
             email=contact.email, first_name=(contact.first_name or "").strip(), last_name=contact.last_name or ""
         )
-        async with _heartbeating():
+        async with heartbeating():
             try:
                 return await self._client(connection).add_registrant(webinar_id, registrant)
             except ZoomError as error:
                 refusal = registration_refusal(error, webinar_id)
                 if refusal is not None:
                     return refusal
-                raise zoom_failure(error, policy) from error
+                raise zoom_failure(error, jitter=policy) from error
 
     # --- the store ------------------------------------------------------------------------------------
 
@@ -696,7 +638,7 @@ class ZoomRegistrationActivities:
         if webinar.business_unit_id is None:
             raise ApplicationError(
                 f"webinar {webinar.webinar_id} has no business unit to record it in",
-                type="NO_BUSINESS_UNIT",
+                type=FailureType.NO_BUSINESS_UNIT,
                 non_retryable=True,
             )
         return webinar.business_unit_id
@@ -710,10 +652,12 @@ class ZoomRegistrationActivities:
                 failpoint("zoom_registration.before_commit")
                 return recorded
         except FailpointError as exc:
-            raise ApplicationError(str(exc), type="FAILPOINT", non_retryable=exc.permanent) from exc
+            raise ApplicationError(str(exc), type=FailureType.FAILPOINT, non_retryable=exc.permanent) from exc
         except ContactNotFound as exc:
             raise contact_gone(registration.contact_id) from exc
         except (IntegrityError, DataError) as exc:
             raise ApplicationError(
-                f"the CRM store refused the registration: {_first_line(exc)}", type="STORE_REJECTED", non_retryable=True
+                f"the CRM store refused the registration: {_first_line(exc)}",
+                type=FailureType.STORE_REJECTED,
+                non_retryable=True,
             ) from exc

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from temporalio import activity
 
 from engine.crm.registrations import ActionRegistration
-from engine.dsl.models import RetryPolicy
+from engine.dsl.models import StepRetry
 from engine.enrollment.registration import (
     Approval,
     HostRole,
@@ -48,7 +48,7 @@ class LegacyWebinarFacts(WebinarFacts):
 
 class ResolveWebinarInput(BaseModel):
     webinar_id: str
-    retry: RetryPolicy = RetryPolicy()
+    retry: StepRetry = StepRetry()
 
 
 class ResolveWebinarResult(BaseModel):
@@ -73,7 +73,7 @@ class FormCheckInput(BaseModel):
     webinar_id: str
     connection: str
     contact_id: int
-    retry: RetryPolicy = RetryPolicy()
+    retry: StepRetry = StepRetry()
 
 
 class FormCheckResult(BaseModel):
@@ -87,7 +87,7 @@ class RegisterInput(BaseModel):
     connection: str
     contact_id: int
     approval_type: int
-    retry: RetryPolicy = RetryPolicy()
+    retry: StepRetry = StepRetry()
 
 
 class RegisterResult(BaseModel):
@@ -150,7 +150,7 @@ class RunsBeforePreflight:
         )
         return ResolveWebinarResult(webinar=facts, asked=list(found.asked))
 
-    @activity.defn
+    @activity.defn(no_thread_cancel_exception=True)
     def check_host(self, input: HostCheckInput) -> HostCheckResult:
         """R-ADD-4 on the e-mails the input carries. Idempotency: reads only."""
         contact = self._shared.read_contact(input.contact_id)
@@ -185,7 +185,7 @@ class RunsBeforePreflight:
             accepted_at=accepted_at,
         )
 
-    @activity.defn
+    @activity.defn(no_thread_cancel_exception=True)
     def record_registration(self, input: RecordInput) -> RecordResult:
         """R-ADD-7 in one transaction. Idempotency key: (webinar id, contact id)."""
         webinar = input.webinar

@@ -1,7 +1,7 @@
 """Benchmark: 1,000 contacts enrolled into webinar-invite (delay shortened) against the Zoom emulator.
 
 Run: ``.venv/bin/python bench/add_to_webinar.py [--contacts 1000] [--concurrency 32] [--full] [--eager]
-[--deadline 300]``. Not a test. A few minutes on a quiet 2-core machine; on a loaded one raise
+[--no-sandbox] [--deadline 300]``. Not a test. A few minutes on a quiet 2-core machine; on a loaded one raise
 ``--deadline`` (seconds to wait for all registrations). ``--eager`` turns on the dev server's eager
 activity execution (an activity scheduled by a workflow task goes straight back to the worker that
 completed it), which ``rollcall up`` does not do today.
@@ -73,13 +73,13 @@ from sqlmodel import Session
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from engine.cli.supervisor import installed_binary
 from engine.crm.accounts import create_zoom_connection
 from engine.crm.db import create_db_engine, upgrade_database
 from engine.crm.tables import Enrollment, EnrollmentStepOutcome, table_of
 from engine.enrollment.contracts import WORKFLOW_TYPE
 from engine.enrollment.definitions import put_definition_text
 from engine.enrollment.service import Admission, ContactIn, EnrollmentService, admit, start_arguments
-from engine.supervisor import installed_binary
 from engine.temporal import DATA_CONVERTER, SearchAttribute
 from engine.zoom import ZoomClient
 from engine.zoom.models import NewRegistrant
@@ -521,6 +521,7 @@ async def main(options: argparse.Namespace) -> None:
 
             # One worker process, as `rollcall worker` runs it.
             environment = worker_environment(env.client, database_url, secrets_file, connection, hooks_url)
+            environment["ROLLCALL_WORKFLOW_SANDBOX"] = str(options.sandbox).lower()
             children.append(Child("worker", [sys.executable, "-m", "engine.cli", "worker"], environment, workdir))
 
             service = EnrollmentService(engine, env.client, task_queue=TASK_QUEUE, concurrency=concurrency)
@@ -602,6 +603,7 @@ def report(options: argparse.Namespace, measured: Measured) -> None:
         "concurrency": options.concurrency,
         "full": options.full,
         "eager_activities": options.eager,
+        "workflow_sandbox": options.sandbox,
         "registrations_per_s": round(enrolled_rate, 1),
         "direct_add_registrant_per_s": round(direct_rate, 1),
         "bare_starts_per_s": round(bare_rate, 1),
@@ -637,6 +639,12 @@ if __name__ == "__main__":
         "--eager",
         action="store_true",
         help="let the dev server hand activities straight to the worker (system.enableActivityEagerExecution)",
+    )
+    parser.add_argument(
+        "--no-sandbox",
+        dest="sandbox",
+        action="store_false",
+        help="run the worker with ROLLCALL_WORKFLOW_SANDBOX=false (workflow code outside the SDK's sandbox)",
     )
     arguments = parser.parse_args()
     asyncio.run(main(arguments))

@@ -59,12 +59,14 @@ from rich.table import Table
 from sqlmodel import Session
 from temporalio.client import Client
 
-from engine.cli_enroll import ApiClient, Row, run_enrollment
+from engine.cli.client import ApiClient
+from engine.cli.enroll import run_enrollment
+from engine.cli.enroll_rows import Row
+from engine.cli.supervisor import Child, Supervisor, installed_binary, port_open
 from engine.config import Settings
 from engine.crm.db import create_db_engine, upgrade_database
 from engine.enrollment.contracts import WORKFLOW_TYPE
 from engine.enrollment.service import Admission, ContactIn, admit, start_arguments
-from engine.supervisor import Child, Supervisor, installed_binary, port_open
 from engine.temporal import connect, dev_server_search_attribute_args
 
 TASK_QUEUE = "rollcall-bench"
@@ -337,8 +339,8 @@ def bulk_run(stack: Stack, key: str, count: int, chunk: int) -> tuple[float, dic
         elapsed = time.perf_counter() - started
     counts: dict[str, int] = {}
     for result in results:
-        counts[result.status] = counts.get(result.status, 0) + 1
-    first_problem = next((r for r in results if r.status != "enrolled"), None)
+        counts[result.item.status] = counts.get(result.item.status, 0) + 1
+    first_problem = next((r.item for r in results if r.item.status != "enrolled"), None)
     if first_problem is not None:
         print(f"first non-enrolled bulk row: {first_problem.status} {first_problem.code} {first_problem.message}")
     return elapsed, counts

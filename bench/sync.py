@@ -58,13 +58,13 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities.webinar_sync import REGISTRANT_STATUSES
+from engine.cli.supervisor import installed_binary
 from engine.crm.accounts import create_zoom_connection
 from engine.crm.db import create_db_engine, upgrade_database
 from engine.crm.participations import MarketingEventUpsert, RecordingUpsert, upsert_marketing_events
 from engine.crm.sync_settings import SyncSettingsValues, get_sync_settings, put_sync_settings
 from engine.crm.tables import AttendanceSession, Contact, Participation, TimelineEvent, TranscriptCue, TranscriptStatus
 from engine.crm.transcripts import TranscriptWrite, store_transcript, transcripts_to_fetch
-from engine.supervisor import installed_binary
 from engine.sync.audit_run import close_run, open_run
 from engine.sync.contracts import SyncResult
 from engine.sync.transcripts import MAX_TRANSCRIPT_BYTES, parse_transcript
@@ -219,7 +219,7 @@ def connection_config(base_url: str) -> ZoomConnectionConfig:
 
 @asynccontextmanager
 async def dev_server(directory: Path) -> AsyncIterator[Client]:
-    """A persistent dev server with ``rollcall up``'s pragmas (engine/stack.py)."""
+    """A persistent dev server with ``rollcall up``'s pragmas (engine/cli/up.py)."""
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=installed_binary("temporal"),
         search_attributes=SearchAttribute.ALL,

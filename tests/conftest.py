@@ -20,8 +20,8 @@ from sqlalchemy.engine import make_url
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from engine.cli.supervisor import installed_binary
 from engine.crm.db import create_db_engine, upgrade_database
-from engine.supervisor import installed_binary
 from engine.temporal import DATA_CONVERTER, SearchAttribute, register_search_attributes
 
 POSTGRES_URL_VARIABLE = "ROLLCALL_TEST_POSTGRES_URL"

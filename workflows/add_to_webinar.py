@@ -57,11 +57,11 @@ from typing import Any, NoReturn, TypeVar
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
-from temporalio.common import RetryPolicy as TemporalRetryPolicy
 from temporalio.common import SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
+    from activities.failures import FailureType
     from activities.zoom_registration import (
         CancelInput,
         CancelResult,
@@ -82,7 +82,7 @@ with workflow.unsafe.imports_passed_through():
         ResolveWebinarInput,
         RunsBeforePreflight,
     )
-    from engine.dsl.models import RetryPolicy
+    from engine.dsl.models import StepRetry
     from engine.dsl.outcomes import StepOutcomeCode
     from engine.dsl.webinar_ids import InvalidWebinarId, normalise_webinar_id
     from engine.enrollment.registration import (
@@ -95,6 +95,7 @@ with workflow.unsafe.imports_passed_through():
         registration_state_refusal,
     )
     from engine.temporal import SearchAttribute
+    from workflows.policies import COMPENSATION_DEADLINE, COMPENSATION_RETRY, SAGA_STORE_RETRY, zoom_step_retry
 
 T = TypeVar("T")
 
@@ -103,11 +104,6 @@ T = TypeVar("T")
 #: #17 point 5, #18 point 3).
 PREFLIGHT = "saga-preflight"
 
-#: ``ApplicationError.type`` of the failures this workflow raises.
-COMPENSATED = "ZOOM_REGISTRATION_COMPENSATED"
-INCONSISTENT = "ZOOM_REGISTRATION_INCONSISTENT"
-FAILED = "ZOOM_REGISTRATION_FAILED"
-
 STEPS = 4
 
 #: Zoom activities: one attempt may wait on the client's own timeouts and rate limiter (and, for
@@ -115,22 +111,8 @@ STEPS = 4
 ZOOM_ATTEMPT_TIMEOUT = timedelta(minutes=2)
 ZOOM_HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 #: The CRM store (the local pre-flight; ``check_host`` and ``record_registration`` of runs started
-#: before ``PREFLIGHT``): its own policy, independent of the step's (the store is ours, Zoom is not).
+#: before ``PREFLIGHT``); retried under ``SAGA_STORE_RETRY``.
 STORE_TIMEOUT = timedelta(seconds=30)
-STORE_RETRY = TemporalRetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=8,
-)
-#: A compensation must finish: retried for up to a day (Zoom's daily status limits reset by then).
-COMPENSATION_RETRY = TemporalRetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=5),
-    maximum_attempts=0,
-)
-COMPENSATION_DEADLINE = timedelta(days=1)
 
 
 class AddToWebinarInput(BaseModel):
@@ -140,7 +122,7 @@ class AddToWebinarInput(BaseModel):
     enrollment_id: int | None = None
     step_id: str | None = None
     #: The step's retry policy: drives the Zoom activities' retries (R-ADD-6).
-    retry: RetryPolicy = RetryPolicy()
+    retry: StepRetry = StepRetry()
 
 
 class AddToWebinarResult(BaseModel):
@@ -222,15 +204,6 @@ def result_from_failure(error: BaseException | None) -> AddToWebinarResult | Non
     return None
 
 
-def _retry_policy(policy: RetryPolicy) -> TemporalRetryPolicy:
-    return TemporalRetryPolicy(
-        initial_interval=policy.initial_interval,
-        backoff_coefficient=policy.backoff,
-        maximum_interval=max(policy.maximum_interval, policy.initial_interval),
-        maximum_attempts=policy.max_attempts,
-    )
-
-
 def _cause(error: BaseException) -> str:
     cause = error.cause if isinstance(error, ActivityError | ChildWorkflowError) and error.cause else error
     return str(cause) or type(cause).__name__
@@ -275,7 +248,7 @@ class AddContactToWebinarWorkflow:
         if checked.refusal is not None or facts is None:
             return self._refused(checked.refusal)
         if not checked.contact_found:
-            self._fail(f"contact {input.contact_id} does not exist", "CONTACT_NOT_FOUND")
+            self._fail(f"contact {input.contact_id} does not exist", FailureType.CONTACT_NOT_FOUND)
 
         # --- 3. and 4.: from here Zoom may change: finish the saga whatever cancel request arrives ---
         self._publish()
@@ -298,7 +271,7 @@ class AddContactToWebinarWorkflow:
                 ZoomRegistrationActivities.preflight_from_cache,
                 preflight,
                 start_to_close_timeout=STORE_TIMEOUT,
-                retry_policy=STORE_RETRY,
+                retry_policy=SAGA_STORE_RETRY,
                 summary=f"{summary} (from the store and the worker's cache)",
             ),
         )
@@ -342,7 +315,7 @@ class AddContactToWebinarWorkflow:
         could undo a registration the contact made themselves); the webinar sync reconciles."""
         self._fail(
             f"Zoom did not register contact {self._input.contact_id} to webinar {self._webinar_id}: {_cause(error)}",
-            FAILED,
+            FailureType.ZOOM_REGISTRATION_FAILED,
             {"zoom_state": "unknown"},
         )
 
@@ -372,14 +345,14 @@ class AddContactToWebinarWorkflow:
             self._fail(
                 f"Zoom accepted registrant {registrant_id} but the CRM store could not record it ({store_error}); "
                 "the Zoom registration was cancelled (compensated), so Zoom and the store agree",
-                COMPENSATED,
+                FailureType.ZOOM_REGISTRATION_COMPENSATED,
                 compensation.details(),
             )
         self._fail(
             f"Zoom accepted registrant {registrant_id} but the CRM store could not record it ({store_error}), and "
             "cancelling it in Zoom failed too; Zoom holds a registration the store does not — the next sync of "
             "the webinar records it",
-            INCONSISTENT,
+            FailureType.ZOOM_REGISTRATION_INCONSISTENT,
             compensation.details(),
         )
 
@@ -469,12 +442,12 @@ class AddContactToWebinarWorkflow:
                     connected_by_email=facts.connected_by_email,
                 ),
                 start_to_close_timeout=STORE_TIMEOUT,
-                retry_policy=STORE_RETRY,
+                retry_policy=SAGA_STORE_RETRY,
                 summary="is the contact a host, an alternative host or the connecting user?",
             ),
         )
         if not host.contact_found:
-            self._fail(f"contact {self._input.contact_id} does not exist", "CONTACT_NOT_FOUND")
+            self._fail(f"contact {self._input.contact_id} does not exist", FailureType.CONTACT_NOT_FOUND)
         return host_refusal(host.role) if host.role is not None else registration_state_refusal(facts)
 
     async def _register_then_record_before_preflight(self, facts: LegacyWebinarFacts) -> AddToWebinarResult:
@@ -511,7 +484,7 @@ class AddContactToWebinarWorkflow:
                     accepted_at=registered.accepted_at,
                 ),
                 start_to_close_timeout=STORE_TIMEOUT,
-                retry_policy=STORE_RETRY,
+                retry_policy=SAGA_STORE_RETRY,
                 summary="record participation, join link, timeline event and rollups",
             )
         except ActivityError as error:
@@ -524,7 +497,7 @@ class AddContactToWebinarWorkflow:
 
     def _refused(self, refusal: Refusal | None) -> AddToWebinarResult:
         if refusal is None:
-            self._fail("a step returned neither an answer nor a refusal", FAILED)
+            self._fail("a step returned neither an answer nor a refusal", FailureType.ZOOM_REGISTRATION_FAILED)
         return self._finish(refusal.code, refusal.message, refusal.details)
 
     def _result(
@@ -550,7 +523,7 @@ class AddContactToWebinarWorkflow:
         workflow.set_current_details(f"{code.value}: {message}")
         return result
 
-    def _fail(self, message: str, error_type: str, details: dict[str, Any] | None = None) -> NoReturn:
+    def _fail(self, message: str, error_type: FailureType, details: dict[str, Any] | None = None) -> NoReturn:
         result = self._result(StepOutcomeCode.FAILED, message, details)
         self._publish(SearchAttribute.STATUS.value_set(StepOutcomeCode.FAILED.value))
         workflow.set_current_details(f"FAILED: {message}")
@@ -600,7 +573,7 @@ class AddContactToWebinarWorkflow:
         options: dict[str, Any] = {
             "start_to_close_timeout": ZOOM_ATTEMPT_TIMEOUT,
             "heartbeat_timeout": ZOOM_HEARTBEAT_TIMEOUT,
-            "retry_policy": _retry_policy(self._input.retry),
+            "retry_policy": zoom_step_retry(self._input.retry),
             "summary": summary,
         }
         if self._deadline is not None:
@@ -608,7 +581,7 @@ class AddContactToWebinarWorkflow:
             if remaining <= timedelta(0):
                 self._fail(
                     f"gave up: the step's maximum_duration ({self._input.retry.maximum_duration}) has passed",
-                    FAILED,
+                    FailureType.ZOOM_REGISTRATION_FAILED,
                 )
             options["schedule_to_close_timeout"] = remaining
         return options
@@ -620,4 +593,4 @@ class AddContactToWebinarWorkflow:
         except ActivityError as error:
             if is_cancelled_exception(error):
                 raise
-            self._fail(f"could not {what}: {_cause(error)}", FAILED)
+            self._fail(f"could not {what}: {_cause(error)}", FailureType.ZOOM_REGISTRATION_FAILED)

@@ -24,8 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy as TemporalRetryPolicy
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
@@ -40,6 +39,7 @@ from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.enrollment import EnrollmentActivities
+    from activities.failures import FailureType, failure_message
     from engine.dsl.delays import remaining
     from engine.dsl.models import (
         FALLIBLE_STEPS,
@@ -50,7 +50,6 @@ with workflow.unsafe.imports_passed_through():
         EndStep,
         EnrollStep,
         GotoOnError,
-        RetryPolicy,
         SetPropertyStep,
         Step,
         WebhookStep,
@@ -58,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
     from engine.dsl.outcomes import StepOutcomeCode
     from engine.enrollment.contracts import (
         WORKFLOW_TYPE,
+        DelayPlanned,
         EnrollmentInput,
         EnrollmentProgress,
         EnrollmentResult,
@@ -66,7 +66,10 @@ with workflow.unsafe.imports_passed_through():
         InterpreterState,
         OutcomeNote,
         RecordRequest,
+        RegistrationPrepared,
         StepContext,
+        StepDone,
+        StepLeft,
         StepResult,
     )
     from engine.temporal import OPERATOR_VIEW, RunKind, SearchAttribute
@@ -77,9 +80,9 @@ with workflow.unsafe.imports_passed_through():
         add_to_webinar_workflow_id,
         result_from_failure,
     )
+    from workflows.policies import STORE_RETRY, step_retry
 
-#: Store writes and checks: quick, retried for a long time (the store may be restarting).
-_STORE_RETRY = TemporalRetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
+#: Store writes and checks are quick (their retries: ``STORE_RETRY``).
 _STORE_TIMEOUT = timedelta(seconds=60)
 
 _R = TypeVar("_R")
@@ -107,15 +110,6 @@ _STATUS_BY_EXIT = {
 }
 
 
-def _retry_policy(policy: RetryPolicy) -> TemporalRetryPolicy:
-    return TemporalRetryPolicy(
-        initial_interval=policy.initial_interval,
-        backoff_coefficient=policy.backoff,
-        maximum_interval=policy.maximum_interval,
-        maximum_attempts=policy.max_attempts,
-    )
-
-
 def _describe(step: Step) -> str:
     if isinstance(step, AddContactToZoomWebinarStep):
         return f"{step.id}: register to webinar {step.webinar_id}"
@@ -132,15 +126,6 @@ def _describe(step: Step) -> str:
     return f"{step.id}: end"
 
 
-def _failure_message(error: BaseException) -> str:
-    cause: BaseException | None = error
-    while isinstance(cause, ActivityError | ChildWorkflowError) and cause.__cause__ is not None:
-        cause = cause.__cause__
-    if isinstance(cause, FailureError):
-        return cause.message
-    return str(cause or error)
-
-
 def _failure_code(error: BaseException) -> str:
     """The stable code of a step failure: the type of the ApplicationError underneath
     (``WEBHOOK_RETRYABLE_STATUS``, ``TEMPLATE_ERROR``, the saga's outcome…), else ``STEP_FAILED``."""
@@ -149,9 +134,13 @@ def _failure_code(error: BaseException) -> str:
         if isinstance(cause, ApplicationError) and cause.type:
             return cause.type
         if isinstance(cause, TemporalTimeoutError):
-            return "STEP_TIMED_OUT"
+            return FailureType.STEP_TIMED_OUT
         cause = cause.__cause__
-    return "STEP_FAILED"
+    return FailureType.STEP_FAILED
+
+
+#: How a run ends: why, and the outcomes still to write.
+_Ending = tuple[ExitReason, list[OutcomeNote]]
 
 
 @dataclass
@@ -183,6 +172,7 @@ class EnrollmentWorkflow:
         self._state = InterpreterState()
         self._waiting_until: datetime | None = None
         self._steps: list[Step] = []
+        self._index: dict[str, int] = {}
         #: The step failure that ends the enrollment (``on_error: fail``), for the run's end.
         self._failure: _StepFailure | None = None
 
@@ -203,17 +193,12 @@ class EnrollmentWorkflow:
         )
 
     @workflow.run
-    async def run(self, params: EnrollmentInput) -> EnrollmentResult:  # noqa: C901 (the interpreter loop: reshaping it needs a patch)
-        definition = params.definition
-        self._steps = steps = list(definition.steps)
-        index = {step.id: number for number, step in enumerate(steps)}
+    async def run(self, params: EnrollmentInput) -> EnrollmentResult:
+        """The interpreter loop: one step at a time until the steps, a step or a signal end it."""
+        self._steps = steps = list(params.definition.steps)
+        self._index = {step.id: number for number, step in enumerate(steps)}
         state = self._state = params.state or InterpreterState()
         pending: list[OutcomeNote] = []
-
-        def advance(step: Step, jump: str | None = None) -> None:
-            target = jump or getattr(step, "next", None)
-            state.position = index[target] if target is not None else state.position + 1
-
         while True:
             if self._unenrolled:
                 return await self._finish(params, ExitReason.UNENROLLED, pending)
@@ -223,82 +208,106 @@ class EnrollmentWorkflow:
                 await self._record(params, pending)
                 workflow.continue_as_new(params.model_copy(update={"state": state}))
             step = steps[state.position]
-            sequence = state.sequence + 1
-            ctx = StepContext(
-                enrollment_id=params.enrollment_id,
-                contact_id=params.contact_id,
-                definition_key=definition.key,
-                version=params.version,
-                trigger=params.trigger,
-                enrolled_at=params.enrolled_at,
-                sequence=sequence,
-                now=workflow.now(),
-                step_index=state.position,
-                step_count=len(steps),
-                outputs=state.outputs,
-                outcomes=state.outcomes,
-                goal=definition.enrollment.goal,
-                suppression=definition.enrollment.suppression,
-                pending=pending,
-            )
+            ctx = self._context(params, pending)
             pending = []
             workflow.set_current_details(f"step {state.position + 1}/{len(steps)}: {_describe(step)}")
+            ending = await self._run_one(ctx, step, pending)
+            if ending is not None:
+                return await self._finish(params, *ending)
 
-            if isinstance(step, EndStep):
-                state.sequence = sequence
-                state.outcomes[step.id] = StepOutcomeCode.COMPLETED
-                note = OutcomeNote(sequence=sequence, step_id=step.id, outcome=StepOutcomeCode.COMPLETED)
-                return await self._finish(params, ExitReason.END_STEP, [*ctx.pending, note])
+    def _context(self, params: EnrollmentInput, pending: list[OutcomeNote]) -> StepContext:
+        """What the next step's activity gets (``pending``: the outcomes it writes first)."""
+        state, definition = self._state, params.definition
+        return StepContext(
+            enrollment_id=params.enrollment_id,
+            contact_id=params.contact_id,
+            definition_key=definition.key,
+            version=params.version,
+            trigger=params.trigger,
+            enrolled_at=params.enrolled_at,
+            sequence=state.sequence + 1,
+            now=workflow.now(),
+            step_index=state.position,
+            step_count=len(self._steps),
+            outputs=state.outputs,
+            outcomes=state.outcomes,
+            goal=definition.enrollment.goal,
+            suppression=definition.enrollment.suppression,
+            pending=pending,
+        )
 
-            failure: FailureError | None = None
-            try:
-                result = await self._run_step(ctx, step)
-            except (ActivityError, ChildWorkflowError) as error:
-                failure = error
-            except FailureError as error:
-                if isinstance(error, CancelledError) or not workflow.patched(LOCAL_STEP_FAILURES):
-                    raise
-                failure = error
-            if failure is not None:
-                assert isinstance(step, FALLIBLE_STEPS)
-                if workflow.patched(LOCAL_STEP_FAILURES):
-                    # The outcomes the failed activity carried were not written if it failed before
-                    # committing them (a local step, a goal that cannot be rendered): send them
-                    # again with the failure (rows are keyed by sequence: never written twice).
-                    pending.extend(ctx.pending)
-                pending.append(self._step_failed(step, sequence, failure))
-                if step.on_error == "fail":
-                    return await self._finish(params, ExitReason.STEP_FAILED, pending)
-                advance(step, step.on_error.goto if isinstance(step.on_error, GotoOnError) else None)
-                continue
+    async def _run_one(self, ctx: StepContext, step: Step, pending: list[OutcomeNote]) -> _Ending | None:
+        """Run ``step``: its outcome goes to the state (and to ``pending`` when the workflow decides
+        it), and the position moves on; or the run's ending, with the notes to write."""
+        state = self._state
+        if isinstance(step, EndStep):
+            state.sequence = ctx.sequence
+            state.outcomes[step.id] = StepOutcomeCode.COMPLETED
+            note = OutcomeNote(sequence=ctx.sequence, step_id=step.id, outcome=StepOutcomeCode.COMPLETED)
+            return ExitReason.END_STEP, [*ctx.pending, note]
+        try:
+            result = await self._run_step(ctx, step)
+        except (ActivityError, ChildWorkflowError) as error:
+            return self._on_error(ctx, step, error, pending)
+        except FailureError as error:
+            if isinstance(error, CancelledError) or not workflow.patched(LOCAL_STEP_FAILURES):
+                raise
+            return self._on_error(ctx, step, error, pending)
+        kind = result.root
+        if isinstance(kind, StepLeft):
+            return kind.exit, []
+        state.sequence = ctx.sequence
+        if isinstance(step, DelayStep):
+            assert isinstance(kind, DelayPlanned)
+            return await self._delay(step, ctx.sequence, kind.deadline, pending)
+        assert isinstance(kind, StepDone)
+        state.outcomes[step.id] = kind.outcome
+        if kind.output:
+            state.outputs[step.id] = kind.output
+        if isinstance(step, BranchStep):
+            state.position = self._index[kind.next_step] if kind.next_step else state.position + 1
+        else:
+            self._advance(step)
+        return None
 
-            if result.exit is not None:
-                return await self._finish(params, result.exit, [])
-            state.sequence = sequence
+    def _on_error(
+        self, ctx: StepContext, step: Step, error: FailureError, pending: list[OutcomeNote]
+    ) -> _Ending | None:
+        """A failed step: noted FAILED, then its ``on_error`` ends the run or says where it goes."""
+        assert isinstance(step, FALLIBLE_STEPS)
+        if workflow.patched(LOCAL_STEP_FAILURES):
+            # The outcomes the failed activity carried were not written if it failed before
+            # committing them (a local step, a goal that cannot be rendered): send them
+            # again with the failure (rows are keyed by sequence: never written twice).
+            pending.extend(ctx.pending)
+        pending.append(self._step_failed(step, ctx.sequence, error))
+        if step.on_error == "fail":
+            return ExitReason.STEP_FAILED, pending
+        self._advance(step, step.on_error.goto if isinstance(step.on_error, GotoOnError) else None)
+        return None
 
-            if isinstance(step, DelayStep):
-                if result.deadline is not None and not await self._wait(step, result.deadline):
-                    return await self._finish(params, ExitReason.UNENROLLED, pending)
-                state.outcomes[step.id] = StepOutcomeCode.COMPLETED
-                pending.append(
-                    OutcomeNote(
-                        sequence=sequence,
-                        step_id=step.id,
-                        outcome=StepOutcomeCode.COMPLETED,
-                        data={"until": result.deadline.isoformat() if result.deadline else None},
-                    )
-                )
-                advance(step)
-                continue
+    async def _delay(
+        self, step: DelayStep, sequence: int, deadline: datetime | None, pending: list[OutcomeNote]
+    ) -> _Ending | None:
+        """Wait until the delay's end (unless unenrolled meanwhile), then note it COMPLETED."""
+        if deadline is not None and not await self._wait(step, deadline):
+            return ExitReason.UNENROLLED, pending
+        self._state.outcomes[step.id] = StepOutcomeCode.COMPLETED
+        pending.append(
+            OutcomeNote(
+                sequence=sequence,
+                step_id=step.id,
+                outcome=StepOutcomeCode.COMPLETED,
+                data={"until": deadline.isoformat() if deadline else None},
+            )
+        )
+        self._advance(step)
+        return None
 
-            assert result.outcome is not None
-            state.outcomes[step.id] = result.outcome
-            if result.output:
-                state.outputs[step.id] = result.output
-            if isinstance(step, BranchStep):
-                state.position = index[result.next_step] if result.next_step else state.position + 1
-            else:
-                advance(step)
+    def _advance(self, step: Step, jump: str | None = None) -> None:
+        """To ``jump``, else the step's ``next``, else the following step."""
+        target = jump or getattr(step, "next", None)
+        self._state.position = self._index[target] if target is not None else self._state.position + 1
 
     def _step_failed(
         self, step: CallOutStep | DelayStep | BranchStep, sequence: int, error: BaseException
@@ -308,7 +317,7 @@ class EnrollmentWorkflow:
         data: dict[str, Any] = failed.outputs() if failed is not None else {}
         self._state.sequence = sequence
         self._state.outcomes[step.id] = StepOutcomeCode.FAILED
-        message = failed.message if failed is not None else _failure_message(error)
+        message = failed.message if failed is not None else failure_message(error)
         self._failure = _StepFailure(
             position=self._state.position, step=step, message=message, code=_failure_code(error), error=error
         )
@@ -327,7 +336,7 @@ class EnrollmentWorkflow:
         if isinstance(step, BranchStep):
             return await self._store(EnrollmentActivities.evaluate_branch, [ctx, step], summary=summary)
         assert isinstance(step, CallOutStep)
-        retry = _retry_policy(step.retry)
+        retry = step_retry(step.retry)
         deadline = step.retry.maximum_duration
         if isinstance(step, SetPropertyStep):
             return await self._store(
@@ -362,17 +371,18 @@ class EnrollmentWorkflow:
         prepared: StepResult = await self._store(
             EnrollmentActivities.prepare_registration, [ctx, step], summary=f"{step.id}: read the webinar id"
         )
-        if prepared.exit is not None or prepared.outcome is not None or prepared.webinar_id is None:
+        if not isinstance(prepared.root, RegistrationPrepared):
             return prepared  # left the workflow, or INVALID_WEBINAR_ID (already recorded)
-        registration_attributes = self._note_webinar(prepared.webinar_id, ctx.contact_id)
-        child_id = add_to_webinar_workflow_id(prepared.webinar_id, ctx.contact_id)
+        webinar_id = prepared.root.webinar_id
+        registration_attributes = self._note_webinar(webinar_id, ctx.contact_id)
+        child_id = add_to_webinar_workflow_id(webinar_id, ctx.contact_id)
         for attempt in range(1, 1000):
             try:
                 registered = await workflow.execute_child_workflow(
                     AddContactToWebinarWorkflow.run,
                     AddToWebinarInput(
                         contact_id=ctx.contact_id,
-                        webinar_id=prepared.webinar_id,
+                        webinar_id=webinar_id,
                         enrollment_id=ctx.enrollment_id,
                         step_id=step.id,
                         retry=step.retry,
@@ -381,7 +391,7 @@ class EnrollmentWorkflow:
                     # On cancellation the saga finishes what it sent to Zoom (a registration Zoom accepted is
                     # recorded, or compensated) before it ends.
                     parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
-                    static_summary=add_to_webinar_summary(prepared.webinar_id, ctx.contact_id),
+                    static_summary=add_to_webinar_summary(webinar_id, ctx.contact_id),
                     search_attributes=registration_attributes,
                 )
                 break
@@ -393,7 +403,7 @@ class EnrollmentWorkflow:
         code, message, output = registered.code, registered.message, registered.outputs()
         note = OutcomeNote(sequence=ctx.sequence, step_id=step.id, outcome=code, message=message, data=output)
         await self._record_notes(ctx.enrollment_id, [note], step.id)
-        return StepResult(outcome=code, message=message, output=output)
+        return StepResult.done(code, message=message, output=output)
 
     @staticmethod
     def _note_webinar(webinar_id: str, contact_id: int) -> TypedSearchAttributes | None:
@@ -439,7 +449,7 @@ class EnrollmentWorkflow:
         args: Sequence[Any],
         *,
         summary: str,
-        retry_policy: TemporalRetryPolicy = _STORE_RETRY,
+        retry_policy: RetryPolicy = STORE_RETRY,
         schedule_to_close_timeout: timedelta | None = None,
     ) -> _R:
         """A store-only activity (a step that only reads and writes the store, the action log,

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.enrollment_repair import EnrollmentRepairActivities
@@ -14,6 +13,7 @@ with workflow.unsafe.imports_passed_through():
     from engine.enrollment.repair import REPAIR_WORKFLOW_TYPE as WORKFLOW_TYPE
     from engine.enrollment.repair import RepairRequest, RepairResult
     from engine.temporal import OPERATOR_VIEW, housekeeping_attributes
+    from workflows.policies import HOUSEKEEPING_RETRY
 
 __all__ = ["SCHEDULE_ID", "WORKFLOW_TYPE", "RepairEnrollmentsWorkflow"]
 
@@ -30,7 +30,7 @@ class RepairEnrollmentsWorkflow:
             request,
             start_to_close_timeout=timedelta(minutes=10),
             heartbeat_timeout=timedelta(minutes=2),
-            retry_policy=RetryPolicy(maximum_attempts=3),
+            retry_policy=HOUSEKEEPING_RETRY,
             summary="start missing enrollment runs; close enrollments of runs ended outside Rollcall",
         )
         workflow.set_current_details(

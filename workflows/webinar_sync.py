@@ -24,10 +24,10 @@ from contextlib import suppress
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.failures import FailureType, failure_message
     from activities.webinar_sync import ChunkInput, ChunkResult, WebinarSyncActivities
     from engine.sync.contracts import (
         RECORDING_SIGNAL,
@@ -46,24 +46,13 @@ with workflow.unsafe.imports_passed_through():
     )
     from engine.sync.progress import describe, with_counts
     from engine.temporal import SearchAttribute
+    from workflows.policies import STORE_RETRY, SYNC_ZOOM_RETRY
 
 #: ``workflow.patched`` id of the waits that coalesce refreshes, bound their history and judge
 #: "no recording" on the workflow's clock (issue #13 points 6 and 12).
 COALESCED_WAITS = "sync-coalesced-waits"
 #: A waiting run never continues as new below this history length (a continued run starts with ~20).
 MIN_HISTORY_LIMIT = 40
-
-#: Zoom calls: retried without end by default (a rate-limited or failing Zoom slows the sync
-#: down instead of failing it); permanent errors are non-retryable ApplicationErrors.
-_ZOOM_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=1))
-_STORE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
-
-
-def _failure_message(error: BaseException) -> str:
-    cause: BaseException | None = error
-    while isinstance(cause, ActivityError) and cause.__cause__ is not None:
-        cause = cause.__cause__
-    return cause.message if isinstance(cause, FailureError) else str(cause)
 
 
 def _merge(total: dict[str, int], part: dict[str, int]) -> None:
@@ -133,7 +122,7 @@ class WebinarSyncWorkflow:
             WebinarSyncActivities.plan_sync,
             request,
             start_to_close_timeout=timedelta(minutes=2),
-            retry_policy=_ZOOM_RETRY,
+            retry_policy=SYNC_ZOOM_RETRY,
             summary=f"settings, webinar {request.webinar_id} and its connection",
         )
         if plan.business_unit:
@@ -158,19 +147,19 @@ class WebinarSyncWorkflow:
                     WebinarSyncActivities.publish_events,
                     plan,
                     start_to_close_timeout=timedelta(minutes=30),
-                    retry_policy=_STORE_RETRY,
+                    retry_policy=STORE_RETRY,
                     summary="enroll contacts into event-triggered workflows",
                 )
                 if enrolled:
                     counts["enrollments_started"] = enrolled
         except ActivityError as failure:
-            error = _failure_message(failure)
+            error = failure_message(failure)
         self._show("writing the audit entry", counts)
         finished = await workflow.execute_activity_method(
             WebinarSyncActivities.finish_sync,
             FinishInput(plan=plan, counts=counts, recording=recording, error=error, waited_seconds=waited),
             start_to_close_timeout=timedelta(minutes=1),
-            retry_policy=_STORE_RETRY,
+            retry_policy=STORE_RETRY,
             summary="close the audit entry",
         )
         status = finished.status
@@ -189,7 +178,7 @@ class WebinarSyncWorkflow:
                 )
             )
         if error is not None:
-            raise ApplicationError(f"sync of webinar {plan.webinar_id} failed: {error}", type="SYNC_ERROR")
+            raise ApplicationError(f"sync of webinar {plan.webinar_id} failed: {error}", type=FailureType.SYNC_ERROR)
         return SyncResult(
             webinar_id=plan.webinar_id, status=status, audit_entry_id=finished.audit_entry_id, counts=counts
         )
@@ -216,7 +205,7 @@ class WebinarSyncWorkflow:
                 chunk,
                 start_to_close_timeout=timedelta(minutes=30),
                 heartbeat_timeout=timedelta(minutes=2),
-                retry_policy=_ZOOM_RETRY,
+                retry_policy=SYNC_ZOOM_RETRY,
                 summary=f"{label}: pages from {'the start' if chunk.token is None else 'the cursor'}",
             )
             _adopt(counts, result.run_counts, result.counts)
@@ -241,7 +230,7 @@ class WebinarSyncWorkflow:
                 WebinarSyncActivities.sync_recordings,
                 plan,
                 start_to_close_timeout=timedelta(minutes=5),
-                retry_policy=_ZOOM_RETRY,
+                retry_policy=SYNC_ZOOM_RETRY,
                 summary="recordings and transcripts",
             )
             for name, value in result.counts.items():
@@ -309,7 +298,7 @@ class WebinarSyncWorkflow:
             WebinarSyncActivities.sync_recordings,
             args=[plan, check],
             start_to_close_timeout=timedelta(minutes=5),
-            retry_policy=_ZOOM_RETRY,
+            retry_policy=SYNC_ZOOM_RETRY,
             summary="recordings and transcripts",
         )
         _adopt(counts, result.run_counts, result.counts)

@@ -4,8 +4,8 @@ bearer API key whose role the route allows (``engine.api.access``)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import structlog
 from fastapi import APIRouter, FastAPI
@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 
 from engine.api.access import AccessMiddleware, CodecCors, check_route_table, roles_of, route_table
-from engine.api.auth import load_keyring
+from engine.api.auth import Keyring, load_keyring
 from engine.api.contract import document_contract, install_docs
 from engine.api.deps import TemporalGateway
 from engine.api.errors import install_error_handlers
@@ -39,6 +39,7 @@ from engine.codec import EncryptionCodec
 from engine.codec import configured_keys as configured_payload_keys
 from engine.config import Settings
 from engine.crm.db import create_db_engine
+from engine.crm.zoom_rate_budgets import StoreRateBudgets
 from engine.enrollment.definitions import load_definitions_dir
 from engine.enrollment.service import EnrollmentService
 from engine.errors import ConfigurationError
@@ -85,25 +86,11 @@ def create_app(
     # Payload keys are read (and a bad one refused, in one line) when the API starts (#17.4).
     payload_keys = configured_payload_keys(settings)
     engine = db_engine or create_db_engine(settings.database_url)
-
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        if settings.definitions_dir is not None:
-            # Definitions as versioned data: each changed file becomes a new revision. A store
-            # that is not ready yet must not stop the API (/readyz reports it).
-            try:
-                await asyncio.to_thread(load_definitions_dir, engine, settings.definitions_dir)
-            except Exception as exc:
-                log.error("definitions not loaded", error=str(exc))
-        yield
-        if db_engine is None:
-            engine.dispose()
-
     app = FastAPI(
         title="Rollcall API",
         version="0.1.0",
         description="Enroll contacts into workflows, sync Zoom webinars, and read the CRM store.",
-        lifespan=lifespan,
+        lifespan=_lifespan(settings, engine, owns_engine=db_engine is None),
         # Served from the fastapi-offline package by install_docs: no CDN (#14.5).
         docs_url=None,
         redoc_url=None,
@@ -122,11 +109,41 @@ def create_app(
     app.state.zoom_connections = zoom_connections_by_name
     #: Issue #7's hook: an async ``(connection_name, event_row) -> None`` awaited after a new Zoom
     #: webhook event is recorded (see engine/api/routers/zoom_webhooks.py). None: only record.
-    app.state.zoom_pool = ZoomClientPool(zoom_settings, connections=zoom_connections_by_name)
+    # The API's Zoom calls (sync status, webhooks) take their turns with the workers' (#16.2).
+    app.state.zoom_pool = ZoomClientPool(
+        zoom_settings, connections=zoom_connections_by_name, budgets=StoreRateBudgets(engine)
+    )
     app.state.sync = SyncService(
         engine, app.state.zoom_pool, app.state.temporal.client, task_queue=settings.temporal_task_queue
     )
     app.state.webhook_dispatch = app.state.sync.dispatch_webhook
+    _install_routes(app, settings, keyring)
+    return app
+
+
+def _lifespan(
+    settings: Settings, engine: Engine, *, owns_engine: bool
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """At start, load the definitions directory (if set); at stop, dispose of an engine the app made."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if settings.definitions_dir is not None:
+            # Definitions as versioned data: each changed file becomes a new revision. A store
+            # that is not ready yet must not stop the API (/readyz reports it).
+            try:
+                await asyncio.to_thread(load_definitions_dir, engine, settings.definitions_dir)
+            except Exception as exc:
+                log.error("definitions not loaded", error=str(exc))
+        yield
+        if owns_engine:
+            engine.dispose()
+
+    return lifespan
+
+
+def _install_routes(app: FastAPI, settings: Settings, keyring: Keyring) -> None:
+    """Error handlers, docs, routes and the middleware that guards them, and the OpenAPI contract."""
     install_error_handlers(app)
     install_docs(app)
     app.include_router(health.router)
@@ -145,4 +162,3 @@ def create_app(
     app.add_middleware(RequestMetricsMiddleware, table=table)
     document_contract(app, roles_of(metrics_public=settings.metrics_public))
     instrument_app(app)  # #17.2: request spans, when tracing is on
-    return app

@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from engine.enrollment.errors import ALREADY_ENROLLED as _ALREADY_ENROLLED
+
 
 class ErrorCode(StrEnum):
     # --- access and the request itself ---
@@ -66,7 +68,7 @@ class ErrorCode(StrEnum):
     SUPPRESSED = "SUPPRESSED"
     CRITERIA_NOT_MET = "CRITERIA_NOT_MET"
     GOAL_ALREADY_MET = "GOAL_ALREADY_MET"
-    ALREADY_ENROLLED = "ALREADY_ENROLLED"
+    ALREADY_ENROLLED = _ALREADY_ENROLLED
     ENROLLMENT_ACTIVE = "ENROLLMENT_ACTIVE"
     ENROLLMENT_NOT_FOUND = "ENROLLMENT_NOT_FOUND"
     NOT_ENROLLED = "NOT_ENROLLED"

@@ -224,32 +224,15 @@ def upsert_contacts(
     if not emails:
         return ContactUpsertResult(ids={}, created=frozenset(), refused=frozenset())
     connection = connection_of(session)
-    refused: set[str] = set()
-    if not classified:
-        refused |= {row.email for row in _in_chunks(session, TOMBSTONES.c.email, emails, TOMBSTONES.c.email)}
-        refused |= {row.email for row in _in_chunks(session, ACCOUNT_USERS.c.email, emails, ACCOUNT_USERS.c.email)}
+    refused = set() if classified else _never_created(session, emails)
     now = utcnow()
-    rows: list[dict[str, Any]] = [
-        {
-            "email": email,
-            "first_name": by_email[email].first_name,
-            "last_name": by_email[email].last_name,
-            "properties": {},
-            "zoom_webinar_registration_count": 0,
-            "zoom_webinar_attendance_count": 0,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for email in emails
-        if email not in refused
-    ]
+    written = [email for email in emails if email not in refused]
     # The upsert returns the rows it inserted or changed; an inserted one carries our ``now``.
     returned: dict[str, tuple[int, datetime]] = {}
     statement = _contact_upsert(connection.dialect.name)
-    for batch in chunked(rows, MAX_ROWS_PER_STATEMENT):
+    for batch in chunked([_new_contact_row(by_email[email], now) for email in written], MAX_ROWS_PER_STATEMENT):
         for row in connection.execute(statement, list(batch)):
             returned[row.email] = (row.id, row.created_at)
-    written = [email for email in emails if email not in refused]
     # R-EXC-5 against a concurrent delete: if one committed between our check and our insert, its
     # tombstone is visible now (the insert waited on the deleted row's lock), so undo the recreation.
     undone: set[str] = set()
@@ -268,6 +251,26 @@ def upsert_contacts(
         created=frozenset(email for email, (_, created_at) in returned.items() if email in ids and created_at == now),
         refused=frozenset(refused) | frozenset(set(written) - set(ids)),
     )
+
+
+def _never_created(session: Session, emails: Sequence[str]) -> set[str]:
+    """The emails of deleted contacts (tombstones) and of account users among ``emails``."""
+    refused = {row.email for row in _in_chunks(session, TOMBSTONES.c.email, emails, TOMBSTONES.c.email)}
+    refused |= {row.email for row in _in_chunks(session, ACCOUNT_USERS.c.email, emails, ACCOUNT_USERS.c.email)}
+    return refused
+
+
+def _new_contact_row(person: ContactUpsert, now: datetime) -> dict[str, Any]:
+    return {
+        "email": person.email,
+        "first_name": person.first_name,
+        "last_name": person.last_name,
+        "properties": {},
+        "zoom_webinar_registration_count": 0,
+        "zoom_webinar_attendance_count": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 # --- explicit operations (API and CLI) --------------------------------------------------------

@@ -68,19 +68,7 @@ def save_definition(
     ``enabled`` from the file applies when the definition is first saved or its content changes;
     re-saving unchanged content keeps an enable/disable made through the API.
     """
-    existing_revision = session.scalars(
-        sa.select(DefinitionRevision).where(REVISIONS.c.key == key, REVISIONS.c.content_hash == content_hash)
-    ).first()
-    changed = existing_revision is None
-    revision = existing_revision
-    if revision is None:
-        latest = connection_of(session).execute(
-            sa.select(sa.func.max(REVISIONS.c.version)).where(REVISIONS.c.key == key)
-        )
-        revision = DefinitionRevision(
-            key=key, version=(latest.scalar() or 0) + 1, content_hash=content_hash, yaml_source=yaml_source
-        )
-        session.add(revision)
+    revision, changed = _revision_of(session, key, content_hash, yaml_source)
     row = session.scalars(sa.select(WorkflowDefinition).where(DEFINITIONS.c.key == key)).first()
     now = utcnow()
     if row is None:
@@ -112,6 +100,22 @@ def save_definition(
         # Someone saved a revision of this key at the same time; the caller retries.
         raise DefinitionRevisionConflict(f"definition {key!r} was changed concurrently; retry") from None
     return SavedDefinition(definition=row, revision=revision, changed=changed)
+
+
+def _revision_of(session: Session, key: str, content_hash: str, yaml_source: str) -> tuple[DefinitionRevision, bool]:
+    """The revision of ``key`` with this definition hash, or a new one with the next version
+    number (then True: the content changed)."""
+    existing = session.scalars(
+        sa.select(DefinitionRevision).where(REVISIONS.c.key == key, REVISIONS.c.content_hash == content_hash)
+    ).first()
+    if existing is not None:
+        return existing, False
+    latest = connection_of(session).execute(sa.select(sa.func.max(REVISIONS.c.version)).where(REVISIONS.c.key == key))
+    revision = DefinitionRevision(
+        key=key, version=(latest.scalar() or 0) + 1, content_hash=content_hash, yaml_source=yaml_source
+    )
+    session.add(revision)
+    return revision, True
 
 
 def get_definition(session: Session, key: str) -> WorkflowDefinition:

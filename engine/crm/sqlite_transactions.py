@@ -75,20 +75,42 @@ class WriteTurns:
             # A bug to fix where it happens: the loop stops while this thread waits, and the
             # holder may need the loop to end its transaction (a request's session closes there).
             log.error("a store write waits for the SQLite write lock in an event loop thread; use a worker thread")
-        if not turn.wait(min(timeout, self.SLOW_SECONDS)):
-            log.warning(
-                "waiting for the SQLite write lock",
-                seconds=self.SLOW_SECONDS,
-                held_by=self._holder_name,
-                waiting=threading.current_thread().name,
-            )
-            if not turn.wait(max(0.0, timeout - self.SLOW_SECONDS)):
-                with self._mutex:
-                    if not turn.is_set():
-                        self._waiting.remove(turn)
-                        return False
-        self._take()
-        return True
+        try:
+            handed = self._wait(turn, timeout)
+        except BaseException:
+            # An exception raised in this thread while it waited — a sync activity's thread gets
+            # one asynchronously when the activity is cancelled or times out: a turn handed to it
+            # meanwhile is passed on, never kept (a kept turn stops every writer of the process).
+            self._give_up(turn)
+            raise
+        if handed:
+            self._take()
+        return handed
+
+    def _wait(self, turn: threading.Event, timeout: float) -> bool:
+        if turn.wait(min(timeout, self.SLOW_SECONDS)):
+            return True
+        log.warning(
+            "waiting for the SQLite write lock",
+            seconds=self.SLOW_SECONDS,
+            held_by=self._holder_name,
+            waiting=threading.current_thread().name,
+        )
+        if turn.wait(max(0.0, timeout - self.SLOW_SECONDS)):
+            return True
+        with self._mutex:
+            if turn.is_set():
+                return True  # handed over just as the wait ended
+            self._waiting.remove(turn)
+            return False
+
+    def _give_up(self, turn: threading.Event) -> None:
+        with self._mutex:
+            handed = turn.is_set()
+            if not handed:
+                self._waiting.remove(turn)
+        if handed:
+            self.release()
 
     def _take(self) -> None:
         self._taken = True
@@ -137,11 +159,11 @@ def _sqlite_begin(turns: WriteTurns) -> Callable[[Connection], None]:
         if not turns.acquire(SQLITE_BUSY_SECONDS):
             raise sa_exc.OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked"))
         try:
+            connection.info[_TURN] = turns  # from here the connection's end (or its return) releases it
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         except BaseException:
-            turns.release()
+            _end_turn(connection)
             raise
-        connection.info[_TURN] = turns
 
     return begin
 

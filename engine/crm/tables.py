@@ -568,6 +568,24 @@ class ZoomWebhookEvent(SQLModel, table=True):
     processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
+class ZoomRateBudget(SQLModel, table=True):
+    """Where every worker and API takes its turn to call one Zoom account in one rate category
+    (``engine.crm.zoom_rate_budgets``). Times are seconds since the epoch by the database's clock
+    (PostgreSQL) or the host's (SQLite, one host)."""
+
+    __tablename__ = "zoom_rate_budgets"
+
+    zoom_account_id: str = Field(max_length=100, primary_key=True)
+    #: Zoom's rate category: ``Light``, ``Medium``, ``Heavy``, ``Resource-intensive``.
+    category: str = Field(max_length=32, primary_key=True)
+    #: The earliest time the next call of the category may be sent.
+    next_send_at: float = Field(sa_type=sa.Double)
+    #: No call of the category before this time (a per-second 429's ``Retry-After``).
+    backoff_until: float = Field(default=0.0, sa_type=sa.Double)
+    #: Per-second 429s seen for the category, by every process.
+    backoffs: int = 0
+
+
 def table_of(model: type[SQLModel]) -> Table:
     """The Core table of a model, for set-based statements."""
     table = model.__table__  # type: ignore[attr-defined]

@@ -257,6 +257,54 @@ def _fts5_match(words: Sequence[str]) -> str:
     return " ".join('"' + word.replace('"', '""') + '"' for word in words)
 
 
+def _search_sql(dialect: str, words: Sequence[str], filters: str, params: dict[str, Any]) -> str:
+    """The search's SQL for ``dialect`` (FTS5 on SQLite, text search on PostgreSQL); its words go
+    to ``params``."""
+    select = (
+        "SELECT t.zoom_webinar_id, e.topic, t.occurrence, t.occurrence_start, c.transcript_id, c.sequence, "
+        "c.speaker, c.start_ms, c.end_ms, c.text, {snippet} AS snippet "
+    )
+    joins = "JOIN transcripts t ON t.id = c.transcript_id JOIN marketing_events e ON e.id = t.marketing_event_id "
+    if dialect == "sqlite":
+        params["match"] = _fts5_match(words)
+        snippet = f"snippet({SQLITE_FTS_TABLE}, 1, '{MARK_START}', '{MARK_END}', '…', 16)"
+        return (
+            select.format(snippet=snippet)
+            + f"FROM {SQLITE_FTS_TABLE} JOIN transcript_cues c ON c.id = {SQLITE_FTS_TABLE}.rowid "
+            + joins
+            + f"WHERE {SQLITE_FTS_TABLE} MATCH :match{filters} "
+            + f"ORDER BY bm25({SQLITE_FTS_TABLE}), c.id LIMIT :limit OFFSET :offset"
+        )
+    params["words"] = " ".join(words)
+    query = "plainto_tsquery('english'::regconfig, :words)"
+    any_word = f"replace({query}::text, ' & ', ' | ')::tsquery"
+    options = f"StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=16, MinWords=6, ShortWord=2"
+    return (
+        # The snippet marks any of the words (they may be in the speaker's name, not the text).
+        select.format(snippet=f"ts_headline('english'::regconfig, c.text, {any_word}, '{options}')")
+        + "FROM transcript_cues c "
+        + joins
+        + f"WHERE {_PG_VECTOR} @@ {query}{filters} "
+        + f"ORDER BY ts_rank({_PG_VECTOR}, {query}) DESC, c.id LIMIT :limit OFFSET :offset"
+    )
+
+
+def _hit(row: Any) -> SearchHit:
+    return SearchHit(
+        zoom_webinar_id=row.zoom_webinar_id,
+        topic=row.topic,
+        occurrence=row.occurrence,
+        occurrence_start=row.occurrence_start,
+        transcript_id=int(row.transcript_id),
+        sequence=int(row.sequence),
+        speaker=row.speaker,
+        start_ms=int(row.start_ms),
+        end_ms=int(row.end_ms),
+        text=row.text,
+        snippet=row.snippet,
+    )
+
+
 def search_cues(
     session: Session,
     q: str,
@@ -281,51 +329,9 @@ def search_cues(
     if speaker:
         filters += " AND c.speaker = :speaker"
         params["speaker"] = speaker
-    select = (
-        "SELECT t.zoom_webinar_id, e.topic, t.occurrence, t.occurrence_start, c.transcript_id, c.sequence, "
-        "c.speaker, c.start_ms, c.end_ms, c.text, {snippet} AS snippet "
-    )
-    joins = "JOIN transcripts t ON t.id = c.transcript_id JOIN marketing_events e ON e.id = t.marketing_event_id "
     connection = connection_of(session)
-    if connection.dialect.name == "sqlite":
-        params["match"] = _fts5_match(words)
-        snippet = f"snippet({SQLITE_FTS_TABLE}, 1, '{MARK_START}', '{MARK_END}', '…', 16)"
-        sql = (
-            select.format(snippet=snippet)
-            + f"FROM {SQLITE_FTS_TABLE} JOIN transcript_cues c ON c.id = {SQLITE_FTS_TABLE}.rowid "
-            + joins
-            + f"WHERE {SQLITE_FTS_TABLE} MATCH :match{filters} "
-            + f"ORDER BY bm25({SQLITE_FTS_TABLE}), c.id LIMIT :limit OFFSET :offset"
-        )
-    else:
-        params["words"] = " ".join(words)
-        query = "plainto_tsquery('english'::regconfig, :words)"
-        any_word = f"replace({query}::text, ' & ', ' | ')::tsquery"
-        options = f"StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=16, MinWords=6, ShortWord=2"
-        sql = (
-            # The snippet marks any of the words (they may be in the speaker's name, not the text).
-            select.format(snippet=f"ts_headline('english'::regconfig, c.text, {any_word}, '{options}')")
-            + "FROM transcript_cues c "
-            + joins
-            + f"WHERE {_PG_VECTOR} @@ {query}{filters} "
-            + f"ORDER BY ts_rank({_PG_VECTOR}, {query}) DESC, c.id LIMIT :limit OFFSET :offset"
-        )
+    sql = _search_sql(connection.dialect.name, words, filters, params)
     rows = connection.execute(sa.text(sql).columns(occurrence_start=UTCDateTime()), params).all()
-    hits = [
-        SearchHit(
-            zoom_webinar_id=row.zoom_webinar_id,
-            topic=row.topic,
-            occurrence=row.occurrence,
-            occurrence_start=row.occurrence_start,
-            transcript_id=int(row.transcript_id),
-            sequence=int(row.sequence),
-            speaker=row.speaker,
-            start_ms=int(row.start_ms),
-            end_ms=int(row.end_ms),
-            text=row.text,
-            snippet=row.snippet,
-        )
-        for row in rows[:limit]
-    ]
+    hits = [_hit(row) for row in rows[:limit]]
     next_cursor = _encode({"o": offset + limit}) if len(rows) > limit and offset + limit <= MAX_SEARCH_OFFSET else None
     return SearchPage(hits, next_cursor)

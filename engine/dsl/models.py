@@ -58,10 +58,10 @@ __all__ = [
     "ManualTrigger",
     "OnError",
     "OutcomeCondition",
-    "RetryPolicy",
     "SegmentFilter",
     "SetPropertyStep",
     "Step",
+    "StepRetry",
     "Trigger",
     "WebhookStep",
     "Weekday",
@@ -311,7 +311,7 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class RetryPolicy(_Model):
+class StepRetry(_Model):
     """How a step that calls out is retried on transient failures (R-ADD-6); Temporal runs the retries."""
 
     max_attempts: int = Field(default=5, ge=1, le=100)
@@ -355,7 +355,7 @@ class _SequentialStep(_Step):
 class CallOutStep(_SequentialStep):
     """A step that calls another system: retried by policy, then handled by ``on_error``."""
 
-    retry: RetryPolicy = RetryPolicy()
+    retry: StepRetry = StepRetry()
     on_error: OnError = "fail"
 
 

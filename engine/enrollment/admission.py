@@ -13,13 +13,19 @@ enrollment that won (``created`` False), exactly as a duplicate request does.
 A refusal that concerns the whole batch (no such workflow, disabled, trigger not allowed) is
 raised; one that concerns a single contact is returned in its place, so one bad row never
 fails the others.
+
+The rules, in order, each a function of its own (the first refusal is the answer): the workflow
+is enabled (``_require_enabled``) and accepts the trigger (``_require_trigger``); the contact
+exists or may be created (``_resolve_contacts``); a contact enrolled now gets its running
+enrollment (``_decide_one``); then ``_CONTACT_RULES``: re-enrollment, suppression list,
+criteria, goal.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -53,7 +59,7 @@ from engine.crm.tables import (
     utcnow,
 )
 from engine.dsl import Definition
-from engine.dsl.models import ApiTrigger, EventTrigger, ManualTrigger
+from engine.dsl.models import ApiTrigger, EnrollmentRules, EventTrigger, ManualTrigger
 from engine.dsl.templates import render_filter
 from engine.enrollment.context import contact_variables, short_name
 from engine.enrollment.contracts import enrollment_workflow_id
@@ -167,19 +173,51 @@ class _Resolved:
     ids: list[int]
     #: Contacts this transaction created, with the names they were created with: they have no
     #: enrollment yet, and their names need no reading back.
-    fresh: dict[int, tuple[str | None, str | None]]
+    fresh: dict[int, tuple[str | None, str | None]] = field(default_factory=dict)
     #: Every contact this transaction created (a refusal does not name them: they are not kept).
-    created: set[int]
+    created: set[int] = field(default_factory=set)
 
 
-def _resolve_contacts(  # noqa: C901 (one pass over a batch: ids and e-mails with their refusals)
+@dataclass
+class _Items:
+    """A batch's items as ``_resolve_contacts`` goes through them: a refusal goes to ``outcomes``,
+    a contact id to ``found``."""
+
+    contacts: Sequence[ContactIn]
+    outcomes: list[Outcome | None]
+    #: Each item's properties, validated.
+    properties: list[dict[str, Any]]
+    found: _Resolved
+
+    def undecided(self, by_id: bool) -> list[int]:
+        """The items without an outcome yet that name their contact by id (else by e-mail)."""
+        return [
+            index
+            for index, contact in enumerate(self.contacts)
+            if (contact.contact_id if by_id else contact.email) is not None and self.outcomes[index] is None
+        ]
+
+    def found_as(self, session: Session, index: int, contact_id: int) -> None:
+        """Item ``index`` is contact ``contact_id``, which existed: the request's fields apply to it."""
+        self.found.ids[index] = contact_id
+        contact = self.contacts[index]
+        if contact.has_fields():
+            _apply_fields(session, contact_id, contact, self.properties[index])
+
+
+def _resolve_contacts(
     session: Session, contacts: Sequence[ContactIn], outcomes: list[Outcome | None], excluded_domains: Sequence[str]
 ) -> _Resolved:
     """Each contact's id, by id or by email (created or updated; tombstones, account users,
     secondary emails and excluded domains respected); a refusal goes to ``outcomes``."""
-    ids = [0] * len(contacts)
-    fresh: dict[int, tuple[str | None, str | None]] = {}
-    created_ids: set[int] = set()
+    items = _Items(contacts, outcomes, _validated_properties(contacts, outcomes), _Resolved([0] * len(contacts)))
+    _resolve_by_id(session, items)
+    _resolve_by_email(session, items, excluded_domains)
+    return items.found
+
+
+def _validated_properties(contacts: Sequence[ContactIn], outcomes: list[Outcome | None]) -> list[dict[str, Any]]:
+    """Each item's properties as the store takes them; an invalid one is the item's refusal."""
     properties: list[dict[str, Any]] = [{}] * len(contacts)
     for index, contact in enumerate(contacts):
         if outcomes[index] is not None:  # decided already: not written
@@ -188,81 +226,90 @@ def _resolve_contacts(  # noqa: C901 (one pass over a batch: ids and e-mails wit
             properties[index] = validate_properties(contact.properties)
         except RollcallError as exc:
             outcomes[index] = exc
+    return properties
 
-    by_id = [i for i, c in enumerate(contacts) if c.contact_id is not None and outcomes[i] is None]
-    if by_id:
-        wanted = sorted({c.contact_id for c in contacts if c.contact_id is not None})
-        found: set[int] = set()
-        for chunk in chunked(wanted, _CHUNK):
-            found.update(
-                connection_of(session).execute(sa.select(CONTACTS.c.id).where(CONTACTS.c.id.in_(chunk))).scalars()
+
+def _resolve_by_id(session: Session, items: _Items) -> None:
+    """Items naming a contact by id: it exists (its fields applied), or ``CONTACT_NOT_FOUND``."""
+    by_id = items.undecided(by_id=True)
+    if not by_id:
+        return
+    wanted = sorted({c.contact_id for c in items.contacts if c.contact_id is not None})
+    existing: set[int] = set()
+    for chunk in chunked(wanted, _CHUNK):
+        existing.update(
+            connection_of(session).execute(sa.select(CONTACTS.c.id).where(CONTACTS.c.id.in_(chunk))).scalars()
+        )
+    for index in by_id:
+        contact_id = items.contacts[index].contact_id
+        assert contact_id is not None
+        if contact_id in existing:
+            items.found_as(session, index, contact_id)
+        else:
+            items.outcomes[index] = ContactNotFound(
+                f"no contact with id {contact_id}", details={"contact_id": contact_id}
             )
-        for index in by_id:
-            contact_id = contacts[index].contact_id
-            assert contact_id is not None
-            if contact_id not in found:
-                outcomes[index] = ContactNotFound(
-                    f"no contact with id {contact_id}", details={"contact_id": contact_id}
-                )
-                continue
-            ids[index] = contact_id
-            if contacts[index].has_fields():
-                _apply_fields(session, contact_id, contacts[index], properties[index])
 
-    by_email = [i for i, c in enumerate(contacts) if c.email is not None and outcomes[i] is None]
+
+def _resolve_by_email(session: Session, items: _Items, excluded_domains: Sequence[str]) -> None:
+    """Items naming a person by e-mail: excluded (``CONTACT_EXCLUDED``), an existing contact (its
+    fields applied), or a contact to create — once per e-mail, however many items name it."""
+    by_email = items.undecided(by_id=False)
     if not by_email:
-        return _Resolved(ids, fresh, created_ids)
+        return
+    contacts = items.contacts
     # R-SET-6 / R-EXC-2: the company's own domains are never created as contacts, here either.
     classified = classify_emails(session, [contacts[i].email for i in by_email], excluded_domains=excluded_domains)
     to_create: dict[str, int] = {}  # normalised email → index of its first item in this batch
     later: list[int] = []  # items whose email another item of this batch creates
     for index in by_email:
-        contact = contacts[index]
-        email = contact.email
+        email = contacts[index].email
         if email in classified.excluded:
-            outcomes[index] = _excluded(classified.excluded[email])
+            items.outcomes[index] = _excluded(classified.excluded[email])
         elif email in classified.existing:
-            ids[index] = classified.existing[email]
-            if contact.has_fields():
-                _apply_fields(session, ids[index], contact, properties[index])
+            items.found_as(session, index, classified.existing[email])
+        elif classified.creatable[email] in to_create:
+            later.append(index)
         else:
-            normalised = classified.creatable[email]
-            if normalised in to_create:
-                later.append(index)
-            else:
-                to_create[normalised] = index
-    if to_create:
-        created = upsert_contacts(
-            session,
-            [ContactUpsert(email, contacts[i].first_name, contacts[i].last_name) for email, i in to_create.items()],
-            classified=True,
-        )
-        for email, index in to_create.items():
-            if email not in created.ids:  # deleted by someone else after the classification
-                outcomes[index] = _excluded(ExclusionReason.DELETED_CONTACT)
-                continue
-            ids[index] = created.ids[email]
-            if email in created.created:
-                fresh[ids[index]] = (contacts[index].first_name, contacts[index].last_name)
-                created_ids.add(ids[index])
-            if properties[index]:
-                update_contact(session, ids[index], properties=properties[index])
-        for index in later:
-            email = classified.creatable[contacts[index].email]
-            first = to_create[email]
-            if outcomes[first] is not None:
-                outcomes[index] = outcomes[first]
-                continue
-            ids[index] = ids[first]
-            mine, theirs = contacts[index], contacts[first]
-            if (mine.first_name, mine.last_name, mine.properties) != (
-                theirs.first_name,
-                theirs.last_name,
-                theirs.properties,
-            ):
-                _apply_fields(session, ids[index], mine, properties[index])
-                fresh.pop(ids[index], None)
-    return _Resolved(ids, fresh, created_ids)
+            to_create[classified.creatable[email]] = index
+    if not to_create:
+        return
+    _create_contacts(session, items, to_create)
+    for index in later:
+        _same_as_first(session, items, index, to_create[classified.creatable[contacts[index].email]])
+
+
+def _create_contacts(session: Session, items: _Items, to_create: dict[str, int]) -> None:
+    """Create the contacts of ``to_create`` (normalised e-mail → its first item) in one upsert."""
+    contacts = items.contacts
+    created = upsert_contacts(
+        session,
+        [ContactUpsert(email, contacts[i].first_name, contacts[i].last_name) for email, i in to_create.items()],
+        classified=True,
+    )
+    for email, index in to_create.items():
+        if email not in created.ids:  # deleted by someone else after the classification
+            items.outcomes[index] = _excluded(ExclusionReason.DELETED_CONTACT)
+            continue
+        contact_id = items.found.ids[index] = created.ids[email]
+        if email in created.created:
+            items.found.fresh[contact_id] = (contacts[index].first_name, contacts[index].last_name)
+            items.found.created.add(contact_id)
+        if items.properties[index]:
+            update_contact(session, contact_id, properties=items.properties[index])
+
+
+def _same_as_first(session: Session, items: _Items, index: int, first: int) -> None:
+    """An item whose e-mail item ``first`` of the batch created: that contact (or that refusal),
+    with this item's own fields applied when they differ."""
+    if items.outcomes[first] is not None:
+        items.outcomes[index] = items.outcomes[first]
+        return
+    contact_id = items.found.ids[index] = items.found.ids[first]
+    mine, theirs = items.contacts[index], items.contacts[first]
+    if (mine.first_name, mine.last_name, mine.properties) != (theirs.first_name, theirs.last_name, theirs.properties):
+        _apply_fields(session, contact_id, mine, items.properties[index])
+        items.found.fresh.pop(contact_id, None)
 
 
 # --- the decision -------------------------------------------------------------------------------
@@ -473,17 +520,10 @@ def admit_many(session: Session, key: str, contacts: Sequence[ContactIn], trigge
     """Decide for each contact whether it enters workflow ``key``, in the caller's transaction
     (commit is the caller's): an ``Admission`` (new or the running one) or its refusal."""
     current = _current_revision(session, key)
-    version, definition, digest = current.version, current.definition, current.digest
-    if not current.enabled:
-        raise WorkflowDisabled(f"workflow {key!r} is disabled", details={"key": key})
-    allowed = tuple(_TRIGGER_TYPES[t.type] for t in definition.enrollment.triggers if t.type in _TRIGGER_TYPES)
-    if trigger in _TRIGGER_TYPES and not issubclass(_TRIGGER_TYPES[trigger], allowed):
-        raise TriggerNotAllowed(
-            f"workflow {key!r} does not accept enrollments by {trigger!r}",
-            details={"trigger": trigger, "allowed": [t.type for t in definition.enrollment.triggers]},
-        )
-    revisions = _Revisions(session, key, version, definition, digest)
-    rules = definition.enrollment
+    _require_enabled(key, current)
+    _require_trigger(key, current.definition, trigger)
+    revisions = _Revisions(session, key, current.version, current.definition, current.digest)
+    rules = current.definition.enrollment
     if rules.suppression is None and rules.criteria is None and rules.goal is None and rules.re_enrollment:
         return _decide(session, key, contacts, trigger, current, revisions, {})
     # #13.13: a refused request writes nothing. The rules are checked on the contact as the
@@ -504,8 +544,130 @@ def admit_many(session: Session, key: str, contacts: Sequence[ContactIn], trigge
         refused.update(late)
 
 
+# --- the rules, in order: the whole batch first, then each contact ----------------------------
+
+
+def _require_enabled(key: str, current: _Current) -> None:
+    """1. A disabled workflow admits nobody (``WORKFLOW_DISABLED``)."""
+    if not current.enabled:
+        raise WorkflowDisabled(f"workflow {key!r} is disabled", details={"key": key})
+
+
+def _require_trigger(key: str, definition: Definition, trigger: str) -> None:
+    """2. The request's trigger is one the definition accepts (``TRIGGER_NOT_ALLOWED``)."""
+    allowed = tuple(_TRIGGER_TYPES[t.type] for t in definition.enrollment.triggers if t.type in _TRIGGER_TYPES)
+    if trigger in _TRIGGER_TYPES and not issubclass(_TRIGGER_TYPES[trigger], allowed):
+        raise TriggerNotAllowed(
+            f"workflow {key!r} does not accept enrollments by {trigger!r}",
+            details={"trigger": trigger, "allowed": [t.type for t in definition.enrollment.triggers]},
+        )
+
+
+# 3. Each contact is found or created (``_resolve_contacts``: ``CONTACT_NOT_FOUND``,
+# ``CONTACT_EXCLUDED``, invalid properties); 4. one enrolled already gets its running enrollment
+# (``_decide_one``); then the rules below, the first refusal being the answer.
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """A contact not enrolled in the workflow now, as the per-contact rules read it."""
+
+    session: Session
+    key: str
+    rules: EnrollmentRules
+    #: Loaded when the definition has a suppression list, criteria or a goal.
+    person: Contact | None
+    #: Has a finished enrollment in the workflow (only looked for when re-enrollment is off).
+    finished: bool
+    #: How a refusal names the contact, and the details it carries.
+    who: str
+    details: dict[str, Any]
+
+
+def _re_enrollment_off(candidate: _Candidate) -> RollcallError | None:
+    """5. Enrolled before, and the workflow does not allow re-enrollment (``RE_ENROLLMENT_OFF``)."""
+    if not candidate.finished:
+        return None
+    return ReEnrollmentOff(
+        f"{candidate.who} was already enrolled in {candidate.key!r}, which does not allow re-enrollment",
+        details=candidate.details,
+    )
+
+
+def _suppressed(candidate: _Candidate) -> RollcallError | None:
+    """6. The contact matches the suppression list (``SUPPRESSED``, naming what matched)."""
+    node = candidate.rules.suppression
+    if node is None or not _matches(candidate.session, node, candidate.person):
+        return None
+    matched = _explain(candidate.session, node, candidate.person, "enrollment.suppression", matched=True)
+    return Suppressed(
+        f"{candidate.who} matches the suppression list of {candidate.key!r} ({_summary(matched)})",
+        details={**candidate.details, "matched": matched},
+    )
+
+
+def _criteria_not_met(candidate: _Candidate) -> RollcallError | None:
+    """7. The contact does not meet the enrollment criteria (``CRITERIA_NOT_MET``, naming what failed)."""
+    node = candidate.rules.criteria
+    if node is None or _matches(candidate.session, node, candidate.person):
+        return None
+    failed = _explain(candidate.session, node, candidate.person, "enrollment.criteria", matched=False)
+    return CriteriaNotMet(
+        f"{candidate.who} does not meet the enrollment criteria of {candidate.key!r} ({_summary(failed)})",
+        details={**candidate.details, "failed": failed},
+    )
+
+
+def _goal_already_met(candidate: _Candidate) -> RollcallError | None:
+    """8. The contact already meets the goal (``GOAL_ALREADY_MET``, naming what matched)."""
+    node = candidate.rules.goal
+    if node is None or not _matches(candidate.session, node, candidate.person):
+        return None
+    matched = _explain(candidate.session, node, candidate.person, "enrollment.goal", matched=True)
+    return GoalAlreadyMet(
+        f"{candidate.who} already meets the goal of {candidate.key!r} ({_summary(matched)})",
+        details={**candidate.details, "matched": matched},
+    )
+
+
+#: The rules of a contact not enrolled now, in order: the first refusal is the answer.
+_CONTACT_RULES: tuple[Callable[[_Candidate], RollcallError | None], ...] = (
+    _re_enrollment_off,
+    _suppressed,
+    _criteria_not_met,
+    _goal_already_met,
+)
 #: Refusals decided after the contact was written (created or updated by the request).
 _RULE_REFUSALS = (ReEnrollmentOff, Suppressed, CriteriaNotMet, GoalAlreadyMet)
+
+
+# --- the decision of a batch ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Known:
+    """What the store says of a batch's contacts, read once for all of them."""
+
+    #: The contacts themselves, when the rules read them (suppression, criteria, goal).
+    people: dict[int, Contact]
+    names: dict[int, tuple[str | None, str | None]]
+    active: dict[int, Enrollment]
+    finished: set[int]
+
+
+@dataclass(frozen=True)
+class _Admissions:
+    """Admissions of one batch: each with its enrollment's own revision and the contact's name."""
+
+    revisions: _Revisions
+    names: dict[int, tuple[str | None, str | None]]
+
+    def of(self, enrollment: Enrollment, created: bool, contact_id: int) -> Admission:
+        used, digest = self.revisions.get(enrollment.definition_version)
+        first_name, last_name = self.names[contact_id]
+        name = short_name(first_name, last_name, contact_id)
+        summary = f"{name} → {used.key} v{enrollment.definition_version}"
+        return Admission(enrollment, created, used, enrollment.definition_version, summary, contact_id, digest)
 
 
 def _decide(
@@ -519,20 +681,38 @@ def _decide(
 ) -> list[Outcome]:
     """``admit_many``'s decision for the items not in ``refused`` (those keep their refusal and
     are not written)."""
-    version = current.version
-    definition = current.definition
     outcomes: list[Outcome | None] = [refused.get(index) for index in range(len(contacts))]
     found = _resolve_contacts(session, contacts, outcomes, current.excluded_domains)
-    ids = found.ids
     resolved = [i for i in range(len(contacts)) if outcomes[i] is None]
     if not resolved:
         return _complete(outcomes)
     session.flush()
-    rules = definition.enrollment
+    rules = current.definition.enrollment
+    known = _read_known(session, key, rules, found, [found.ids[i] for i in resolved])
+    admissions = _Admissions(revisions, known.names)
+    first_of: dict[int, int] = {}  # contact id → index of its first item in this batch
+    for index in resolved:
+        first_of.setdefault(found.ids[index], index)
+    # contact id → its admission or refusal, or None: to insert
+    decided = {
+        contact_id: _decide_one(session, key, rules, found, known, admissions, contact_id) for contact_id in first_of
+    }
+    _admit_new(session, key, current.version, trigger, decided, admissions)
+    for index in resolved:
+        outcome = decided[found.ids[index]]
+        assert outcome is not None
+        if first_of[found.ids[index]] != index and isinstance(outcome, Admission):
+            # The same contact twice in one batch: the second is a duplicate of the first.
+            outcome = replace(outcome, created=False)
+        outcomes[index] = outcome
+    return _complete(outcomes)
+
+
+def _read_known(session: Session, key: str, rules: EnrollmentRules, found: _Resolved, contact_ids: list[int]) -> _Known:
     filtered = rules.suppression is not None or rules.criteria is not None or rules.goal is not None
     # Contacts created just now have no enrollment and known names: only the others are read.
-    known = [ids[i] for i in resolved if ids[i] not in found.fresh]
-    people = _load_contacts(session, [ids[i] for i in resolved]) if filtered else {}
+    known = [contact_id for contact_id in contact_ids if contact_id not in found.fresh]
+    people = _load_contacts(session, contact_ids) if filtered else {}
     names = dict(found.fresh)
     names.update(
         {contact_id: (p.first_name, p.last_name) for contact_id, p in people.items()}
@@ -541,65 +721,57 @@ def _decide(
     )
     active = _active_enrollments(session, key, known) if known else {}
     finished = _with_finished_enrollment(session, key, known) if known and not rules.re_enrollment else set()
+    return _Known(people, names, active, finished)
 
-    def admission(enrollment: Enrollment, created: bool, contact_id: int) -> Admission:
-        used, digest = revisions.get(enrollment.definition_version)
-        first_name, last_name = names[contact_id]
-        name = short_name(first_name, last_name, contact_id)
-        summary = f"{name} → {used.key} v{enrollment.definition_version}"
-        return Admission(enrollment, created, used, enrollment.definition_version, summary, contact_id, digest)
 
-    decided: dict[int, Outcome | None] = {}  # contact id → refusal, or None: to insert
-    first_of: dict[int, int] = {}  # contact id → index of its first item in this batch
-    for index in resolved:
-        contact_id = ids[index]
-        if contact_id in first_of:
-            continue
-        first_of[contact_id] = index
-        if contact_id in active:
-            decided[contact_id] = admission(active[contact_id], False, contact_id)
-            continue
-        # A contact this request would have created is not written when refused: no id to name.
-        who, details = (
-            ("the new contact", {"key": key})
-            if contact_id in found.created
-            else (f"contact {contact_id}", {"key": key, "contact_id": contact_id})
-        )
-        person = people.get(contact_id)
-        if contact_id in finished:
-            decided[contact_id] = ReEnrollmentOff(
-                f"{who} was already enrolled in {key!r}, which does not allow re-enrollment", details=details
-            )
-        elif rules.suppression is not None and _matches(session, rules.suppression, person):
-            matched = _explain(session, rules.suppression, person, "enrollment.suppression", matched=True)
-            decided[contact_id] = Suppressed(
-                f"{who} matches the suppression list of {key!r} ({_summary(matched)})",
-                details={**details, "matched": matched},
-            )
-        elif rules.criteria is not None and not _matches(session, rules.criteria, person):
-            failed = _explain(session, rules.criteria, person, "enrollment.criteria", matched=False)
-            decided[contact_id] = CriteriaNotMet(
-                f"{who} does not meet the enrollment criteria of {key!r} ({_summary(failed)})",
-                details={**details, "failed": failed},
-            )
-        elif rules.goal is not None and _matches(session, rules.goal, person):
-            matched = _explain(session, rules.goal, person, "enrollment.goal", matched=True)
-            decided[contact_id] = GoalAlreadyMet(
-                f"{who} already meets the goal of {key!r} ({_summary(matched)})",
-                details={**details, "matched": matched},
-            )
-        else:
-            decided[contact_id] = None
+def _decide_one(
+    session: Session,
+    key: str,
+    rules: EnrollmentRules,
+    found: _Resolved,
+    known: _Known,
+    admissions: _Admissions,
+    contact_id: int,
+) -> Outcome | None:
+    """4. A contact enrolled now gets its running enrollment; else the first refusal of the
+    contact rules, or None: it is admitted."""
+    if contact_id in known.active:
+        return admissions.of(known.active[contact_id], False, contact_id)
+    # A contact this request would have created is not written when refused: no id to name.
+    who, details = (
+        ("the new contact", {"key": key})
+        if contact_id in found.created
+        else (f"contact {contact_id}", {"key": key, "contact_id": contact_id})
+    )
+    candidate = _Candidate(
+        session, key, rules, known.people.get(contact_id), contact_id in known.finished, who, details
+    )
+    for rule in _CONTACT_RULES:
+        refusal = rule(candidate)
+        if refusal is not None:
+            return refusal
+    return None
 
+
+def _admit_new(
+    session: Session,
+    key: str,
+    version: int,
+    trigger: str,
+    decided: dict[int, Outcome | None],
+    admissions: _Admissions,
+) -> None:
+    """Insert an enrollment for each contact no rule refused (None in ``decided``), which then
+    holds its admission: new, or the one another process inserted at the same moment."""
     new = [contact_id for contact_id, outcome in decided.items() if outcome is None]
     inserted = _insert_enrollments(session, key, version, new, trigger)
     lost = [contact_id for contact_id in new if contact_id not in inserted]
     winners = _active_enrollments(session, key, lost) if lost else {}
     for contact_id in new:
         if contact_id in inserted:
-            decided[contact_id] = admission(inserted[contact_id], True, contact_id)
+            decided[contact_id] = admissions.of(inserted[contact_id], True, contact_id)
         elif contact_id in winners:  # enrolled by another process at the same moment
-            decided[contact_id] = admission(winners[contact_id], False, contact_id)
+            decided[contact_id] = admissions.of(winners[contact_id], False, contact_id)
         else:  # that one has finished since: the single-row path retries
             enrollment, created = insert_active_enrollment(
                 session,
@@ -609,25 +781,7 @@ def _decide(
                 workflow_id=enrollment_workflow_id(key, contact_id),
                 trigger=trigger,
             )
-            decided[contact_id] = admission(enrollment, created, contact_id)
-
-    for index in resolved:
-        contact_id = ids[index]
-        outcome = decided[contact_id]
-        assert outcome is not None
-        if first_of[contact_id] != index and isinstance(outcome, Admission):
-            # The same contact twice in one batch: the second is a duplicate of the first.
-            outcome = Admission(
-                outcome.enrollment,
-                False,
-                outcome.definition,
-                outcome.version,
-                outcome.summary,
-                contact_id,
-                outcome.definition_hash,
-            )
-        outcomes[index] = outcome
-    return _complete(outcomes)
+            decided[contact_id] = admissions.of(enrollment, created, contact_id)
 
 
 def _complete(outcomes: list[Outcome | None]) -> list[Outcome]:

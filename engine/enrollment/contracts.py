@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Discriminator, Field, RootModel, SerializerFunctionWrapHandler, Tag, model_serializer
 
 from engine.crm.segments import SegmentFilter
 from engine.dsl.models import Definition
+from engine.dsl.outcomes import StepOutcomeCode
 
 WORKFLOW_TYPE = "Enrollment"
 
@@ -99,19 +100,107 @@ class StepContext(BaseModel):
     pending: list[OutcomeNote] = Field(default_factory=list)
 
 
-class StepResult(BaseModel):
-    """A step's outcome; ``exit`` set means the enrollment leaves before running the step."""
+class _WireResult(BaseModel):
+    """A step result travels as the one JSON object it always had, whatever its kind: every field
+    of every kind, those it does not use null (``output``: ``{}``) — so histories recorded before
+    the kinds existed replay, and workers of either version read each other's results."""
 
-    exit: ExitReason | None = None
-    outcome: str | None = None
+    @model_serializer(mode="wrap")
+    def _as_wire(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        wire: dict[str, Any] = {
+            "exit": None,
+            "outcome": None,
+            "message": None,
+            "output": {},
+            "next_step": None,
+            "deadline": None,
+            "webinar_id": None,
+        }
+        wire.update(handler(self))
+        return wire
+
+
+class StepLeft(_WireResult):
+    """The contact leaves before the step runs (goal met, suppressed, deleted): the run ends."""
+
+    exit: ExitReason
+
+
+class DelayPlanned(_WireResult):
+    """A delay step: when it ends."""
+
+    #: None: it has already passed.
+    deadline: datetime | None = None
+
+
+class StepDone(_WireResult):
+    """The step ran (or was refused, e.g. ``INVALID_WEBINAR_ID``): its outcome, already in the action log."""
+
+    outcome: StepOutcomeCode
     message: str | None = None
     output: dict[str, Any] = Field(default_factory=dict)
-    #: For a branch: the step chosen (None: the next one).
+    #: A branch's chosen step (None: the next one).
     next_step: str | None = None
-    #: For a delay: when it ends (None: it has already passed).
-    deadline: datetime | None = None
-    #: For add_contact_to_zoom_webinar: the rendered, normalised webinar id.
-    webinar_id: str | None = None
+
+
+class RegistrationPrepared(_WireResult):
+    """``add_contact_to_zoom_webinar``'s first activity: the rendered, normalised webinar id."""
+
+    webinar_id: str
+
+
+def _result_kind(value: Any) -> str:
+    """Which kind a step result is, by the fields it sets (recorded JSON has them all)."""
+
+    def get(name: str) -> Any:
+        return value.get(name) if isinstance(value, dict) else getattr(value, name, None)
+
+    if get("exit") is not None:
+        return "left"
+    if get("outcome") is not None:
+        return "done"
+    if get("webinar_id") is not None:
+        return "prepared"
+    return "delay"
+
+
+class StepResult(
+    RootModel[
+        Annotated[
+            Annotated[StepLeft, Tag("left")]
+            | Annotated[StepDone, Tag("done")]
+            | Annotated[RegistrationPrepared, Tag("prepared")]
+            | Annotated[DelayPlanned, Tag("delay")],
+            Discriminator(_result_kind),
+        ]
+    ]
+):
+    """What a step activity answers, typed by kind (``root``): the contact left, a delay's end,
+    the step's outcome, or a prepared registration. One model (not a bare union) so that the
+    kind survives Temporal's reading of type hints, which drops ``Annotated`` discriminators."""
+
+    @classmethod
+    def left(cls, exit: ExitReason) -> StepResult:
+        return cls(StepLeft(exit=exit))
+
+    @classmethod
+    def delay(cls, deadline: datetime | None) -> StepResult:
+        return cls(DelayPlanned(deadline=deadline))
+
+    @classmethod
+    def done(
+        cls,
+        outcome: StepOutcomeCode,
+        *,
+        message: str | None = None,
+        output: dict[str, Any] | None = None,
+        next_step: str | None = None,
+    ) -> StepResult:
+        return cls(StepDone(outcome=outcome, message=message, output=output or {}, next_step=next_step))
+
+    @classmethod
+    def prepared(cls, webinar_id: str) -> StepResult:
+        return cls(RegistrationPrepared(webinar_id=webinar_id))
 
 
 class FinishRequest(BaseModel):

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from engine.errors import Conflict, InvalidInput, RollcallError
 
+#: The ``code`` a bulk item and an ``enroll`` step's output carry for a contact enrolled already.
+#: Not a refusal — asking to enroll a contact enrolled already answers the running enrollment — so
+#: no error is raised with it.
+ALREADY_ENROLLED = "ALREADY_ENROLLED"
+
 
 class EnrollmentRefused(RollcallError):
     """Base of every refusal; a bulk request reports the code per item."""
-
-
-class AlreadyEnrolled(EnrollmentRefused, Conflict):
-    """Not raised: asking to enroll a contact enrolled already answers the running enrollment. Its
-    ``code`` is what a bulk item and an ``enroll`` step's output say then."""
-
-    code = "ALREADY_ENROLLED"
 
 
 class ReEnrollmentOff(EnrollmentRefused, Conflict):

@@ -82,22 +82,44 @@ class RepairResult(BaseModel):
 
 
 async def repair_enrollments(
-    engine: Engine,
-    client: Client,
-    task_queue: str,
+    service: EnrollmentService,
     request: RepairRequest,
     *,
     heartbeat: Callable[[object], None] | None = None,
 ) -> RepairResult:
-    """One repair pass (see the module's docstring); safe to run concurrently with requests."""
+    """One repair pass (see the module's docstring) with ``service``'s store, Temporal client and
+    task queue; safe to run concurrently with requests."""
     now = request.as_of or datetime.now(UTC)
     result = RepairResult()
-    service = EnrollmentService(engine, client, task_queue=task_queue)
     beat: Callable[[object], None] = heartbeat or (lambda _detail: None)
+    client = await service.client()
+    await _start_missing_runs(service, client, now - timedelta(seconds=request.min_age_seconds), request, result, beat)
+    await _close_runs_ended_outside(service, client, now - timedelta(hours=request.closed_lookback_hours), result, beat)
+    if result.started or result.ended or result.errors:
+        log.info(
+            "enrollment repair",
+            started=result.started,
+            ended=result.ended,
+            waiting=result.waiting,
+            errors=len(result.errors),
+        )
+    return result
+
+
+async def _start_missing_runs(
+    service: EnrollmentService,
+    client: Client,
+    admitted_before: datetime,
+    request: RepairRequest,
+    result: RepairResult,
+    beat: Callable[[object], None],
+) -> None:
+    """1. Active enrollments without a run id: started, waited for, or closed."""
+    engine = service.engine
 
     def candidates() -> list[Enrollment]:
         with Session(engine, expire_on_commit=False) as session:
-            return enrollments_awaiting_run(session, now - timedelta(seconds=request.min_age_seconds), request.limit)
+            return enrollments_awaiting_run(session, admitted_before, request.limit)
 
     awaiting = await asyncio.to_thread(candidates)
     result.checked = len(awaiting)
@@ -113,9 +135,13 @@ async def repair_enrollments(
 
     await asyncio.gather(*(repair_one(enrollment) for enrollment in awaiting))
 
-    since = now - timedelta(hours=request.closed_lookback_hours)
+
+async def _close_runs_ended_outside(
+    service: EnrollmentService, client: Client, since: datetime, result: RepairResult, beat: Callable[[object], None]
+) -> None:
+    """2. Runs closed since ``since`` outside the interpreter: their enrollments are closed."""
     query = (
-        f"WorkflowType = '{ENROLLMENT_WORKFLOW_TYPE}' AND TaskQueue = '{_quoted(task_queue)}'"
+        f"WorkflowType = '{ENROLLMENT_WORKFLOW_TYPE}' AND TaskQueue = '{_quoted(service.task_queue)}'"
         f" AND {SearchAttribute.STATUS.name} = '{EnrollmentStatus.ACTIVE.value}'"
         " AND (ExecutionStatus = 'Terminated' OR ExecutionStatus = 'TimedOut'"
         " OR ExecutionStatus = 'Failed' OR ExecutionStatus = 'Canceled')"
@@ -130,22 +156,18 @@ async def repair_enrollments(
                 latest = await client.get_workflow_handle(execution.id).describe()
                 if latest.run_id == execution.run_id:
                     ended = await asyncio.to_thread(
-                        close_ended_outside, engine, enrollment_id, execution.id, execution.run_id, execution.status
+                        close_ended_outside,
+                        service.engine,
+                        enrollment_id,
+                        execution.id,
+                        execution.run_id,
+                        execution.status,
                     )
                     if ended and enrollment_id not in result.ended:
                         result.ended.append(enrollment_id)
             beat(execution.id)
     except RPCError as exc:
         result.errors.append(f"listing closed enrollment runs: {exc.message}")
-    if result.started or result.ended or result.errors:
-        log.info(
-            "enrollment repair",
-            started=result.started,
-            ended=result.ended,
-            waiting=result.waiting,
-            errors=len(result.errors),
-        )
-    return result
 
 
 async def _repair_awaiting(

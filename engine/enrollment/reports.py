@@ -14,7 +14,7 @@ delay, in the Zoom saga, or about to run it); ``outcomes`` — per code, how man
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -169,12 +169,19 @@ def workflow_stats(session: Session, key: str, step_order: Sequence[str] = ()) -
         stats.enrolled += count
         if status in {s.value for s in EnrollmentStatus}:
             setattr(stats, status, count)
-
     steps: dict[str, StepStats] = {step_id: StepStats(step_id) for step_id in step_order}
 
     def step(step_id: str) -> StepStats:
         return steps.setdefault(step_id, StepStats(step_id))
 
+    _count_outcomes(connection, key, step)
+    _count_reached_and_waiting(connection, key, step)
+    stats.steps = list(steps.values())
+    return stats
+
+
+def _count_outcomes(connection: sa.Connection, key: str, step: Callable[[str], StepStats]) -> None:
+    """Per step: enrollments by outcome code, and those that succeeded and failed there."""
     of_key = OUTCOMES.join(ENROLLMENTS, ENROLLMENTS.c.id == OUTCOMES.c.enrollment_id)
     per_code = (
         sa.select(OUTCOMES.c.step_id, OUTCOMES.c.outcome, sa.func.count(sa.distinct(OUTCOMES.c.enrollment_id)))
@@ -201,6 +208,9 @@ def workflow_stats(session: Session, key: str, step_order: Sequence[str] = ()) -
     for step_id, succeeded, failed in connection.execute(per_step):
         step(step_id).succeeded, step(step_id).failed = succeeded, failed
 
+
+def _count_reached_and_waiting(connection: sa.Connection, key: str, step: Callable[[str], StepStats]) -> None:
+    """Per step: active enrollments waiting there now, and every enrollment that ran it or is there."""
     at_step = sa.and_(
         ENROLLMENTS.c.definition_key == key,
         ENROLLMENTS.c.status == EnrollmentStatus.ACTIVE.value,
@@ -209,7 +219,7 @@ def workflow_stats(session: Session, key: str, step_order: Sequence[str] = ()) -
     waiting = sa.select(ENROLLMENTS.c.current_step, sa.func.count()).where(at_step).group_by(ENROLLMENTS.c.current_step)
     for step_id, count in connection.execute(waiting):
         step(step_id).waiting = count
-
+    of_key = OUTCOMES.join(ENROLLMENTS, ENROLLMENTS.c.id == OUTCOMES.c.enrollment_id)
     ran = (
         sa.select(OUTCOMES.c.step_id.label("step_id"), OUTCOMES.c.enrollment_id.label("enrollment_id"))
         .select_from(of_key)
@@ -220,8 +230,6 @@ def workflow_stats(session: Session, key: str, step_order: Sequence[str] = ()) -
     per_reached = sa.select(reached.c.step_id, sa.func.count()).group_by(reached.c.step_id)
     for step_id, count in connection.execute(per_reached):
         step(step_id).reached = count
-    stats.steps = list(steps.values())
-    return stats
 
 
 __all__ = [

@@ -45,7 +45,7 @@ from engine.crm.tables import Enrollment, EnrollmentStatus, EnrollmentStepOutcom
 from engine.dsl import Definition
 from engine.enrollment.admission import Admission, ContactIn, Outcome, admit, admit_many
 from engine.enrollment.contracts import WORKFLOW_TYPE, EnrollmentInput, EnrollmentProgress, ExitReason
-from engine.enrollment.errors import AlreadyEnrolled, EnrollmentRefused, NotEnrolled, TemporalUnavailable
+from engine.enrollment.errors import ALREADY_ENROLLED, EnrollmentRefused, NotEnrolled, TemporalUnavailable
 from engine.errors import RollcallError
 from engine.failpoints import failpoint
 from engine.metrics import ENROLLMENTS_ADMITTED, ENROLLMENTS_REFUSED
@@ -303,6 +303,16 @@ class EnrollmentService:
         self._concurrency = concurrency
         self._admitter = _GroupAdmitter(db_engine)
 
+    @property
+    def engine(self) -> Engine:
+        """The CRM store's engine."""
+        return self._engine
+
+    @property
+    def task_queue(self) -> str:
+        """Where enrollment runs are started."""
+        return self._task_queue
+
     async def client(self) -> Client:
         if isinstance(self._client, Client):
             return self._client
@@ -394,7 +404,7 @@ class EnrollmentService:
                 raise TemporalUnavailable(f"cannot start the enrollment workflow: {exc.message}") from None
         raise TemporalUnavailable(f"workflow {workflow_id} is still running a previous enrollment; retry")
 
-    async def enroll_many(  # noqa: C901 (bulk: batches admitted while the last ones start)
+    async def enroll_many(
         self,
         key: str,
         contacts: Sequence[ContactIn],
@@ -408,55 +418,11 @@ class EnrollmentService:
         workflows started with at most ``concurrency`` starts in flight; the next batch is decided
         while the previous one starts, and no more than two batches wait for their starts.
         """
-        limit = asyncio.Semaphore(self._concurrency)
-        results: list[BulkItemResult | None] = [None] * len(contacts)
-
-        def done(result: BulkItemResult) -> None:
-            results[result.index] = result
-            _count(key, result.status, result.code)
-            if on_result is not None:
-                on_result(result)
-
-        async def start(index: int, admission: Admission) -> None:
-            async with limit:
-                try:
-                    try:
-                        started = await self.start_admitted(admission)
-                    except RunEnded:
-                        started = await self._enroll(key, contacts[index], trigger)
-                except Exception as exc:
-                    done(_failed(key, index, exc))
-                    return
-            done(
-                BulkItemResult(
-                    index,
-                    started.result,
-                    contact_id=started.contact_id,
-                    enrollment_id=started.enrollment_id,
-                    workflow_id=started.workflow_id,
-                    code=None if started.created else AlreadyEnrolled.code,
-                )
-            )
-
-        async def decide(first: int, chunk: Sequence[ContactIn]) -> list[asyncio.Task[None]]:
-            admitted = await asyncio.gather(
-                *(self._admitter.admit(key, contact, trigger) for contact in chunk), return_exceptions=True
-            )
-            failpoint("enrollment.after_admission")  # committed, no run started yet
-            starts = []
-            for offset, outcome in enumerate(admitted):
-                if isinstance(outcome, BaseException):
-                    if isinstance(outcome, asyncio.CancelledError):
-                        raise outcome
-                    done(_failed(key, first + offset, outcome))
-                else:
-                    starts.append(asyncio.create_task(start(first + offset, outcome)))
-            return starts
-
+        bulk = _Bulk(key, contacts, trigger, on_result, asyncio.Semaphore(self._concurrency))
         waiting: list[list[asyncio.Task[None]]] = []
         try:
             for first in range(0, len(contacts), ADMISSION_BATCH):
-                waiting.append(await decide(first, contacts[first : first + ADMISSION_BATCH]))
+                waiting.append(await self._admit_batch(bulk, first))
                 if len(waiting) > 2:
                     await asyncio.gather(*waiting.pop(0))
             for tasks in waiting:
@@ -466,8 +432,46 @@ class EnrollmentService:
                 for task in tasks:
                     task.cancel()
             raise
-        assert all(result is not None for result in results)
-        return [result for result in results if result is not None]
+        return bulk.results()
+
+    async def _admit_batch(self, bulk: _Bulk, first: int) -> list[asyncio.Task[None]]:
+        """Admit the batch of ``bulk``'s contacts from ``first`` on; the starts of their runs, as tasks."""
+        chunk = bulk.contacts[first : first + ADMISSION_BATCH]
+        admitted = await asyncio.gather(
+            *(self._admitter.admit(bulk.key, contact, bulk.trigger) for contact in chunk), return_exceptions=True
+        )
+        failpoint("enrollment.after_admission")  # committed, no run started yet
+        starts = []
+        for offset, outcome in enumerate(admitted):
+            if isinstance(outcome, BaseException):
+                if isinstance(outcome, asyncio.CancelledError):
+                    raise outcome
+                bulk.done(_failed(bulk.key, first + offset, outcome))
+            else:
+                starts.append(asyncio.create_task(self._start_item(bulk, first + offset, outcome)))
+        return starts
+
+    async def _start_item(self, bulk: _Bulk, index: int, admission: Admission) -> None:
+        """Start the run of item ``index`` (at most ``concurrency`` at once) and report its result."""
+        async with bulk.limit:
+            try:
+                try:
+                    started = await self.start_admitted(admission)
+                except RunEnded:
+                    started = await self._enroll(bulk.key, bulk.contacts[index], bulk.trigger)
+            except Exception as exc:
+                bulk.done(_failed(bulk.key, index, exc))
+                return
+        bulk.done(
+            BulkItemResult(
+                index,
+                started.result,
+                contact_id=started.contact_id,
+                enrollment_id=started.enrollment_id,
+                workflow_id=started.workflow_id,
+                code=None if started.created else ALREADY_ENROLLED,
+            )
+        )
 
     # --- unenroll and reads ---------------------------------------------------------------------
 
@@ -563,6 +567,32 @@ class EnrollmentService:
             return await asyncio.wait_for(handle.query("progress", result_type=EnrollmentProgress), timeout=3)
         except Exception:  # progress is a nicety; the store has the history
             return None
+
+
+@dataclass
+class _Bulk:
+    """One ``enroll_many`` request: its items, and their results as they come."""
+
+    key: str
+    contacts: Sequence[ContactIn]
+    trigger: str
+    on_result: Callable[[BulkItemResult], None] | None
+    #: Starts in flight at most.
+    limit: asyncio.Semaphore
+    found: list[BulkItemResult | None] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.found = [None] * len(self.contacts)
+
+    def done(self, result: BulkItemResult) -> None:
+        self.found[result.index] = result
+        _count(self.key, result.status, result.code)
+        if self.on_result is not None:
+            self.on_result(result)
+
+    def results(self) -> list[BulkItemResult]:
+        assert all(result is not None for result in self.found)
+        return [result for result in self.found if result is not None]
 
 
 def _count(key: str, result: EnrollResult, code: str | None) -> None:

@@ -4,29 +4,41 @@ the settings rows and the webinar's facts, so the reason a webinar was skipped i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from engine.crm.emails import domain_is_excluded
 from engine.crm.tables import RecordingSyncScope, SyncSettings, WebinarSyncScope, ZoomUser, ZoomWebinarOverride
 
 
-class SettingOff(str):
-    """A skip reason that is a sync setting turned off (R-AUD-1's SYNC_SETTING_OFF), in words."""
+class SkipKind(StrEnum):
+    """What kind of reason stops a webinar's sync: it decides its audit entry's warnings."""
 
-    __slots__ = ()
+    #: A sync setting is off: ``SYNC_SETTING_OFF`` naming it, then ``WEBINAR_DATA_NOT_SYNCED`` (R-AUD-1).
+    SETTING_OFF = "setting_off"
+    #: A rule of scope (a Zoom Event) or a webinar Zoom no longer has: ``WEBINAR_DATA_NOT_SYNCED`` only (R-AUD-4).
+    NOT_SYNCED = "not_synced"
+    #: The sync cannot go on (its connection is not in the store): ``SYNC_ERROR`` (R-AUD-6).
+    ERROR = "error"
 
 
-def is_setting_reason(reason: str) -> bool:
-    """Whether a skip reason is a sync setting that is off (made by ``decide``), rather than a rule
-    of scope or a missing webinar (only WEBINAR_DATA_NOT_SYNCED, R-AUD-4)."""
-    return isinstance(reason, SettingOff)
+@dataclass(frozen=True)
+class SkipReason:
+    """Why a webinar is not synced: its kind, and the reason in words for the audit entry."""
+
+    kind: SkipKind
+    text: str
+
+
+def _setting_off(text: str) -> SkipReason:
+    return SkipReason(SkipKind.SETTING_OFF, text)
 
 
 @dataclass(frozen=True)
 class Decision:
     sync: bool
     recordings: bool
-    #: Why the webinar is not synced: the setting (or the scope rule), in words, for the audit entry.
-    reason: str | None = None
+    #: Why the webinar is not synced: the setting (or the scope rule), for the audit entry.
+    reason: SkipReason | None = None
     recording_reason: str | None = None
 
 
@@ -43,37 +55,44 @@ def decide(
         return Decision(
             False,
             False,
-            SettingOff("global sync (sync_enabled) is off; an admin must turn it on"),
+            _setting_off("global sync (sync_enabled) is off; an admin must turn it on"),
             "global sync is off",
         )
     if is_zoom_event:
-        return Decision(False, False, "the webinar belongs to a Zoom Event, which Rollcall does not sync")
+        return Decision(
+            False,
+            False,
+            SkipReason(SkipKind.NOT_SYNCED, "the webinar belongs to a Zoom Event, which Rollcall does not sync"),
+        )
     if settings.webinar_sync == WebinarSyncScope.NONE:
         return Decision(
-            False, False, SettingOff("the setting 'sync webinar data' is set to none"), "webinar data sync is off"
+            False, False, _setting_off("the setting 'sync webinar data' is set to none"), "webinar data sync is off"
         )
     if settings.webinar_sync == WebinarSyncScope.SELECTED and host not in settings.webinar_sync_users:
         return Decision(
             False,
             False,
-            SettingOff(
+            _setting_off(
                 f"the setting 'sync webinar data' covers selected users only, and the host {host or '(unknown)'} "
                 "is not one"
             ),
         )
     if host and domain_is_excluded(host, frozenset(settings.host_exclusion_domains)):
         return Decision(
-            False, False, SettingOff(f"the host's domain ({host.rpartition('@')[2]}) is in the host exclusion domains")
+            False,
+            False,
+            _setting_off(f"the host's domain ({host.rpartition('@')[2]}) is in the host exclusion domains"),
         )
     if override is not None and not override.sync_enabled:
-        return Decision(False, False, SettingOff("this webinar's override (per Zoom user) turns its sync off"))
+        return Decision(False, False, _setting_off("this webinar's override (per Zoom user) turns its sync off"))
     if override is None and zoom_user is not None and not zoom_user.sync_new_webinars_by_default:
         return Decision(
             False,
             False,
-            SettingOff("the host's 'sync new webinars by default' is off and this webinar has no override"),
+            _setting_off("the host's 'sync new webinars by default' is off and this webinar has no override"),
         )
-    return Decision(True, *_recordings(settings, host, zoom_user))
+    recordings, recording_reason = _recordings(settings, host, zoom_user)
+    return Decision(True, recordings, recording_reason=recording_reason)
 
 
 def _recordings(settings: SyncSettings, host: str, zoom_user: ZoomUser | None) -> tuple[bool, str | None]:

@@ -22,10 +22,12 @@ from pydantic import Field, ValidationError
 from engine.metrics import ZOOM_CALLS, zoom_endpoint
 from engine.zoom.auth import ServerToServerAuth
 from engine.zoom.errors import (
+    RateLimitType,
     ZoomAuthError,
     ZoomDownloadNotAllowed,
     ZoomDownloadTooLarge,
     ZoomError,
+    ZoomRateLimited,
     ZoomResponseError,
     ZoomTimeout,
     ZoomTokenExpired,
@@ -49,7 +51,13 @@ from engine.zoom.models import (
     ZoomModel,
     ZoomUser,
 )
-from engine.zoom.ratelimit import AccountRateLimiter, RateLabel
+from engine.zoom.ratelimit import (
+    DEFAULT_BACKOFF_SECONDS,
+    AccountRateLimiter,
+    RateLabel,
+    RateLimiter,
+    per_second_limits,
+)
 from engine.zoom.settings import ZoomConnectionConfig
 from engine.zoom.uuids import encode_path_id
 
@@ -132,7 +140,7 @@ class ZoomClient:
         connection: ZoomConnectionConfig,
         *,
         http: httpx.AsyncClient | None = None,
-        rate_limiter: AccountRateLimiter | None = None,
+        rate_limiter: RateLimiter | None = None,
         rate_limit: bool = True,
         timeout_seconds: float = 30.0,
         monotonic: Callable[[], float] = time.monotonic,
@@ -147,7 +155,10 @@ class ZoomClient:
         self._owns_http = http is None
         self._http = http or httpx.AsyncClient(timeout=httpx.Timeout(timeout_seconds))
         self._auth = ServerToServerAuth(connection, self._http, clock=monotonic)
-        self._limiter = (rate_limiter or AccountRateLimiter(connection.plan)) if rate_limit else None
+        self._limiter: RateLimiter | None = None
+        if rate_limit:
+            limits = per_second_limits(connection.plan, connection.rate_limits)
+            self._limiter = rate_limiter or AccountRateLimiter(connection.plan, limits=limits)
         self._base = connection.api_base_url.rstrip("/")
         self._utcnow = utcnow
 
@@ -210,8 +221,19 @@ class ZoomClient:
             token = await self._auth.refresh(rejected=token)
             response = await self._send(method, url, token, **kwargs)
         if response.status_code >= 300:
-            raise self._error(response)
+            error = self._error(response)
+            await self._back_off(error, label)
+            raise error
         return response
+
+    async def _back_off(self, error: ZoomError, label: RateLabel) -> None:
+        """A per-second 429 holds back every call of its category (the one Zoom names, else the
+        call's), in every process sharing the limiter, for ``Retry-After`` (1 s without it)."""
+        if self._limiter is None or not isinstance(error, ZoomRateLimited) or error.limit_type is RateLimitType.DAILY:
+            return
+        category = RateLabel.from_header(error.category) or label
+        seconds = error.retry_after if error.retry_after is not None else DEFAULT_BACKOFF_SECONDS
+        await self._limiter.back_off(category, seconds)
 
     def _error(self, response: httpx.Response, body: bytes | None = None) -> ZoomError:
         content = response.content if body is None else body
@@ -415,7 +437,9 @@ class ZoomClient:
                         continue
                     if response.status_code >= 300:
                         body = await _read_capped(response, MAX_ERROR_BODY_BYTES, truncate=True)
-                        raise self._error(response, body)
+                        error = self._error(response, body)
+                        await self._back_off(error, RateLabel.LIGHT)
+                        raise error
                     return await _read_capped(response, max_bytes)
             except httpx.TimeoutException as exc:
                 self._count("GET", "download", "timeout")

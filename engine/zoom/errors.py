@@ -173,6 +173,7 @@ class ZoomRateLimited(ZoomError):
 
     ``retry_after`` comes from ``Retry-After`` (seconds or an ISO-8601 / HTTP date); ``None`` when
     Zoom sent no header, in which case callers back off with jitter (docs/zoom.md, "Rate limits").
+    ``category`` is ``X-RateLimit-Category`` as Zoom sent it (``Light``…), if it did.
     """
 
     code = "ZOOM_RATE_LIMITED"
@@ -184,10 +185,12 @@ class ZoomRateLimited(ZoomError):
         *,
         limit_type: RateLimitType,
         retry_after_seconds: float | None,
+        category: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(message, **kwargs)
         self.limit_type = limit_type
+        self.category = category
         self._retry_after = retry_after_seconds
 
     @property
@@ -285,6 +288,7 @@ def error_from_response(
             message or "Rate limited",
             limit_type=_rate_limit_type(headers, message),
             retry_after_seconds=retry_after,
+            category=headers.get("x-ratelimit-category"),
             **common,
         )
     if status >= 500:

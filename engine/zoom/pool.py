@@ -1,7 +1,9 @@
 """One ZoomClient per configured connection, shared by every activity of a worker.
 
 Clients of connections to the same Zoom account share one rate limiter (Zoom's limits are per
-account), so the sync and the registration action together stay under them.
+account), so the sync and the registration action together stay under them. Given ``budgets``
+(the worker's and the API's: ``engine.crm.zoom_rate_budgets.StoreRateBudgets``), that limiter is
+shared with every other process using the same CRM store (``engine.zoom.ratelimit``).
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import yaml
 
 from engine.zoom.client import ZoomClient
-from engine.zoom.ratelimit import RateLimiterRegistry
+from engine.zoom.ratelimit import RateBudgets, RateLimiterRegistry
 from engine.zoom.settings import ZoomConfigError, ZoomConnectionConfig, ZoomSettings
 
 
@@ -23,15 +25,20 @@ class ZoomConnectionUnknown(ZoomConfigError):
 
 class ZoomClientPool:
     def __init__(
-        self, settings: ZoomSettings | None = None, *, connections: dict[str, ZoomConnectionConfig] | None = None
+        self,
+        settings: ZoomSettings | None = None,
+        *,
+        connections: dict[str, ZoomConnectionConfig] | None = None,
+        budgets: RateBudgets | None = None,
     ) -> None:
         """``settings`` default to the environment's, read on first use (a broken configuration
         fails the Zoom activities clearly, never the worker's start); ``connections`` overrides
-        what the settings would load (tests)."""
+        what the settings would load (tests); ``budgets`` shares each account's pacing with other
+        processes (unless ``ROLLCALL_ZOOM_RATE_LIMIT_SHARED=false``)."""
         self._settings = settings
         self._connections = connections
         self._clients: dict[str, ZoomClient] = {}
-        self._limiters = RateLimiterRegistry()
+        self._limiters = RateLimiterRegistry(budgets)
 
     def settings(self) -> ZoomSettings:
         if self._settings is None:
@@ -70,7 +77,11 @@ class ZoomClientPool:
                 raise ZoomConnectionUnknown(f"Zoom connection {name!r} is not configured on this worker")
             settings = self.settings()
             limiter = (
-                self._limiters.for_account(config.account_id, config.plan) if settings.rate_limit_enabled else None
+                self._limiters.for_account(
+                    config.account_id, config.plan, shared=settings.rate_limit_shared, overrides=config.rate_limits
+                )
+                if settings.rate_limit_enabled
+                else None
             )
             client = ZoomClient(
                 config,
@@ -85,3 +96,4 @@ class ZoomClientPool:
         clients, self._clients = self._clients, {}
         for client in clients.values():
             await client.aclose()
+        self._limiters.close()

@@ -35,6 +35,19 @@ class ZoomPlan(StrEnum):
     BUSINESS = "business"
 
 
+class RateLimitOverrides(BaseModel):
+    """Calls per second Rollcall may make to one account, by rate category, instead of its plan's:
+    for an account Zoom gave other limits, or to leave part of the account's budget (shared by
+    every app of the account) to other apps. A category left out keeps the plan's limit."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    light: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    medium: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    heavy: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    resource_intensive: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+
+
 class ZoomConnectionConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -45,6 +58,8 @@ class ZoomConnectionConfig(BaseModel):
     api_base_url: str = DEFAULT_API_BASE_URL
     oauth_base_url: str = DEFAULT_OAUTH_BASE_URL
     plan: ZoomPlan = ZoomPlan.PRO
+    #: Per-second limits that replace the plan's (``RateLimitOverrides``).
+    rate_limits: RateLimitOverrides | None = None
     #: The app's "secret token", used to verify webhooks sent for this connection.
     webhook_secret_token: SecretStr | None = None
 
@@ -70,6 +85,9 @@ class ZoomSettings(BaseSettings):
     connections_file: Path | None = None
     #: Rollcall's own token buckets, so it does not cause 429s; turn off only against the emulator.
     rate_limit_enabled: bool = True
+    #: Workers (and APIs) pace each Zoom account together through the CRM store, so N processes
+    #: send what one would; ``false``: each process paces alone (right for one process only).
+    rate_limit_shared: bool = True
     timeout_seconds: float = 30.0
 
     def load_connections(self) -> dict[str, ZoomConnectionConfig]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import httpx
+from support.rollcall import RunningStack
 
 OPEN_PATHS = {"/healthz", "/readyz"}
 #: Authenticated by Zoom's signature instead of a key (tests/integration/zoom/test_webhook_route.py).
@@ -15,7 +16,7 @@ def _concrete(path: str) -> str:
     return re.sub(r"\{[^}]+\}", "1", path)
 
 
-def test_every_non_health_endpoint_answers_401_json_without_a_valid_key(stack) -> None:  # type: ignore[no-untyped-def]
+def test_every_non_health_endpoint_answers_401_json_without_a_valid_key(stack: RunningStack) -> None:
     spec = httpx.get(f"{stack.api_url}/openapi.json").json()
     checked = []
     for path, operations in spec["paths"].items():
@@ -41,14 +42,14 @@ def test_every_non_health_endpoint_answers_401_json_without_a_valid_key(stack) -
     assert ("post", "/v1/system/checks") in checked
 
 
-def test_health_endpoints_need_no_key_and_readyz_reports_each_dependency(stack) -> None:  # type: ignore[no-untyped-def]
+def test_health_endpoints_need_no_key_and_readyz_reports_each_dependency(stack: RunningStack) -> None:
     assert httpx.get(f"{stack.api_url}/healthz").json() == {"status": "ok"}
     ready = httpx.get(f"{stack.api_url}/readyz")
     assert ready.status_code == 200
     assert ready.json() == {"ready": True, "checks": {"database": {"ok": True}, "temporal": {"ok": True}}}
 
 
-def test_errors_are_json_with_a_stable_code(stack) -> None:  # type: ignore[no-untyped-def]
+def test_errors_are_json_with_a_stable_code(stack: RunningStack) -> None:
     headers = {"Authorization": f"Bearer {stack.api_key}"}
     missing = httpx.get(f"{stack.api_url}/v1/system/checks/system-check:nope", headers=headers)
     assert missing.status_code == 404

@@ -10,10 +10,7 @@ Skipped, saying so, where no Chromium is installed (`.ci/run` installs it when i
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit
@@ -21,10 +18,10 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from playwright.sync_api import Browser, sync_playwright
+from support.ports import free_port
+from support.rollcall import rollcall_processes
 
 from engine.crm.db import create_db_engine, upgrade_database
-
-from .conftest import pick_port, wait_for_http  # type: ignore[import-not-found]
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -41,30 +38,16 @@ def api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     engine = create_db_engine(database_url)
     upgrade_database(engine)
     engine.dispose()
-    port = pick_port()
+    port = free_port()
     env = {
-        **os.environ,
         "ROLLCALL_DATABASE_URL": database_url,
         "ROLLCALL_ADMIN_API_KEYS": "docs-admin-key",
         "ROLLCALL_API_PORT": str(port),
-        "ROLLCALL_TEMPORAL_ADDRESS": f"127.0.0.1:{pick_port()}",  # never reached by the docs
+        "ROLLCALL_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",  # never reached by the docs
         "ROLLCALL_LOG_FORMAT": "json",
     }
-    with (directory / "api.log").open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "engine.cli", "api"], env=env, cwd=directory, stdout=sink, stderr=subprocess.STDOUT
-        )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_for_http(f"{url}/healthz")
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with rollcall_processes(["api"], env, directory):
+        yield f"http://127.0.0.1:{port}"
 
 
 def _operation_count(api_url: str) -> int:

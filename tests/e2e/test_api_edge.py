@@ -4,9 +4,7 @@ limited while they stream in, and the memory of the process shows it."""
 from __future__ import annotations
 
 import json
-import os
 import socket
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,11 +12,10 @@ from dataclasses import dataclass
 import httpx
 import psutil
 import pytest
+from support.ports import free_port
+from support.rollcall import rollcall_processes
 
 from engine.crm.db import create_db_engine, upgrade_database
-from engine.supervisor import Child, Supervisor
-
-from .conftest import pick_port, wait_for_http  # type: ignore[import-not-found]
 
 KEY = "edge-operator-key"
 MB = 1024 * 1024
@@ -38,7 +35,7 @@ class ApiProcess:
 def api_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiProcess]:
     """``rollcall api`` alone (no Temporal needed to answer these requests) on a SQLite store."""
     tmp_path = tmp_path_factory.mktemp("api-edge")
-    port = pick_port()
+    port = free_port()
     (tmp_path / "definitions").mkdir()
     database_url = f"sqlite:///{tmp_path / 'rollcall.db'}"
     store = create_db_engine(database_url)
@@ -48,23 +45,12 @@ def api_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiProcess
         "ROLLCALL_API_KEYS": f"edge-operator:operator:{KEY}",
         "ROLLCALL_API_PORT": str(port),
         "ROLLCALL_DATABASE_URL": database_url,
-        "ROLLCALL_TEMPORAL_ADDRESS": f"127.0.0.1:{pick_port()}",
+        "ROLLCALL_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
         "ROLLCALL_DEFINITIONS_DIR": str(tmp_path / "definitions"),
         "ROLLCALL_LOG_FORMAT": "json",
     }
-    supervisor = Supervisor()
-    cwd = os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        child = supervisor.start(Child(name="api", argv=[sys.executable, "-m", "engine.cli", "api"], env=env))
-    finally:
-        os.chdir(cwd)
-    try:
-        wait_for_http(f"http://127.0.0.1:{port}/healthz")
-        assert child.process is not None
-        yield ApiProcess(f"http://127.0.0.1:{port}", port, psutil.Process(child.process.pid))
-    finally:
-        supervisor.stop_all()
+    with rollcall_processes(["api"], env, tmp_path) as started:
+        yield ApiProcess(f"http://127.0.0.1:{port}", port, psutil.Process(started["api"].pid))
 
 
 def _upload(port: int, head: bytes, size: int, chunked: bool = False) -> bytes:

@@ -19,7 +19,7 @@ import jsonschema
 import pytest
 from temporalio.client import Client
 
-from .test_api_fuzz import LiveApi, running_api  # type: ignore[import-not-found]
+from .test_api_fuzz import LiveApi, running_api
 
 pytestmark = pytest.mark.timeout(180)
 

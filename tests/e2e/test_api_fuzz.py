@@ -34,12 +34,12 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from support.ports import free_port
+from support.rollcall import rollcall_processes
 from temporalio.client import Client
 
 from engine.crm.db import create_db_engine, upgrade_database
 from engine.crm.sqlite_transactions import read_only
-
-from .conftest import pick_port, wait_for_http  # type: ignore[import-not-found]
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -79,9 +79,8 @@ def running_api(temporal_client: Client, directory: Path) -> Iterator[LiveApi]:
     engine = create_db_engine(database_url)
     upgrade_database(engine)
     engine.dispose()
-    port = pick_port()
+    port = free_port()
     env = {
-        **os.environ,
         "ROLLCALL_TEMPORAL_ADDRESS": temporal_client.service_client.config.target_host,
         "ROLLCALL_DATABASE_URL": database_url,
         "ROLLCALL_ADMIN_API_KEYS": ADMIN_KEY,
@@ -93,31 +92,9 @@ def running_api(temporal_client: Client, directory: Path) -> Iterator[LiveApi]:
         "ROLLCALL_DEFINITIONS_DIR": str(directory / "definitions"),
         "ROLLCALL_LOG_FORMAT": "json",
     }
-    log = directory / "api.log"
-    processes = []
-    try:
-        for command, output in (("worker", directory / "worker.log"), ("api", log)):
-            with output.open("wb") as sink:
-                processes.append(
-                    subprocess.Popen(
-                        [sys.executable, "-m", "engine.cli", command],
-                        env=env,
-                        cwd=directory,
-                        stdout=sink,
-                        stderr=subprocess.STDOUT,
-                    )
-                )
+    with rollcall_processes(["worker", "api"], env, directory, ready="/readyz") as started:
         url = f"http://127.0.0.1:{port}"
-        wait_for_http(f"{url}/readyz")
-        yield LiveApi(url, {"Authorization": f"Bearer {ADMIN_KEY}"}, log, database_url)
-    finally:
-        for process in reversed(processes):
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        yield LiveApi(url, {"Authorization": f"Bearer {ADMIN_KEY}"}, started["api"].log, database_url)
 
 
 @pytest.fixture(scope="module")

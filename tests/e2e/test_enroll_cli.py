@@ -12,12 +12,14 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from support.rollcall import RunningStack
 
+from engine.cli.stack_file import StackInfo, record_stack
 from engine.dsl.schema import SCHEMA_PATH
-from engine.stack_file import StackInfo, record_stack
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -90,7 +92,7 @@ def _cli(tmp_path: Path, **extra: str) -> Cli:
 
 
 @pytest.fixture
-def cli(stack, tmp_path: Path) -> Cli:  # type: ignore[no-untyped-def]
+def cli(stack: RunningStack, tmp_path: Path) -> Cli:
     return _cli(tmp_path, ROLLCALL_API_URL=stack.api_url, ROLLCALL_API_KEY=stack.api_key)
 
 
@@ -126,7 +128,8 @@ def _contacts_csv(path: Path) -> None:
     assert person == 47
 
 
-def test_enroll_csv_reports_every_row_and_starts_each_enrollment(stack, cli: Cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+# long: one CSV through the CLI, then every row's report and run checked in the order a reader follows them
+def test_enroll_csv_reports_every_row_and_starts_each_enrollment(stack: RunningStack, cli: Cli, tmp_path: Path) -> None:
     key = _key("cli-csv")
     _push(cli, tmp_path, key, DELAYED)
     again = cli("workflows", "push", str(tmp_path / f"{key}.yaml"))
@@ -183,7 +186,7 @@ def test_enroll_csv_reports_every_row_and_starts_each_enrollment(stack, cli: Cli
             {"company": "Co0"},
         )
 
-        def view_then_unenroll(contact_id: int) -> tuple[int, dict, dict]:  # type: ignore[type-arg]
+        def view_then_unenroll(contact_id: int) -> tuple[int, dict[str, Any], dict[str, Any]]:
             detail = api.get(f"/v1/workflows/{key}/enrollments/{contact_id}").json()
             ended = api.delete(f"/v1/workflows/{key}/enrollments/{contact_id}")
             assert ended.status_code == 200, ended.text
@@ -202,7 +205,7 @@ def test_enroll_csv_reports_every_row_and_starts_each_enrollment(stack, cli: Cli
         assert (ended["status"], ended["ended_reason"]) == ("cancelled", "unenrolled"), ended
 
 
-def test_enroll_one_contact_and_the_workflows_commands(stack, cli: Cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_enroll_one_contact_and_the_workflows_commands(stack: RunningStack, cli: Cli, tmp_path: Path) -> None:
     key = _key("cli-one")
     _push(cli, tmp_path, key, DELAYED)
 
@@ -244,7 +247,7 @@ def test_enroll_one_contact_and_the_workflows_commands(stack, cli: Cli, tmp_path
         assert ended.status_code == 200 and ended.json()["ended_reason"] == "unenrolled", ended.text
 
 
-def test_usage_and_connection_problems_are_one_line_and_exit_2(stack, cli: Cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_usage_and_connection_problems_are_one_line_and_exit_2(stack: RunningStack, cli: Cli, tmp_path: Path) -> None:
     key = _key("cli-usage")
     _push(cli, tmp_path, key)
     bad_columns = tmp_path / "bad-columns.csv"
@@ -282,7 +285,7 @@ def test_schema_prints_the_shipped_schema(tmp_path: Path) -> None:
 
 def test_csv_rows_keep_their_line_numbers_and_local_problems(tmp_path: Path) -> None:
     """What the CLI makes of a CSV before sending anything (no stack needed)."""
-    from engine.cli_enroll import CsvProblem, read_contacts_csv
+    from engine.cli.enroll_rows import CsvProblem, read_contacts_csv
 
     path = tmp_path / "contacts.csv"
     path.write_bytes(
@@ -317,8 +320,8 @@ def test_csv_rows_keep_their_line_numbers_and_local_problems(tmp_path: Path) -> 
             read_contacts_csv(path)
 
 
-def test_the_operators_view_in_a_terminal_finds_the_stack_and_keeps_keys_whole(  # type: ignore[no-untyped-def]
-    stack, tmp_path: Path
+def test_the_operators_view_in_a_terminal_finds_the_stack_and_keeps_keys_whole(
+    stack: RunningStack, tmp_path: Path
 ) -> None:
     """#14.6: with no --api-url/ROLLCALL_API_URL the CLI uses the stack recorded in
     .rollcall/stack.json (ignored once its `up` has gone); tables at 80 and 120 columns keep long

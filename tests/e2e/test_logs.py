@@ -13,12 +13,10 @@ import json
 import re
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -27,8 +25,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from support.http import serve
-
-from .test_up import _clean_env, _stop, _up  # type: ignore[import-not-found]
+from support.rollcall import RollcallUp, up_env
+from support.waiting import wait_until
 
 #: Every process ``rollcall up`` starts, and ``up`` itself.
 PROCESSES = {"up", "temporal", "zoom-emulator", "webhook-inbox", "worker", "api"}
@@ -115,7 +113,7 @@ steps:
 
 
 def _stack_env(tmp_path: Path, canaries: Canaries, receiver_url: str, log_format: str) -> dict[str, str]:
-    env = _clean_env(tmp_path)
+    env = up_env()
     secrets_file = tmp_path / "secrets.yaml"
     secrets_file.write_text(f"FILE_CANARY: {canaries.file_secret}\n")
     env.update(
@@ -133,6 +131,7 @@ def _stack_env(tmp_path: Path, canaries: Canaries, receiver_url: str, log_format
     return env
 
 
+# long: the scripted demo the canary test searches, request after request, each with its expected answer
 def _drive(api: str, canaries: Canaries, receiver: _Receiver, receiver_url: str) -> None:
     key = {"Authorization": f"Bearer {canaries.api_key}"}
     with httpx.Client(base_url=api, timeout=30) as client:
@@ -177,7 +176,7 @@ def _drive(api: str, canaries: Canaries, receiver: _Receiver, receiver_url: str)
         started = client.post(f"/v1/webinars/{DEMO_WEBINAR}/sync", headers=key)
         assert started.status_code == 202, started.text
 
-        enrollment = _wait(
+        enrollment = wait_until(
             lambda: client.get(f"/v1/workflows/canary-hooks/enrollments/{contact_id}", headers=key).json(),
             lambda detail: detail["status"] != "active",
             "the canary enrollment to end",
@@ -186,7 +185,7 @@ def _drive(api: str, canaries: Canaries, receiver: _Receiver, receiver_url: str)
         assert outcomes["flaky"] == "DELIVERED", enrollment
         assert outcomes["rejected"] != "DELIVERED", enrollment
         assert receiver.calls == {"flaky": 2, "reject": 1}
-        _wait(
+        wait_until(
             lambda: client.get(f"/v1/webinars/{DEMO_WEBINAR}/sync", headers=key).json(),
             lambda state: (
                 state["status"] != "running"
@@ -196,23 +195,13 @@ def _drive(api: str, canaries: Canaries, receiver: _Receiver, receiver_url: str)
         )
 
 
-def _wait(read: Any, done: Any, what: str, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = read()
-        if done(value):
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}: {value}"
-        time.sleep(0.3)
-
-
 def _start_worker_with_malformed_secrets_file(
     tmp_path: Path, canaries: Canaries, log_format: str
 ) -> subprocess.Popen[str]:
     """#12.7 too: a secrets file that is not YAML stops the worker with one line, and no value."""
     bad = tmp_path / "bad-secrets.yaml"
     bad.write_text(f'GOOD: fine\nBAD: "{canaries.bad_file_secret}\n  - [unclosed: {canaries.bad_file_secret}\n')
-    env = {**_clean_env(tmp_path), "ROLLCALL_LOG_FORMAT": log_format, "ROLLCALL_SECRETS_FILE": str(bad)}
+    env = {**up_env(), "ROLLCALL_LOG_FORMAT": log_format, "ROLLCALL_SECRETS_FILE": str(bad)}
     return subprocess.Popen(
         [sys.executable, "-m", "engine.cli", "worker"],
         cwd=tmp_path,
@@ -241,13 +230,13 @@ def _run_demo(
         env["ROLLCALL_DATABASE_URL"] = database_url
     api = f"http://127.0.0.1:{env['ROLLCALL_API_PORT']}"
     worker = _start_worker_with_malformed_secrets_file(tmp_path, canaries, log_format)
-    up = _up(tmp_path, env)
+    up = RollcallUp(tmp_path, env)
     try:
         # The banner, not /healthz alone: another test's API on a recycled port would answer that.
         up.wait_for(re.compile("Rollcall is up"), timeout=120)
         _drive(api, canaries, state, receiver_url)
     finally:
-        returncode, output = _stop(up)
+        returncode, output = up.stop()
         worker_lines = _one_line_error(worker)
     assert returncode == 0, output[-5000:]
     lines = [line for line in output.splitlines() if line.strip()]

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +25,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from support.http import allow_entry, serve
+from support.rollcall import RollcallUp, up_env
+from support.waiting import wait_until
 
 from engine.enrollment.contracts import WORKFLOW_TYPE as ENROLLMENT_WORKFLOW_TYPE
-
-from .test_up import _clean_env, _stop, _up  # type: ignore[import-not-found]
 
 REGISTER_WEBINAR = "81000000001"  # starts in 4 minutes, automatic approval, last name required
 SYNC_WEBINAR = "81000000007"  # past, 50 registrants, 30 attendees, recording deleted
@@ -101,28 +101,19 @@ def delta(before: Samples, after: Samples, name: str, **labels: str) -> float:
     return total(after, name, **labels) - total(before, name, **labels)
 
 
-def _wait(read: Callable[[], Any], done: Callable[[Any], bool], what: str, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = read()
-        if done(value):
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}: {value}"
-        time.sleep(0.3)
-
-
 def _rows(database: Path, query: str) -> list[tuple[Any, ...]]:
     with sqlite3.connect(database) as connection:
         return connection.execute(query).fetchall()
 
 
 @pytest.mark.timeout(240)
+# long: one scripted demo on one stack, then every named metric checked against what the demo did
 def test_metrics_move_by_what_a_scripted_demo_did(tmp_path: Path, receiver: str) -> None:
     """#17.1 acceptance: every named metric of the API and the worker moved by the expected amount;
     the three endpoints parse; labels carry no id and no e-mail."""
     key = "metrics-admin-" + uuid.uuid4().hex
     viewer = "metrics-viewer-" + uuid.uuid4().hex
-    env = _clean_env(tmp_path)
+    env = up_env()
     env.update(
         {
             "ROLLCALL_LOG_FORMAT": "json",
@@ -136,10 +127,10 @@ def test_metrics_move_by_what_a_scripted_demo_did(tmp_path: Path, receiver: str)
     worker_url = f"http://127.0.0.1:{env['ROLLCALL_WORKER_METRICS_PORT']}/metrics"
     temporal_url = f"http://127.0.0.1:{env['ROLLCALL_TEMPORAL_METRICS_PORT']}/metrics"
     database = tmp_path / ".rollcall" / "rollcall.db"
-    up = _up(tmp_path, env)
+    up = RollcallUp(tmp_path, env)
     try:
         up.wait_for(re.compile("Rollcall is up"), timeout=120)
-        [banner] = [json.loads(line) for line in up.output.splitlines() if '"Rollcall is up"' in line]
+        banner = up.json_banner()
         assert banner["metrics_urls"] == {"api": f"{api}/metrics", "worker": worker_url, "temporal": temporal_url}
         admin = {"Authorization": f"Bearer {key}"}
         with httpx.Client(base_url=api, timeout=30) as client:
@@ -194,13 +185,13 @@ def test_metrics_move_by_what_a_scripted_demo_did(tmp_path: Path, receiver: str)
             assert unsigned.status_code == 401 and unsigned.json()["error"]["code"] == "MISSING_SIGNATURE"
 
             contacts = [item["contact_id"] for item in items[:2]]
+
+            def enrollment(contact: int) -> Any:
+                return client.get(f"/v1/workflows/{WORKFLOW}/enrollments/{contact}", headers=admin).json()
+
             histories = [
-                _wait(
-                    lambda contact=contact: client.get(
-                        f"/v1/workflows/{WORKFLOW}/enrollments/{contact}", headers=admin
-                    ).json(),
-                    lambda detail: detail["status"] != "active",
-                    "the enrollments to end",
+                wait_until(
+                    partial(enrollment, contact), lambda detail: detail["status"] != "active", "the enrollments to end"
                 )["history"]
                 for contact in contacts
             ]
@@ -209,12 +200,12 @@ def test_metrics_move_by_what_a_scripted_demo_did(tmp_path: Path, receiver: str)
             assert outcomes[("webhook", "DELIVERED")] == 2, histories
             # The emulator's webinar.registration_created webhooks are recorded, and the syncs they
             # ask for (sync settings off: skipped) have finished.
-            _wait(
+            wait_until(
                 lambda: _rows(database, "SELECT count(*), count(processed_at) FROM zoom_webhook_events")[0],
                 lambda counts: counts == (2, 2),
                 "the emulator's two registration webhooks",
             )
-            _wait(
+            wait_until(
                 lambda: _rows(database, "SELECT count(*) FROM audit_entries WHERE finished_at IS NULL")[0][0],
                 lambda unfinished: unfinished == 0,
                 "the webhook-triggered syncs to finish",
@@ -224,7 +215,7 @@ def test_metrics_move_by_what_a_scripted_demo_did(tmp_path: Path, receiver: str)
             settings = client.get("/v1/sync-settings", headers=admin).json()
             assert client.put("/v1/sync-settings", json={**settings, "sync_enabled": True}, headers=admin).is_success
             assert client.post(f"/v1/webinars/{SYNC_WEBINAR}/sync", headers=admin).status_code == 202
-            _wait(
+            wait_until(
                 lambda: _rows(
                     database,
                     f"SELECT count(*) FROM audit_entries WHERE zoom_webinar_id = '{SYNC_WEBINAR}' "
@@ -237,15 +228,15 @@ def test_metrics_move_by_what_a_scripted_demo_did(tmp_path: Path, receiver: str)
             worker_text = httpx.get(worker_url, timeout=10).text
             finished = "SELECT status, counts FROM audit_entries WHERE finished_at IS NOT NULL"
             # Scraped together with the store, until both agree (a sync may finish in between).
-            worker_after, entries = _wait(
+            worker_after, entries = wait_until(
                 lambda: (worker_metrics(), _rows(database, finished)),
                 lambda pair: total(pair[0], "rollcall_sync_runs_total") == len(pair[1]),
                 "the worker to count every finished sync",
-                timeout=10,
+                within=10,
             )
         temporal = httpx.get(temporal_url, timeout=10)
     finally:
-        returncode, output = _stop(up)
+        returncode, output = up.stop()
     assert returncode == 0, output[-3000:]
 
     # --- the API's metrics ---

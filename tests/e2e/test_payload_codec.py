@@ -22,9 +22,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-from .conftest import wait_for_http  # type: ignore[import-not-found]
-from .test_up import _clean_env, _stop, _Up  # type: ignore[import-not-found]
+from support.rollcall import RollcallUp, up_env, wait_for_http
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -55,14 +53,15 @@ def _temporal(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([binary, *args], capture_output=True, text=True, timeout=60)
 
 
+# long: one stack, one run, then its payloads checked at rest, through the codec and in the Web UI
 def test_payloads_are_ciphertext_at_rest_and_decoded_for_a_key_holder(tmp_path: Path) -> None:
-    env = _clean_env(tmp_path)
+    env = up_env()
     env["ROLLCALL_API_KEYS"] = f"ops:admin:{ADMIN_KEY},reader:viewer:{VIEWER_KEY}"
     api = f"http://127.0.0.1:{env['ROLLCALL_API_PORT']}"
     ui = f"http://127.0.0.1:{env['ROLLCALL_TEMPORAL_UI_PORT']}"
     address = f"127.0.0.1:{env['ROLLCALL_TEMPORAL_DEV_PORT']}"
     admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
-    up = _Up(tmp_path, env)
+    up = RollcallUp(tmp_path, env)
     try:
         wait_for_http(f"{api}/healthz", timeout=90)
         keys = tmp_path / ".rollcall" / "payload-keys"
@@ -117,7 +116,7 @@ def test_payloads_are_ciphertext_at_rest_and_decoded_for_a_key_holder(tmp_path: 
         if CHROMIUM is not None:
             _check_the_web_ui_decodes(api, ui, workflow_id)
     finally:
-        returncode, output = _stop(up)
+        returncode, output = up.stop()
     assert returncode == 0, output[-3000:]
     assert VIEWER_KEY not in output and ADMIN_KEY not in output
     key_text = keys.read_text()

@@ -17,21 +17,18 @@ rest of the suite runs, and its test — ordered last — waits for it and repor
 
 from __future__ import annotations
 
-import os
 import queue
 import re
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-from .conftest import pick_port, wait_for_http  # type: ignore[import-not-found]
+from support.rollcall import ROLLCALL, up_env, wait_for_http
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SECTION = "## Walk-through: one contact, one webinar, start to finish"
@@ -136,18 +133,6 @@ def _folder(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ROLLCALL_")}
-    env.update(
-        ROLLCALL_API_PORT=str(pick_port()),
-        ROLLCALL_TEMPORAL_DEV_PORT=str(pick_port()),
-        ROLLCALL_TEMPORAL_UI_PORT=str(pick_port()),
-        ROLLCALL_TEMPORAL_METRICS_PORT=str(pick_port()),
-        ROLLCALL_WORKER_METRICS_PORT=str(pick_port()),
-    )
-    return env
-
-
 class Walkthrough:
     """The walk-through, run in a thread of its own from the start of the session (see
     ``tests/support/parallel.py``): it spends ten minutes waiting for Zoom's clock, which the rest
@@ -195,9 +180,9 @@ def run_walkthrough(tmp_path: Path, holder: Walkthrough | None = None) -> None:
     quiet = [s.command for s in steps if not s.expect and not re.match(r"^(\. \S+|[A-Z_]+=.*)$", s.command, re.S)]
     assert len(steps) >= 15 and quiet == [], quiet  # every command but assignments says what it prints
     folder = _folder(tmp_path)
-    env = _env()
+    env = up_env()
     up = subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "up"],
+        [*ROLLCALL, "up"],
         cwd=folder,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -8,8 +8,6 @@ of their own on the session's dev server)."""
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 import time
 import uuid
 from collections import Counter
@@ -19,11 +17,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support.ports import free_port
+from support.rollcall import rollcall_processes
 from temporalio.client import Client
-
-from engine.supervisor import Child, Supervisor
-
-from .conftest import pick_port, wait_for_http  # type: ignore[import-not-found]
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -58,7 +54,7 @@ class Api:
 
 @pytest.fixture
 def api_process(temporal_client: Client, database_url: str, tmp_path: Path) -> Iterator[Api]:
-    port = pick_port()
+    port = free_port()
     env = {
         "ROLLCALL_TEMPORAL_ADDRESS": temporal_client.service_client.config.target_host,
         "ROLLCALL_DATABASE_URL": database_url,
@@ -68,18 +64,8 @@ def api_process(temporal_client: Client, database_url: str, tmp_path: Path) -> I
         "ROLLCALL_LOG_FORMAT": "json",
         "ROLLCALL_LOG_LEVEL": "WARNING",
     }
-    supervisor = Supervisor()
-    cwd = os.getcwd()
-    os.chdir(tmp_path)  # no .env or definitions/ of the checkout
-    try:
-        supervisor.start(Child(name="api", argv=[sys.executable, "-m", "engine.cli", "api"], env=env))
-    finally:
-        os.chdir(cwd)
-    try:
-        wait_for_http(f"http://127.0.0.1:{port}/healthz")
+    with rollcall_processes(["api"], env, tmp_path):  # no .env or definitions/ of the checkout
         yield Api(f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {API_KEY}"})
-    finally:
-        supervisor.stop_all()
 
 
 @dataclass

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
+from typing import Any
 
 import httpx
-from temporalio.client import Client
+from support.rollcall import RunningStack
+from support.waiting import eventually
+from temporalio.client import Client, WorkflowExecution
 
 from engine.temporal import SearchAttribute
 
 
-async def _eventually(check, within: float = 30.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + within
-    while True:
-        result = await check()
-        if result or time.monotonic() > deadline:
-            return result
-        await asyncio.sleep(0.3)
-
-
-async def test_system_check_runs_through_api_worker_and_store(stack, temporal_client: Client) -> None:  # type: ignore[no-untyped-def]
+async def test_system_check_runs_through_api_worker_and_store(stack: RunningStack, temporal_client: Client) -> None:
     headers = {"Authorization": f"Bearer {stack.api_key}"}
     async with httpx.AsyncClient(base_url=stack.api_url, headers=headers) as api:
         started = await api.post("/v1/system/checks")
@@ -28,12 +20,12 @@ async def test_system_check_runs_through_api_worker_and_store(stack, temporal_cl
         workflow_id = started.json()["workflow_id"]
         assert workflow_id.startswith("system-check:")
 
-        async def completed() -> dict | None:  # type: ignore[type-arg]
-            body = (await api.get(f"/v1/system/checks/{workflow_id}")).json()
+        async def completed() -> dict[str, Any] | None:
+            body: dict[str, Any] = (await api.get(f"/v1/system/checks/{workflow_id}")).json()
             return body if body["status"] == "completed" else None
 
-        body = await _eventually(completed)
-    assert body is not None, "the system check did not complete"
+        body = await eventually(completed, "the system check to complete", within=30, every=0.3)
+    assert body is not None
     expected_backend = "sqlite" if stack.database_url.startswith("sqlite") else "postgresql"
     assert body["result"]["store"] == {"backend": expected_backend, "revision": body["result"]["store"]["revision"]}
     assert body["result"]["store"]["revision"] is not None
@@ -42,10 +34,10 @@ async def test_system_check_runs_through_api_worker_and_store(stack, temporal_cl
     # Visibility is eventually consistent: wait for the run to be listed with its attributes.
     query = f'WorkflowId = "{workflow_id}" AND RollcallWorkflowKey = "system-check" AND RollcallStatus = "completed"'
 
-    async def listed() -> list:  # type: ignore[type-arg]
+    async def listed() -> list[WorkflowExecution]:
         return [execution async for execution in temporal_client.list_workflows(query)]
 
-    executions = await _eventually(listed)
+    executions = await eventually(listed, "the run listed with its attributes", within=30, every=0.3)
     assert [execution.id for execution in executions] == [workflow_id]
     attributes = executions[0].typed_search_attributes
     assert attributes[SearchAttribute.TRIGGER] == "api"

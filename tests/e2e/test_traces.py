@@ -9,10 +9,10 @@ import gzip
 import json
 import re
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +27,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from support.http import allow_entry, serve
+from support.rollcall import RollcallUp, up_env
+from support.waiting import wait_until
 
 from engine.enrollment.contracts import WORKFLOW_TYPE
-
-from .test_up import _clean_env, _stop, _up  # type: ignore[import-not-found]
 
 SERVER, CLIENT = 2, 3  # OTLP's SpanKind numbers
 
@@ -119,24 +119,15 @@ steps:
 """
 
 
-def _wait(read: Any, done: Any, what: str, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = read()
-        if done(value):
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}: {value}"
-        time.sleep(0.3)
-
-
 @pytest.mark.timeout(240)
+# long: one stack and one bulk request, then the one trace it made checked span by span
 def test_one_bulk_request_is_one_trace_across_the_api_and_the_worker(
     tmp_path: Path, collector: Collector, receiver: str
 ) -> None:
     """#17.2 acceptance, over real OTLP/HTTP: the request span (api), its runs and activities and
     their webhook calls (worker) share one trace id; the step-outcome log lines carry it."""
     key = "trace-admin-" + uuid.uuid4().hex
-    env = _clean_env(tmp_path)
+    env = up_env()
     env.update(
         {
             "ROLLCALL_LOG_FORMAT": "json",
@@ -150,10 +141,10 @@ def test_one_bulk_request_is_one_trace_across_the_api_and_the_worker(
     )
     api = f"http://127.0.0.1:{env['ROLLCALL_API_PORT']}"
     admin = {"Authorization": f"Bearer {key}"}
-    up = _up(tmp_path, env)
+    up = RollcallUp(tmp_path, env)
     try:
         up.wait_for(re.compile("Rollcall is up"), timeout=120)
-        [banner] = [json.loads(line) for line in up.output.splitlines() if '"Rollcall is up"' in line]
+        banner = up.json_banner()
         assert banner["otlp_endpoint"] == collector.url
         with httpx.Client(base_url=api, timeout=30, headers=admin) as client:
             saved = client.put(
@@ -168,20 +159,24 @@ def test_one_bulk_request_is_one_trace_across_the_api_and_the_worker(
             )
             assert bulk.status_code == 200, bulk.text
             results = bulk.json()["results"]
+
+            def enrollment(contact: int) -> Any:
+                return client.get(f"/v1/workflows/traced-demo/enrollments/{contact}").json()
+
             for item in results:
-                _wait(
-                    lambda item=item: client.get(f"/v1/workflows/traced-demo/enrollments/{item['contact_id']}").json(),
+                wait_until(
+                    partial(enrollment, item["contact_id"]),
                     lambda detail: detail["status"] != "active",
                     "the enrollments to end",
                 )
-        spans = _wait(
+        spans = wait_until(
             collector.snapshot,
             lambda spans: sum(s.name == "RunActivity:finish" for s in spans) >= 3,
             "the worker's spans to be exported",
-            timeout=30,
+            within=30,
         )
     finally:
-        returncode, output = _stop(up)
+        returncode, output = up.stop()
     assert returncode == 0, output[-3000:]
 
     [request] = [s for s in spans if s.kind == SERVER and "enrollments:bulk" in s.name]

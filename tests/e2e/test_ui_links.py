@@ -18,13 +18,13 @@ from sqlmodel import Session
 from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
-from engine.cli_operator import list_query, ui_url
+from engine.cli.supervisor import installed_binary
+from engine.cli.ui import list_query, ui_url
 from engine.config import Settings
 from engine.crm.contacts import create_contact
 from engine.crm.db import create_db_engine, upgrade_database
 from engine.enrollment.definitions import put_definition_text
 from engine.enrollment.service import ContactIn, EnrollmentService
-from engine.supervisor import installed_binary
 from engine.temporal import DATA_CONVERTER, SearchAttribute
 from worker import build_worker
 

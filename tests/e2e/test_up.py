@@ -3,26 +3,23 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 import sqlite3
 import stat
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
+from support.rollcall import RollcallUp, up_env, wait_for_http
+from support.waiting import wait_until
 from temporalio.client import Client
 
 from engine.demo.inbox import DEMO_SECRETS
 from engine.temporal import SearchAttribute
 from zoom_emulator.core.seeds import DEMO_SEED_PATH, load_seed
-
-from .conftest import pick_port, wait_for_http  # type: ignore[import-not-found]
 
 EMULATOR_LINE = re.compile(
     r"Zoom: no credentials configured — using the built-in Zoom emulator with demo data at "
@@ -30,76 +27,15 @@ EMULATOR_LINE = re.compile(
 )
 
 
-class _Up:
-    """``rollcall up`` as a child process whose merged output is read as it comes."""
-
-    def __init__(self, cwd: Path, env: dict[str, str]) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "engine.cli", "up"],
-            cwd=cwd,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        self.pid = self.process.pid
-        self._lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for raw in self.process.stdout:
-            self._lines.append(raw.decode(errors="replace"))
-
-    @property
-    def output(self) -> str:
-        return "".join(self._lines)
-
-    def wait_for(self, pattern: re.Pattern[str], timeout: float = 60) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = pattern.search(self.output)
-            if found:
-                return found
-            assert self.process.poll() is None, f"rollcall up exited:\n{self.output}"
-            time.sleep(0.1)
-        raise AssertionError(f"{pattern.pattern!r} not printed within {timeout} s:\n{self.output}")
-
-
-def _up(cwd: Path, env: dict[str, str]) -> _Up:
-    return _Up(cwd, env)
-
-
-def _stop(up: _Up) -> tuple[int, str]:
-    up.process.send_signal(signal.SIGINT)  # what Ctrl-C sends
-    up.process.wait(timeout=60)
-    up._reader.join(timeout=10)
-    return up.process.returncode, up.output
-
-
-def _clean_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ROLLCALL_")}
-    env.update(
-        {
-            "ROLLCALL_API_PORT": str(pick_port()),
-            "ROLLCALL_TEMPORAL_DEV_PORT": str(pick_port()),
-            "ROLLCALL_TEMPORAL_UI_PORT": str(pick_port()),
-            # Fixed by default (#17.1); stacks of concurrent tests each need their own.
-            "ROLLCALL_TEMPORAL_METRICS_PORT": str(pick_port()),
-            "ROLLCALL_WORKER_METRICS_PORT": str(pick_port()),
-        }
-    )
-    return env
-
-
+# long: two `up` runs in one folder: the second checks what the first left
 def test_up_starts_everything_stops_cleanly_and_keeps_history(tmp_path: Path) -> None:
-    env = _clean_env(tmp_path)
+    env = up_env()
     api = f"http://127.0.0.1:{env['ROLLCALL_API_PORT']}"
     temporal_address = f"127.0.0.1:{env['ROLLCALL_TEMPORAL_DEV_PORT']}"
     temporal = str(Path(sys.executable).parent / "temporal")
 
     (tmp_path / ".rollcall").mkdir(mode=0o755)  # as an older version left it
-    up = _up(tmp_path, env)
+    up = RollcallUp(tmp_path, env)
     try:
         wait_for_http(f"{api}/healthz", timeout=60)
         wait_for_http(f"http://127.0.0.1:{env['ROLLCALL_TEMPORAL_UI_PORT']}/", timeout=30)
@@ -111,8 +47,8 @@ def test_up_starts_everything_stops_cleanly_and_keeps_history(tmp_path: Path) ->
             [temporal, "operator", "search-attribute", "list", "--address", temporal_address],
             capture_output=True, text=True, check=True, timeout=30,
         ).stdout  # fmt: skip
-        for key in SearchAttribute.ALL:
-            assert key.name in attributes
+        for attribute in SearchAttribute.ALL:
+            assert attribute.name in attributes
 
         key = (tmp_path / ".rollcall" / "api-key").read_text().strip()
         headers = {"Authorization": f"Bearer {key}"}
@@ -120,16 +56,18 @@ def test_up_starts_everything_stops_cleanly_and_keeps_history(tmp_path: Path) ->
         started = httpx.post(f"{api}/v1/system/checks", headers=headers)
         assert started.status_code == 202
         workflow_id = started.json()["workflow_id"]
-        deadline = time.monotonic() + 30
-        while httpx.get(f"{api}/v1/system/checks/{workflow_id}", headers=headers).json()["status"] != "completed":
-            assert time.monotonic() < deadline, "system check did not complete"
-            time.sleep(0.3)
+        wait_until(
+            lambda: httpx.get(f"{api}/v1/system/checks/{workflow_id}", headers=headers).json()["status"],
+            lambda status: status == "completed",
+            "the system check to complete",
+            within=30,
+        )
 
         _check_demo_zoom(up, api, headers, tmp_path / ".rollcall" / "rollcall.db")
         _check_demo_inbox(up, api, headers)
         _check_cli_finds_the_stack(tmp_path, env)
     finally:
-        returncode, output = _stop(up)
+        returncode, output = up.stop()
     assert returncode == 0, output
     assert "Rollcall is up" in output
     assert not (tmp_path / ".rollcall" / "stack.json").exists()  # #14.6: gone with the stack
@@ -141,7 +79,7 @@ def test_up_starts_everything_stops_cleanly_and_keeps_history(tmp_path: Path) ->
     assert [c.pid for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE] == []
 
     # A second `up` in the same folder reuses the persisted Temporal history.
-    up = _up(tmp_path, env)
+    up = RollcallUp(tmp_path, env)
     try:
         wait_for_http(f"{api}/healthz", timeout=60)
         described = subprocess.run(
@@ -165,7 +103,7 @@ def test_up_starts_everything_stops_cleanly_and_keeps_history(tmp_path: Path) ->
         units = httpx.get(f"{api}/v1/business-units", headers=headers).json()
         assert [u["name"] for u in units] == ["Account", "EMEA"]
     finally:
-        returncode, output = _stop(up)
+        returncode, output = up.stop()
     assert returncode == 0, output
 
 
@@ -199,7 +137,7 @@ def _assert_owner_only(state: Path) -> None:
     assert {name: mode for name, mode in modes.items() if mode != "0o600"} == {}
 
 
-def _check_demo_zoom(up: _Up, api: str, headers: dict[str, str], store: Path) -> None:
+def _check_demo_zoom(up: RollcallUp, api: str, headers: dict[str, str], store: Path) -> None:
     """Without Zoom credentials `up` runs the emulator with the demo seed, hands the worker and API
     its two accounts, registers them in the store, and subscribes the API's webhook route."""
     emulator, admin_api = up.wait_for(EMULATOR_LINE).groups()
@@ -244,18 +182,17 @@ def _check_demo_zoom(up: _Up, api: str, headers: dict[str, str], store: Path) ->
         headers=tokens[main.id],
     )
     assert registered.status_code == 201, registered.text
-    deadline = time.monotonic() + 15
     # Only registration events: the demo webinar may already be running (its own webhooks).
     query = (
         "SELECT connection, event, deliveries, payload FROM zoom_webhook_events "
         "WHERE event LIKE 'webinar.registration%'"
     )
-    while True:
+
+    def registration_events() -> list[tuple[Any, ...]]:
         with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
-            rows = db.execute(query).fetchall()
-        if rows or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+            return db.execute(query).fetchall()
+
+    rows = wait_until(registration_events, bool, "the registration's webhook in the store", within=15, every=0.2)
     assert [row[:3] for row in rows] == [("demo-account", "webinar.registration_created", 1)]
     assert json.loads(rows[0][3])["payload"]["object"]["registrant"]["email"] == "e2e.webhook@customers.example"
 
@@ -282,7 +219,7 @@ steps:
 """
 
 
-def _check_demo_inbox(up: _Up, api: str, headers: dict[str, str]) -> None:
+def _check_demo_inbox(up: RollcallUp, api: str, headers: dict[str, str]) -> None:
     """No secret configured: the demo inbox stands in for the examples' secrets, and a webhook
     step using them lands there (through the real worker, with the secrets ``up`` gave it)."""
     found = up.wait_for(INBOX_LINE)
@@ -299,10 +236,13 @@ def _check_demo_inbox(up: _Up, api: str, headers: dict[str, str]) -> None:
         headers=headers,
     )
     assert enrolled.status_code == 202, enrolled.text
-    deadline = time.monotonic() + 30
-    while not (received := httpx.get(f"{inbox}/_inbox").json()["requests"]):
-        assert time.monotonic() < deadline, "the webhook never reached the demo inbox"
-        time.sleep(0.2)
+    received = wait_until(
+        lambda: httpx.get(f"{inbox}/_inbox").json()["requests"],
+        bool,
+        "the webhook to reach the demo inbox",
+        within=30,
+        every=0.2,
+    )
     [request] = received
     assert (request["method"], request["path"]) == ("POST", "/hooks/ops-alerts")
     assert request["headers"]["authorization"] == "Bearer …"
@@ -310,7 +250,7 @@ def _check_demo_inbox(up: _Up, api: str, headers: dict[str, str]) -> None:
 
 
 def test_up_with_zoom_connections_configured_starts_no_emulator(temporal_client: Client, tmp_path: Path) -> None:
-    env = _clean_env(tmp_path)
+    env = up_env()
     env["ROLLCALL_TEMPORAL_ADDRESS"] = temporal_client.service_client.config.target_host
     env["ROLLCALL_ZOOM_CONNECTIONS"] = json.dumps(
         [
@@ -319,7 +259,7 @@ def test_up_with_zoom_connections_configured_starts_no_emulator(temporal_client:
         ]
     )
     api = f"http://127.0.0.1:{env['ROLLCALL_API_PORT']}"
-    up = _up(tmp_path, env)
+    up = RollcallUp(tmp_path, env)
     try:
         up.wait_for(re.compile("Rollcall is up"))
         children = psutil.Process(up.pid).children(recursive=True)
@@ -328,7 +268,7 @@ def test_up_with_zoom_connections_configured_starts_no_emulator(temporal_client:
         connections = httpx.get(f"{api}/v1/zoom-connections", headers={"Authorization": f"Bearer {key}"})
         assert connections.json() == []  # real connections are linked to business units by an admin
     finally:
-        returncode, output = _stop(up)
+        returncode, output = up.stop()
     assert returncode == 0, output
     assert "Zoom: 2 connection(s) configured: acme, acme-emea" in output
     assert "emulator" not in output
@@ -337,7 +277,7 @@ def test_up_with_zoom_connections_configured_starts_no_emulator(temporal_client:
 
 
 def test_up_with_invalid_zoom_connections_exits_with_one_line_and_no_secret(tmp_path: Path) -> None:
-    env = _clean_env(tmp_path)
+    env = up_env()
     env["ROLLCALL_ZOOM_CONNECTIONS"] = json.dumps([{"name": "acme", "client_secret": "very-secret-value"}])
     result = subprocess.run(
         [sys.executable, "-m", "engine.cli", "up"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
@@ -351,7 +291,7 @@ def test_up_with_invalid_zoom_connections_exits_with_one_line_and_no_secret(tmp_
 
 
 def test_up_with_unreachable_database_exits_with_one_line(tmp_path: Path) -> None:
-    env = _clean_env(tmp_path)
+    env = up_env()
     env["ROLLCALL_DATABASE_URL"] = "postgresql+psycopg://postgres@127.0.0.1:1/nowhere"
     result = subprocess.run(
         [sys.executable, "-m", "engine.cli", "up"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
@@ -366,7 +306,7 @@ def test_up_with_unreachable_database_exits_with_one_line(tmp_path: Path) -> Non
 
 
 def test_up_with_unsupported_database_url_exits_with_one_line(tmp_path: Path) -> None:
-    env = _clean_env(tmp_path)
+    env = up_env()
     env["ROLLCALL_DATABASE_URL"] = "not a url"
     result = subprocess.run(
         [sys.executable, "-m", "engine.cli", "up"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60

@@ -39,21 +39,21 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))  # support.*, as under pytest
+sys.path.insert(0, str(ROOT / "tests"))  # support.* and replay.*, as under pytest
 
-import zoom_scenarios  # noqa: E402
+from replay import zoom_scenarios  # noqa: E402
 from sqlalchemy import Engine  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 from temporalio.client import Client, WorkflowFailureError  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
+from engine.cli.supervisor import installed_binary  # noqa: E402
 from engine.codec import data_converter_with, read_key_file  # noqa: E402
 from engine.config import Settings  # noqa: E402
 from engine.crm.contacts import create_contact, update_contact  # noqa: E402
 from engine.crm.db import create_db_engine, upgrade_database  # noqa: E402
 from engine.enrollment.definitions import put_definition_text  # noqa: E402
 from engine.enrollment.service import ContactIn, EnrollmentService  # noqa: E402
-from engine.supervisor import installed_binary  # noqa: E402
 from engine.temporal import DATA_CONVERTER, SearchAttribute  # noqa: E402
 from worker import build_worker  # noqa: E402
 from zoom_emulator import EmulatorServer  # noqa: E402

@@ -5,12 +5,9 @@ ones, through the old path) against the current code."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from test_replay import SYNC, _ending, _events, _named, _scheduled  # type: ignore[import-not-found]
+from replay.test_replay import SYNC, _ending, _events, _named, _scheduled
 
 TAG = "sync-coalesced-waits"
 

@@ -225,7 +225,8 @@ def _expect(name: str, outcome: str, expected: str) -> None:
 async def _saga_outcome(client: Client, workflow_id: str) -> str:
     handle = client.get_workflow_handle(workflow_id, result_type=AddToWebinarResult)
     try:
-        return (await handle.result()).code.value
+        result: AddToWebinarResult = await handle.result()
+        return result.code.value
     except WorkflowFailureError as error:
         cause = error.cause
         return str(cause.type) if isinstance(cause, ApplicationError) else repr(cause)
@@ -271,7 +272,8 @@ async def _request(client: Client, webinar: int, task_queue: str, signal: str = 
 
 async def _sync_status(client: Client, workflow_id: str) -> str:
     handle = client.get_workflow_handle(workflow_id, result_type=SyncResult)
-    return (await asyncio.wait_for(handle.result(), timeout=60)).status
+    result: SyncResult = await asyncio.wait_for(handle.result(), timeout=60)
+    return result.status
 
 
 async def _until_timers(client: Client, workflow_id: str, count: int) -> None:

@@ -6,9 +6,9 @@
 - stricter, for functions, methods, classes and properties (60 % confidence): a definition in
   ``engine``, ``zoom_emulator``, ``activities``, ``workflows`` or ``worker.py`` that nothing uses —
   the tests and benchmarks count as users, and so does every framework registration (routes,
-  Typer commands, pydantic validators, Temporal activities, workflows, signals and queries,
-  SQLAlchemy event listeners, http.server handler methods) — is
-  reported, unless it is listed in ``CALLED_FROM_OUTSIDE`` with who calls it.
+  Typer commands, pydantic validators and serializers, Temporal activities, workflows, signals and
+  queries, SQLAlchemy event listeners, http.server handler methods) — is reported, unless it is
+  listed in ``CALLED_FROM_OUTSIDE`` with who calls it.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ REGISTERING_DECORATORS = (
     "@*_app.command",
     "@field_validator",
     "@model_validator",
+    "@model_serializer",
     "@activity.defn",
     "@workflow.*",
     "@pytest.fixture",

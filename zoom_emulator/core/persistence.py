@@ -126,6 +126,7 @@ def export_world(state: EmulatorState) -> dict[str, Any]:
                 "plan": account.plan.value,
                 "client_id": account.client_id,
                 "client_secret": account.client_secret,
+                "rate_limits": {label.value: limit for label, limit in account.rate_limits.items()},
                 "users": [
                     {
                         "id": u.id,

@@ -25,7 +25,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
 
-from zoom_emulator.core.facts import Plan
+from zoom_emulator.core.facts import Plan, RateLabel
 from zoom_emulator.core.scenarios import Role, Scenario
 
 RegistrantStatusName = Literal["approved", "pending", "denied", "cancelled"]
@@ -203,6 +203,9 @@ class AccountSeed(SeedModel):
     plan: Plan = Plan.PRO
     client_id: str
     client_secret: str
+    #: Per-second limits Zoom set for this account instead of its plan's (Zoom raises or sets
+    #: them per account on request), by rate label.
+    rate_limits: dict[RateLabel, int] = Field(default_factory=dict)
     users: list[UserSeed] = Field(default_factory=list)
     webinars: list[WebinarSeed] = Field(default_factory=list)
 

@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from zoom_emulator.core.clock import EmulatorClock
-from zoom_emulator.core.facts import ZOOM_EVENTS_CREATION_SOURCE, Plan
+from zoom_emulator.core.facts import ZOOM_EVENTS_CREATION_SOURCE, Plan, RateLabel
 from zoom_emulator.core.scenarios import Scenario
 from zoom_emulator.core.scheduler import Scheduler
 from zoom_emulator.core.seeds import (
@@ -105,6 +105,8 @@ class Account:
     client_id: str
     client_secret: str
     users: dict[str, User] = field(default_factory=dict)
+    #: Per-second limits that replace the plan's, by rate label (``AccountSeed.rate_limits``).
+    rate_limits: dict[RateLabel, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -409,7 +411,10 @@ class EmulatorState:
     def add_account(self, seed: AccountSeed) -> Account:
         account = self.accounts.get(seed.id)
         if account is None:
-            account = Account(seed.id, seed.name or seed.id, seed.plan, seed.client_id, seed.client_secret)
+            account = Account(
+                seed.id, seed.name or seed.id, seed.plan, seed.client_id, seed.client_secret,
+                rate_limits=dict(seed.rate_limits),
+            )  # fmt: skip
             self.accounts[seed.id] = account
         now = self.clock.now()
         for user_seed in seed.users:

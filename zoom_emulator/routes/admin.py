@@ -180,6 +180,8 @@ async def stats(request: Request) -> Response:
             "add_calls": {str(k): v for k, v in state.add_calls.items()},
             "requests": dict(state.requests),
             "faults_fired": [[operation, kind.value] for operation, kind in emulator.faults.fired],
+            # Per account and rate label: {"QPS": 429s, "Daily-limit": 429s, "peak_per_second": calls}.
+            "rate_limits": emulator.limits.report(),
             "clock": emulator.clock.to_json(),
         }
     )

@@ -132,7 +132,7 @@ async def begin(request: Request, operation: str, label: RateLabel) -> Call:
     if emulator.clock.timestamp() >= expires_at:
         raise ZoomReply(401, 124, "Access token is expired.")
     account = state.accounts[account_id]
-    decision = emulator.limits.check(account.id, account.plan, label)
+    decision = emulator.limits.check(account.id, account.plan, label, account.rate_limits)
     if not decision.allowed:
         raise ZoomReply(429, 429, decision.message, headers=decision.headers)
     return Call(emulator, account, decision.headers)

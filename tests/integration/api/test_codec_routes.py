@@ -27,8 +27,8 @@ def api() -> Iterator[httpx.Client]:
     settings = Settings(
         database_url="sqlite://",
         definitions_dir=None,
-        api_keys=[f"reader:viewer:{VIEWER}", f"ops:operator:{OPERATOR}"],  # type: ignore[list-item]
-        payload_keys=[key.entry()],  # type: ignore[list-item]
+        api_keys=[f"reader:viewer:{VIEWER}", f"ops:operator:{OPERATOR}"],
+        payload_keys=[key.entry()],
         codec_cors_origins=["http://127.0.0.1:8233"],
     )
     app = create_app(settings, zoom_settings=ZoomSettings(connections=[]))

@@ -122,7 +122,7 @@ def test_the_error_codes_are_an_enum_with_a_meaning_each(document: dict[str, Any
     assert all(len(meaning) > 15 for meaning in meanings.values())
     assert all(f"`{code}`" in schemas["ErrorCode"]["description"] for code in enum)
 
-    def subclasses(cls: type) -> list[type]:
+    def subclasses(cls: type[RollcallError]) -> list[type[RollcallError]]:
         return [cls, *(sub for direct in cls.__subclasses__() for sub in subclasses(direct))]
 
     raised = {

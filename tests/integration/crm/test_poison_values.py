@@ -113,11 +113,12 @@ def test_the_store_refuses_non_finite_properties_13_2(session: Session, value: f
 
 def _seed(session: Session) -> dict[str, int]:
     ids: dict[str, int] = {}
-    for email, properties in {
+    people: dict[str, dict[str, Any]] = {
         "pro@example.com": {"plan": "pro", "seats": 3, "webinar_id": "81234567890", "vip": True},
         "free@example.com": {"plan": "free", "seats": 1},
         "poisoned@example.com": {"plan": "pro"},
-    }.items():
+    }
+    for email, properties in people.items():
         contact = create_contact(session, email=email, properties=properties)
         assert contact.id is not None
         ids[email] = contact.id

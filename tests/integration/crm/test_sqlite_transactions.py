@@ -4,7 +4,9 @@ in the order they asked, and read-only sessions never wait for a writer."""
 
 from __future__ import annotations
 
+import ctypes
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -144,3 +146,54 @@ def test_rolled_back_and_closed_transactions_give_their_turn_back_13_4(tmp_path:
             assert connection.execute(sa.text("SELECT x FROM t")).scalars().all() == [2]
     finally:
         engine.dispose()
+
+
+class _Cancelled(Exception):
+    """Stands for the exception Temporal raises in a cancelled sync activity's thread."""
+
+
+def test_a_waiter_interrupted_after_its_turn_was_handed_passes_the_turn_on_16() -> None:
+    """A sync activity's thread gets an exception asynchronously when the activity is cancelled
+    or times out (``PyThreadState_SetAsyncExc``). Before, if it arrived while the thread waited
+    and the turn was handed to it meanwhile, the turn was never released: every writer of the
+    worker waited forever (seen in bench/add_to_webinar.py: 397 of 1,000 registered, then
+    nothing). Now the interrupted waiter passes the turn on."""
+    turns = WriteTurns()
+    assert turns.acquire(1)  # the holder
+    outcome: list[object] = []
+    waiting = threading.Event()
+
+    def waiter() -> None:
+        waiting.set()
+        try:
+            outcome.append(turns.acquire(10))
+        except _Cancelled as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    assert waiting.wait(5)
+    deadline = time.monotonic() + 5
+    while not turns._waiting and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(turns._waiting) == 1
+    # Delivered when the waiter next runs Python code: after the holder hands the turn to it.
+    raise_in = ctypes.pythonapi.PyThreadState_SetAsyncExc
+    assert raise_in(ctypes.c_ulong(thread.ident or 0), ctypes.py_object(_Cancelled)) == 1
+    turns.release()
+    thread.join(5)
+    assert not thread.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], _Cancelled)
+    assert turns.acquire(0.5) is True  # the turn was passed on, not kept by the interrupted waiter
+    turns.release()
+
+
+def test_a_waiter_interrupted_before_its_turn_leaves_the_queue_16() -> None:
+    turns = WriteTurns()
+    assert turns.acquire(1)
+    turn = threading.Event()
+    turns._waiting.append(turn)
+    turns._give_up(turn)  # what an interrupted wait does when nothing was handed yet
+    assert len(turns._waiting) == 0
+    turns.release()
+    assert turns.acquire(0.05) is True

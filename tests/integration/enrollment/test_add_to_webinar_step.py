@@ -23,6 +23,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlmodel import Session
+from support.emulator import seeded_admin
 from support.history import readable
 from support.http import allow_entry, serve
 from support.zoom import emulator_connection
@@ -50,11 +51,11 @@ from engine.enrollment.service import ContactIn, EnrollmentService
 from engine.temporal import SearchAttribute
 from engine.zoom.settings import ZoomPlan, ZoomSettings
 from worker import build_worker
-from zoom_emulator import EmulatorAdmin, EmulatorServer, FaultKind, FaultRule, RateLimitMode, SeedDocument
+from zoom_emulator import EmulatorAdmin, EmulatorServer, FaultKind, FaultRule, SeedDocument
 from zoom_emulator.core.seeds import AccountSeed, UserSeed, WebinarSeed
 
 if TYPE_CHECKING:
-    from conftest import Definitions, WebhookReceiver
+    from integration.enrollment.conftest import Definitions, WebhookReceiver
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -97,19 +98,10 @@ def zoom_seed(now: datetime) -> SeedDocument:
     )  # fmt: skip
 
 
-@pytest.fixture(scope="session")
-def emulator_server() -> Iterator[EmulatorServer]:
-    with EmulatorServer() as server:
-        yield server
-
-
 @pytest.fixture
 async def zoom_admin(emulator_server: EmulatorServer) -> AsyncIterator[EmulatorAdmin]:
     """The emulator, reset and re-seeded for the test (clock frozen at the current time)."""
-    async with EmulatorAdmin(emulator_server.base_url) as admin:
-        await admin.reset()
-        await admin.set_rate_limit_mode(RateLimitMode.ENFORCED)
-        await admin.seed(zoom_seed(datetime.now(UTC).replace(microsecond=0)))
+    async with seeded_admin(emulator_server, zoom_seed(datetime.now(UTC).replace(microsecond=0))) as admin:
         yield admin
 
 
@@ -145,6 +137,8 @@ def zoom_worker(
     emulator_server: EmulatorServer,
     secrets_file: Path,
     webhook_url: str,
+    *,
+    workflow_sandbox: bool = True,
 ) -> Worker:
     """The production worker (``build_worker``) with both Zoom connections pointed at the emulator,
     its webhooks allowed to reach ``webhook_url``'s loopback server."""
@@ -154,7 +148,12 @@ def zoom_worker(
             emulator_connection(emulator_server, OTHER, name=OTHER_CONNECTION),
         ]
     )
-    settings = Settings(secrets_file=secrets_file, database_url="sqlite://", webhook_allow=[allow_entry(webhook_url)])
+    settings = Settings(
+        secrets_file=secrets_file,
+        database_url="sqlite://",
+        webhook_allow=[allow_entry(webhook_url)],
+        workflow_sandbox=workflow_sandbox,
+    )
     return build_worker(
         client, db_engine, task_queue=task_queue, executor=executor, settings=settings, zoom_settings=zoom
     )
@@ -211,7 +210,14 @@ class World:
 
 
 @pytest.fixture
+def workflow_sandbox(request: pytest.FixtureRequest) -> bool:
+    """``ROLLCALL_WORKFLOW_SANDBOX`` of the world's worker: on unless a test parametrises it."""
+    return bool(getattr(request, "param", True))
+
+
+@pytest.fixture
 async def world(
+    workflow_sandbox: bool,
     temporal_client: Client,
     db_engine: Engine,
     task_queue: str,
@@ -227,7 +233,14 @@ async def world(
     service = EnrollmentService(db_engine, temporal_client, task_queue=task_queue)
     try:
         async with zoom_worker(
-            temporal_client, db_engine, task_queue, activity_executor, emulator_server, secrets, receiver.url
+            temporal_client,
+            db_engine,
+            task_queue,
+            activity_executor,
+            emulator_server,
+            secrets,
+            receiver.url,
+            workflow_sandbox=workflow_sandbox,
         ):
             yield World(temporal_client, db_engine, zoom_admin, service, definitions, receiver)
     finally:
@@ -294,6 +307,8 @@ def register_then_branch(world: World, webinar_id: str) -> str:
         pytest.param("{{ contact.properties.webinar_id }}", "950 0000 0001", id="contact-token"),
     ],
 )
+@pytest.mark.parametrize("workflow_sandbox", [True, False], ids=["sandboxed", "unsandboxed"], indirect=True)
+# long: one scenario told in order: set-up, registration, the logged outcome and the branch that reads it
 async def test_registered_is_logged_and_the_branch_reads_it(
     world: World, webinar_id: str, property_value: str | None
 ) -> None:
@@ -535,6 +550,7 @@ def record_attendance(
         pytest.param("950-0000-0042", id="dashed"),
     ],
 )
+# long: the shipped definition's whole story, step by step on the time-skipping clock
 async def test_webinar_invite_end_to_end_thanks_attendees_and_sends_the_recording_to_the_others(
     property_value: str,
     time_skipping_env: WorkflowEnvironment,
@@ -705,6 +721,7 @@ async def skip_until_closed(env: WorkflowEnvironment, handles: list[Any], step: 
 
 @pytest.mark.timeskipping
 @pytest.mark.timeout(150)
+# long: the shipped definition run as shipped, each contact's path checked in order
 async def test_vip_follow_up_as_shipped_runs_to_its_end_in_the_demo_setup(
     time_skipping_env: WorkflowEnvironment,
     db_engine: Engine,
@@ -760,8 +777,10 @@ async def test_vip_follow_up_as_shipped_runs_to_its_end_in_the_demo_setup(
             results = [await client.get_workflow_handle(started.workflow_id).result() for started in (vera, otto)]
             for who in ("vera", "otto"):
                 # webinar-invite waits for the webinar's end, unless the shared test clock is past it.
+                contact_id = people[who]
+                assert contact_id is not None
                 with contextlib.suppress(NotEnrolled):
-                    await service.unenroll(definitions.key("invite"), people[who])
+                    await service.unenroll(definitions.key("invite"), contact_id)
 
     assert [(r["status"], r["reason"]) for r in results] == [("completed", "end_step")] * 2
     assert outcomes(world_log(db_engine, vera.enrollment_id)) == [
@@ -804,6 +823,7 @@ async def test_vip_follow_up_as_shipped_runs_to_its_end_in_the_demo_setup(
 
 @pytest.mark.timeskipping
 @pytest.mark.timeout(150)
+# long: the shipped definition run as shipped, each contact's path checked in order
 async def test_nurture_after_webinar_as_shipped_runs_to_its_end_in_the_demo_setup(
     time_skipping_env: WorkflowEnvironment,
     db_engine: Engine,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -95,6 +95,7 @@ def test_a_batch_costs_the_same_statements_as_one_contact(db_engine: Engine) -> 
     assert first.definition_hash and first.version == 1
 
 
+# long: one batch with one contact per admission rule, each outcome checked beside its reason
 def test_each_contact_of_a_batch_gets_its_own_outcome(db_engine: Engine) -> None:
     key = define(db_engine)
     with Session(db_engine) as session:
@@ -166,7 +167,8 @@ def test_each_contact_of_a_batch_gets_its_own_outcome(db_engine: Engine) -> None
             "running@people.example",
             "new@people.example",
         }
-        assert session.get(Contact, existing.id).last_name == "Person"
+        stored = session.get(Contact, existing.id)
+        assert stored is not None and stored.last_name == "Person"
         active = session.exec(
             select(Enrollment).where(Enrollment.definition_key == key, Enrollment.status == EnrollmentStatus.ACTIVE)
         ).all()
@@ -258,18 +260,18 @@ class _NoClient:
     """The service's admissions are tested without starts: a client that must not be reached."""
 
 
-async def test_concurrent_requests_are_admitted_in_groups(db_engine: Engine) -> None:
+async def test_concurrent_requests_are_admitted_in_groups(db_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     key = define(db_engine)
     service = EnrollmentService(db_engine, lambda: _NoClient())
     admitter = service._admitter
     transactions: list[int] = []
     decide = admitter.decide
 
-    def counting(key: str, contacts: Any, trigger: str) -> Any:
+    def counting(key: str, contacts: Sequence[ContactIn], trigger: str) -> list[Admission | RollcallError]:
         transactions.append(len(contacts))
         return decide(key, contacts, trigger)
 
-    admitter.decide = counting  # type: ignore[method-assign]
+    monkeypatch.setattr(admitter, "decide", counting)
     people = [ContactIn(email=f"g{i}@people.example") for i in range(120)]
     people.append(ContactIn(email="bad email"))
     outcomes = await asyncio.gather(*(admitter.admit(key, p, "api") for p in people), return_exceptions=True)
@@ -288,7 +290,9 @@ async def test_concurrent_requests_are_admitted_in_groups(db_engine: Engine) -> 
     assert isinstance(mixed[1], Admission) and mixed[1].created
 
 
-async def test_a_failing_transaction_fails_only_its_own_requests(db_engine: Engine) -> None:
+async def test_a_failing_transaction_fails_only_its_own_requests(
+    db_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A group whose transaction fails unexpectedly (a database error, say) is decided again
     contact by contact; a lone request whose transaction fails gets its error, and the other
     groups of the same batch keep their outcomes."""
@@ -298,7 +302,7 @@ async def test_a_failing_transaction_fails_only_its_own_requests(db_engine: Engi
     decide = admitter.decide
     calls: list[tuple[str, int]] = []
 
-    def flaky(workflow: str, contacts: Any, trigger: str) -> Any:
+    def flaky(workflow: str, contacts: Sequence[ContactIn], trigger: str) -> list[Admission | RollcallError]:
         calls.append((workflow, len(contacts)))
         if workflow == broken:
             raise sa.exc.OperationalError("INSERT INTO enrollments …", {}, Exception("disk I/O error"))
@@ -306,7 +310,7 @@ async def test_a_failing_transaction_fails_only_its_own_requests(db_engine: Engi
             raise RuntimeError("the group's transaction failed")
         return decide(workflow, contacts, trigger)
 
-    admitter.decide = flaky  # type: ignore[method-assign]
+    monkeypatch.setattr(admitter, "decide", flaky)
     people = [ContactIn(email=f"f{i}@people.example") for i in range(5)]
     outcomes = await asyncio.gather(*(admitter.admit(key, p, "api") for p in people), return_exceptions=True)
     assert calls[0] == (key, 5)  # one group, failed once

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 if TYPE_CHECKING:
-    from conftest import Definitions
+    from integration.enrollment.conftest import Definitions
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -16,7 +16,7 @@ from engine.crm.contacts import create_contact, delete_contact
 from engine.crm.enrollments import list_definition_revisions
 
 if TYPE_CHECKING:
-    from conftest import Definitions
+    from integration.enrollment.conftest import Definitions
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -30,7 +30,7 @@ from engine.enrollment.admission import Admission, ContactIn, admit_many
 from engine.enrollment.service import EnrollmentService
 
 if TYPE_CHECKING:
-    from conftest import Definitions, WebhookReceiver
+    from integration.enrollment.conftest import Definitions, WebhookReceiver
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -230,6 +230,7 @@ async def test_stats_agree_with_a_count_from_scratch_over_the_action_log(
     assert expected["steps"]["invite"]["failed"] > 0
 
 
+# long: one population of enrollments, then every filter and page of the list checked against it
 async def test_the_enrollment_list_filters_pages_and_keeps_emails_for_operators(
     db_engine: Engine, definitions: Definitions, receiver: WebhookReceiver, lists_api: httpx.AsyncClient
 ) -> None:
@@ -245,9 +246,10 @@ async def test_the_enrollment_list_filters_pages_and_keeps_emails_for_operators(
             assert isinstance(admission, Admission)
             _play(session, admission, chance)
             session.commit()
-        everything = {
-            row.id: row for row in session.scalars(sa.select(Enrollment).where(ENROLLMENTS.c.definition_key == key))
-        }
+        everything: dict[int, Enrollment] = {}
+        for row in session.scalars(sa.select(Enrollment).where(ENROLLMENTS.c.definition_key == key)):
+            assert row.id is not None
+            everything[row.id] = row
         failed_alert = {
             row.enrollment_id
             for row in session.scalars(

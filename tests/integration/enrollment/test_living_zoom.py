@@ -15,7 +15,6 @@ then runs ahead of the wall clock, so its webhooks are signed with the wall cloc
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,10 +24,11 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col
 from support.http import allow_entry, serve
+from support.waiting import eventually
 from support.zoom import served_transcript, zoom_cues
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from engine.api.app import create_app
@@ -56,7 +56,7 @@ from zoom_emulator import EmulatorAdmin, EmulatorServer, RateLimitMode, Scenario
 from zoom_emulator.core.seeds import AccountSeed, GenerateRegistrants, UserSeed, WebinarSeed
 
 if TYPE_CHECKING:
-    from conftest import Definitions, WebhookReceiver
+    from integration.enrollment.conftest import Definitions, WebhookReceiver
 
 pytestmark = [pytest.mark.timeskipping, pytest.mark.timeout(300)]
 
@@ -114,19 +114,10 @@ def _prepare_store(db_engine: Engine) -> None:
         session.commit()
 
 
-async def _until(check: Callable[[], Any], what: str, seconds: float = 120) -> Any:
-    """Poll (real time) until ``check()`` returns something truthy."""
-    for _ in range(int(seconds * 5)):
-        found = await check() if asyncio.iscoroutinefunction(check) else check()
-        if found:
-            return found
-        await asyncio.sleep(0.2)
-    pytest.fail(f"{what} did not happen within {seconds} s")
-
-
 # The whole story on the embedded store (80 s of the emulator's accelerated clock); each store
 # path it takes runs on PostgreSQL in the crm, sync and enrollment tests.
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+# long: the living-emulator story in the order it happens: enroll, register, run the webinar, sync, branch
 async def test_enroll_register_run_the_webinar_sync_and_branch(
     time_skipping_env: WorkflowEnvironment,
     database_url: str,
@@ -178,8 +169,11 @@ async def test_enroll_register_run_the_webinar_sync_and_branch(
 
                 # The webinar happens: Zoom's clock runs a minute per second past the transcript.
                 await admin.set_clock_speed(60, frozen=False)
-                transcript = await _until(lambda: _stored_transcript(db_engine), "the transcript's sync", 180)
+                transcript = await eventually(
+                    lambda: _stored_transcript(db_engine), "the transcript's sync", within=180, every=0.2
+                )
                 await admin.set_clock_speed(1, frozen=True)
+                assert transcript is not None
                 served = await served_transcript(zoom, ACCOUNT, transcript["download_url"])
 
                 for _ in range(12):  # the enrollments' delay: an hour after the end, on Temporal's clock
@@ -208,21 +202,22 @@ async def _enroll(api: str, key: str) -> dict[str, int]:
     return ids
 
 
-async def _waiting_until(handle: Any) -> datetime:
+async def _waiting_until(handle: WorkflowHandle[Any, Any]) -> datetime:
     async def check() -> datetime | None:
-        progress = await handle.query("progress", result_type=EnrollmentProgress)
-        return progress.waiting_until  # type: ignore[no-any-return]
+        progress: EnrollmentProgress = await handle.query("progress", result_type=EnrollmentProgress)
+        return progress.waiting_until
 
-    found: datetime = await _until(check, "the enrollment's delay")
+    found = await eventually(check, "the enrollment's delay", within=120, every=0.2)
+    assert found is not None
     return found
 
 
 def _stored_transcript(db_engine: Engine) -> dict[str, Any] | None:
     with Session(db_engine) as session:
         row = session.execute(
-            sa.select(Transcript.status, Recording.download_url)
-            .join(Recording, Recording.id == Transcript.recording_id)
-            .where(Transcript.zoom_webinar_id == str(W_LIVE))
+            sa.select(col(Transcript.status), col(Recording.download_url))
+            .join(Recording, col(Recording.id) == col(Transcript.recording_id))
+            .where(col(Transcript.zoom_webinar_id) == str(W_LIVE))
         ).first()
     return {"status": row[0], "download_url": row[1]} if row else None
 
@@ -247,7 +242,7 @@ def _assert_branches(db_engine: Engine, ids: dict[str, int], receiver: WebhookRe
 
 
 def _enrollment_id(session: Session, contact_id: int) -> int:
-    found = session.scalars(sa.select(Enrollment.id).where(Enrollment.contact_id == contact_id)).one()
+    found = session.scalars(sa.select(col(Enrollment.id)).where(col(Enrollment.contact_id) == contact_id)).one()
     assert found is not None
     return int(found)
 
@@ -257,18 +252,20 @@ def _assert_attendance(db_engine: Engine, ids: dict[str, int]) -> None:
     minutes; Lee's one session 10; the guest is counted, not a contact; timelines and rollups."""
     with Session(db_engine) as session:
         participations = {
-            who: session.scalars(sa.select(Participation).where(Participation.contact_id == cid)).one()
+            who: session.scalars(sa.select(Participation).where(col(Participation.contact_id) == cid)).one()
             for who, cid in ids.items()
         }
         sessions = {
             who: session.scalar(
-                sa.select(sa.func.count()).select_from(AttendanceSession).where(AttendanceSession.contact_id == cid)
+                sa.select(sa.func.count())
+                .select_from(AttendanceSession)
+                .where(col(AttendanceSession.contact_id) == cid)
             )
             for who, cid in ids.items()
         }
         contacts = {who: session.get(Contact, cid) for who, cid in ids.items()}
         timeline = {who: [e.kind for e in list_timeline(session, cid).events] for who, cid in ids.items()}
-        emails = sorted(session.scalars(sa.select(Contact.email)))
+        emails = sorted(session.scalars(sa.select(col(Contact.email))))
     assert {w: (p.state, p.attended, p.attendance_seconds, round(p.attendance_percent or 0, 2))
             for w, p in participations.items()} == {
         "stays": ("attended", True, 45 * 60, 75.0), "leaves": ("attended", True, 10 * 60, 16.67)}  # fmt: skip
@@ -297,11 +294,11 @@ def _assert_webhooks_and_recording(db_engine: Engine) -> None:
     with Session(db_engine) as session:
         events = [row.event for row in session.scalars(sa.select(ZoomWebhookEvent))]
         event_id = session.scalars(
-            sa.select(MarketingEvent.id).where(MarketingEvent.zoom_webinar_id == str(W_LIVE))
+            sa.select(col(MarketingEvent.id)).where(col(MarketingEvent.zoom_webinar_id) == str(W_LIVE))
         ).one()
         files = {
             row.file_type: row.file_size
-            for row in session.scalars(sa.select(Recording).where(Recording.marketing_event_id == event_id))
+            for row in session.scalars(sa.select(Recording).where(col(Recording.marketing_event_id) == event_id))
         }
         entries = list_audit_entries(session, str(W_LIVE)).entries
     counted = {name: events.count(name) for name in set(events)}
@@ -326,12 +323,12 @@ def _assert_transcript(db_engine: Engine, served: str, start: datetime) -> None:
     """The stored cues are the served WebVTT's; only those present speak — the host throughout,
     Stella (``speaks``) only while she is there."""
     with Session(db_engine) as session:
-        [transcript] = session.scalars(sa.select(Transcript).where(Transcript.zoom_webinar_id == str(W_LIVE)))
+        [transcript] = session.scalars(sa.select(Transcript).where(col(Transcript.zoom_webinar_id) == str(W_LIVE)))
         cues = list(
             session.scalars(
                 sa.select(TranscriptCue)
-                .where(TranscriptCue.transcript_id == transcript.id)
-                .order_by(TranscriptCue.sequence)  # type: ignore[arg-type]
+                .where(col(TranscriptCue.transcript_id) == transcript.id)
+                .order_by(col(TranscriptCue.sequence))
             )
         )
     assert (transcript.status, transcript.byte_size, transcript.occurrence_start) == ("stored", TRANSCRIPT_BYTES, start)

@@ -21,7 +21,7 @@ from engine.enrollment.service import ContactIn, EnrollmentService
 from worker import build_worker
 
 if TYPE_CHECKING:
-    from conftest import Definitions
+    from integration.enrollment.conftest import Definitions
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -28,7 +28,7 @@ from engine.crm.tables import (
 )
 
 if TYPE_CHECKING:
-    from conftest import Definitions
+    from integration.enrollment.conftest import Definitions
 
 pytestmark = pytest.mark.timeout(120)
 

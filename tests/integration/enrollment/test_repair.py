@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
-import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +19,8 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlmodel import Session
 from support.ports import free_port
+from support.rollcall import RollcallProcess
+from support.waiting import eventually
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
@@ -42,7 +41,7 @@ from engine.failpoints import ENV_VARIABLE as FAILPOINTS_VARIABLE
 from engine.temporal import SearchAttribute
 
 if TYPE_CHECKING:
-    from conftest import Definitions
+    from integration.enrollment.conftest import Definitions
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -108,7 +107,7 @@ def steps(db_engine: Engine, enrollment_id: int) -> list[tuple[str, str]]:
 
 async def repair_pass(client: Client, task_queue: str, **request: Any) -> RepairResult:
     """One pass, run as the schedule runs it: the RepairEnrollments workflow on the worker."""
-    return await client.execute_workflow(
+    result: RepairResult = await client.execute_workflow(
         REPAIR_WORKFLOW_TYPE,
         RepairRequest(**request),
         id=f"repair-test-{uuid.uuid4().hex[:8]}",
@@ -116,22 +115,16 @@ async def repair_pass(client: Client, task_queue: str, **request: Any) -> Repair
         result_type=RepairResult,
         execution_timeout=timedelta(seconds=60),
     )
+    return result
 
 
 async def visible(client: Client, query: str) -> None:
     """Wait for Temporal's visibility (eventually consistent) to list a run for ``query``."""
-    for _ in range(100):
-        if (await client.count_workflows(query)).count:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"no run for {query} in visibility")
 
+    async def count() -> int:
+        return (await client.count_workflows(query)).count
 
-async def until(predicate: Any, what: str, within: float = 30) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, f"not within {within} s: {what}"
-        await asyncio.sleep(0.1)
+    await eventually(count, f"a run for {query} in visibility", every=0.1)
 
 
 async def test_admissions_whose_start_was_lost_get_their_runs(
@@ -176,18 +169,18 @@ async def test_a_run_that_has_not_reported_is_left_alone_and_a_terminated_one_is
     started = await service.enroll(key, ContactIn(contact_id=contact_id))
     later = datetime.now(UTC) + timedelta(minutes=10)
 
-    waiting = await repair_enrollments(db_engine, temporal_client, task_queue, RepairRequest(as_of=later))
+    waiting = await repair_enrollments(service, RepairRequest(as_of=later))
     assert (waiting.checked, waiting.started, waiting.waiting, waiting.ended) == (1, [], 1, [])
 
     # Terminated (say, in the Web UI) before it ever ran: the enrollment is closed, not restarted.
     await temporal_client.get_workflow_handle(started.workflow_id).terminate(reason="operator")
-    closed = await repair_enrollments(db_engine, temporal_client, task_queue, RepairRequest(as_of=later))
+    closed = await repair_enrollments(service, RepairRequest(as_of=later))
     assert (closed.started, closed.ended, closed.errors) == ([], [started.enrollment_id], [])
     assert row(db_engine, started.enrollment_id) == ("failed", "run_terminated", started.run_id)
     description = await temporal_client.get_workflow_handle(started.workflow_id).describe()
     assert (description.status, description.run_id) == (WorkflowExecutionStatus.TERMINATED, started.run_id)
 
-    quiet = await repair_enrollments(db_engine, temporal_client, task_queue, RepairRequest(as_of=later))
+    quiet = await repair_enrollments(service, RepairRequest(as_of=later))
     assert (quiet.checked, quiet.started, quiet.ended) == (0, [], [])
 
 
@@ -203,7 +196,9 @@ async def test_a_run_terminated_midway_closes_its_enrollment_and_the_contact_can
     key = definitions.key("midway")
     contact_id = new_contact(db_engine, "midway@example.com")
     first = await service.enroll(key, ContactIn(contact_id=contact_id))
-    await until(lambda: steps(db_engine, first.enrollment_id) == [("mark", "COMPLETED")], "the first step")
+    await eventually(
+        lambda: steps(db_engine, first.enrollment_id) == [("mark", "COMPLETED")], "the first step", within=30
+    )
     await temporal_client.get_workflow_handle(first.workflow_id).terminate(reason="stopped by an operator")
     await visible(temporal_client, f"WorkflowId = '{first.workflow_id}' AND ExecutionStatus = 'Terminated'")
     assert row(db_engine, first.enrollment_id)[0] == "active"  # nothing told the store
@@ -238,13 +233,19 @@ async def test_a_request_for_a_contact_whose_run_was_terminated_never_restarts_t
     key = definitions.key("asked")
     contact_id = new_contact(db_engine, "asked@example.com")
     first = await service.enroll(key, ContactIn(contact_id=contact_id))
-    await until(lambda: steps(db_engine, first.enrollment_id) == [("mark", "COMPLETED")], "the first step")
+    await eventually(
+        lambda: steps(db_engine, first.enrollment_id) == [("mark", "COMPLETED")], "the first step", within=30
+    )
     await temporal_client.get_workflow_handle(first.workflow_id).terminate(reason="stopped by an operator")
 
     if reenroll:
         second = await service.enroll(key, ContactIn(contact_id=contact_id))
         assert second.created and second.enrollment_id != first.enrollment_id and second.run_id != first.run_id
-        await until(lambda: steps(db_engine, second.enrollment_id) == [("mark", "COMPLETED")], "the new enrollment")
+        await eventually(
+            lambda: steps(db_engine, second.enrollment_id) == [("mark", "COMPLETED")],
+            "the new enrollment",
+            within=30,
+        )
         await service.unenroll(key, contact_id)
     else:
         with pytest.raises(ReEnrollmentOff):
@@ -294,25 +295,14 @@ async def test_the_schedule_repairs_unattended(
         assert described.schedule.spec.intervals[0].every == timedelta(minutes=5)
         await schedule.trigger()  # what the interval does every 5 minutes
         handle = temporal_client.get_workflow_handle(f"enroll:{key}:{contact_id}")
-        await until(lambda: row(db_engine, lost)[0] == "completed", "the lost enrollment completed", within=60)
+        await eventually(lambda: row(db_engine, lost)[0] == "completed", "the lost enrollment completed", within=60)
         outcome = await asyncio.wait_for(handle.result(), timeout=30)
         assert outcome["enrollment_id"] == lost
     finally:
         await schedule.delete()
 
 
-def start_api(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """``rollcall api`` as a real process, its output in ``log``."""
-    with log.open("wb") as output:
-        return subprocess.Popen(
-            [sys.executable, "-m", "engine.cli", "api", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
+# long: a crash scenario in order: the killed API, the store it left, the repair and its result
 async def test_the_api_killed_after_admitting_a_bulk_loses_no_enrollment(
     worker: Any,
     definitions: Definitions,
@@ -332,7 +322,6 @@ async def test_the_api_killed_after_admitting_a_bulk_loses_no_enrollment(
     (tmp_path / "definitions").mkdir()
     log = tmp_path / "api.log"
     env = {
-        **os.environ,
         "ROLLCALL_DATABASE_URL": database_url,
         "ROLLCALL_TEMPORAL_ADDRESS": temporal_client.service_client.config.target_host,
         "ROLLCALL_TEMPORAL_TASK_QUEUE": task_queue,
@@ -340,25 +329,25 @@ async def test_the_api_killed_after_admitting_a_bulk_loses_no_enrollment(
         "ROLLCALL_DEFINITIONS_DIR": str(tmp_path / "definitions"),
         FAILPOINTS_VARIABLE: "enrollment.after_admission=kill",
     }
-    api = start_api(port, env, log)
+    api = RollcallProcess("api", env, cwd=tmp_path, log=log, args=["--host", "127.0.0.1", "--port", str(port)])
     try:
         async with httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{port}", headers={"Authorization": "Bearer crash-test-key"}, timeout=30
         ) as http:
-            for _ in range(300):
+
+            async def healthy() -> bool:
+                assert api.process.poll() is None, log.read_text()
                 with contextlib.suppress(httpx.TransportError):
-                    if (await http.get("/healthz")).status_code == 200:
-                        break
-                assert api.poll() is None, log.read_text()
-                await asyncio.sleep(0.1)
+                    return (await http.get("/healthz")).status_code == 200
+                return False
+
+            await eventually(healthy, "rollcall api to answer /healthz", within=30)
             contacts = [{"email": f"bulk{i}@customers.example", "first_name": f"Bulk{i}"} for i in range(120)]
             with pytest.raises(httpx.TransportError):
                 await http.post(f"/v1/workflows/{key}/enrollments:bulk", json={"contacts": contacts})
-        assert api.wait(timeout=30) == -signal.SIGKILL, log.read_text()
+        assert api.wait_for_exit(timeout=30) == -signal.SIGKILL, log.read_text()
     finally:
-        if api.poll() is None:
-            api.kill()
-            api.wait()
+        api.stop()
 
     with Session(db_engine) as session:
         admitted = session.execute(
@@ -386,7 +375,7 @@ async def test_the_api_killed_after_admitting_a_bulk_loses_no_enrollment(
                 or 0
             )
 
-    await until(lambda: completed() == 120, "the 120 repaired enrollments completed", within=90)
+    await eventually(lambda: completed() == 120, "the 120 repaired enrollments completed", within=90)
     for enrollment_id, _, _ in admitted[:5]:
         assert steps(db_engine, enrollment_id) == [("mark", "COMPLETED"), ("wait", "COMPLETED"), ("after", "COMPLETED")]
     await visible(temporal_client, f"{runs} AND ExecutionStatus = 'Completed'")

@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
+from support.waiting import eventually
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 
-from engine.cli_operator import list_query
+from engine.cli.ui import list_query
 from engine.crm.contacts import create_contact, delete_contact, update_contact
 from engine.crm.enrollments import step_history
 from engine.crm.participations import list_timeline
@@ -29,7 +30,7 @@ from engine.enrollment.service import ContactIn, EnrollmentService
 from engine.temporal import SearchAttribute
 
 if TYPE_CHECKING:
-    from conftest import Definitions, WebhookReceiver
+    from integration.enrollment.conftest import Definitions, WebhookReceiver
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -73,18 +74,17 @@ class Run:
 
 
 async def _details(handle: WorkflowHandle[Any, Any]) -> str:
-    metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    metadata: WorkflowMetadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
     return metadata.current_details
 
 
 async def _waiting(handle: WorkflowHandle[Any, Any]) -> None:
     """Until the run waits in its delay (the progress query says until when)."""
-    for _ in range(600):
-        progress = await handle.query("progress")
-        if progress.get("waiting_until"):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the run never reached its delay")
+
+    async def waiting_until() -> object:
+        return (await handle.query("progress")).get("waiting_until")
+
+    await eventually(waiting_until, "the run to reach its delay", within=30)
 
 
 async def _count(client: Client, query: str, expected: int) -> int:
@@ -98,6 +98,7 @@ async def _count(client: Client, query: str, expected: int) -> int:
     return found
 
 
+# long: every end state side by side, each told three ways
 async def test_each_end_state_is_told_by_the_run_the_attributes_and_the_store(
     temporal_client: Client,
     db_engine: Engine,
@@ -204,7 +205,7 @@ async def test_each_end_state_is_told_by_the_run_the_attributes_and_the_store(
 
     # The repair reads a Failed run whose RollcallStatus says "failed": closed by the interpreter,
     # nothing to close; the store keeps the interpreter's reason.
-    repaired = await repair_enrollments(db_engine, temporal_client, task_queue, RepairRequest(min_age_seconds=0))
+    repaired = await repair_enrollments(service, RepairRequest(min_age_seconds=0))
     assert runs["failed"].enrollment_id not in repaired.ended
     # The API's view of the failed enrollment reads as before: the store's status and action log.
     view = await service.view(key, runs["failed"].contact_id)

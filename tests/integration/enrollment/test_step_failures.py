@@ -24,7 +24,7 @@ from engine.crm.enrollments import get_enrollment, step_history
 from engine.enrollment.service import ContactIn, EnrollmentService
 
 if TYPE_CHECKING:
-    from conftest import Definitions
+    from integration.enrollment.conftest import Definitions
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -25,7 +26,8 @@ from engine.logging import _add_trace_context
 from engine.tracing import configure_tracing, shutdown_tracing, temporal_interceptors, tracing_enabled
 from worker import build_worker
 
-from .conftest import Definitions, WebhookReceiver  # type: ignore[import-not-found]
+if TYPE_CHECKING:
+    from integration.enrollment.conftest import Definitions, WebhookReceiver
 
 API_KEY = "tracing-tests-key"
 
@@ -47,7 +49,7 @@ steps:
 @pytest.fixture
 def exporter() -> Iterator[InMemorySpanExporter]:
     spans = InMemorySpanExporter()
-    provider = configure_tracing(Settings(_env_file=None), "test", exporter=spans)  # type: ignore[call-arg]
+    provider = configure_tracing(Settings(_env_file=None), "test", exporter=spans)
     assert provider is not None
     try:
         yield spans
@@ -58,10 +60,11 @@ def exporter() -> Iterator[InMemorySpanExporter]:
 def test_tracing_is_off_without_an_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
     """#17.2: no OTLP endpoint (neither ROLLCALL_OTLP_ENDPOINT nor OTEL_EXPORTER_OTLP_ENDPOINT): no tracing."""
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
-    assert configure_tracing(Settings(_env_file=None), "test") is None  # type: ignore[call-arg]
+    assert configure_tracing(Settings(_env_file=None), "test") is None
     assert not tracing_enabled() and temporal_interceptors() == []
 
 
+# long: one request, then the one trace it made checked span by span
 async def test_one_bulk_request_is_one_trace_with_its_runs_activities_and_webhooks(
     exporter: InMemorySpanExporter,
     temporal_client: Client,
@@ -78,9 +81,11 @@ async def test_one_bulk_request_is_one_trace_with_its_runs_activities_and_webhoo
     key = definitions.key("traced")
     definitions.put("traced", DEFINITION.replace("RECEIVER", receiver.url))
     # Clients as the API and the worker connect them (engine.temporal.connect adds the interceptor).
-    traced = Client(**{**temporal_client.config(), "interceptors": temporal_interceptors()})
+    config = temporal_client.config()
+    config["interceptors"] = temporal_interceptors()
+    traced = Client(**config)
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         api_keys=[f"tracer:operator:{API_KEY}"],
         database_url=database_url,
         temporal_task_queue=task_queue,

@@ -42,7 +42,7 @@ from engine.enrollment.service import ContactIn, EnrollmentService
 from engine.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from conftest import Definitions, WebhookReceiver
+    from integration.enrollment.conftest import Definitions, WebhookReceiver
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -3,31 +3,27 @@ BUs and their Zoom connections, and a worker whose Zoom connections point at the
 
 from __future__ import annotations
 
-import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
+from integration.sync import sync_world as world
+from integration.sync.sync_kit import SyncWorld, prepare_store
 from sqlalchemy import Engine
+from support.emulator import seeded_admin
 from support.zoom import emulator_connection
 from temporalio.client import Client
 
 from engine.zoom.settings import ZoomSettings
 from worker import build_worker
-from zoom_emulator import EmulatorAdmin, EmulatorServer, RateLimitMode
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-import sync_world as world
-from sync_kit import SyncWorld, prepare_store
+from zoom_emulator import EmulatorServer
 
 
-@pytest.fixture(scope="session")
-def sync_emulator() -> Iterator[EmulatorServer]:
-    with EmulatorServer() as server:
-        yield server
+@pytest.fixture
+def sync_emulator(emulator_server: EmulatorServer) -> EmulatorServer:
+    """The session's emulator (``tests/integration/conftest.py``), by the name the sync tests use."""
+    return emulator_server
 
 
 @pytest.fixture
@@ -40,10 +36,7 @@ async def sync_world(
 ) -> AsyncIterator[SyncWorld]:
     suffix = uuid.uuid4().hex[:8]
     main_account, emea_account = f"acct-main-{suffix}", f"acct-emea-{suffix}"
-    async with EmulatorAdmin(sync_emulator.base_url) as admin:
-        await admin.reset()
-        await admin.set_rate_limit_mode(RateLimitMode.ENFORCED)
-        await admin.seed(world.seed(main_account, emea_account))
+    async with seeded_admin(sync_emulator, world.seed(main_account, emea_account)) as admin:
         prepare_store(db_engine, main_account, emea_account)
         zoom = ZoomSettings(
             connections=[

@@ -6,7 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from engine.crm.audit import list_audit_entries
 from engine.crm.tables import (
@@ -31,11 +31,14 @@ def participations(db_engine: Engine, webinar_id: str) -> dict[str, tuple[str, i
     with Session(db_engine) as session:
         rows = session.execute(
             sa.select(
-                Contact.email, Participation.state, Participation.attendance_seconds, Participation.attendance_percent
+                col(Contact.email),
+                col(Participation.state),
+                col(Participation.attendance_seconds),
+                col(Participation.attendance_percent),
             )
-            .join(Participation, Participation.contact_id == Contact.id)
-            .join(MarketingEvent, MarketingEvent.id == Participation.marketing_event_id)
-            .where(MarketingEvent.zoom_webinar_id == webinar_id)
+            .join(Participation, col(Participation.contact_id) == col(Contact.id))
+            .join(MarketingEvent, col(MarketingEvent.id) == col(Participation.marketing_event_id))
+            .where(col(MarketingEvent.zoom_webinar_id) == webinar_id)
         )
         return {
             email: (state, seconds, None if percent is None else round(percent, 2))
@@ -47,11 +50,11 @@ def sessions(db_engine: Engine, webinar_id: str) -> dict[str, int]:
     """email → number of stored join sessions."""
     with Session(db_engine) as session:
         rows = session.execute(
-            sa.select(Contact.email, sa.func.count())
-            .join(AttendanceSession, AttendanceSession.contact_id == Contact.id)
-            .join(MarketingEvent, MarketingEvent.id == AttendanceSession.marketing_event_id)
-            .where(MarketingEvent.zoom_webinar_id == webinar_id)
-            .group_by(Contact.email)
+            sa.select(col(Contact.email), sa.func.count())
+            .join(AttendanceSession, col(AttendanceSession.contact_id) == col(Contact.id))
+            .join(MarketingEvent, col(MarketingEvent.id) == col(AttendanceSession.marketing_event_id))
+            .where(col(MarketingEvent.zoom_webinar_id) == webinar_id)
+            .group_by(col(Contact.email))
         )
         return {email: count for email, count in rows}
 
@@ -60,7 +63,9 @@ def timeline(db_engine: Engine) -> dict[str, list[str]]:
     """email → sorted kinds of its timeline events."""
     with Session(db_engine) as session:
         rows = session.execute(
-            sa.select(Contact.email, TimelineEvent.kind).join(TimelineEvent, TimelineEvent.contact_id == Contact.id)
+            sa.select(col(Contact.email), col(TimelineEvent.kind)).join(
+                TimelineEvent, col(TimelineEvent.contact_id) == col(Contact.id)
+            )
         )
         found: dict[str, list[str]] = {}
         for email, kind in rows:
@@ -70,7 +75,7 @@ def timeline(db_engine: Engine) -> dict[str, list[str]]:
 
 def recordings(db_engine: Engine) -> list[str]:
     with Session(db_engine) as session:
-        return sorted(session.scalars(sa.select(Recording.file_type)))
+        return sorted(session.scalars(sa.select(col(Recording.file_type))))
 
 
 def events(db_engine: Engine) -> dict[str, MarketingEvent]:
@@ -111,8 +116,8 @@ def transcript_cues(db_engine: Engine, webinar_id: str) -> int:
             session.scalar(
                 sa.select(sa.func.count())
                 .select_from(TranscriptCue)
-                .join(Transcript, Transcript.id == TranscriptCue.transcript_id)
-                .where(Transcript.zoom_webinar_id == webinar_id)
+                .join(Transcript, col(Transcript.id) == col(TranscriptCue.transcript_id))
+                .where(col(Transcript.zoom_webinar_id) == webinar_id)
             )
             or 0
         )

@@ -7,7 +7,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-import sync_world as world
+from integration.sync import sync_world as world
 from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.client import Client

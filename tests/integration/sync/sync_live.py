@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import FastAPI
+from integration.sync.sync_kit import SyncWorld
 from sqlalchemy import Engine
 from support.zoom import emulator_connection
-from sync_kit import SyncWorld  # type: ignore[import-not-found]
 from temporalio.client import Client
 
 from engine.api.app import create_app

@@ -8,10 +8,10 @@ import uuid
 from datetime import timedelta
 
 import pytest
-import store_view as view  # type: ignore[import-not-found]
-import sync_world as world  # type: ignore[import-not-found]
+from integration.sync import store_view as view
+from integration.sync import sync_world as world
+from integration.sync.sync_kit import SyncWorld
 from sqlalchemy import Engine
-from sync_kit import SyncWorld  # type: ignore[import-not-found]
 from temporalio.service import RPCError
 
 from activities.reconcile import ReconcileRequest, ReconcileResult

@@ -4,14 +4,15 @@ one test per rule (behaviour spec §1, §2, §4–§8)."""
 from __future__ import annotations
 
 import pytest
-import store_view as view  # type: ignore[import-not-found]
-import sync_world as world  # type: ignore[import-not-found]
+from integration.sync import store_view as view
+from integration.sync import sync_world as world
+from integration.sync.sync_kit import SyncWorld
 from sqlalchemy import Engine
-from sync_kit import SyncWorld  # type: ignore[import-not-found]
 
 pytestmark = pytest.mark.timeout(120)
 
 
+# long: one sync, then every table it writes checked row by row
 async def test_a_webinar_syncs_registrants_attendees_and_rollups(sync_world: SyncWorld, db_engine: Engine) -> None:
     """R-SYNC-1…4, R-PROP-1…4, R-SCOPE-3, R-EXC-1…5, R-AUD-3, R-AUD-5."""
     result = await sync_world.sync(world.W_ENDED)
@@ -180,17 +181,17 @@ async def test_per_user_settings_and_overrides(sync_world: SyncWorld, db_engine:
 
 
 @pytest.mark.parametrize(
-    "settings",
+    ("settings", "why"),
     [
-        {"recording_sync": "none"},
-        {"recording_sync": "some", "recording_sync_users": [world.PARTNER_HOST]},
-        {"recording_exclusion_domains": ["ourco.example"]},
-        {"recording_exclusion_users": [world.HOST]},
+        ({"recording_sync": "none"}, "is set to none"),
+        ({"recording_sync": "some", "recording_sync_users": [world.PARTNER_HOST]}, "covers some users only"),
+        ({"recording_exclusion_domains": ["ourco.example"]}, "the host is in the recording exclusions"),
+        ({"recording_exclusion_users": [world.HOST]}, "the host is in the recording exclusions"),
     ],
     ids=["recordings-none", "host-not-among-some", "host-domain-excluded", "host-excluded"],
 )
 async def test_recording_settings_keep_recordings_out(
-    settings: dict[str, object], sync_world: SyncWorld, db_engine: Engine
+    settings: dict[str, object], why: str, sync_world: SyncWorld, db_engine: Engine
 ) -> None:
     """R-SET-3, R-SET-5, R-AUD-2: participants are synced, recordings are not, and the entry says why."""
     sync_world.settings(**settings)
@@ -199,7 +200,8 @@ async def test_recording_settings_keep_recordings_out(
     assert "recording_available" not in str(view.timeline(db_engine))
     assert view.participations(db_engine, world.W_ENDED)["alice@customers.example"][0] == "attended"
     (entry,) = view.audit(db_engine, world.W_ENDED)
-    assert entry["warnings"]["RECORDING_NOT_SYNCED"]["message"].startswith("recordings and transcripts were not synced")
+    message = entry["warnings"]["RECORDING_NOT_SYNCED"]["message"]
+    assert message.startswith("recordings and transcripts were not synced: ") and why in message, message
 
 
 async def test_a_webinar_of_the_second_account_is_written_into_its_business_unit(

@@ -14,10 +14,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-import store_view as view  # type: ignore[import-not-found]
-import sync_world as world  # type: ignore[import-not-found]
+from integration.sync import store_view as view
+from integration.sync import sync_world as world
+from integration.sync.sync_kit import SyncWorld
 from sqlalchemy import Engine
-from sync_kit import SyncWorld  # type: ignore[import-not-found]
 
 from engine import failpoints
 from engine.sync.contracts import AUDIT_COUNTS, SyncResult

@@ -14,16 +14,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import sync_world as world  # type: ignore[import-not-found]
+from integration.sync import sync_world as world
+from integration.sync.sync_kit import SyncWorld
+from integration.sync.sync_live import API_KEY, api_app, ended_webinar
 from rich.console import Console
 from sqlalchemy import Engine
 from support.http import serve
-from sync_kit import SyncWorld  # type: ignore[import-not-found]
-from sync_live import API_KEY, api_app, ended_webinar  # type: ignore[import-not-found]
 from temporalio.client import Client
 
-from engine.cli_enroll import ApiClient
-from engine.sync.cli import EXIT_STILL_RUNNING, follow_sync
+from engine.cli.client import ApiClient
+from engine.cli.errors import EXIT_STILL_RUNNING
+from engine.cli.sync import follow_sync
 from engine.sync.contracts import AUDIT_COUNTS
 from zoom_emulator import EmulatorServer
 

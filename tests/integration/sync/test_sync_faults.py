@@ -26,12 +26,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 import signal
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -42,12 +39,14 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-import store_view as view  # type: ignore[import-not-found]
-import sync_world as world  # type: ignore[import-not-found]
+from integration.sync import store_view as view
+from integration.sync import sync_world as world
+from integration.sync.sync_kit import SyncWorld, prepare_store
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col
+from support.rollcall import RollcallProcess
+from support.waiting import eventually
 from support.zoom import emulator_connection
-from sync_kit import SyncWorld, prepare_store  # type: ignore[import-not-found]
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import EventType, PendingActivityState
 from temporalio.api.failure.v1 import ApplicationFailureInfo, Failure
@@ -134,7 +133,7 @@ def sessions_of(i: int) -> list[tuple[datetime, datetime]]:
 
 def big_webinar() -> WebinarSeed:
     registrants = [
-        RegistrantSeed(email=email(i), first_name=f"P{i}", last_name="Crash", status=status_of(i))  # type: ignore[arg-type]
+        RegistrantSeed(email=email(i), first_name=f"P{i}", last_name="Crash", status=status_of(i))
         for i in range(REGISTRANTS)
     ]
     registrants += [RegistrantSeed(email=address, first_name="Ex", last_name="Cluded") for address in EXCLUDED]
@@ -268,10 +267,11 @@ TABLES = (Contact, ContactBusinessUnit, MarketingEvent, Participation, Attendanc
 PARTS = ("event", "contacts", "units", "participations", "sessions", "timeline", "recordings", "rows")
 
 
+# long: every table the sync writes, read into one comparable value, table after table
 def snapshot(db_engine: Engine, webinar_id: str) -> dict[str, Any]:
     """Every row the sync writes, keyed by business values (no store ids, no wall-clock times)."""
     with Session(db_engine) as session:
-        (event,) = session.scalars(sa.select(MarketingEvent).where(MarketingEvent.zoom_webinar_id == webinar_id))
+        (event,) = session.scalars(sa.select(MarketingEvent).where(col(MarketingEvent.zoom_webinar_id) == webinar_id))
         contacts = {
             row.email: (
                 row.first_name,
@@ -298,14 +298,16 @@ def snapshot(db_engine: Engine, webinar_id: str) -> dict[str, Any]:
                 None if p.attendance_percent is None else round(p.attendance_percent, 6),
             )
             for email_, p in session.execute(
-                sa.select(Contact.email, Participation).join(Participation, Participation.contact_id == Contact.id)
+                sa.select(col(Contact.email), Participation).join(
+                    Participation, col(Participation.contact_id) == col(Contact.id)
+                )
             )
         )
         sessions = sorted(
             (email_, _iso(s.join_time), _iso(s.leave_time), s.seconds)
             for email_, s in session.execute(
-                sa.select(Contact.email, AttendanceSession).join(
-                    AttendanceSession, AttendanceSession.contact_id == Contact.id
+                sa.select(col(Contact.email), AttendanceSession).join(
+                    AttendanceSession, col(AttendanceSession.contact_id) == col(Contact.id)
                 )
             )
         )
@@ -319,14 +321,16 @@ def snapshot(db_engine: Engine, webinar_id: str) -> dict[str, Any]:
                 t.recording_id is not None,
             )
             for email_, t in session.execute(
-                sa.select(Contact.email, TimelineEvent).join(TimelineEvent, TimelineEvent.contact_id == Contact.id)
+                sa.select(col(Contact.email), TimelineEvent).join(
+                    TimelineEvent, col(TimelineEvent.contact_id) == col(Contact.id)
+                )
             )
         )
         units = sorted(
             (email_, unit)
             for email_, unit in session.execute(
-                sa.select(Contact.email, ContactBusinessUnit.business_unit_id).join(
-                    ContactBusinessUnit, ContactBusinessUnit.contact_id == Contact.id
+                sa.select(col(Contact.email), col(ContactBusinessUnit.business_unit_id)).join(
+                    ContactBusinessUnit, col(ContactBusinessUnit.contact_id) == col(Contact.id)
                 )
             )
         )
@@ -353,7 +357,7 @@ def recomputed_rollups_unchanged(db_engine: Engine) -> None:
     """Rollups equal a from-scratch recomputation over every contact (R-PROP: derived, never incremented)."""
     before = {email_: view.rollups(contact) for email_, contact in view.contacts(db_engine).items()}
     with Session(db_engine) as session:
-        ids = [i for i in session.scalars(sa.select(Contact.id)) if i is not None]
+        ids = [i for i in session.scalars(sa.select(col(Contact.id))) if i is not None]
         recompute_rollups(session, ids)
         session.commit()
     after = {email_: view.rollups(contact) for email_, contact in view.contacts(db_engine).items()}
@@ -477,45 +481,6 @@ async def reference_run(
 # --- crash test: a real worker process, SIGKILLed 7 times -----------------------------------------
 
 
-class WorkerProcess:
-    """``python -m engine.cli worker`` with its output appended to a log file."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self._log = log.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "engine.cli", "worker"],
-            env={**os.environ, **env},
-            cwd=REPO_ROOT,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    async def exited(self, within: float) -> int:
-        return await asyncio.to_thread(self.process.wait, within)
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
-
-
-@pytest.fixture
-def worker_processes() -> Iterator[list[WorkerProcess]]:
-    started: list[WorkerProcess] = []
-    yield started
-    for process in started:
-        process.stop()
-
-
 async def fail_killed_attempts(client: Client, handle: WorkflowHandle[Any, Any]) -> list[str]:
     """Fail the activity attempts the killed worker had started (what their timeout would do), and
     send the next workflow task to the normal queue rather than the dead worker's sticky queue
@@ -552,23 +517,27 @@ def _count(db_engine: Engine, table: type[Any]) -> int:
         query = (
             sa.select(sa.func.count())
             .select_from(table)
-            .join(MarketingEvent, MarketingEvent.id == table.marketing_event_id)
-            .where(MarketingEvent.zoom_webinar_id == BIG)
+            .join(MarketingEvent, col(MarketingEvent.id) == table.marketing_event_id)
+            .where(col(MarketingEvent.zoom_webinar_id) == BIG)
         )
         return int(session.execute(query).scalar_one())
 
 
-async def kill_when(process: WorkerProcess, reached: Callable[[], bool], within: float = 60) -> None:
+async def kill_when(process: RollcallProcess, reached: Callable[[], bool], within: float = 60) -> None:
     """SIGKILL the worker as soon as ``reached()`` holds (polled every 20 ms)."""
-    deadline = time.monotonic() + within
-    while not await asyncio.to_thread(reached):
+
+    async def reached_while_running() -> bool:
+        if await asyncio.to_thread(reached):
+            return True
         assert process.process.poll() is None, "the worker ended before the kill point"
-        assert time.monotonic() < deadline, "the kill point was never reached"
-        await asyncio.sleep(0.02)
+        return False
+
+    await eventually(reached_while_running, "the kill point", within=within, every=0.02)
     process.kill()
 
 
 @pytest.mark.timeout(240)
+# long: seven kill points in order, each with its check, then the exact results
 async def test_a_sync_killed_seven_times_ends_with_exact_results(
     sync_world: SyncWorld,
     sync_emulator: EmulatorServer,
@@ -576,7 +545,7 @@ async def test_a_sync_killed_seven_times_ends_with_exact_results(
     db_engine: Engine,
     reference_engine: Engine,
     activity_executor: ThreadPoolExecutor,
-    worker_processes: list[WorkerProcess],
+    worker_processes: list[RollcallProcess],
     tmp_path: Path,
 ) -> None:
     await sync_world.admin.add_webinar(sync_world.main_account, big_webinar())
@@ -604,11 +573,14 @@ async def test_a_sync_killed_seven_times_ends_with_exact_results(
     workflow_id = await sync_big(sync_world.client, sync_world, queue)
     handle = sync_world.client.get_workflow_handle(workflow_id, result_type=SyncResult)
 
-    registrations = lambda: _count(db_engine, Participation)  # noqa: E731
-    joins = lambda: _count(db_engine, AttendanceSession)  # noqa: E731
+    def registrations() -> int:
+        return _count(db_engine, Participation)
 
-    def by_failpoint(name: str) -> Callable[[WorkerProcess], Awaitable[None]]:
-        async def wait(process: WorkerProcess) -> None:
+    def joins() -> int:
+        return _count(db_engine, AttendanceSession)
+
+    def by_failpoint(name: str) -> Callable[[RollcallProcess], Awaitable[None]]:
+        async def wait(process: RollcallProcess) -> None:
             try:
                 returncode = await process.exited(within=60)
             except subprocess.TimeoutExpired:
@@ -617,15 +589,15 @@ async def test_a_sync_killed_seven_times_ends_with_exact_results(
 
         return wait
 
-    def by_progress(reached: Callable[[], bool]) -> Callable[[WorkerProcess], Awaitable[None]]:
-        async def wait(process: WorkerProcess) -> None:
+    def by_progress(reached: Callable[[], bool]) -> Callable[[RollcallProcess], Awaitable[None]]:
+        async def wait(process: RollcallProcess) -> None:
             await kill_when(process, reached)
             await process.exited(within=10)
 
         return wait
 
     # (failpoint armed in the worker, how the test waits for the kill, the activity that was killed)
-    kills: list[tuple[str, Callable[[WorkerProcess], Awaitable[None]], str]] = [
+    kills: list[tuple[str, Callable[[RollcallProcess], Awaitable[None]], str]] = [
         # 1. the plan is committed (marketing event, open audit entry) but not returned
         ("webinar_sync.plan.after_commit", by_failpoint("plan.after_commit"), "plan_sync"),
         # 2. the first registrant page is committed, its cursor never heartbeated
@@ -644,7 +616,7 @@ async def test_a_sync_killed_seven_times_ends_with_exact_results(
     progress = []
     for failpoint_spec, wait_for_kill, activity_type in kills:
         arm = {FAILPOINTS_VARIABLE: f"{failpoint_spec}=kill"} if failpoint_spec else {}
-        process = WorkerProcess({**env, **arm}, log)
+        process = RollcallProcess("worker", {**env, **arm}, cwd=REPO_ROOT, log=log)
         worker_processes.append(process)
         await wait_for_kill(process)
         killed = await fail_killed_attempts(sync_world.client, handle)
@@ -657,7 +629,7 @@ async def test_a_sync_killed_seven_times_ends_with_exact_results(
     # Progress is real: registrants were written across kills, then attendees.
     assert 0 < progress[1][1] <= 300 and progress[2][1] >= 1_500 and progress[4][2] >= 1_300, progress
 
-    worker_processes.append(WorkerProcess(env, log))  # the last worker has no failpoint
+    worker_processes.append(RollcallProcess("worker", env, cwd=REPO_ROOT, log=log))  # the last worker has no failpoint
     result = await asyncio.wait_for(handle.result(), timeout=90)
 
     assert result.status == "partial", log.read_text()[-5000:]
@@ -772,6 +744,7 @@ async def _history_events(handle: WorkflowHandle[Any, Any]) -> list[Any]:
     return list((await handle.fetch_history()).events)
 
 
+# long: one run and its triggers, then the run chain and what it wrote, in order
 async def test_triggers_during_a_run_coalesce_into_one_follow_up_run(sync_world: SyncWorld, db_engine: Engine) -> None:
     """Three triggers while a run syncs → one continue-as-new, one follow-up run, two audit entries."""
     # Slow the registrant listing down so the triggers surely arrive while the run works.
@@ -793,13 +766,12 @@ async def test_triggers_during_a_run_coalesce_into_one_follow_up_run(sync_world:
     workflow_id = await trigger("manual")
     first = sync_world.client.get_workflow_handle(workflow_id)
     first_run = (await first.describe()).run_id
-    for _ in range(200):
+
+    async def at_the_registrants() -> bool:
         pending = (await first.describe()).raw_description.pending_activities
-        if any(activity.activity_type.name == "sync_registrants" for activity in pending):
-            break
-        await asyncio.sleep(0.02)
-    else:
-        pytest.fail("the run never reached the registrants")
+        return any(activity.activity_type.name == "sync_registrants" for activity in pending)
+
+    await eventually(at_the_registrants, "the run to reach the registrants", within=10, every=0.02)
     for kind in ("webhook", "schedule", "manual"):
         assert await trigger(kind) == workflow_id  # signal-with-start: the same workflow
     assert (await first.describe()).run_id == first_run  # ... and the same run: nothing new started

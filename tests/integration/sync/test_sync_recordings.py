@@ -14,12 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import store_view as view  # type: ignore[import-not-found]
-import sync_world as world  # type: ignore[import-not-found]
+from integration.sync import store_view as view
+from integration.sync import sync_world as world
+from integration.sync.sync_kit import SyncWorld, prepare_store
+from integration.sync.sync_live import ATTENDEE, ended_webinar
 from sqlalchemy import Engine
 from support.zoom import emulator_connection
-from sync_kit import SyncWorld, prepare_store  # type: ignore[import-not-found]
-from sync_live import ATTENDEE, ended_webinar  # type: ignore[import-not-found]
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import store_view as view  # type: ignore[import-not-found]
-import sync_world as world  # type: ignore[import-not-found]
+from integration.sync import store_view as view
+from integration.sync import sync_world as world
+from integration.sync.sync_kit import SyncWorld
+from integration.sync.sync_live import recording
 from sqlalchemy import Engine
-from sync_kit import SyncWorld  # type: ignore[import-not-found]
-from sync_live import recording  # type: ignore[import-not-found]
 
 from engine.crm.participations import attendance_of
 from zoom_emulator.core.seeds import InstanceSeed, RegistrantSeed, SessionSeed, WebinarSeed

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-import store_view as view  # type: ignore[import-not-found]
-import sync_world as world  # type: ignore[import-not-found]
+from integration.sync import store_view as view
+from integration.sync import sync_world as world
+from integration.sync.sync_kit import SyncWorld, prepare_store
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col
 from support.zoom import emulator_connection
-from sync_kit import SyncWorld, prepare_store  # type: ignore[import-not-found]
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
@@ -49,7 +49,7 @@ def snapshot(db_engine: Engine, webinar_id: str) -> dict[str, Any]:
 def recomputed(db_engine: Engine) -> dict[str, Any]:
     """Rollups recomputed from scratch from the stored participations."""
     with Session(db_engine) as session:
-        ids = list(session.scalars(sa.select(Contact.id)))
+        ids = list(session.scalars(sa.select(col(Contact.id))))
         recompute_rollups(session, [i for i in ids if i is not None])
         session.commit()
     return {email: view.rollups(contact) for email, contact in view.contacts(db_engine).items()}

@@ -16,12 +16,12 @@ from typing import Any
 
 import httpx
 import pytest
-import store_view as view  # type: ignore[import-not-found]
-import sync_world as world  # type: ignore[import-not-found]
+from integration.sync import store_view as view
+from integration.sync import sync_world as world
+from integration.sync.sync_kit import SyncWorld
+from integration.sync.sync_live import API_KEY, api_app, ended_webinar, requests_to_zoom
 from sqlalchemy import Engine
 from support.http import serve
-from sync_kit import SyncWorld  # type: ignore[import-not-found]
-from sync_live import API_KEY, api_app, ended_webinar, requests_to_zoom  # type: ignore[import-not-found]
 from temporalio.client import Client
 
 from zoom_emulator import EmulatorServer

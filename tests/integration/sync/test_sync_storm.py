@@ -14,10 +14,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import store_view as view  # type: ignore[import-not-found]
+from integration.sync import store_view as view
+from integration.sync.sync_kit import SyncWorld
+from integration.sync.sync_live import ended_webinar
 from sqlalchemy import Engine
-from sync_kit import SyncWorld  # type: ignore[import-not-found]
-from sync_live import ended_webinar  # type: ignore[import-not-found]
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
@@ -71,6 +71,7 @@ async def _until(client: Client, workflow_id: str, condition: Any) -> SyncProgre
     raise AssertionError(f"the run never reached the expected state; last progress: {progress}")
 
 
+# long: one storm while a run waits, then the refresh and the history it left, in order
 async def test_a_webhook_storm_while_waiting_is_one_refresh_and_a_bounded_history(
     sync_world: SyncWorld, db_engine: Engine
 ) -> None:

@@ -9,12 +9,12 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-import store_view as view  # type: ignore[import-not-found]
-import sync_world as world  # type: ignore[import-not-found]
+from integration.sync import store_view as view
+from integration.sync import sync_world as world
+from integration.sync.sync_kit import SyncWorld
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col
 from support.zoom import served_transcript, zoom_cues
-from sync_kit import SyncWorld  # type: ignore[import-not-found]
 
 from engine.crm.tables import Recording, Transcript, TranscriptCue
 from engine.crm.transcripts import search_cues
@@ -38,13 +38,13 @@ async def test_the_transcript_is_downloaded_once_stored_cue_by_cue_and_found(
     again = await sync_world.sync(world.W_ENDED)
 
     with Session(db_engine, expire_on_commit=False) as session:
-        [transcript] = session.scalars(sa.select(Transcript).where(Transcript.zoom_webinar_id == world.W_ENDED))
+        [transcript] = session.scalars(sa.select(Transcript).where(col(Transcript.zoom_webinar_id) == world.W_ENDED))
         file = session.get(Recording, transcript.recording_id)
         cues = list(
             session.scalars(
                 sa.select(TranscriptCue)
-                .where(TranscriptCue.transcript_id == transcript.id)
-                .order_by(TranscriptCue.sequence)  # type: ignore[arg-type]
+                .where(col(TranscriptCue.transcript_id) == transcript.id)
+                .order_by(col(TranscriptCue.sequence))
             )
         )
     assert file is not None and file.file_type == "TRANSCRIPT" and file.download_url
@@ -87,8 +87,8 @@ async def test_a_transcript_over_the_cap_is_recorded_not_downloaded(sync_world: 
     result = await sync_world.sync(W_HUGE)
 
     with Session(db_engine, expire_on_commit=False) as session:
-        [transcript] = session.scalars(sa.select(Transcript).where(Transcript.zoom_webinar_id == W_HUGE))
-        videos = list(session.scalars(sa.select(Recording).where(Recording.file_type == "MP4")))
+        [transcript] = session.scalars(sa.select(Transcript).where(col(Transcript.zoom_webinar_id) == W_HUGE))
+        videos = list(session.scalars(sa.select(Recording).where(col(Recording.file_type) == "MP4")))
         cue_rows = session.scalar(sa.select(sa.func.count()).select_from(TranscriptCue))
     assert (transcript.status, transcript.cue_count, transcript.byte_size) == ("too_large", 0, MAX_TRANSCRIPT_BYTES + 1)
     assert transcript.occurrence == uuid and cue_rows == 0

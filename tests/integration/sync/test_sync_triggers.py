@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import httpx
 import pytest
-import store_view as view  # type: ignore[import-not-found]
-import sync_world as world  # type: ignore[import-not-found]
+from integration.sync import store_view as view
+from integration.sync import sync_world as world
+from integration.sync.sync_kit import SyncWorld
 from sqlalchemy import Engine
 from support.http import serve
+from support.waiting import eventually
 from support.zoom import emulator_connection
-from sync_kit import SyncWorld  # type: ignore[import-not-found]
 from temporalio.client import Client
 
 from engine.api.app import create_app
@@ -92,12 +92,12 @@ async def test_a_signed_webinar_ended_webhook_syncs_the_webinar_with_no_manual_s
             "webinar.ended",
             {"id": world.W_ENDED, "uuid": world.INSTANCE, "topic": "Quarterly product update", "host_id": "host-1"},
         )
-        deadline = time.monotonic() + 60
-        while (
-            not view.audit(db_engine, world.W_ENDED) or view.audit(db_engine, world.W_ENDED)[0]["status"] == "running"
-        ):
-            assert time.monotonic() < deadline, "no audit entry within 60 s"
-            await asyncio.sleep(0.2)
+
+        def finished() -> bool:
+            entries = view.audit(db_engine, world.W_ENDED)
+            return bool(entries) and entries[0]["status"] != "running"
+
+        await eventually(finished, "a finished audit entry", within=60, every=0.2)
         deliveries = await sync_world.admin.webhook_deliveries()
 
     (entry,) = view.audit(db_engine, world.W_ENDED)
@@ -109,11 +109,11 @@ async def test_a_signed_webinar_ended_webhook_syncs_the_webinar_with_no_manual_s
 async def test_the_sync_command_follows_the_run_and_prints_the_audit_entry(
     sync_world: SyncWorld, sync_emulator: EmulatorServer, database_url: str, db_engine: Engine, temporal_client: Client
 ) -> None:
-    """``rollcall sync`` (engine.sync.cli.follow_sync) over real HTTP: 202, live progress, then the entry."""
+    """``rollcall sync`` (engine.cli.sync.follow_sync) over real HTTP: 202, live progress, then the entry."""
     from rich.console import Console
 
-    from engine.cli_enroll import ApiClient
-    from engine.sync.cli import follow_sync
+    from engine.cli.client import ApiClient
+    from engine.cli.sync import follow_sync
 
     settings = Settings(
         api_keys=[API_KEY],

@@ -18,14 +18,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import Engine
-from sqlmodel import Session
-from support.history import readable
-from support.zoom import emulator_connection
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle, WorkflowHistory
-from temporalio.exceptions import ApplicationError
-from temporalio.worker import Worker
-from zoom_world import (
+from integration.zoom.zoom_world import (
     ALT_HOST_EMAIL,
     FREE,
     HOST_EMAIL,
@@ -39,13 +32,22 @@ from zoom_world import (
     W_QUESTIONS,
     W_ZOOM_EVENT,
 )
+from sqlalchemy import Engine
+from sqlmodel import Session
+from support.history import readable
+from support.waiting import eventually
+from support.zoom import emulator_connection
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle, WorkflowHistory
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import Worker
 
-from activities.zoom_registration import WEBINAR_CACHE_TTL, ZoomRegistrationActivities, zoom_failure
+from activities.failures import FailureType, zoom_failure
+from activities.zoom_registration import WEBINAR_CACHE_TTL, ZoomRegistrationActivities
 from engine import failpoints
 from engine.crm.accounts import create_business_unit, create_zoom_connection
 from engine.crm.contacts import create_contact
 from engine.crm.tables import Contact, Participation, TimelineEvent, ZoomConnection, table_of
-from engine.dsl.models import RetryPolicy
+from engine.dsl.models import StepRetry
 from engine.dsl.outcomes import StepOutcomeCode
 from engine.enrollment.registration import HOST_CANNOT_REGISTER_MESSAGE, registration_refusal
 from engine.temporal import SearchAttribute
@@ -63,7 +65,6 @@ from engine.zoom import (
 from engine.zoom.models import NewRegistrant
 from engine.zoom.settings import ZoomSettings
 from workflows.add_to_webinar import (
-    COMPENSATED,
     AddContactToWebinarWorkflow,
     AddToWebinarInput,
     AddToWebinarResult,
@@ -80,7 +81,7 @@ PRIMARY = "account"
 SECOND = "europe"
 CONNECTOR_EMAIL = "connector@rollcall.example"
 #: Fast retries, enough attempts for five 503s in a row.
-FAST_RETRY = RetryPolicy.model_validate(
+FAST_RETRY = StepRetry.model_validate(
     {"max_attempts": 10, "initial_interval": "1s", "backoff": 1.0, "maximum_interval": "1s"}
 )
 
@@ -101,7 +102,7 @@ class Harness:
             return contact.id
 
     async def start(
-        self, contact_id: int, webinar_id: str | int, retry: RetryPolicy | None = None
+        self, contact_id: int, webinar_id: str | int, retry: StepRetry | None = None
     ) -> WorkflowHandle[Any, AddToWebinarResult]:
         text = str(webinar_id)
         return await self.client.start_workflow(
@@ -114,7 +115,7 @@ class Harness:
             execution_timeout=timedelta(seconds=80),
         )
 
-    async def run(self, contact_id: int, webinar_id: str | int, retry: RetryPolicy | None = None) -> AddToWebinarResult:
+    async def run(self, contact_id: int, webinar_id: str | int, retry: StepRetry | None = None) -> AddToWebinarResult:
         handle = await self.start(contact_id, webinar_id, retry)
         return await handle.result()
 
@@ -350,11 +351,11 @@ async def test_per_second_429s_are_retried(harness: Harness) -> None:
 def test_retry_after_drives_the_next_retry_delay() -> None:
     """Zoom's Retry-After becomes Temporal's next_retry_delay; 5xx follow the policy; 4xx are final."""
     limited = ZoomRateLimited("slow down", limit_type=RateLimitType.QPS, retry_after_seconds=7, http_status=429)
-    error = zoom_failure(limited, RetryPolicy())
+    error = zoom_failure(limited, jitter=StepRetry())
     assert (error.non_retryable, error.next_retry_delay) == (False, timedelta(seconds=7))
-    error = zoom_failure(ZoomServerError("boom", http_status=503), RetryPolicy())
+    error = zoom_failure(ZoomServerError("boom", http_status=503), jitter=StepRetry())
     assert (error.non_retryable, error.next_retry_delay) == (False, None)
-    assert zoom_failure(ZoomApiError("no", http_status=400), RetryPolicy()).non_retryable
+    assert zoom_failure(ZoomApiError("no", http_status=400), jitter=StepRetry()).non_retryable
 
 
 def test_zoom_answers_that_are_outcomes() -> None:
@@ -590,7 +591,7 @@ async def test_permanent_store_failure_after_zoom_accepted_cancels_the_registran
 
     cause = caught.value.cause
     assert isinstance(cause, ApplicationError)
-    assert cause.type == COMPENSATED
+    assert cause.type == FailureType.ZOOM_REGISTRATION_COMPENSATED
     assert cause.non_retryable
     assert "cancelled (compensated)" in cause.message
     result = result_from_failure(caught.value)
@@ -616,17 +617,16 @@ async def test_compensation_survives_a_cancel_request(harness: Harness) -> None:
     )
     contact_id = harness.contact("cancelme@customers.example")
     handle = await harness.start(contact_id, W_OPEN)
-    for _ in range(200):
-        if (await harness.admin.stats())["requests"].get("update_registrant_status"):
-            break
-        await asyncio.sleep(0.05)
-    else:
-        pytest.fail("the compensation never called Zoom")
+
+    async def compensating() -> object:
+        return (await harness.admin.stats())["requests"].get("update_registrant_status")
+
+    await eventually(compensating, "the compensation to call Zoom", within=10)
     await handle.cancel()
     with pytest.raises(WorkflowFailureError) as caught:
         await handle.result()
     assert isinstance(caught.value.cause, ApplicationError)
-    assert caught.value.cause.type == COMPENSATED
+    assert caught.value.cause.type == FailureType.ZOOM_REGISTRATION_COMPENSATED
     history = await handle.fetch_history()
     assert any(e.HasField("workflow_execution_cancel_requested_event_attributes") for e in history.events)
     [registrant] = await harness.registrants(W_OPEN, "cancelme@customers.example")
@@ -737,7 +737,10 @@ async def test_a_store_that_stays_unavailable_is_compensated(harness: Harness) -
     handle = await harness.start(contact_id, W_OPEN)
     with pytest.raises(WorkflowFailureError) as caught:
         await handle.result()
-    assert isinstance(caught.value.cause, ApplicationError) and caught.value.cause.type == COMPENSATED
+    assert (
+        isinstance(caught.value.cause, ApplicationError)
+        and caught.value.cause.type == FailureType.ZOOM_REGISTRATION_COMPENSATED
+    )
     result = result_from_failure(caught.value)
     assert result is not None
     assert "failed for 2 s" in result.details["store_error"]

@@ -5,27 +5,25 @@ worker finishes the run with exactly one registrant in Zoom and one participatio
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from integration.zoom.zoom_world import MAIN, W_OPEN
 from sqlalchemy import Engine
 from sqlmodel import Session
+from support.rollcall import RollcallProcess
 from support.zoom import emulator_connection
 from temporalio.client import Client
-from zoom_world import MAIN, W_OPEN
 
 from engine.crm.accounts import create_zoom_connection
 from engine.crm.contacts import create_contact
 from engine.crm.tables import Participation, table_of
-from engine.dsl.models import RetryPolicy
+from engine.dsl.models import StepRetry
 from engine.dsl.outcomes import StepOutcomeCode
 from engine.failpoints import ENV_VARIABLE as FAILPOINTS_VARIABLE
 from engine.temporal import TaskQueue
@@ -40,42 +38,6 @@ from zoom_emulator import EmulatorAdmin, EmulatorServer
 EMAIL = "crash@customers.example"
 
 
-class WorkerProcess:
-    """``python -m engine.cli worker`` with its output in a file (read when a test fails)."""
-
-    def __init__(self, env: dict[str, str], cwd: Path, log: Path) -> None:
-        self._log = log.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "engine.cli", "worker"],
-            env={**os.environ, **env},
-            cwd=cwd,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def wait_for_exit(self, timeout: float) -> int:
-        return self.process.wait(timeout=timeout)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
-
-
-@pytest.fixture
-def worker_processes() -> Iterator[list[WorkerProcess]]:
-    started: list[WorkerProcess] = []
-    yield started
-    for worker in started:
-        worker.stop()
-
-
 def _participations(engine: Engine, contact_id: int) -> int:
     with Session(engine) as session:
         query = sa.select(sa.func.count()).where(table_of(Participation).c.contact_id == contact_id)
@@ -83,6 +45,7 @@ def _participations(engine: Engine, contact_id: int) -> int:
 
 
 @pytest.mark.timeout(180)
+# long: a crash scenario in order: the killed worker, what Zoom and the store hold, the recovery
 async def test_worker_killed_after_zoom_accepted_recovers_with_one_registrant_and_one_participation(
     temporal_client: Client,
     database_url: str,
@@ -90,7 +53,7 @@ async def test_worker_killed_after_zoom_accepted_recovers_with_one_registrant_an
     emulator_server: EmulatorServer,
     admin: EmulatorAdmin,
     tmp_path: Path,
-    worker_processes: list[WorkerProcess],
+    worker_processes: list[RollcallProcess],
 ) -> None:
     with Session(db_engine) as session:
         create_zoom_connection(
@@ -117,11 +80,13 @@ async def test_worker_killed_after_zoom_accepted_recovers_with_one_registrant_an
 
     # The first worker dies (SIGKILL) inside the register activity, after Zoom's 201.
     worker_processes.append(
-        WorkerProcess({**env, FAILPOINTS_VARIABLE: "zoom_registration.after_add_registrant=kill"}, tmp_path, log)
+        RollcallProcess(
+            "worker", {**env, FAILPOINTS_VARIABLE: "zoom_registration.after_add_registrant=kill"}, cwd=tmp_path, log=log
+        )
     )
     handle = await temporal_client.start_workflow(
         AddContactToWebinarWorkflow.run,
-        AddToWebinarInput(contact_id=contact_id, webinar_id=str(W_OPEN), retry=RetryPolicy()),
+        AddToWebinarInput(contact_id=contact_id, webinar_id=str(W_OPEN), retry=StepRetry()),
         id=f"{add_to_webinar_workflow_id(str(W_OPEN), contact_id)}:{uuid.uuid4().hex[:8]}",
         task_queue=TaskQueue.MAIN,
         static_summary=add_to_webinar_summary(str(W_OPEN), contact_id),
@@ -140,7 +105,7 @@ async def test_worker_killed_after_zoom_accepted_recovers_with_one_registrant_an
     # A new worker (no failpoint) picks the run up: the activity times out, is retried, Zoom answers
     # the same email with the same registrant, and the store records it once.
     started = time.monotonic()
-    worker_processes.append(WorkerProcess(env, tmp_path, log))
+    worker_processes.append(RollcallProcess("worker", env, cwd=tmp_path, log=log))
     result = await handle.result()
     assert result.code == StepOutcomeCode.REGISTERED, log.read_text()
     assert result.registrant_id == registrants[0]["id"]

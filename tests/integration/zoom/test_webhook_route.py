@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -17,11 +16,12 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
+from integration.zoom.zoom_world import MAIN, W_OPEN
 from sqlalchemy import Engine
 from sqlmodel import Session
 from starlette.responses import Response
 from support.http import serve
-from zoom_world import MAIN, W_OPEN
+from support.waiting import eventually
 
 from engine.api.app import create_app
 from engine.config import Settings
@@ -101,14 +101,6 @@ async def admin(admin: EmulatorAdmin) -> EmulatorAdmin:
 async def http() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(timeout=10) as client:
         yield client
-
-
-async def eventually(predicate: Callable[[], object], what: str) -> None:
-    # The servers run on their own threads and loops: poll.
-    deadline = time.monotonic() + 10
-    while not predicate():
-        assert time.monotonic() < deadline, f"not within 10 s: {what}"
-        await asyncio.sleep(0.05)
 
 
 def event_body(event: str = "webinar.started", **object_fields: Any) -> bytes:

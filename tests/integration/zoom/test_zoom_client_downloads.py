@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse, StreamingResponse
+from integration.zoom.zoom_world import MAIN, NOW
 from support.http import serve
 from support.zoom import emulator_connection
-from zoom_world import MAIN, NOW
 
 from engine.zoom import ZoomClient
 from engine.zoom.errors import ZoomDownloadNotAllowed, ZoomDownloadTooLarge, ZoomNoRecording

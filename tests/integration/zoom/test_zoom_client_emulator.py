@@ -8,8 +8,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from support.zoom import emulator_connection
-from zoom_world import (
+from integration.zoom.zoom_world import (
     ALT_HOST_EMAIL,
     FREE,
     HOST_EMAIL,
@@ -28,6 +27,7 @@ from zoom_world import (
     W_ZOOM_EVENT,
     raw_token,
 )
+from support.zoom import emulator_connection
 
 from engine.zoom import (
     NewRegistrant,

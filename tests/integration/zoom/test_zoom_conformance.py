@@ -16,10 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from openapi_core import Config, OpenAPI
-from openapi_core.testing import MockRequest, MockResponse
-from support.zoom import emulator_connection
-from zoom_world import (
+from integration.zoom.zoom_world import (
     HOST_EMAIL,
     MAIN,
     OPENAPI_SUBSET,
@@ -33,6 +30,9 @@ from zoom_world import (
     W_QUESTIONS,
     raw_token,
 )
+from openapi_core import Config, OpenAPI
+from openapi_core.testing import MockRequest, MockResponse
+from support.zoom import emulator_connection
 
 from engine.zoom import (
     NewRegistrant,
@@ -108,6 +108,7 @@ async def _expect_error(call: Awaitable[Any]) -> None:
         await call
 
 
+# long: every operation of the OpenAPI subset exercised once, checked against its schema
 async def test_emulator_answers_and_client_requests_match_the_openapi_subset(
     openapi: OpenAPI,
     recorded: tuple[ZoomClient, httpx.AsyncClient, Recorder],

@@ -8,14 +8,14 @@ API and moves the clock, so what happens in between is exactly what the schedule
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
-from zoom_world import FREE, MAIN, NOW, W_FREE, W_OPEN, W_QUESTIONS, raw_token
+from integration.zoom.zoom_world import FREE, MAIN, NOW, W_FREE, W_OPEN, W_QUESTIONS, raw_token
 
 from zoom_emulator import EmulatorAdmin, EmulatorServer, Panelist, Scenario, ScriptedAttendee
 from zoom_emulator.core.seeds import GenerateRegistrants, RegistrantSeed, WebinarSeed
@@ -40,7 +40,7 @@ class Bearer(httpx.Auth):
             self.token = await raw_token(self.server, client)
         return self.token
 
-    async def async_auth_flow(self, request: httpx.Request) -> AsyncIterator[httpx.Request]:
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
         request.headers["Authorization"] = f"Bearer {self.token or await self.fresh()}"
         response = yield request
         if response.status_code == 401:

@@ -9,9 +9,7 @@ field presence and types, not Rollcall's parser.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -22,9 +20,10 @@ import httpx
 import jsonschema
 import pytest
 from fastapi import FastAPI, Request
+from integration.zoom.zoom_world import MAIN, NOW, W_MANUAL, W_OPEN, raw_token
 from starlette.responses import JSONResponse, Response
 from support.http import serve
-from zoom_world import MAIN, NOW, W_MANUAL, W_OPEN, raw_token
+from support.waiting import eventually
 
 from engine.zoom.webhooks import url_validation_response, verify_request
 from zoom_emulator import EmulatorAdmin, EmulatorServer, Panelist, Scenario, ScriptedAttendee
@@ -83,13 +82,6 @@ def _schema(event: str) -> dict[str, Any]:
     return schema
 
 
-async def _eventually(predicate: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + 60
-    while not predicate():
-        assert time.monotonic() < deadline, f"not within 60 s: {what}"
-        await asyncio.sleep(0.05)
-
-
 def _scenario() -> Scenario:
     return Scenario(
         attendance=0.7,
@@ -133,8 +125,8 @@ async def _run_world(admin: EmulatorAdmin, http: httpx.AsyncClient, server: Emul
     for webinar_id, action, email in ((W_MANUAL, "approve", "manual.one@customers.example"),
                                       (W_MANUAL, "deny", "manual.two@customers.example"),
                                       (W_OPEN, "cancel", "new.one@customers.example")):  # fmt: skip
-        body = {"action": action, "registrants": [{"email": email}]}
-        answer = await http.put(f"{base}/webinars/{webinar_id}/registrants/status", json=body, headers=headers)
+        change = {"action": action, "registrants": [{"email": email}]}
+        answer = await http.put(f"{base}/webinars/{webinar_id}/registrants/status", json=change, headers=headers)
         assert answer.status_code == 204
     await admin.set_clock(NOW, frozen=False, speed=SPEED)
 
@@ -145,7 +137,9 @@ async def test_every_webhook_the_emulator_emits_matches_zoom_s_documented_shape(
     receiver, hook = captured
     async with httpx.AsyncClient(timeout=10) as http:
         await _run_world(admin, http, emulator_server, hook)
-        await _eventually(lambda: len(receiver.ours("recording.transcript_completed")) == 3, "three transcripts")
+        await eventually(
+            lambda: len(receiver.ours("recording.transcript_completed")) == 3, "three transcripts", within=60
+        )
     await admin.set_clock_speed(1.0, frozen=True)
 
     kinds = {body["event"] for body, _ in receiver.requests}
@@ -170,7 +164,9 @@ async def test_a_run_tells_a_coherent_story_per_instance(
     receiver, hook = captured
     async with httpx.AsyncClient(timeout=10) as http:
         await _run_world(admin, http, emulator_server, hook)
-        await _eventually(lambda: len(receiver.ours("recording.transcript_completed")) == 3, "three transcripts")
+        await eventually(
+            lambda: len(receiver.ours("recording.transcript_completed")) == 3, "three transcripts", within=60
+        )
     await admin.set_clock_speed(1.0, frozen=True)
 
     order = ["webinar.started", "webinar.participant_joined", "webinar.ended", "recording.completed",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from integration.zoom.zoom_world import MAIN, W_OPEN
 from support.zoom import emulator_connection
-from zoom_world import MAIN, W_OPEN
 
 from engine.zoom import ZoomClient, ZoomServerError, ZoomTimeout, ZoomTransportError
 from zoom_emulator import EmulatorAdmin, EmulatorServer, FaultKind, FaultRule

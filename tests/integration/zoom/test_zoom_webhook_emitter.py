@@ -6,7 +6,6 @@ clock agrees with Zoom's: the header and ``event_ts`` both follow the emulator c
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,8 +14,9 @@ from dataclasses import dataclass, field
 import pytest
 import uvicorn
 from fastapi import FastAPI, Request
+from integration.zoom.zoom_world import MAIN, W_OPEN
 from starlette.responses import JSONResponse, Response
-from zoom_world import MAIN, W_OPEN
+from support.waiting import eventually
 
 from engine.zoom import NewRegistrant, ZoomClient
 from engine.zoom.webhooks import WebhookVerificationError, url_validation_response, verify_request
@@ -83,15 +83,6 @@ def hook_url(receiver: Receiver) -> str:
     return f"http://127.0.0.1:{receiver.port}/hook"
 
 
-async def _eventually(predicate: Callable[[], object]) -> None:
-    # The receiver runs on its own thread and loop: poll instead of awaiting an event.
-    for _ in range(150):
-        if predicate():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not met within 3 s")
-
-
 async def test_subscription_passes_the_url_validation_handshake(admin: EmulatorAdmin, hook_url: str) -> None:
     subscription = await admin.subscribe_webhooks(MAIN, hook_url, SECRET)
     assert (subscription["validated"], subscription["validation_error"]) == (True, "")
@@ -108,7 +99,7 @@ async def test_api_registration_emits_a_signed_registration_created(
 ) -> None:
     await admin.subscribe_webhooks(MAIN, hook_url, SECRET)
     await zoom.add_registrant(W_OPEN, NewRegistrant(email="hooked@customers.example", first_name="H"))
-    await _eventually(lambda: receiver.received)
+    await eventually(lambda: receiver.received, "a delivery", within=3, every=0.02)
     assert [event for event, _ in receiver.received] == ["webinar.registration_created"]
 
 
@@ -120,7 +111,7 @@ async def test_failed_delivery_is_redelivered_with_the_same_dedup_key(
     await admin.set_webhook_retry_schedule([0.05, 0.05, 0.05])
     receiver.fail_next = 2
     await admin.emit_webhook(MAIN, "webinar.started", {"id": str(W_OPEN), "uuid": "abc==", "topic": "T"})
-    await _eventually(lambda: receiver.received)
+    await eventually(lambda: receiver.received, "a delivery", within=3, every=0.02)
     deliveries = await admin.webhook_deliveries()
     assert [(d["attempt"], d["status_code"]) for d in deliveries] == [(1, 500), (2, 500), (3, 200)]
     assert [event for event, _ in receiver.received] == ["webinar.started"]
@@ -137,7 +128,7 @@ async def test_distinct_events_have_distinct_dedup_keys(
     obj = {"id": W_OPEN, "registrant": {"id": "r1", "email": "a@customers.example"}}
     await admin.emit_webhook(MAIN, "webinar.registration_approved", obj)
     await admin.emit_webhook(MAIN, "webinar.registration_denied", obj)
-    await _eventually(lambda: len(receiver.received) == 2)
+    await eventually(lambda: len(receiver.received) == 2, "two deliveries", within=3, every=0.02)
     assert sorted(event for event, _ in receiver.received) == [
         "webinar.registration_approved",
         "webinar.registration_denied",

@@ -37,8 +37,8 @@ from engine.dsl.models import (
     EventTrigger,
     GotoOnError,
     OutcomeCondition,
-    RetryPolicy,
     SetPropertyStep,
+    StepRetry,
     WebhookStep,
     Weekday,
 )
@@ -166,7 +166,7 @@ def _field_names(model: type[pydantic.BaseModel]) -> set[str]:
         Definition,
         EnrollmentRules,
         EventTrigger,
-        RetryPolicy,
+        StepRetry,
         GotoOnError,
         AddContactToZoomWebinarStep,
         DelayStep,

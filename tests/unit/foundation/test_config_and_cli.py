@@ -18,7 +18,7 @@ from engine.logging import configure_logging
 def test_api_keys_come_from_a_comma_separated_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ROLLCALL_API_KEYS", "alpha, beta,")
     monkeypatch.setenv("ROLLCALL_ADMIN_API_KEYS", "root")
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     assert [key.get_secret_value() for key in settings.api_keys] == ["alpha", "beta"]
     assert [key.get_secret_value() for key in settings.admin_api_keys] == ["root"]
     assert "alpha" not in repr(settings) and "root" not in repr(settings)
@@ -27,7 +27,7 @@ def test_api_keys_come_from_a_comma_separated_variable(monkeypatch: pytest.Monke
 def test_defaults_are_the_embedded_stack(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("ROLLCALL_TEMPORAL_ADDRESS", "ROLLCALL_DATABASE_URL"):
         monkeypatch.delenv(name, raising=False)
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     assert settings.embedded_temporal
     assert settings.temporal_target == "127.0.0.1:7233"
     assert settings.database_url == "sqlite:///.rollcall/rollcall.db"

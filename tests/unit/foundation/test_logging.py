@@ -172,7 +172,7 @@ def test_configured_secret_values(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     monkeypatch.setenv("ROLLCALL_TEMPORAL_TLS_KEY_PATH", str(key_path))
     monkeypatch.setenv("ROLLCALL_DATABASE_URL", "postgresql+psycopg://u:db-password-1@h/d")
     monkeypatch.setenv("ROLLCALL_SECRETS_FILE", str(secrets_file))
-    values = set(configured_secret_values(Settings(_env_file=None)))  # type: ignore[call-arg]
+    values = set(configured_secret_values(Settings(_env_file=None)))
     expected = {"operator-key-1", "plain-key-2", "env-value-1", "temporal-key-1", "db-password-1", "file-value-1"}
     assert expected <= values
     assert str(key_path) not in values
@@ -184,8 +184,8 @@ def test_a_malformed_secrets_file_is_one_error_without_its_values(tmp_path: Path
     bad = tmp_path / "secrets.yaml"
     bad.write_text('GOOD: fine\nBAD: "canary-in-bad-file\n  - [unclosed: canary-in-bad-file\n')
     with pytest.raises(ConfigurationError) as raised:
-        configured_secret_values(Settings(_env_file=None, secrets_file=bad))  # type: ignore[call-arg]
+        configured_secret_values(Settings(_env_file=None, secrets_file=bad))
     assert raised.value.message == f"ROLLCALL_SECRETS_FILE: {bad} is not valid YAML (line 4, column 1)"
     bad.write_bytes(b"NAME: \xff\xfe canary\n")
     with pytest.raises(ConfigurationError, match="is not UTF-8 text"):
-        configured_secret_values(Settings(_env_file=None, secrets_file=bad))  # type: ignore[call-arg]
+        configured_secret_values(Settings(_env_file=None, secrets_file=bad))

@@ -80,7 +80,7 @@ async def test_metrics_need_a_viewer_key_unless_public(public: bool) -> None:
     """Least privilege: a viewer key reads /metrics; ROLLCALL_METRICS_PUBLIC=true opens it to a
     scraper without a key. The text parses as Prometheus' format and counts API requests by route."""
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         database_url="sqlite://",
         definitions_dir=None,
         api_keys=["scraper:viewer:viewer-key"],

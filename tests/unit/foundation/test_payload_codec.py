@@ -88,7 +88,7 @@ def test_keys_come_from_the_variable_then_the_file(tmp_path: Path) -> None:
     write_key_file(path, [second])
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert read_key_file(path) == [second]
-    settings = Settings(payload_keys=first.entry(), payload_keys_file=path)  # type: ignore[arg-type]
+    settings = Settings(payload_keys=first.entry(), payload_keys_file=path)
     assert [key.id for key in configured_keys(settings)] == ["new", "old"]
     urlsafe = f"u:{base64.urlsafe_b64encode(first.key).decode().rstrip('=')}"
     assert parse_keys([urlsafe], "X")[0].key == first.key

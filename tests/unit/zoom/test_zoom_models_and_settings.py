@@ -16,8 +16,8 @@ from engine.zoom.models import (
     RegistrationQuestions,
     Webinar,
 )
-from engine.zoom.ratelimit import PER_SECOND_LIMITS, RateLabel, TokenBucket
-from engine.zoom.settings import ZoomConfigError, ZoomConnectionConfig, ZoomPlan, ZoomSettings
+from engine.zoom.ratelimit import PER_SECOND_LIMITS, AccountRateLimiter, RateLabel, TokenBucket, per_second_limits
+from engine.zoom.settings import ZoomConfigError, ZoomConnectionConfig, ZoomPlan, ZoomSettings, load_zoom_connections
 from engine.zoom.uuids import encode_path_id
 
 
@@ -96,6 +96,51 @@ def test_plan_table_matches_the_spec() -> None:
     assert PER_SECOND_LIMITS[ZoomPlan.FREE][RateLabel.HEAVY] == 1
     assert PER_SECOND_LIMITS[ZoomPlan.PRO][RateLabel.MEDIUM] == 20
     assert PER_SECOND_LIMITS[ZoomPlan.BUSINESS][RateLabel.LIGHT] == 80
+    # Resource-intensive is counted per minute: 10 (Free, Pro) or 20 (Business+).
+    assert PER_SECOND_LIMITS[ZoomPlan.PRO][RateLabel.RESOURCE_INTENSIVE] * 60 == pytest.approx(10)
+    assert PER_SECOND_LIMITS[ZoomPlan.BUSINESS][RateLabel.RESOURCE_INTENSIVE] * 60 == pytest.approx(20)
+
+
+@pytest.mark.parametrize(
+    ("header", "label"),
+    [("Light", RateLabel.LIGHT), ("heavy", RateLabel.HEAVY), (" Resource-intensive", RateLabel.RESOURCE_INTENSIVE)],
+)
+def test_the_429s_category_header_names_a_rate_label(header: str, label: RateLabel) -> None:
+    assert RateLabel.from_header(header) is label
+
+
+@pytest.mark.parametrize("header", [None, "", "Extreme"])
+def test_an_unknown_category_names_none(header: str | None) -> None:
+    assert RateLabel.from_header(header) is None
+
+
+def test_a_connection_s_rate_limits_replace_its_plan_s_where_given() -> None:
+    entry = {"name": "main", "account_id": "A", "client_id": "C", "client_secret": "s", "plan": "pro"}
+    connection = ZoomConnectionConfig.model_validate({**entry, "rate_limits": {"light": 12, "heavy": 2.5}})
+    limits = per_second_limits(connection.plan, connection.rate_limits)
+    assert limits == {**PER_SECOND_LIMITS[ZoomPlan.PRO], RateLabel.LIGHT: 12, RateLabel.HEAVY: 2.5}
+    assert per_second_limits(ZoomPlan.PRO, None) == PER_SECOND_LIMITS[ZoomPlan.PRO]
+
+
+@pytest.mark.parametrize("rate_limits", [{"light": 0}, {"light": -1}, {"light": "inf"}, {"Light": 5}, {"extreme": 5}])
+def test_impossible_rate_limits_are_refused_without_echoing_the_configuration(
+    monkeypatch: pytest.MonkeyPatch, rate_limits: dict[str, object]
+) -> None:
+    entry = {"name": "main", "account_id": "A", "client_id": "C", "client_secret": "s3cr3t", "rate_limits": rate_limits}
+    monkeypatch.setenv("ROLLCALL_ZOOM_CONNECTIONS", json.dumps([entry]))
+    with pytest.raises(ZoomConfigError) as refused:
+        load_zoom_connections()
+    assert "rate_limits" in str(refused.value) and "s3cr3t" not in str(refused.value)
+
+
+async def test_a_backoff_holds_the_category_back_and_not_the_others() -> None:
+    limiter = AccountRateLimiter(ZoomPlan.BUSINESS)
+    await limiter.back_off(RateLabel.LIGHT, 0.5)
+    started = time.monotonic()
+    await limiter.acquire(RateLabel.MEDIUM)
+    assert time.monotonic() - started < 0.2
+    await limiter.acquire(RateLabel.LIGHT)
+    assert time.monotonic() - started >= 0.45
 
 
 def test_connections_come_from_a_yaml_secrets_file(tmp_path: Path) -> None:

@@ -31,6 +31,7 @@ def _fk(table: str, column: str, target: str, ondelete: str | None = None) -> sa
     return sa.ForeignKeyConstraint([column], [f"{target}.id"], name=f"fk_{table}_{column}_{target}", ondelete=ondelete)
 
 
+# long: a migration is the schema of its revision, one table after another, and never changes once released
 def upgrade() -> None:
     op.create_table(
         "account_users",

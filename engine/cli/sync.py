@@ -12,19 +12,20 @@ Exit status: 0 the sync succeeded, was partial or was skipped on purpose (its en
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from engine.cli_enroll import ApiClient
+from engine.cli.client import ApiClient, ApiKeyOption, ApiUrlOption, api_client
+from engine.cli.config import load_settings
+from engine.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_STILL_RUNNING, UsageProblem, command
+from engine.dsl.webinar_ids import InvalidWebinarId, normalise_webinar_id
 
 #: Final statuses that are not an error: a skipped webinar was skipped on purpose (its entry says why).
 _OK = {"succeeded", "partial", "skipped"}
-EXIT_FAILED = 1
-#: ``--timeout`` reached: the command stops waiting, the sync does not stop.
-EXIT_STILL_RUNNING = 3
 
 
 def follow_sync(
@@ -47,7 +48,7 @@ def follow_sync(
         )
         if not wait:
             out.print(_how_to_follow(webinar_id, started["workflow_id"], "the sync runs in the background."))
-            return 0
+            return EXIT_OK
     state = _watch(client, webinar_id, out, poll=poll, timeout=timeout)
     if state["status"] == "running":
         waited = f"{timeout:g} s" if timeout is not None else "a while"
@@ -61,7 +62,7 @@ def follow_sync(
         out.print(f"[red]the run ended ({state['status']}) without an audit entry[/red]")
         return EXIT_FAILED
     out.print(audit_table(entry))
-    return 0 if entry["status"] in _OK else EXIT_FAILED
+    return EXIT_OK if entry["status"] in _OK else EXIT_FAILED
 
 
 def _how_to_follow(webinar_id: str, workflow_id: str, lead: str) -> str:
@@ -121,3 +122,31 @@ def audit_table(entry: dict[str, Any]) -> Table:
         more = f" (+{len(items) - 5} more)" if len(items) > 5 else ""
         table.add_row(f"[yellow]{warning['code']}[/yellow]", warning["message"] + (f": {shown}{more}" if shown else ""))
     return table
+
+
+@command
+def sync(
+    webinar_id: Annotated[str, typer.Argument(help="The Zoom webinar id (digits).")],
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Start the sync, print its workflow id and how to follow it, exit.")
+    ] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Follow the webinar's current (or last) sync without starting one.")
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=1, help="Stop waiting after SECONDS (the sync goes on; exit 3).")
+    ] = 3600,
+    api_url: ApiUrlOption = None,
+    api_key: ApiKeyOption = None,
+) -> int:
+    """Sync one webinar now: follow the run live (registrants and attendees against Zoom's totals,
+    what it waits for), then print its audit entry. Exit 0 when it succeeded, was partial or skipped
+    on purpose; 1 when it failed; 3 when --timeout passed first (the sync goes on)."""
+    try:
+        digits = normalise_webinar_id(webinar_id)
+    except InvalidWebinarId as exc:
+        raise UsageProblem(str(exc)) from None
+    if no_wait and follow:
+        raise UsageProblem("--no-wait and --follow exclude each other")
+    with api_client(api_url, api_key, load_settings()) as client:
+        return follow_sync(client, digits, Console(), timeout=timeout, wait=not no_wait, start=not follow)

@@ -1,0 +1,33 @@
+"""The store, for the commands that work on it directly (``contacts``, ``settings``, ``audit``, ``db``).
+
+They need neither the API nor Temporal running. The CLI is an operator's tool: it acts as an
+admin (it may turn global sync on, R-SET-1). What the store refuses is one line with its code and
+status 2 (``engine.cli.errors``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from pydantic import ValidationError
+from sqlmodel import Session
+
+from engine.cli.config import load_settings
+from engine.crm.db import create_db_engine
+
+
+@contextmanager
+def store_session() -> Iterator[Session]:
+    """A session on the configured store (``ROLLCALL_DATABASE_URL``)."""
+    engine = create_db_engine(load_settings().database_url)
+    try:
+        with Session(engine) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+def describe_invalid(exc: ValidationError) -> str:
+    """Pydantic's errors on one line: ``where: what; …``."""
+    return "; ".join(f"{'.'.join(str(p) for p in error['loc']) or 'value'}: {error['msg']}" for error in exc.errors())
