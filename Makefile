@@ -15,8 +15,12 @@ $(STAMP): pyproject.toml
 up: $(STAMP)
 	$(BIN)/rollcall up
 
+# The suite on TEST_WORKERS pytest-xdist workers: most tests wait on Temporal, HTTP or a child
+# process rather than on the CPU (tests/support/parallel.py says what runs where).
+TEST_WORKERS ?= 3
+
 test: lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -487,24 +487,37 @@ async def check_outcome(emulator_url: str, count: int, hooks: list[str], parked:
 EAGER_ACTIVITIES = ["--dynamic-config-value", "system.enableActivityEagerExecution=true"]
 
 
+async def start_dev_server(workdir: Path, eager: bool) -> WorkflowEnvironment:
+    """The Temporal dev server, its history in ``workdir`` with the WAL pragmas."""
+    return await WorkflowEnvironment.start_local(
+        dev_server_existing_path=installed_binary("temporal"),
+        dev_server_database_filename=str(workdir / "temporal.db"),
+        dev_server_extra_args=[
+            *("--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=off"),
+            *(EAGER_ACTIVITIES if eager else ()),
+        ],
+        dev_server_log_level="error",
+        search_attributes=SearchAttribute.ALL,
+        data_converter=DATA_CONVERTER,
+        ui=False,
+    )
+
+
+def write_secrets(workdir: Path, hooks_url: str) -> Path:
+    secrets_file = workdir / "secrets.yaml"
+    secrets_file.write_text(
+        f"MARKETING_HOOK_TOKEN: bench\nOPS_ALERTS_URL: {hooks_url}/ops\nMARKETING_HOOKS_URL: {hooks_url}/marketing\n"
+    )
+    return secrets_file
+
+
 async def main(options: argparse.Namespace) -> None:
     count, concurrency, full, deadline = options.contacts, options.concurrency, options.full, options.deadline
     park = not full
     with tempfile.TemporaryDirectory(prefix="rollcall-bench-") as tmp, webhook_receiver() as (hooks_url, hooks):
         workdir = Path(tmp)
         children: list[Child] = []
-        env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=installed_binary("temporal"),
-            dev_server_database_filename=str(workdir / "temporal.db"),
-            dev_server_extra_args=[
-                *("--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=off"),
-                *(EAGER_ACTIVITIES if options.eager else ()),
-            ],
-            dev_server_log_level="error",
-            search_attributes=SearchAttribute.ALL,
-            data_converter=DATA_CONVERTER,
-            ui=False,
-        )
+        env = await start_dev_server(workdir, options.eager)
         try:
             emulator, emulator_url, connection = await start_emulator(workdir)
             children.append(emulator)
@@ -513,11 +526,7 @@ async def main(options: argparse.Namespace) -> None:
             database_url = f"sqlite:///{workdir / 'rollcall.db'}"
             engine = setup_store(database_url)
             save_definitions(engine, hooks_url, "1h" if park else "1s")
-            secrets_file = workdir / "secrets.yaml"
-            secrets_file.write_text(
-                f"MARKETING_HOOK_TOKEN: bench\nOPS_ALERTS_URL: {hooks_url}/ops\n"
-                f"MARKETING_HOOKS_URL: {hooks_url}/marketing\n"
-            )
+            secrets_file = write_secrets(workdir, hooks_url)
 
             # One worker process, as `rollcall worker` runs it.
             environment = worker_environment(env.client, database_url, secrets_file, connection, hooks_url)

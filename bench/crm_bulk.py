@@ -118,70 +118,83 @@ def row_by_row(engine: Engine, work: Workload) -> None:
     with Session(engine) as session:
         events = _events(session)
         session.commit()
-        event_minutes = {events[w]: 60 for w in events}
-        contact_ids: dict[int, int] = {}
-        for i in range(work.contacts):
-            contact = session.exec(select(Contact).where(Contact.email == work.email(i))).first()
-            if contact is None:
-                contact = Contact(email=work.email(i), first_name=f"First{i}", last_name=f"Last{i}")
-                session.add(contact)
-                session.flush()
-            assert contact.id is not None
-            contact_ids[i] = contact.id
-            event_id = events[work.webinar(i)]
-            participation = session.exec(
-                select(Participation).where(
-                    Participation.marketing_event_id == event_id, Participation.contact_id == contact.id
-                )
-            ).first()
-            if participation is None:
-                participation = Participation(
-                    marketing_event_id=event_id, contact_id=contact.id, state=ParticipationState.REGISTERED
-                )
-            participation.registered_at = T0 - timedelta(days=1)
-            participation.join_link = f"https://zoom.us/w/{work.webinar(i)}?tk={i}"
-            session.add(participation)
-            session.flush()
-        for i, join, leave in work.session_times():
-            event_id = events[work.webinar(i)]
-            found = session.exec(
-                select(AttendanceSession).where(
-                    AttendanceSession.marketing_event_id == event_id,
-                    AttendanceSession.contact_id == contact_ids[i],
-                    AttendanceSession.join_time == join,
-                )
-            ).first()
-            if found is None:
-                found = AttendanceSession(marketing_event_id=event_id, contact_id=contact_ids[i], join_time=join)
-            found.leave_time = leave
-            found.seconds = int((leave - join).total_seconds())
-            session.add(found)
-            participation = session.exec(
-                select(Participation).where(
-                    Participation.marketing_event_id == event_id, Participation.contact_id == contact_ids[i]
-                )
-            ).one()
-            participation.attended = True
-            participation.state = ParticipationState.ATTENDED
-            participation.attendance_seconds += found.seconds
-            participation.attendance_percent = min(
-                100.0, participation.attendance_seconds / (event_minutes[event_id] * 60) * 100
-            )
-            session.add(participation)
-            session.flush()
-        for i in range(work.contacts):
-            contact = session.get(Contact, contact_ids[i])
-            assert contact is not None
-            rows = session.exec(select(Participation).where(Participation.contact_id == contact_ids[i])).all()
-            attended = [p.attendance_percent or 0.0 for p in rows if p.attended]
-            contact.zoom_webinar_registration_count = sum(1 for p in rows if p.registered_at)
-            contact.zoom_webinar_attendance_count = len(attended)
-            contact.zoom_webinar_attendance_average_duration = sum(attended) / len(attended) if attended else None
-            contact.zoom_webinar_joinlink = max(
-                (p for p in rows if p.registered_at), key=lambda p: p.registered_at or T0
-            ).join_link
-            session.add(contact)
+        contact_ids = _contacts_row_by_row(session, work, events)
+        _sessions_row_by_row(session, work, events, contact_ids)
+        _rollups_row_by_row(session, work, contact_ids)
         session.commit()
+
+
+def _contacts_row_by_row(session: Session, work: Workload, events: dict[str, int]) -> dict[int, int]:
+    contact_ids: dict[int, int] = {}
+    for i in range(work.contacts):
+        contact = session.exec(select(Contact).where(Contact.email == work.email(i))).first()
+        if contact is None:
+            contact = Contact(email=work.email(i), first_name=f"First{i}", last_name=f"Last{i}")
+            session.add(contact)
+            session.flush()
+        assert contact.id is not None
+        contact_ids[i] = contact.id
+        event_id = events[work.webinar(i)]
+        participation = session.exec(
+            select(Participation).where(
+                Participation.marketing_event_id == event_id, Participation.contact_id == contact.id
+            )
+        ).first()
+        if participation is None:
+            participation = Participation(
+                marketing_event_id=event_id, contact_id=contact.id, state=ParticipationState.REGISTERED
+            )
+        participation.registered_at = T0 - timedelta(days=1)
+        participation.join_link = f"https://zoom.us/w/{work.webinar(i)}?tk={i}"
+        session.add(participation)
+        session.flush()
+    return contact_ids
+
+
+def _sessions_row_by_row(session: Session, work: Workload, events: dict[str, int], contact_ids: dict[int, int]) -> None:
+    event_minutes = {events[w]: 60 for w in events}
+    for i, join, leave in work.session_times():
+        event_id = events[work.webinar(i)]
+        found = session.exec(
+            select(AttendanceSession).where(
+                AttendanceSession.marketing_event_id == event_id,
+                AttendanceSession.contact_id == contact_ids[i],
+                AttendanceSession.join_time == join,
+            )
+        ).first()
+        if found is None:
+            found = AttendanceSession(marketing_event_id=event_id, contact_id=contact_ids[i], join_time=join)
+        found.leave_time = leave
+        found.seconds = int((leave - join).total_seconds())
+        session.add(found)
+        participation = session.exec(
+            select(Participation).where(
+                Participation.marketing_event_id == event_id, Participation.contact_id == contact_ids[i]
+            )
+        ).one()
+        participation.attended = True
+        participation.state = ParticipationState.ATTENDED
+        participation.attendance_seconds += found.seconds
+        participation.attendance_percent = min(
+            100.0, participation.attendance_seconds / (event_minutes[event_id] * 60) * 100
+        )
+        session.add(participation)
+        session.flush()
+
+
+def _rollups_row_by_row(session: Session, work: Workload, contact_ids: dict[int, int]) -> None:
+    for i in range(work.contacts):
+        contact = session.get(Contact, contact_ids[i])
+        assert contact is not None
+        rows = session.exec(select(Participation).where(Participation.contact_id == contact_ids[i])).all()
+        attended = [p.attendance_percent or 0.0 for p in rows if p.attended]
+        contact.zoom_webinar_registration_count = sum(1 for p in rows if p.registered_at)
+        contact.zoom_webinar_attendance_count = len(attended)
+        contact.zoom_webinar_attendance_average_duration = sum(attended) / len(attended) if attended else None
+        contact.zoom_webinar_joinlink = max(
+            (p for p in rows if p.registered_at), key=lambda p: p.registered_at or T0
+        ).join_link
+        session.add(contact)
 
 
 def _timed(run: Callable[[Engine, Workload], None], engine: Engine, work: Workload) -> float:

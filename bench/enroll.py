@@ -430,7 +430,7 @@ async def measure(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
     }
 
 
-def main() -> None:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--concurrency", type=int, default=16, help="clients at once in (a) and (b)")
     # Five rounds of 300: a phase lasts ~1.5 s, and the ratio of three rounds of 200 swung ±0.07.
@@ -442,8 +442,11 @@ def main() -> None:
         "--client", choices=("raw", "httpx"), default="raw", help="HTTP client of (a); see RawConnection"
     )
     parser.add_argument("--enrollment-concurrency", type=int, default=32, help="ROLLCALL_ENROLLMENT_CONCURRENCY")
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+def main() -> None:
+    args = _arguments()
     console = Console(width=max(100, Console().width))
     console.print(f"{os.cpu_count()} CPUs, load average (1 / 5 min) at start: {load()}")
     with tempfile.TemporaryDirectory(prefix="rollcall-bench-enroll-") as tmp:
@@ -452,46 +455,11 @@ def main() -> None:
             figures = asyncio.run(measure(args, stack))
         finally:
             stack.supervisor.stop_all()
-
     ratio = figures["api_rate"] / figures["bare_rate"]
-    table = Table(title="bench/enroll.py", title_justify="left")
-    for column in ("measure", "value", "target"):
-        table.add_column(column, justify="right" if column != "measure" else "left")
-    table.add_row(
-        f"(a) API enrollments/s ({args.concurrency} clients, {figures['total']})", f"{figures['api_rate']:.1f}", ""
-    )
-    table.add_row(f"(b) bare start_workflow/s ({args.concurrency} clients)", f"{figures['bare_rate']:.1f}", "")
-    table.add_row("(a) / (b)", f"{ratio:.2f}", f"≥ {TARGET_RATIO} {'✓' if ratio >= TARGET_RATIO else '✗'}")
     counts = figures["bulk_counts"]
     bulk_ok = counts.get("enrolled", 0) == args.bulk and figures["bulk_seconds"] <= TARGET_BULK_SECONDS
-    table.add_row(
-        f"(c) bulk {args.bulk:,} contacts, chunks of {args.chunk} (s)",
-        f"{figures['bulk_seconds']:.1f}",
-        f"≤ {TARGET_BULK_SECONDS:.0f} {'✓' if bulk_ok else '✗'}",
-    )
-    table.add_row("(c) enrolled / not", f"{counts.get('enrolled', 0)} / {args.bulk - counts.get('enrolled', 0)}", "")
-    table.add_row("(c) bulk rate (enrollments/s)", f"{args.bulk / figures['bulk_seconds']:.1f}", "")
-    table.add_row(
-        "(c) runs visible in Temporal",
-        f"{figures['visible']} after {figures['visible_after']:.1f} s more",
-        str(args.bulk),
-    )
-    table.add_row("load average before (c) / at the end", f"{figures['load_before_bulk']} → {load()}", "")
-    console.print(table)
-
-    cpu = Table(title="CPU milliseconds per enrollment, by process", title_justify="left")
-    cpu.add_column("phase")
-    names = list(next(iter(figures["cpu"].values())))
-    for name in names:
-        cpu.add_column(name, justify="right")
-    cpu.add_column("all", justify="right")
-    counts_by_phase = {"a": figures["total"], "b": figures["total"], "c": args.bulk}
-    phases = (("a", "(a) API"), ("b", "(b) bare start"), ("c", "(c) bulk, until its last answer"))
-    for phase, label in phases:
-        used = figures["cpu"].get(phase, {})
-        per = [1000 * used.get(name, 0.0) / counts_by_phase[phase] for name in names]
-        cpu.add_row(label, *(f"{value:.1f}" for value in per), f"{sum(per):.1f}")
-    console.print(cpu)
+    console.print(_figures_table(args, figures, ratio, bulk_ok))
+    console.print(_cpu_table(args, figures))
     bench = {
         "bench": "enroll",
         "cores": os.cpu_count(),
@@ -508,6 +476,48 @@ def main() -> None:
     print("BENCH " + json.dumps(bench, sort_keys=True, default=str))
     sys.stdout.flush()
     os._exit(0)  # the SDK can abort at interpreter exit (docs/temporal.md, "SDK exit")
+
+
+def _figures_table(args: argparse.Namespace, figures: dict[str, Any], ratio: float, bulk_ok: bool) -> Table:
+    table = Table(title="bench/enroll.py", title_justify="left")
+    for column in ("measure", "value", "target"):
+        table.add_column(column, justify="right" if column != "measure" else "left")
+    table.add_row(
+        f"(a) API enrollments/s ({args.concurrency} clients, {figures['total']})", f"{figures['api_rate']:.1f}", ""
+    )
+    table.add_row(f"(b) bare start_workflow/s ({args.concurrency} clients)", f"{figures['bare_rate']:.1f}", "")
+    table.add_row("(a) / (b)", f"{ratio:.2f}", f"≥ {TARGET_RATIO} {'✓' if ratio >= TARGET_RATIO else '✗'}")
+    counts = figures["bulk_counts"]
+    table.add_row(
+        f"(c) bulk {args.bulk:,} contacts, chunks of {args.chunk} (s)",
+        f"{figures['bulk_seconds']:.1f}",
+        f"≤ {TARGET_BULK_SECONDS:.0f} {'✓' if bulk_ok else '✗'}",
+    )
+    table.add_row("(c) enrolled / not", f"{counts.get('enrolled', 0)} / {args.bulk - counts.get('enrolled', 0)}", "")
+    table.add_row("(c) bulk rate (enrollments/s)", f"{args.bulk / figures['bulk_seconds']:.1f}", "")
+    table.add_row(
+        "(c) runs visible in Temporal",
+        f"{figures['visible']} after {figures['visible_after']:.1f} s more",
+        str(args.bulk),
+    )
+    table.add_row("load average before (c) / at the end", f"{figures['load_before_bulk']} → {load()}", "")
+    return table
+
+
+def _cpu_table(args: argparse.Namespace, figures: dict[str, Any]) -> Table:
+    cpu = Table(title="CPU milliseconds per enrollment, by process", title_justify="left")
+    cpu.add_column("phase")
+    names = list(next(iter(figures["cpu"].values())))
+    for name in names:
+        cpu.add_column(name, justify="right")
+    cpu.add_column("all", justify="right")
+    counts_by_phase = {"a": figures["total"], "b": figures["total"], "c": args.bulk}
+    phases = (("a", "(a) API"), ("b", "(b) bare start"), ("c", "(c) bulk, until its last answer"))
+    for phase, label in phases:
+        used = figures["cpu"].get(phase, {})
+        per = [1000 * used.get(name, 0.0) / counts_by_phase[phase] for name in names]
+        cpu.add_row(label, *(f"{value:.1f}" for value in per), f"{sum(per):.1f}")
+    return cpu
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ import os
 import shutil
 import sqlite3
 import sys
-import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -35,7 +34,10 @@ if os.environ.get("CI"):
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # --import-mode=importlib puts no test folder on sys.path: shared helpers live in tests/support.
 sys.path.insert(0, str(REPO_ROOT / "tests"))
+from support.ports import free_port  # noqa: E402 (tests/ is on sys.path from here on)
 
+#: Parallel runs (pytest-xdist) and the README walk-through beside the suite: see its docstring.
+pytest_plugins = ["support.parallel"]
 
 # --- pytest plumbing ---------------------------------------------------------------------------
 
@@ -52,42 +54,6 @@ def pytest_cmdline_main(config: pytest.Config) -> Any:
     return result
 
 
-#: The README walk-through (#15.5) waits ten minutes for Zoom's clock: it starts in a thread when
-#: collection ends, runs while the rest of the suite does, and its test — moved last — reports it.
-WALKTHROUGH_TEST = "test_readme_walkthrough.py::test_the_readme_walkthrough_runs_as_printed"
-
-
-def _walkthrough_item(items: list[pytest.Item]) -> pytest.Item | None:
-    return next((item for item in items if item.nodeid.endswith(WALKTHROUGH_TEST)), None)
-
-
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    item = _walkthrough_item(items)
-    if item is not None:
-        items.remove(item)
-        items.append(item)
-
-
-def pytest_collection_finish(session: pytest.Session) -> None:
-    item = _walkthrough_item(session.items)
-    if item is None or session.config.getoption("--collect-only"):
-        return
-    module = item.module  # type: ignore[attr-defined]
-    running = module.Walkthrough(Path(tempfile.mkdtemp(prefix="rollcall-walkthrough-")))
-    session.config.stash[module.WALKTHROUGH_KEY] = running
-    running.start()
-    session.config.stash[_RUNNING_WALKTHROUGH] = running
-
-
-_RUNNING_WALKTHROUGH = pytest.StashKey[Any]()
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    running = session.config.stash.get(_RUNNING_WALKTHROUGH, None)
-    if running is not None:
-        running.stop()
-
-
 def pytest_report_header(config: pytest.Config) -> list[str]:
     if os.environ.get(POSTGRES_URL_VARIABLE):
         return [f"databases: sqlite and postgresql ({POSTGRES_URL_VARIABLE} is set)"]
@@ -96,9 +62,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 @pytest.fixture
 def unused_port() -> int:
-    """A loopback port nothing listens on right now."""
-    from support.ports import free_port  # tests/ is on sys.path only once this module has run
-
+    """A loopback port nothing listens on right now, that no other test process hands out."""
     return free_port()
 
 

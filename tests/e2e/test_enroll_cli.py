@@ -21,7 +21,8 @@ from support.rollcall import RunningStack
 from engine.cli.stack_file import StackInfo, record_stack
 from engine.dsl.schema import SCHEMA_PATH
 
-pytestmark = pytest.mark.timeout(90)
+# A guard against a hang, not a speed check: each CLI call is a Python start-up (seconds on a loaded machine).
+pytestmark = pytest.mark.timeout(240)
 
 DEFINITION = """\
 key: {key}

@@ -11,7 +11,7 @@ The emulator runs at speed ×1, as under ``make up``: the demo's live webinar st
 ``up`` and lasts 5, the workflow thanks its attendee one minute after the end and the transcript
 comes a minute later, so the walk-through takes about twelve minutes. A faster Zoom clock would need
 wall-clock webhook signing and would not shorten the workflow's own (wall-clock) timer; instead it
-runs in a thread of its own, started as soon as collection ends (``tests/conftest.py``), while the
+runs in a thread of its own, started as soon as possible (``tests/support/parallel.py``), while the
 rest of the suite runs, and its test — ordered last — waits for it and reports what it found.
 """
 
@@ -134,9 +134,9 @@ def _folder(tmp_path: Path) -> Path:
 
 
 class Walkthrough:
-    """The walk-through, run in a thread of its own from the moment collection ends (see
-    ``tests/conftest.py``): it spends ten minutes waiting for Zoom's clock, which the rest of the
-    suite uses; the test at the end of the session waits for it and reports its result."""
+    """The walk-through, run in a thread of its own from the start of the session (see
+    ``tests/support/parallel.py``): it spends ten minutes waiting for Zoom's clock, which the rest
+    of the suite uses; the test at the end of the session waits for it and reports its result."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder

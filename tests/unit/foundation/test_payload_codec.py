@@ -102,6 +102,7 @@ def test_keys_come_from_the_variable_then_the_file(tmp_path: Path) -> None:
         (f"a:{base64.b64encode(os.urandom(16)).decode()}", "key a has 16 bytes; AES-256 needs 32"),
         ("bad id:AAAA", "entry 1 is not 'id:base64key'"),
     ],
+    ids=["no-colon", "not-base64", "16-byte-key", "bad-id"],  # a random key in an id differs between xdist workers
 )
 def test_a_bad_key_entry_is_one_line_naming_the_setting_not_the_value(entry: str, says: str) -> None:
     with pytest.raises(ConfigurationError) as raised:
