@@ -3,9 +3,10 @@
 Candidates: every webinar of each connected account's users that Zoom lists as scheduled and
 that starts within the horizon or ended within the lookback window, plus the webinars the store
 already knows (marketing events) that ended within the lookback window. Each candidate the
-settings would sync (``engine.sync.decide``) gets a signal-with-start of its sync, so a webinar
-whose sync already runs just takes a coalesced follow-up. Webinars the settings exclude are not
-started at all here (no audit entry every interval); "Sync now" and webhooks still report them.
+settings would sync (``engine.sync.decide.decision_for``, the sync's own plan decides with it)
+gets a signal-with-start of its sync, so a webinar whose sync already runs just takes a
+coalesced follow-up. Webinars the settings exclude are not started at all here (no audit entry
+every interval); "Sync now" and webhooks still report them.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from sqlmodel import Session
 from temporalio import activity
 
 from engine.crm.sync_settings import get_sync_settings
-from engine.crm.tables import BusinessUnit, MarketingEvent, ZoomConnection, ZoomUser, ZoomWebinarOverride, table_of
+from engine.crm.tables import BusinessUnit, MarketingEvent, ZoomConnection, table_of
 from engine.sync.contracts import ReconcileRequest, ReconcileResult
-from engine.sync.decide import decide
+from engine.sync.decide import decision_for
 from engine.sync.triggers import request_sync
 from engine.zoom.errors import ZoomError, ZoomNotFound
 from engine.zoom.models import WebinarListType
@@ -32,8 +33,6 @@ __all__ = ["ReconcileActivities", "ReconcileRequest", "ReconcileResult"]
 
 EVENTS = table_of(MarketingEvent)
 CONNECTIONS = table_of(ZoomConnection)
-USERS = table_of(ZoomUser)
-OVERRIDES = table_of(ZoomWebinarOverride)
 
 
 class ReconcileActivities:
@@ -122,21 +121,13 @@ class ReconcileActivities:
             row = session.scalars(sa.select(ZoomConnection).where(CONNECTIONS.c.name == connection)).first()
             if row is None:
                 return False, None
-            user = session.scalars(
-                sa.select(ZoomUser).where(USERS.c.connection_id == row.id, USERS.c.zoom_user_id == host_id)
-            ).first()
-            override = None
-            if user is not None:
-                override = session.scalars(
-                    sa.select(ZoomWebinarOverride).where(
-                        OVERRIDES.c.zoom_user_id == user.id, OVERRIDES.c.zoom_webinar_id == webinar_id
-                    )
-                ).first()
-            decision = decide(
-                get_sync_settings(session),
+            assert row.id is not None
+            decision = decision_for(
+                session,
+                row.id,
+                webinar_id=webinar_id,
+                host_id=host_id,
                 host_email=host_email,
-                zoom_user=user,
-                override=override,
                 is_zoom_event=is_zoom_event,
             )
             unit = session.get(BusinessUnit, row.business_unit_id)

@@ -13,10 +13,12 @@ one transaction each (rows + rollups together) and returns counts and a cursor.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from pydantic import BaseModel, Field
@@ -35,8 +37,6 @@ from engine.crm.tables import (
     SyncStatus,
     TranscriptStatus,
     ZoomConnection,
-    ZoomUser,
-    ZoomWebinarOverride,
     table_of,
 )
 from engine.crm.transcripts import TranscriptWrite, store_transcript, transcripts_to_fetch
@@ -56,7 +56,7 @@ from engine.sync.contracts import (
     SyncPlan,
     SyncRequest,
 )
-from engine.sync.decide import SkipKind, SkipReason, decide
+from engine.sync.decide import SkipKind, SkipReason, decision_for
 from engine.sync.recordings import OccurrenceFiles, no_recording_grace, recording_outcome
 from engine.sync.transcripts import MAX_TRANSCRIPT_BYTES, read_transcript
 from engine.sync.writer import PageResult, write_recordings, write_registrants, write_sessions
@@ -68,7 +68,7 @@ from engine.zoom.errors import (
     ZoomNotFound,
     ZoomPageTokenExpired,
 )
-from engine.zoom.models import PastInstance, Recording, RegistrantStatus
+from engine.zoom.models import PastInstance, Recording, RegistrantStatus, Webinar
 from engine.zoom.pool import ZoomClientPool
 from engine.zoom.settings import ZoomConfigError
 
@@ -81,8 +81,6 @@ _TRANSCRIPT = "TRANSCRIPT"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-USERS = table_of(ZoomUser)
-OVERRIDES = table_of(ZoomWebinarOverride)
 CONNECTIONS = table_of(ZoomConnection)
 
 
@@ -125,6 +123,93 @@ def _add(counts: dict[str, int], page: PageResult, prefix: str) -> None:
             counts[name] = counts.get(name, 0) + value
 
 
+@dataclass(frozen=True)
+class _ZoomFacts:
+    """What ``plan_sync`` reads from Zoom: the webinar, its host's email, its ended instances."""
+
+    webinar: Webinar
+    host_email: str | None
+    instances: list[PastInstance]
+
+
+@dataclass(frozen=True)
+class _PagedListing(Generic[T]):
+    """A paged Zoom listing of ``phases`` parts (registrant statuses, or occurrences): its pages
+    from a token, how one page is written, and the prefix of its counts."""
+
+    phases: int
+    pages_of: Callable[[int, str | None], AsyncIterator[Page[T]]]
+    write: Callable[[Session, int, list[T]], PageResult]
+    prefix: str
+
+
+@dataclass
+class _Cursor:
+    """Where a chunk is: the phase and page token to read next, what it added (``counts``), the
+    pass's counts by phase (``listing``), and what its last page said."""
+
+    phase: int
+    token: str | None
+    counts: dict[str, int]
+    listing: Listing
+    pages: int = 0
+    total: int | None = None
+    run_counts: dict[str, int] | None = None
+
+    @classmethod
+    def resumed(cls, request: ChunkInput) -> _Cursor:
+        """The chunk's start, or where an earlier attempt of it last heartbeated."""
+        details = activity.info().heartbeat_details
+        if not details:
+            return cls(request.phase, request.token, {}, request.listing)
+        listing = Listing.model_validate(details[3]) if len(details) > 3 else request.listing
+        return cls(details[0], details[1], dict(details[2]), listing)
+
+    def heartbeat(self) -> None:
+        activity.heartbeat(self.phase, self.token, self.counts, self.listing.model_dump())
+
+    def result(self, *, done: bool) -> ChunkResult:
+        return ChunkResult(
+            phase=self.phase,
+            token=self.token,
+            done=done,
+            counts=self.counts,
+            total=self.total,
+            listing=self.listing,
+            run_counts=self.run_counts,
+        )
+
+
+#: The pause between two page writes of a pass on SQLite (``_leave_the_write_lock_free``).
+SQLITE_PAGE_GAP_SECONDS = 0.02
+
+
+async def _read_ahead(pages: AsyncIterator[T], limit: int) -> AsyncGenerator[T, None]:
+    """At most ``limit`` of ``pages``, the next one asked of Zoom while the caller writes the one it
+    has (Zoom and the store work at the same time, #16.4): no page is asked for beyond ``limit``,
+    and one still coming when the caller stops early is cancelled (close this with ``aclosing``)."""
+    if limit <= 0:
+        return
+    coming: asyncio.Future[T] | None = asyncio.ensure_future(anext(pages))
+    taken = 0
+    try:
+        while coming is not None:
+            try:
+                page = await coming
+            except StopAsyncIteration:
+                coming = None
+                return
+            taken += 1
+            coming = asyncio.ensure_future(anext(pages)) if taken < limit else None
+            yield page
+    finally:
+        if coming is not None:
+            # Not awaited: whatever it ends with (the listing's end, an error, the cancellation) is
+            # read here, so nothing is reported as never retrieved.
+            coming.cancel()
+            coming.add_done_callback(lambda done: done.cancelled() or done.exception())
+
+
 class WebinarSyncActivities:
     def __init__(self, db_engine: Engine, pool: ZoomClientPool, *, enrollments: EnrollmentService) -> None:
         self._engine = db_engine
@@ -160,14 +245,27 @@ class WebinarSyncActivities:
             trigger=request.trigger,
             started_at=datetime.now(UTC),
         )
-        client = self._client(request.connection)
-        try:
-            webinar = await client.get_webinar(request.webinar_id)
-        except ZoomNotFound:
+        facts = await self._zoom_facts(self._client(request.connection), request.webinar_id)
+        if facts is None:
             await asyncio.to_thread(
-                self._skip, plan, None, SkipReason(SkipKind.NOT_SYNCED, "the webinar was not found in Zoom (deleted?)")
+                self._skip, plan, SkipReason(SkipKind.NOT_SYNCED, "the webinar was not found in Zoom (deleted?)")
             )
             return plan
+        webinar = facts.webinar
+        plan.topic = webinar.topic
+        plan.duration_minutes = webinar.duration
+        plan.instance_uuids = [instance.uuid for instance in facts.instances]
+        plan.instance_ends = [_end_of(instance.start_time, webinar.duration) for instance in facts.instances]
+        plan.ended = bool(facts.instances)
+        return await asyncio.to_thread(self._store_plan, plan, facts)
+
+    async def _zoom_facts(self, client: ZoomClient, webinar_id: str) -> _ZoomFacts | None:
+        """The webinar, its host's email and its ended instances (oldest first); None when Zoom
+        does not know the webinar."""
+        try:
+            webinar = await client.get_webinar(webinar_id)
+        except ZoomNotFound:
+            return None
         except ZoomError as error:
             raise zoom_failure(error) from None
         host_email = webinar.host_email
@@ -180,121 +278,97 @@ class WebinarSyncActivities:
                 raise zoom_failure(error) from None
         instances: list[PastInstance] = []
         try:
-            instances = await client.list_past_instances(request.webinar_id)
+            instances = await client.list_past_instances(webinar_id)
         except ZoomNotFound:
             instances = []  # not started or not ended yet
         except ZoomError as error:
             raise zoom_failure(error) from None
-        end = _end_of(webinar.start_time, webinar.duration)
         instances.sort(key=lambda instance: (instance.start_time is None, instance.start_time or _EPOCH))
-        plan.topic = webinar.topic
-        plan.duration_minutes = webinar.duration
-        plan.instance_uuids = [instance.uuid for instance in instances]
-        plan.instance_ends = [_end_of(instance.start_time, webinar.duration) for instance in instances]
-        plan.ended = bool(instances)
+        return _ZoomFacts(webinar, host_email, instances)
 
-        def store() -> SyncPlan:
-            with Session(self._engine) as session:
-                connection = session.scalars(
-                    sa.select(ZoomConnection).where(CONNECTIONS.c.name == request.connection)
-                ).first()
-                if connection is None or connection.id is None:
-                    self._skip_in(
-                        session,
-                        plan,
-                        None,
-                        SkipReason(
-                            SkipKind.ERROR,
-                            f"connected Zoom account data not found: no connection named {request.connection!r} "
-                            "in the store",
-                        ),
-                    )
-                    session.commit()
-                    return plan
-                plan.business_unit_id = connection.business_unit_id
-                unit = session.get(BusinessUnit, connection.business_unit_id)
-                plan.business_unit = unit.name if unit else None
-                user = session.scalars(
-                    sa.select(ZoomUser).where(
-                        USERS.c.connection_id == connection.id, USERS.c.zoom_user_id == (webinar.host_id or "")
-                    )
-                ).first()
-                override = None
-                if user is not None:
-                    override = session.scalars(
-                        sa.select(ZoomWebinarOverride).where(
-                            OVERRIDES.c.zoom_user_id == user.id, OVERRIDES.c.zoom_webinar_id == request.webinar_id
-                        )
-                    ).first()
-                decision = decide(
-                    get_sync_settings(session),
-                    host_email=host_email,
-                    zoom_user=user,
-                    override=override,
-                    is_zoom_event=webinar.is_zoom_event,
-                )
-                open_run(
-                    session,
-                    run_key=plan.run_key,
-                    webinar_id=plan.webinar_id,
-                    trigger=plan.trigger,
-                    started_at=plan.started_at,
-                    business_unit_id=plan.business_unit_id,
-                )
-                if not decision.sync:
-                    assert decision.reason is not None
-                    self._skip_in(session, plan, plan.business_unit_id, decision.reason)
-                    session.commit()
-                    return plan
-                plan.sync = True
-                plan.recordings = decision.recordings
-                if not decision.recordings and plan.ended:
-                    add_warning(
-                        session,
-                        plan.run_key,
-                        AuditWarningCode.RECORDING_NOT_SYNCED,
-                        f"recordings and transcripts were not synced: {decision.recording_reason}",
-                    )
-                ids = upsert_marketing_events(
-                    session,
-                    [
-                        MarketingEventUpsert(
-                            zoom_webinar_id=request.webinar_id,
-                            business_unit_id=connection.business_unit_id,
-                            connection_id=connection.id,
-                            topic=webinar.topic,
-                            start_time=webinar.start_time,
-                            end_time=end,
-                            duration_minutes=webinar.duration,
-                            host_email=host_email,
-                            join_url=webinar.join_url,
-                            is_zoom_event=webinar.is_zoom_event,
-                        )
-                    ],
-                )
-                plan.marketing_event_id = ids[request.webinar_id]
-                session.commit()
-                failpoint("webinar_sync.plan.after_commit")  # crash tests: plan stored, not returned
-                return plan
-
-        return await asyncio.to_thread(store)
-
-    def _skip(self, plan: SyncPlan, business_unit_id: int | None, reason: SkipReason) -> None:
+    def _store_plan(self, plan: SyncPlan, facts: _ZoomFacts) -> SyncPlan:
+        """The connection and its business unit, the settings' decision (R-SET), the audit entry and
+        the marketing event, in one transaction; a webinar not to sync gets its entry's reason."""
         with Session(self._engine) as session:
-            self._skip_in(session, plan, business_unit_id, reason)
+            connection = session.scalars(sa.select(ZoomConnection).where(CONNECTIONS.c.name == plan.connection)).first()
+            if connection is None or connection.id is None:
+                missing = f"no connection named {plan.connection!r} in the store"
+                self._skip_in(
+                    session, plan, SkipReason(SkipKind.ERROR, f"connected Zoom account data not found: {missing}")
+                )
+                session.commit()
+                return plan
+            plan.business_unit_id = connection.business_unit_id
+            unit = session.get(BusinessUnit, connection.business_unit_id)
+            plan.business_unit = unit.name if unit else None
+            decision = decision_for(
+                session,
+                connection.id,
+                webinar_id=plan.webinar_id,
+                host_id=facts.webinar.host_id,
+                host_email=facts.host_email,
+                is_zoom_event=facts.webinar.is_zoom_event,
+            )
+            self._open(session, plan)
+            if not decision.sync:
+                assert decision.reason is not None
+                self._skip_in(session, plan, decision.reason)
+                session.commit()
+                return plan
+            plan.sync = True
+            plan.recordings = decision.recordings
+            if not decision.recordings and plan.ended:
+                add_warning(
+                    session,
+                    plan.run_key,
+                    AuditWarningCode.RECORDING_NOT_SYNCED,
+                    f"recordings and transcripts were not synced: {decision.recording_reason}",
+                )
+            plan.marketing_event_id = self._store_event(session, plan, connection, facts)
             session.commit()
+            failpoint("webinar_sync.plan.after_commit")  # crash tests: plan stored, not returned
+            return plan
 
     @staticmethod
-    def _skip_in(session: Session, plan: SyncPlan, business_unit_id: int | None, reason: SkipReason) -> None:
-        """A webinar not to sync: the entry says which setting or rule stopped it (R-AUD-1, R-AUD-4)."""
+    def _open(session: Session, plan: SyncPlan) -> None:
+        """The run's audit entry (made once: a retried activity finds it)."""
         open_run(
             session,
             run_key=plan.run_key,
             webinar_id=plan.webinar_id,
             trigger=plan.trigger,
             started_at=plan.started_at,
-            business_unit_id=business_unit_id,
+            business_unit_id=plan.business_unit_id,
         )
+
+    @staticmethod
+    def _store_event(session: Session, plan: SyncPlan, connection: ZoomConnection, facts: _ZoomFacts) -> int:
+        """The webinar's marketing event (R-SYNC-2), created or brought up to date; its id."""
+        assert connection.id is not None
+        webinar = facts.webinar
+        event = MarketingEventUpsert(
+            zoom_webinar_id=plan.webinar_id,
+            business_unit_id=connection.business_unit_id,
+            connection_id=connection.id,
+            topic=webinar.topic,
+            start_time=webinar.start_time,
+            end_time=_end_of(webinar.start_time, webinar.duration),
+            duration_minutes=webinar.duration,
+            host_email=facts.host_email,
+            join_url=webinar.join_url,
+            is_zoom_event=webinar.is_zoom_event,
+        )
+        return upsert_marketing_events(session, [event])[plan.webinar_id]
+
+    def _skip(self, plan: SyncPlan, reason: SkipReason) -> None:
+        with Session(self._engine) as session:
+            self._skip_in(session, plan, reason)
+            session.commit()
+
+    @classmethod
+    def _skip_in(cls, session: Session, plan: SyncPlan, reason: SkipReason) -> None:
+        """A webinar not to sync: the entry says which setting or rule stopped it (R-AUD-1, R-AUD-4)."""
+        cls._open(session, plan)
         not_created = [{"record": "marketing_event"}, {"record": "contacts"}, {"record": "recordings"}]
         if reason.kind == SkipKind.ERROR:
             add_warning(session, plan.run_key, AuditWarningCode.SYNC_ERROR, reason.text)
@@ -312,86 +386,88 @@ class WebinarSyncActivities:
 
     # --- 3: registrants -----------------------------------------------------------------------
 
-    async def _chunk(
-        self,
-        request: ChunkInput,
-        phases: int,
-        pages_of: Callable[[int, str | None], AsyncIterator[Page[T]]],
-        write: Callable[[Session, int, list[T]], PageResult],
-        prefix: str,
-    ) -> ChunkResult:
+    async def _chunk(self, request: ChunkInput, listing: _PagedListing[T]) -> ChunkResult:
         """Up to ``max_pages`` pages from the cursor, each written in its own transaction together
         with the audit entry's counts (``record_page``); the cursor and the pass's counts are
         heartbeated after every page so a retry resumes at the next one and counts it once."""
-        plan = request.plan
-        phase, token, counts, listing = request.phase, request.token, {}, request.listing
-        page_written = f"webinar_sync.{prefix}.page_written"  # failpoint: committed, cursor not heartbeated
-        details = activity.info().heartbeat_details
-        if details:
-            phase, token, counts = details[0], details[1], dict(details[2])
-            if len(details) > 3:
-                listing = Listing.model_validate(details[3])
-
-        def commit(page_phase: int, page: Page[T], before: Listing) -> tuple[PageResult, Listing, dict[str, int]]:
-            with Session(self._engine) as session:
-                result = write(session, page_phase, page.items)
-                self._excluded(session, plan, result)
-                after = before.with_page(
-                    page_phase,
-                    rows=result.rows,
-                    written=result.written,
-                    guests=result.guests_without_email,
-                    total=page.total_records,
-                )
-                snapshot = record_page(
-                    session,
-                    plan.run_key,
-                    absolute=after.counts(prefix),
-                    inserted={"timeline_events": result.timeline_events},
-                    contact_ids=result.contact_ids,
-                    created_ids=result.created_ids,
-                )
-                session.commit()
-                return result, after, snapshot
-
-        pages = 0
-        total: int | None = None
-        run_counts: dict[str, int] | None = None
-
-        def handing_back(done: bool) -> ChunkResult:
-            return ChunkResult(
-                phase=phase, token=token, done=done, counts=counts, total=total, listing=listing, run_counts=run_counts
-            )
-
-        while phase < phases:
+        cursor = _Cursor.resumed(request)
+        while cursor.phase < listing.phases:
             try:
-                async for page in pages_of(phase, token):
-                    total = page.total_records
-                    result, listing, run_counts = await asyncio.to_thread(commit, phase, page, listing)
-                    failpoint(page_written)
-                    _add(counts, result, prefix)
-                    token = page.next_page_token or None
-                    pages += 1
-                    if token is None:
-                        break
-                    activity.heartbeat(phase, token, counts, listing.model_dump())
-                    if pages >= request.max_pages:
-                        return handing_back(done=False)
+                if not await self._read_phase(request, listing, cursor):
+                    return cursor.result(done=False)
             except ZoomPageTokenExpired:
                 # Tokens live 15 minutes; start this listing again (every write is an upsert, and
                 # the phase's counts start again too).
-                token = None
-                listing = listing.restarted(phase)
+                cursor.token = None
+                cursor.listing = cursor.listing.restarted(cursor.phase)
                 continue
             except ZoomError as error:
-                if error.retryable and pages > 0:
+                if error.retryable and cursor.pages > 0:
                     # Progress was made: hand the cursor back, so the next chunk starts afresh (attempt
                     # 1) instead of one long chunk piling up ever longer backoffs.
-                    return handing_back(done=False)
+                    return cursor.result(done=False)
                 raise zoom_failure(error) from None
-            phase, token = phase + 1, None
-            activity.heartbeat(phase, token, counts, listing.model_dump())
-        return handing_back(done=True)
+            cursor.phase, cursor.token = cursor.phase + 1, None
+            cursor.heartbeat()
+        return cursor.result(done=True)
+
+    async def _read_phase(self, request: ChunkInput, listing: _PagedListing[T], cursor: _Cursor) -> bool:
+        """The cursor's phase from its page token, page by page (each committed, then heartbeated);
+        False when the chunk has read its ``max_pages`` before the phase's end."""
+        page_written = f"webinar_sync.{listing.prefix}.page_written"  # failpoint: committed, cursor not heartbeated
+        # A phase entered with the chunk's pages all read still reads its first page, as it always did.
+        limit = max(1, request.max_pages - cursor.pages)
+        pages = _read_ahead(listing.pages_of(cursor.phase, cursor.token), limit)
+        async with contextlib.aclosing(pages):
+            async for page in pages:
+                cursor.total = page.total_records
+                result, cursor.listing, cursor.run_counts = await asyncio.to_thread(
+                    self._commit_page, request.plan, listing, cursor.phase, page, cursor.listing
+                )
+                failpoint(page_written)
+                await self._leave_the_write_lock_free()
+                _add(cursor.counts, result, listing.prefix)
+                cursor.token = page.next_page_token or None
+                cursor.pages += 1
+                if cursor.token is None:
+                    return True
+                cursor.heartbeat()
+                if cursor.pages >= request.max_pages:
+                    return False
+        return True
+
+    async def _leave_the_write_lock_free(self) -> None:
+        """On SQLite, a short pause between two page writes: with the next page already read ahead,
+        the writes would follow each other with no gap, and another process's writer (the API
+        admitting enrollments) — whose busy handler polls SQLite's lock every 100 ms at worst —
+        could miss it for the whole pass, past its 30 s busy timeout."""
+        if self._engine.dialect.name == "sqlite":
+            await asyncio.sleep(SQLITE_PAGE_GAP_SECONDS)
+
+    def _commit_page(
+        self, plan: SyncPlan, listing: _PagedListing[T], phase: int, page: Page[T], before: Listing
+    ) -> tuple[PageResult, Listing, dict[str, int]]:
+        """One page's rows, its exclusions and the audit entry's counts, in one transaction."""
+        with Session(self._engine) as session:
+            result = listing.write(session, phase, page.items)
+            self._excluded(session, plan, result)
+            after = before.with_page(
+                phase,
+                rows=result.rows,
+                written=result.written,
+                guests=result.guests_without_email,
+                total=page.total_records,
+            )
+            snapshot = record_page(
+                session,
+                plan.run_key,
+                absolute=after.counts(listing.prefix),
+                inserted={"timeline_events": result.timeline_events},
+                contact_ids=result.contact_ids,
+                created_ids=result.created_ids,
+            )
+            session.commit()
+            return result, after, snapshot
 
     @activity.defn
     async def sync_registrants(self, request: ChunkInput) -> ChunkResult:
@@ -414,7 +490,7 @@ class WebinarSyncActivities:
                 seen_at=datetime.now(UTC),
             )
 
-        return await self._chunk(request, len(REGISTRANT_STATUSES), pages, write, "registrants")
+        return await self._chunk(request, _PagedListing(len(REGISTRANT_STATUSES), pages, write, "registrants"))
 
     def _contact_exclusions(self) -> list[str]:
         with Session(self._engine) as session:
@@ -457,7 +533,7 @@ class WebinarSyncActivities:
                 occurrence=plan.instance_uuids[phase],
             )
 
-        return await self._chunk(request, len(plan.instance_uuids), pages, write, "attendees")
+        return await self._chunk(request, _PagedListing(len(plan.instance_uuids), pages, write, "attendees"))
 
     # --- 6: recordings and transcripts --------------------------------------------------------
 
@@ -470,47 +546,12 @@ class WebinarSyncActivities:
         client = self._client(plan.connection)
         as_of = check.as_of if check is not None else datetime.now(UTC)
         grace = no_recording_grace(plan.duration_minutes, check.grace_seconds if check is not None else 2 * 3600)
-        found: list[tuple[OccurrenceFiles, list[RecordingUpsert]]] = []
-        for index, uuid in enumerate(plan.instance_uuids or [plan.webinar_id]):
-            ended = plan.instance_ends[index] if index < len(plan.instance_ends) else None
-            try:
-                recording = await client.get_recordings(uuid)
-            except (ZoomNoRecording, ZoomNotFound):
-                found.append((OccurrenceFiles(uuid, ended), []))
-                continue
-            except ZoomError as error:
-                raise zoom_failure(error) from None
-            found.append(self._occurrence_files(plan, uuid, ended, recording))
+        found = await self._recordings_of(client, plan)
         state, absent = recording_outcome([files for files, _ in found], as_of=as_of, grace=grace)
-
-        def store() -> tuple[int, int, dict[str, int]]:
-            stored = events = 0
-            with Session(self._engine) as session:
-                for index, (_files, upserts) in enumerate(found):
-                    if not upserts:
-                        continue
-                    files_stored, new_events = write_recordings(
-                        session,
-                        marketing_event_id=plan.marketing_event_id or 0,
-                        zoom_webinar_id=plan.webinar_id,
-                        recordings=upserts,
-                        seen_at=datetime.now(UTC),
-                        occurrence=None if index == 0 else plan.instance_uuids[index],
-                    )
-                    stored, events = stored + files_stored, events + new_events
-                snapshot = record_page(
-                    session,
-                    plan.run_key,
-                    absolute={"recording_files": stored},
-                    inserted={"recording_events": events, "timeline_events": events},
-                )
-                session.commit()
-                return stored, events, snapshot
-
         run_counts: dict[str, int] | None = None
         stored = events = 0
         if any(upserts for _, upserts in found):
-            stored, events, run_counts = await asyncio.to_thread(store)
+            stored, events, run_counts = await asyncio.to_thread(self._store_recordings, plan, found)
             uuids = plan.instance_uuids or [plan.webinar_id]
             files = [(uuids[index], upserts) for index, (_files, upserts) in enumerate(found)]
             run_counts = await self._transcripts(client, plan, files) or run_counts
@@ -526,6 +567,51 @@ class WebinarSyncActivities:
             absent=absent,
             run_counts=run_counts,
         )
+
+    async def _recordings_of(
+        self, client: ZoomClient, plan: SyncPlan
+    ) -> list[tuple[OccurrenceFiles, list[RecordingUpsert]]]:
+        """Each occurrence's recording files that are ready, and what the occurrence has."""
+        found: list[tuple[OccurrenceFiles, list[RecordingUpsert]]] = []
+        for index, uuid in enumerate(plan.instance_uuids or [plan.webinar_id]):
+            ended = plan.instance_ends[index] if index < len(plan.instance_ends) else None
+            try:
+                recording = await client.get_recordings(uuid)
+            except (ZoomNoRecording, ZoomNotFound):
+                found.append((OccurrenceFiles(uuid, ended), []))
+                continue
+            except ZoomError as error:
+                raise zoom_failure(error) from None
+            found.append(self._occurrence_files(plan, uuid, ended, recording))
+        return found
+
+    def _store_recordings(
+        self, plan: SyncPlan, found: list[tuple[OccurrenceFiles, list[RecordingUpsert]]]
+    ) -> tuple[int, int, dict[str, int]]:
+        """The ready files of every occurrence and their "recording available" events, counted in
+        the audit entry, in one transaction: (files, new events, the entry's counts)."""
+        stored = events = 0
+        with Session(self._engine) as session:
+            for index, (_files, upserts) in enumerate(found):
+                if not upserts:
+                    continue
+                files_stored, new_events = write_recordings(
+                    session,
+                    marketing_event_id=plan.marketing_event_id or 0,
+                    zoom_webinar_id=plan.webinar_id,
+                    recordings=upserts,
+                    seen_at=datetime.now(UTC),
+                    occurrence=None if index == 0 else plan.instance_uuids[index],
+                )
+                stored, events = stored + files_stored, events + new_events
+            snapshot = record_page(
+                session,
+                plan.run_key,
+                absolute={"recording_files": stored},
+                inserted={"recording_events": events, "timeline_events": events},
+            )
+            session.commit()
+            return stored, events, snapshot
 
     @staticmethod
     def _occurrence_files(
@@ -678,14 +764,7 @@ class WebinarSyncActivities:
     def finish_sync(self, request: FinishInput) -> FinishResult:
         plan = request.plan
         with Session(self._engine) as session:
-            open_run(
-                session,
-                run_key=plan.run_key,
-                webinar_id=plan.webinar_id,
-                trigger=plan.trigger,
-                started_at=plan.started_at,
-                business_unit_id=plan.business_unit_id,
-            )
+            self._open(session, plan)
             guests = request.counts.get("guests_without_email", 0)
             if guests:
                 add_warning(

@@ -8,7 +8,10 @@ pass over registrants and attendees inside the same run. Since ``sync-coalesced-
 burst of webhooks makes one refresh (and one more at most, for triggers during it); a run whose
 history grows long while it waits continues as new with the same plan, audit entry and counts;
 "no recording" is judged against the workflow's clock; and the current details say what the run
-counted and when it looks for the recording next.
+counted and when it looks for the recording next. Since ``sync-bounded-passes`` (issue #16 point
+4) a pass over registrants and attendees continues as new too once the history is long
+(``pass_history_limit``), the next run reading on from the pass's cursor: a 100,000-attendee
+webinar is a few runs of under 200 events each, not one of ~500.
 
 Saga: every write is a page-sized transaction that leaves the store consistent (rows and their
 rollups together), so the compensation of a failed step is to record what was and was not
@@ -35,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         WORKFLOW_TYPE,
         FinishInput,
         Listing,
+        PassCursor,
         RecordingCheck,
         RecordingResult,
         RecordingState,
@@ -53,6 +57,13 @@ with workflow.unsafe.imports_passed_through():
 COALESCED_WAITS = "sync-coalesced-waits"
 #: A waiting run never continues as new below this history length (a continued run starts with ~20).
 MIN_HISTORY_LIMIT = 40
+#: ``workflow.patched`` id of passes over registrants and attendees that continue as new when the
+#: history grows long, and read ``SyncRequest.pages_per_chunk`` pages per activity (issue #16.4).
+BOUNDED_PASSES = "sync-bounded-passes"
+#: A pass never continues as new below this history length (a continued pass starts with ~5 events).
+MIN_PASS_HISTORY_LIMIT = 20
+#: Pages per chunk before ``sync-bounded-passes`` (``ChunkInput``'s default).
+PAGES_PER_CHUNK_BEFORE = 10
 
 
 def _merge(total: dict[str, int], part: dict[str, int]) -> None:
@@ -85,6 +96,12 @@ class WebinarSyncWorkflow:
         self._pending_triggers: list[str] = []
         self._recording_ready = False
         self._progress = SyncProgress(phase="starting")
+        #: While the run waits for a recording: (seconds waited before, workflow time the wait went
+        #: on from), so a pass that continues as new during a refresh hands on how long it waited.
+        self._waiting: tuple[int, float] | None = None
+        #: Chunks of registrants or attendees this run has read: a run reads one at least before its
+        #: pass may continue as new.
+        self._chunks_read = 0
 
     @workflow.signal(name=TRIGGER_SIGNAL)
     def trigger(self, trigger: str) -> None:
@@ -138,8 +155,8 @@ class WebinarSyncWorkflow:
         waited = 0
         try:
             if plan.sync:
-                if resume is None:
-                    await self._data(plan, counts)
+                if resume is None or resume.data is not None:
+                    await self._data(request, plan, counts, resume.data if resume else None)
                 if plan.recordings and plan.ended:
                     recording, waited = await self._recordings(plan, request, counts, resume)
                 self._show("publishing events", counts)
@@ -183,22 +200,37 @@ class WebinarSyncWorkflow:
             webinar_id=plan.webinar_id, status=status, audit_entry_id=finished.audit_entry_id, counts=counts
         )
 
-    async def _data(self, plan: SyncPlan, counts: dict[str, int]) -> None:
-        await self._pages(WebinarSyncActivities.sync_registrants, plan, counts, "registrants")
+    async def _data(
+        self, request: SyncRequest, plan: SyncPlan, counts: dict[str, int], start: PassCursor | None = None
+    ) -> None:
+        """A pass over registrants, then attendees (once the webinar ended); from ``start`` when a
+        continued run goes on with its predecessor's pass."""
+        if start is None or start.label == "registrants":
+            await self._pages(request, WebinarSyncActivities.sync_registrants, plan, counts, "registrants", start)
+            start = None
         if plan.ended:
-            await self._pages(WebinarSyncActivities.sync_attendees, plan, counts, "attendees")
+            await self._pages(request, WebinarSyncActivities.sync_attendees, plan, counts, "attendees", start)
 
     async def _pages(
         self,
+        request: SyncRequest,
         method: Callable[[WebinarSyncActivities, ChunkInput], Awaitable[ChunkResult]],
         plan: SyncPlan,
         counts: dict[str, int],
         label: str,
+        start: PassCursor | None,
     ) -> None:
         """One pass over a listing, chunk by chunk; the audit entry counts as each page commits."""
-        chunk = ChunkInput(plan=plan)
-        done_rows = 0
+        bounded = workflow.patched(BOUNDED_PASSES)
+        pages = request.pages_per_chunk if bounded else PAGES_PER_CHUNK_BEFORE
+        chunk = ChunkInput(plan=plan, max_pages=pages)
+        if start is not None:
+            chunk = ChunkInput(plan=plan, phase=start.phase, token=start.token, listing=start.listing, max_pages=pages)
+        done_rows = counts.get(f"{label}_rows", 0) if start is not None else 0
         while True:
+            if bounded and self._chunks_read:
+                cursor = PassCursor(label=label, phase=chunk.phase, token=chunk.token, listing=chunk.listing)
+                self._continue_pass_if_long(request, plan, counts, cursor)
             self._show(label, counts, done_rows, None)
             result: ChunkResult = await workflow.execute_activity_method(
                 method,
@@ -208,12 +240,35 @@ class WebinarSyncWorkflow:
                 retry_policy=SYNC_ZOOM_RETRY,
                 summary=f"{label}: pages from {'the start' if chunk.token is None else 'the cursor'}",
             )
+            self._chunks_read += 1
             _adopt(counts, result.run_counts, result.counts)
             done_rows = counts.get(f"{label}_rows", 0)
             self._show(label, counts, done_rows, counts.get(f"{label}_total") or result.total)
             if result.done:
                 return
-            chunk = ChunkInput(plan=plan, phase=result.phase, token=result.token, listing=result.listing or Listing())
+            listing = result.listing or Listing()
+            chunk = ChunkInput(plan=plan, phase=result.phase, token=result.token, listing=listing, max_pages=pages)
+
+    def _continue_pass_if_long(
+        self, request: SyncRequest, plan: SyncPlan, counts: dict[str, int], cursor: PassCursor
+    ) -> None:
+        """Keep a long pass's history bounded: past ``pass_history_limit``, continue as new — the
+        next run reads on from ``cursor`` with the same plan, audit entry and counts, then does
+        what this one would have (recordings, events, the audit entry; waiting on, if it waited)."""
+        limit = max(request.pass_history_limit, MIN_PASS_HISTORY_LIMIT)
+        if workflow.info().get_current_history_length() < limit:
+            return
+        waited = 0
+        if self._waiting is not None:
+            waited = self._waiting[0] + int(workflow.time() - self._waiting[1])
+        resume = SyncResume(
+            plan=plan,
+            counts=counts,
+            waited_seconds=waited,
+            pending_trigger=self._pending_triggers[0] if self._pending_triggers else None,
+            data=cursor,
+        )
+        workflow.continue_as_new(request.model_copy(update={"resume": resume}))
 
     async def _recordings(
         self, plan: SyncPlan, request: SyncRequest, counts: dict[str, int], resume: SyncResume | None
@@ -255,7 +310,7 @@ class WebinarSyncWorkflow:
             if self._pending_triggers:
                 # New registrations or attendees while we wait: refresh them now, in this run.
                 self._pending_triggers.clear()
-                await self._data(plan, counts)
+                await self._data(request, plan, counts)
 
     async def _wait_for_recordings(
         self, plan: SyncPlan, request: SyncRequest, counts: dict[str, int], waited: int
@@ -275,7 +330,9 @@ class WebinarSyncWorkflow:
             self._show_waiting(waiting, next_check, counts)
             while not self._recording_ready:
                 if self._pending_triggers:
+                    self._waiting = (waited, started)
                     await self._refresh(plan, request, counts)
+                    self._waiting = None
                     self._show_waiting(waiting, next_check, counts)
                     self._continue_if_long(request, plan, counts, waited + int(workflow.time() - started))
                     continue
@@ -317,7 +374,7 @@ class WebinarSyncWorkflow:
             timedelta(seconds=request.refresh_settle_seconds), summary="let a burst of triggers settle"
         )
         self._pending_triggers.clear()
-        await self._data(plan, counts)
+        await self._data(request, plan, counts)
 
     def _continue_if_long(self, request: SyncRequest, plan: SyncPlan, counts: dict[str, int], waited: int) -> None:
         """Keep a waiting run's history bounded: past the limit, continue as new — the next run goes

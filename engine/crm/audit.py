@@ -60,29 +60,26 @@ def record_audit_entry(session: Session, entry: AuditEntryWrite) -> int:
     return int(found)
 
 
-def note_run_contacts(session: Session, audit_entry_id: int, contact_ids: set[int], created_ids: set[int]) -> None:
+def note_run_contacts(
+    session: Session, audit_entry_id: int, contact_ids: set[int], created_ids: set[int]
+) -> tuple[int, int]:
     """Remember the contacts a run wrote to, each once: the first write decides whether the run
-    created it (a retried page that finds its contacts already there does not make them "matched")."""
-    rows = [
-        {"audit_entry_id": audit_entry_id, "contact_id": contact_id, "created": contact_id in created_ids}
-        for contact_id in sorted(contact_ids)
-    ]
-    insert_missing(connection_of(session), RUN_CONTACTS, rows, key=["audit_entry_id", "contact_id"])
-
-
-def count_run_contacts(session: Session, audit_entry_id: int) -> tuple[int, int]:
-    """(contacts the run created, existing contacts it wrote to) — each contact once."""
-    created = sa.cast(RUN_CONTACTS.c.created, sa.Integer)
-    found = (
-        connection_of(session)
-        .execute(
-            sa.select(sa.func.coalesce(sa.func.sum(created), 0), sa.func.count()).where(
-                RUN_CONTACTS.c.audit_entry_id == audit_entry_id
-            )
-        )
-        .one()
+    created it (a retried page that finds its contacts already there does not make them "matched").
+    Returns how many of them the ledger did not hold yet: (created, matched)."""
+    rows = {
+        created: [
+            {"audit_entry_id": audit_entry_id, "contact_id": contact_id, "created": created}
+            for contact_id in sorted(contact_ids)
+            if (contact_id in created_ids) == created
+        ]
+        for created in (True, False)
+    }
+    key = ["audit_entry_id", "contact_id"]
+    connection = connection_of(session)
+    return (
+        insert_missing(connection, RUN_CONTACTS, rows[True], key=key),
+        insert_missing(connection, RUN_CONTACTS, rows[False], key=key),
     )
-    return int(found[0]), int(found[1]) - int(found[0])
 
 
 def forget_run_contacts(session: Session, audit_entry_id: int) -> None:

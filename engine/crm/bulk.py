@@ -6,11 +6,18 @@ pipelined in psycopg), so no statement ever carries more bound parameters than o
 SQLite's variable limit cannot be hit. ``insert_missing`` adds RETURNING to count what it wrote,
 and SQLAlchemy then batches rows into multi-row INSERTs kept under each backend's limit.
 Compiling a literal multi-row ``VALUES`` instead costs more than the database work itself.
+
+On SQLite the statement is compiled once per call and the driver's ``executemany`` gets plain
+tuples, each value bound by its column's own processor (``_SqliteMany``): SQLAlchemy's per-row
+parameter machinery cost more CPU than SQLite itself on a 100,000-attendee sync (#16.4), and the
+driver's row count tells ``insert_missing`` how many rows it inserted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import functools
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -63,13 +70,97 @@ def upsert(
     if not rows:
         return
     statement = dialect_insert(connection, table)
-    values = dict(update) if isinstance(update, Mapping) else {name: statement.excluded[name] for name in update}
+    excluded = excluded_of(connection, table)
+    values = dict(update) if isinstance(update, Mapping) else {name: excluded[name] for name in update}
     if connection.dialect.name == "postgresql":
         _upsert_postgresql(connection, table, rows, key, values, update_where)
         return
     upserting = _on_conflict(statement, key, values, update_where)
-    for chunk in chunked(rows, MAX_ROWS_PER_STATEMENT):
-        connection.execute(upserting, list(chunk))
+    execute_many(connection, upserting, rows)
+
+
+def execute_many(connection: Connection, statement: Any, rows: Sequence[Row]) -> int:
+    """``statement`` over ``rows`` (each with the same keys), ``MAX_ROWS_PER_STATEMENT`` at a time;
+    returns the rows the database reports changed (SQLite's driver sums them over an executemany)."""
+    if not rows:
+        return 0
+    prepared = _SqliteMany.of(connection, statement, list(rows[0])) if connection.dialect.name == "sqlite" else None
+    if prepared is None:
+        return sum(
+            connection.execute(statement, list(chunk)).rowcount for chunk in chunked(rows, MAX_ROWS_PER_STATEMENT)
+        )
+    many, literals = prepared
+    return sum(many.run(connection, chunk, literals) for chunk in chunked(rows, MAX_ROWS_PER_STATEMENT))
+
+
+@dataclass(frozen=True)
+class _SqliteMany:
+    """A statement compiled for SQLite's positional parameters. Per parameter, ``slots`` holds the
+    row's key it takes, or — for a literal of the statement — None and the literal's position among
+    the statement's extracted parameters (``CacheKey.bindparams``), with the type's bind processor.
+    Compiled once per statement shape (its cache key and the row's keys), as SQLAlchemy would."""
+
+    sql: str
+    slots: tuple[tuple[str | None, int, Callable[[Any], Any] | None], ...]
+
+    @classmethod
+    def of(cls, connection: Connection, statement: Any, names: Sequence[str]) -> tuple[_SqliteMany, list[Any]] | None:
+        """The compiled statement and this statement's literal values; None when it needs more than
+        positional binds (expanding, literal-execute, or a column default computed at execution)."""
+        key = statement._generate_cache_key()
+        if key is None:
+            return None
+        shape = (key.key, tuple(names))
+        many = _SQLITE_MANY.get(shape)
+        if many is None:
+            many = cls._compiled(connection, statement, key, names)
+            if many is None:
+                return None
+            if len(_SQLITE_MANY) >= _SQLITE_MANY_SIZE:
+                _SQLITE_MANY.pop(next(iter(_SQLITE_MANY)))
+            _SQLITE_MANY[shape] = many
+        return many, [bind.effective_value for bind in key.bindparams]
+
+    @classmethod
+    def _compiled(cls, connection: Connection, statement: Any, key: Any, names: Sequence[str]) -> _SqliteMany | None:
+        dialect = connection.dialect
+        compiled = statement.compile(dialect=dialect, column_keys=list(names))
+        order = compiled.positiontup
+        if order is None or compiled.literal_execute_params or compiled.post_compile_params:
+            return None
+        names_of = compiled.bind_names
+        literals = {names_of[bind]: position for position, bind in enumerate(key.bindparams) if bind in names_of}
+        slots: list[tuple[str | None, int, Callable[[Any], Any] | None]] = []
+        for name in order:
+            processor = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+            if name in names:
+                slots.append((name, 0, processor))
+            elif name in literals:
+                slots.append((None, literals[name], processor))
+            else:
+                return None  # a column default: SQLAlchemy computes it per execution
+        return cls(str(compiled), tuple(slots))
+
+    def run(self, connection: Connection, rows: Sequence[Row], extracted: Sequence[Any]) -> int:
+        """The statement over ``rows`` with this statement's literals (``extracted``); the rows changed."""
+        literals = {
+            index: processor(extracted[position]) if processor else extracted[position]
+            for index, (name, position, processor) in enumerate(self.slots)
+            if name is None
+        }
+        tuples = [
+            tuple(
+                literals[index] if name is None else processor(row[name]) if processor else row[name]
+                for index, (name, _position, processor) in enumerate(self.slots)
+            )
+            for row in rows
+        ]
+        return int(connection.exec_driver_sql(self.sql, tuples).rowcount)
+
+
+#: Compiled ``_SqliteMany`` by statement shape; a few dozen shapes are in use.
+_SQLITE_MANY: dict[tuple[Any, ...], _SqliteMany] = {}
+_SQLITE_MANY_SIZE = 256
 
 
 def _on_conflict(
@@ -153,14 +244,10 @@ def insert_missing(connection: Connection, table: Table, rows: Sequence[Row], *,
             len(connection.execute(counting, _unnest_params(table, names, chunk)).all())
             for chunk in chunked(rows, MAX_ROWS_PER_STATEMENT)
         )
-    statement = dialect_insert(connection, table).on_conflict_do_nothing(index_elements=list(key))
-    # RETURNING counts the inserted rows on both backends (psycopg reports no rowcount for a batch);
-    # it costs a little more, so plain upserts do without it.
-    returning = statement.returning(*(table.c[name] for name in key))
-    inserted = 0
-    for chunk in chunked(rows, MAX_ROWS_PER_STATEMENT):
-        inserted += len(connection.execute(returning, list(chunk)).all())
-    return inserted
+    # SQLite's driver counts the rows an executemany inserted (a conflict changes none).
+    return execute_many(
+        connection, dialect_insert(connection, table).on_conflict_do_nothing(index_elements=list(key)), rows
+    )
 
 
 def any_changed(table: Table, values: Mapping[str, Any]) -> ColumnElement[bool]:
@@ -170,4 +257,10 @@ def any_changed(table: Table, values: Mapping[str, Any]) -> ColumnElement[bool]:
 
 def excluded_of(connection: Connection, table: Table) -> Any:
     """The ``excluded`` pseudo-table to build ``update`` expressions and ``update_where`` with."""
-    return dialect_insert(connection, table).excluded
+    return _excluded(connection.dialect.name, table)
+
+
+@functools.cache
+def _excluded(dialect: str, table: Table) -> Any:
+    """Built once per table: it is only ever rendered by name (``excluded.<column>``)."""
+    return (sqlite.insert(table) if dialect == "sqlite" else postgresql.insert(table)).excluded

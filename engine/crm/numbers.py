@@ -62,10 +62,14 @@ def _finite(value: Any) -> Any:
     return value
 
 
+#: ``json.dumps(value, allow_nan=False)`` builds an encoder per call; a sync writes a million values.
+_STRICT = json.JSONEncoder(allow_nan=False)
+
+
 def json_dumps(value: Any) -> str:
     """The JSON columns' serializer: NaN and ±Infinity are not JSON (SQLite's json functions call
     such a document malformed, PostgreSQL refuses it), so they are written as null."""
     try:
-        return json.dumps(value, allow_nan=False)
+        return _STRICT.encode(value)
     except ValueError:
-        return json.dumps(_finite(value), allow_nan=False)
+        return _STRICT.encode(_finite(value))

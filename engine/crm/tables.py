@@ -13,7 +13,8 @@ that PostgreSQL and SQLite would spell differently.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -21,6 +22,8 @@ import sqlalchemy as sa
 from sqlalchemy import JSON, Column, Index, Table, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
+
+_NO_OFFSET = timedelta(0)
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
@@ -42,6 +45,24 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        """On SQLite, ``process_bind_param`` and SQLAlchemy's text format in one step (the same text:
+        ``tests/integration/crm/test_bulk.py`` compares them): a sync of 100,000 people binds a
+        million timestamps (#16.4)."""
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        def process(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            if value.tzinfo is UTC or value.utcoffset() == _NO_OFFSET:
+                return value.isoformat(" ", "microseconds")[:26]  # without its "+00:00"
+            if value.tzinfo is None:
+                raise ValueError(f"naive datetime {value!r}: the CRM store only accepts timezone-aware datetimes")
+            return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+        return process
 
 
 # Named constraints let migrations (and SQLite's batch rebuilds) refer to them by name.

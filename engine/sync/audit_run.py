@@ -23,7 +23,6 @@ from sqlalchemy.orm import Session
 from engine.crm.audit import (
     AuditEntryWrite,
     AuditWarning,
-    count_run_contacts,
     forget_run_contacts,
     note_run_contacts,
     record_audit_entry,
@@ -119,18 +118,21 @@ def record_page(
     created_ids: set[int] | None = None,
 ) -> dict[str, int]:
     """In the transaction of a page (or a recording check) that commits: set the counts the caller
-    knows absolutely (a listing pass's rows), add what this transaction newly inserted, note the
-    contacts written and recount them; returns the entry's counts."""
+    knows absolutely (a listing pass's rows), add what this transaction newly inserted — timeline
+    events, and the contacts new to the run's ledger, as created or matched — and return the
+    entry's counts. Each page adds only what it inserted, so the cost of a page does not grow with
+    the run (a count over the ledger would, for a 100,000-contact webinar: #16.4)."""
     entry = _locked(session, run_key)
     assert entry.id is not None
-    if contact_ids:
-        note_run_contacts(session, entry.id, contact_ids, created_ids or set())
-    created, matched = count_run_contacts(session, entry.id)
     counts = all_counts(entry.counts)
+    if contact_ids:
+        created, matched = note_run_contacts(session, entry.id, contact_ids, created_ids or set())
+        counts["contacts_created"] += created
+        counts["contacts_matched"] += matched
     counts.update(absolute)
     for name, value in inserted.items():
         counts[name] = counts.get(name, 0) + value
-    counts.update(contacts_created=created, contacts_matched=matched, emails_excluded=_emails_excluded(entry.warnings))
+    counts["emails_excluded"] = _emails_excluded(entry.warnings)
     entry.counts = counts
     session.add(entry)
     session.flush()

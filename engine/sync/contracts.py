@@ -38,6 +38,12 @@ class SyncRequest(BaseModel):
     refresh_settle_seconds: int = 30
     #: While it waits, the run continues as new (same audit entry) once its history is this long.
     history_limit: int = 1000
+    #: While it reads registrants and attendees, the run continues as new (same audit entry, the
+    #: pass going on from its cursor) once its history is this long, so that a run of a
+    #: 100,000-attendee webinar stays under 200 events (issue #16 point 4; ``sync-bounded-passes``).
+    pass_history_limit: int = 160
+    #: Zoom pages each ``sync_registrants``/``sync_attendees`` activity reads at most (300 rows each).
+    pages_per_chunk: int = 10
     #: Follow-up runs already done by continue-as-new (coalesced triggers).
     generation: int = 0
     #: Set when a run that waits for a recording continues as new to keep its history short:
@@ -200,14 +206,27 @@ class Listing(BaseModel):
         return counts
 
 
+class PassCursor(BaseModel):
+    """Where a pass over registrants and attendees stood when its run continued as new: the
+    listing (``registrants`` or ``attendees``) and the chunk to read next."""
+
+    label: str
+    phase: int = 0
+    token: str | None = None
+    listing: Listing = Field(default_factory=Listing)
+
+
 class SyncResume(BaseModel):
-    """The state a waiting run hands to its continuation (``SyncRequest.resume``)."""
+    """The state a run hands to its continuation (``SyncRequest.resume``): a run that waits for a
+    recording, or one in the middle of a pass over registrants and attendees (``data``)."""
 
     plan: SyncPlan
     counts: dict[str, int]
     waited_seconds: int = 0
     #: The first trigger not covered yet: the continued run refreshes registrants and attendees.
     pending_trigger: str | None = None
+    #: The pass to go on with before anything else (``sync-bounded-passes``); None: the run waited.
+    data: PassCursor | None = None
 
 
 # --- reconciliation ---------------------------------------------------------------------------

@@ -1,13 +1,29 @@
 """Whether a webinar, and its recordings, are synced (R-SET-1…8, R-SCOPE-2): a pure function of
-the settings rows and the webinar's facts, so the reason a webinar was skipped is exact."""
+the settings rows and the webinar's facts, so the reason a webinar was skipped is exact.
+``decision_for`` reads those rows for one webinar of a connection and applies it: the sync's plan
+and the reconciliation decide the same way."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
 
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
 from engine.crm.emails import domain_is_excluded
-from engine.crm.tables import RecordingSyncScope, SyncSettings, WebinarSyncScope, ZoomUser, ZoomWebinarOverride
+from engine.crm.sync_settings import get_sync_settings
+from engine.crm.tables import (
+    RecordingSyncScope,
+    SyncSettings,
+    WebinarSyncScope,
+    ZoomUser,
+    ZoomWebinarOverride,
+    table_of,
+)
+
+USERS = table_of(ZoomUser)
+OVERRIDES = table_of(ZoomWebinarOverride)
 
 
 class SkipKind(StrEnum):
@@ -93,6 +109,36 @@ def decide(
         )
     recordings, recording_reason = _recordings(settings, host, zoom_user)
     return Decision(True, recordings, recording_reason=recording_reason)
+
+
+def decision_for(
+    session: Session,
+    connection_id: int,
+    *,
+    webinar_id: str,
+    host_id: str | None,
+    host_email: str | None,
+    is_zoom_event: bool,
+) -> Decision:
+    """``decide`` for one webinar of a connection, with the store's settings, the host's Zoom user
+    (by Zoom user id, in that connection) and that user's override for the webinar, if any."""
+    user = session.scalars(
+        sa.select(ZoomUser).where(USERS.c.connection_id == connection_id, USERS.c.zoom_user_id == (host_id or ""))
+    ).first()
+    override = None
+    if user is not None:
+        override = session.scalars(
+            sa.select(ZoomWebinarOverride).where(
+                OVERRIDES.c.zoom_user_id == user.id, OVERRIDES.c.zoom_webinar_id == webinar_id
+            )
+        ).first()
+    return decide(
+        get_sync_settings(session),
+        host_email=host_email,
+        zoom_user=user,
+        override=override,
+        is_zoom_event=is_zoom_event,
+    )
 
 
 def _recordings(settings: SyncSettings, host: str, zoom_user: ZoomUser | None) -> tuple[bool, str | None]:

@@ -45,6 +45,8 @@ async def request_sync(
     recording_poll_seconds: int | None = None,
     refresh_settle_seconds: int | None = None,
     history_limit: int | None = None,
+    pass_history_limit: int | None = None,
+    pages_per_chunk: int | None = None,
 ) -> str:
     """Start the webinar's sync, or signal the running one; returns the workflow id. The timing
     options (tests, the benchmark) apply to a run this call starts, not to one already running."""
@@ -54,6 +56,8 @@ async def request_sync(
         "recording_poll_seconds": recording_poll_seconds,
         "refresh_settle_seconds": refresh_settle_seconds,
         "history_limit": history_limit,
+        "pass_history_limit": pass_history_limit,
+        "pages_per_chunk": pages_per_chunk,
     }
     request = SyncRequest(
         webinar_id=webinar_id,

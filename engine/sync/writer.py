@@ -12,16 +12,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from engine.crm.bulk import connection_of
 from engine.crm.contacts import ContactUpsert, ExclusionReason, classify_emails, upsert_contacts
 from engine.crm.participations import (
     AttendanceSessionIn,
     RecordingUpsert,
     Registration,
     TimelineEventIn,
+    add_participant_events,
     add_timeline_events,
     recompute_rollups,
     timeline_key,
@@ -29,10 +28,8 @@ from engine.crm.participations import (
     upsert_recordings,
     upsert_registrations,
 )
-from engine.crm.tables import Participation, ParticipationState, TimelineEventKind, table_of
+from engine.crm.tables import TimelineEventKind
 from engine.zoom.models import ParticipantSession, Registrant, RegistrantStatus
-
-PARTICIPATIONS = table_of(Participation)
 
 
 @dataclass
@@ -229,30 +226,19 @@ def write_recordings(
         return len(ids), 0
     video = min(videos, key=lambda r: (r.start_time is None, r.start_time, r.zoom_file_id))
     recording_id = ids[video.zoom_file_id]
-    contacts = connection_of(session).execute(
-        sa.select(PARTICIPATIONS.c.contact_id).where(
-            PARTICIPATIONS.c.marketing_event_id == marketing_event_id,
-            PARTICIPATIONS.c.state != ParticipationState.CANCELLED.value,
-        )
-    )
     occurred = video.start_time or video.end_time or seen_at
-    key_parts: tuple[str, ...] = (occurrence,) if occurrence else ()
-    events = [
-        TimelineEventIn(
-            contact_id=row.contact_id,
-            kind=TimelineEventKind.RECORDING_AVAILABLE,
-            occurred_at=occurred,
-            idempotency_key=timeline_key(
-                TimelineEventKind.RECORDING_AVAILABLE, zoom_webinar_id, row.contact_id, *key_parts
-            ),
-            marketing_event_id=marketing_event_id,
-            recording_id=recording_id,
-            data={
-                "topic": video.topic,
-                "start_time": video.start_time.isoformat() if video.start_time else None,
-                "recording_url": video.play_url,
-            },
-        )
-        for row in contacts
-    ]
-    return len(ids), add_timeline_events(session, events)
+    data = {
+        "topic": video.topic,
+        "start_time": video.start_time.isoformat() if video.start_time else None,
+        "recording_url": video.play_url,
+    }
+    added = add_participant_events(
+        session,
+        marketing_event_id=marketing_event_id,
+        kind=TimelineEventKind.RECORDING_AVAILABLE,
+        key_parts=(zoom_webinar_id, occurrence) if occurrence else (zoom_webinar_id,),
+        occurred_at=occurred,
+        data=data,
+        recording_id=recording_id,
+    )
+    return len(ids), added

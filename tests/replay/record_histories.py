@@ -239,9 +239,12 @@ async def record_enrollments(client: Client, db_engine: Engine, receiver: str) -
     return scenarios
 
 
-async def record(client: Client, db_engine: Engine, zoom: EmulatorServer, groups: frozenset[str]) -> dict[str, str]:
-    """Run the scenarios of ``groups`` on a worker of this process: {history name: workflow id}."""
-    scenarios: dict[str, str] = {}
+async def record(
+    client: Client, db_engine: Engine, zoom: EmulatorServer, groups: frozenset[str]
+) -> dict[str, str | tuple[str, str]]:
+    """Run the scenarios of ``groups`` on a worker of this process: {history name: workflow id, or
+    (workflow id, run id) for one run of a workflow that continued as new}."""
+    scenarios: dict[str, str | tuple[str, str]] = {}
     receiver = serve_webhooks()
     # Webhooks reach the loopback receiver only when allowed (#12.3).
     settings = Settings(database_url="sqlite://", webhook_allow=[receiver.removeprefix("http://")])
@@ -281,8 +284,9 @@ async def main(tag: str | None = None, groups: frozenset[str] = frozenset(GROUPS
         with EmulatorServer(zoom_scenarios.seed()) as zoom:
             scenarios = await record(env.client, db_engine, zoom, groups)
         folder.mkdir(exist_ok=True)
-        for name, workflow_id in scenarios.items():
-            history = await env.client.get_workflow_handle(workflow_id).fetch_history()
+        for name, run in scenarios.items():
+            workflow_id, run_id = run if isinstance(run, tuple) else (run, None)
+            history = await env.client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
             stem = f"{name}@{tag}" if tag else name
             (folder / f"{stem}.json").write_text(history.to_json() + "\n")
             print(f"recorded {name}: {len(history.events)} events")

@@ -37,6 +37,8 @@ from workflows.add_to_webinar import AddToWebinarResult, add_to_webinar_workflow
 from zoom_emulator import EmulatorAdmin, EmulatorServer, SeedDocument
 from zoom_emulator.core.seeds import (
     AccountSeed,
+    GenerateRegistrants,
+    GenerateSessions,
     InstanceSeed,
     RecordingFileSeed,
     RecordingSeed,
@@ -57,6 +59,7 @@ W_OPEN = 94000000001  # next week, registration open (approval 0)
 W_ENDED = 94000000002  # ended 2 h ago: registrants, sessions (one a guest), a ready recording and transcript
 W_LATE = 94000000003  # ended 30 min ago: the video is ready, the transcript comes 150 min after the end
 W_OTHER = 94100000001  # on the second BU's Zoom account
+W_LARGE = 94000000004  # ended 4 h ago: 700 registrants, 750 sessions, a recording; its pass spans three runs
 
 REGISTER = """
 key: replay-register
@@ -160,6 +163,27 @@ def _late_webinar() -> WebinarSeed:
     )
 
 
+def _large_webinar() -> WebinarSeed:
+    """Many people (3 pages of registrants, 3 of sessions) and a recording: read a page per activity
+    under the lowest history limit, its pass continues as new twice (``sync-bounded-passes``)."""
+    start = NOW - timedelta(hours=4)
+    return WebinarSeed(
+        id=W_LARGE,
+        host_id="host",
+        topic="Large all hands",
+        start_time=start,
+        generate_registrants=GenerateRegistrants(count=700, domain="large.example"),
+        instances=[
+            InstanceSeed(
+                uuid="ReplayLargeInstance000==",
+                start_time=start,
+                generate_sessions=GenerateSessions(attendees=500, rejoin_every=2),
+                recording=_recording(30),
+            )
+        ],
+    )
+
+
 def seed() -> SeedDocument:
     open_webinar = WebinarSeed(
         id=W_OPEN, host_id="host", topic="Product tour", start_time=NOW + timedelta(days=7), alternative_hosts=ALT_HOST
@@ -175,7 +199,7 @@ def seed() -> SeedDocument:
                 client_id="replay-main-client",
                 client_secret="replay-main-secret",
                 users=[UserSeed(id="host", email=HOST, first_name="Hana", last_name="Host")],
-                webinars=[open_webinar, _ended_webinar(), _late_webinar()],
+                webinars=[open_webinar, _ended_webinar(), _late_webinar(), _large_webinar()],
             ),
             AccountSeed(
                 id=OTHER,
@@ -257,7 +281,7 @@ async def record_sagas(client: Client, db_engine: Engine, task_queue: str) -> di
     return recorded
 
 
-async def _request(client: Client, webinar: int, task_queue: str, signal: str = TRIGGER_SIGNAL) -> str:
+async def _request(client: Client, webinar: int, task_queue: str, signal: str = TRIGGER_SIGNAL, **tuning: int) -> str:
     return await request_sync(
         client,
         webinar_id=str(webinar),
@@ -267,6 +291,7 @@ async def _request(client: Client, webinar: int, task_queue: str, signal: str = 
         task_queue=task_queue,
         business_unit="Account",
         signal=signal,
+        **tuning,
     )
 
 
@@ -287,7 +312,32 @@ async def _until_timers(client: Client, workflow_id: str, count: int) -> None:
     raise RuntimeError(f"{workflow_id}: timer {count} never started")
 
 
-async def record_syncs(client: Client, emulator_url: str, task_queue: str) -> dict[str, str]:
+async def _runs(client: Client, workflow_id: str) -> list[str]:
+    """The run ids of a sync, first to last (each run's first event names the run it continues)."""
+    runs: list[str] = []
+    run_id: str | None = None
+    while True:
+        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        started = history.events[0].workflow_execution_started_event_attributes
+        runs.insert(0, run_id or (await client.get_workflow_handle(workflow_id).describe()).run_id)
+        run_id = started.continued_execution_run_id or None
+        if run_id is None:
+            return runs
+
+
+async def record_continued_pass(client: Client, task_queue: str) -> dict[str, str | tuple[str, str]]:
+    """``sync-bounded-passes``: a page per activity and the lowest history limit spread the pass
+    over three runs; the first (it continues as new mid-pass) and the last (it reads on from the
+    cursor it was handed, then finishes) are recorded."""
+    large = await _request(client, W_LARGE, task_queue, pages_per_chunk=1, pass_history_limit=20)
+    _expect("webinar-sync-pass-first-run", await _sync_status(client, large), "succeeded")
+    runs = await _runs(client, large)
+    if len(runs) < 3:
+        raise RuntimeError(f"webinar-sync-pass-*: {len(runs)} run(s), not three or more; nothing is recorded")
+    return {"webinar-sync-pass-first-run": (large, runs[0]), "webinar-sync-pass-last-run": (large, runs[-1])}
+
+
+async def record_syncs(client: Client, emulator_url: str, task_queue: str) -> dict[str, str | tuple[str, str]]:
     completed = await _request(client, W_ENDED, task_queue)
     # Completed, "partial" only because a guest has no email to sync (R-AUD-3).
     _expect("webinar-sync-completed", await _sync_status(client, completed), "partial")
@@ -302,4 +352,8 @@ async def record_syncs(client: Client, emulator_url: str, task_queue: str) -> di
         await admin.advance_clock(3 * 3600)
         await _request(client, W_LATE, task_queue, signal=RECORDING_SIGNAL)
     _expect("webinar-sync-waits-for-recording", await _sync_status(client, waiting), "succeeded")
-    return {"webinar-sync-completed": completed, "webinar-sync-waits-for-recording": waiting}
+    return {
+        "webinar-sync-completed": completed,
+        "webinar-sync-waits-for-recording": waiting,
+        **await record_continued_pass(client, task_queue),
+    }

@@ -138,7 +138,10 @@ def speakers_of(webinar: Webinar, instance: Instance) -> list[Speaker]:
         a.email.lower() for a in scenario.attendees if a.speaks and a.email
     }
     attendees = [(key, w) for key, w in windows.items() if key[1] == "attendee"]
-    chosen = [Speaker(name, role, tuple(w)) for (name, role), w in attendees if _scripted(instance, name, scripted)]
+    # A scripted speaker is named, or joined with a scripted email (each session read once: a
+    # 100,000-attendee webinar has few distinct names but many sessions).
+    scripted |= {clean_name(s.name) for s in instance.sessions if s.email and s.email.lower() in scripted}
+    chosen = [Speaker(name, role, tuple(w)) for (name, role), w in attendees if name in scripted]
     eligible = [(key, w) for key, w in attendees if sum(b - a for a, b in w) >= MIN_SPEAKER_PRESENCE_SECONDS]
     rng = scenario_rng(scenario, f"speakers:{instance.uuid}")
     drawn = rng.sample(eligible, min(scenario.speakers, len(eligible)))
@@ -160,9 +163,3 @@ def _window(instance: Instance, session: Session) -> tuple[float, float]:
         (session.join_time - instance.start_time).total_seconds(),
         (session.leave_time - instance.start_time).total_seconds(),
     )
-
-
-def _scripted(instance: Instance, name: str, scripted: set[str]) -> bool:
-    if name in scripted:
-        return True
-    return any(clean_name(s.name) == name and s.email.lower() in scripted for s in instance.sessions if s.email)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, unquote_plus
@@ -181,16 +181,18 @@ def page_size_of(value: int | None) -> int:
 def paginate(
     call: Call,
     listing: tuple[str, ...],
-    rows: Callable[[], list[dict[str, Any]]],
+    rows: Callable[[], Sequence[Any]],
     *,
     items_key: str,
     page_size: int | None,
     next_page_token: str | None,
+    render: Callable[[Any], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """One page of a listing, read from the live data. ``next_page_token`` keeps a position (an
     offset), not a snapshot: a registrant cancelled between two pages shifts the later ones, as
     Zoom's may. Tokens live 15 minutes of emulator time; ``page_number``/``page_count`` are not
-    served.
+    served. With ``render``, ``rows`` are the listing's objects and only the page's are rendered
+    as JSON (a 100,000-row listing is not rendered whole for every page).
     """
     state = call.state
     now = call.emulator.clock.timestamp()
@@ -201,7 +203,7 @@ def paginate(
             raise ZoomReply(400, 300, PAGE_TOKEN_EXPIRED_MESSAGE)
         offset = cursor.offset
     current = rows()
-    page = current[offset : offset + size]
+    page = list(current[offset : offset + size])
     token = ""
     if offset + len(page) < len(current):
         _forget_stale_cursors(state, now)
@@ -211,7 +213,7 @@ def paginate(
         "page_size": size,
         "total_records": len(current),
         "next_page_token": token,
-        items_key: page,
+        items_key: page if render is None else [render(row) for row in page],
     }
 
 

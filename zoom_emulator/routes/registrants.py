@@ -21,7 +21,7 @@ from zoom_emulator.core.facts import (
     RateLabel,
 )
 from zoom_emulator.core.limits import next_utc_midnight
-from zoom_emulator.core.state import Webinar, zoom_time
+from zoom_emulator.core.state import Registrant, Webinar, zoom_time
 from zoom_emulator.routes.common import ZoomReply, begin, paginate, webinar_or_404
 
 router = APIRouter()
@@ -160,9 +160,9 @@ async def list_registrants(
     if webinar.approval_type == 2:
         raise ZoomReply(400, 3000, f"This webinar does not have registration as required: {webinar.id}.")
 
-    def rows() -> list[dict[str, Any]]:
+    def rows() -> list[Registrant]:
         # Cancelled registrants carry status "denied", so they are listed under status=denied.
-        return [r.to_json() for r in webinar.registrants.values() if r.status == status]
+        return [r for r in webinar.registrants.values() if r.status == status]
 
     body = paginate(
         call,
@@ -171,6 +171,7 @@ async def list_registrants(
         items_key="registrants",
         page_size=page_size,
         next_page_token=next_page_token,
+        render=Registrant.to_json,
     )
     return call.reply(body)
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from zoom_emulator.core.facts import RateLabel
-from zoom_emulator.core.state import REPORT_RETENTION, zoom_time
+from zoom_emulator.core.state import REPORT_RETENTION, Session, zoom_time
 from zoom_emulator.routes.common import ZoomReply, begin, instance_or_404, paginate, path_ref, webinar_or_404
 
 router = APIRouter()
@@ -42,10 +42,11 @@ async def report_participants(
     body = paginate(
         call,
         ("report", instance.uuid, str(with_registrant)),
-        lambda: [s.to_json(with_registrant_id=with_registrant) for s in instance.sessions],
+        lambda: instance.sessions,
         items_key="participants",
         page_size=page_size,
         next_page_token=next_page_token,
+        render=lambda s: s.to_json(with_registrant_id=with_registrant),
     )
     return call.reply(body)
 
@@ -57,31 +58,29 @@ async def past_participants(
     call = await begin(request, "past_participants", RateLabel.MEDIUM)
     instance = instance_or_404(call, path_ref(request, 3), message="Webinar does not exist.")
 
-    def rows() -> list[dict[str, Any]]:
+    def row(s: Session) -> dict[str, Any]:
         # One row per join session, like the report, with the newer registrant_id field.
-        return [
-            {
-                "id": s.participant_user_id,
-                "user_id": s.user_id,
-                "name": s.name,
-                "user_email": s.email,
-                "registrant_id": s.registrant_id,
-                "join_time": zoom_time(s.join_time),
-                "leave_time": zoom_time(s.leave_time),
-                "duration": int((s.leave_time - s.join_time).total_seconds()),
-                "status": "in_meeting",
-                "failover": False,
-            }
-            for s in instance.sessions
-        ]
+        return {
+            "id": s.participant_user_id,
+            "user_id": s.user_id,
+            "name": s.name,
+            "user_email": s.email,
+            "registrant_id": s.registrant_id,
+            "join_time": zoom_time(s.join_time),
+            "leave_time": zoom_time(s.leave_time),
+            "duration": int((s.leave_time - s.join_time).total_seconds()),
+            "status": "in_meeting",
+            "failover": False,
+        }
 
     body = paginate(
         call,
         ("past_participants", instance.uuid),
-        rows,
+        lambda: instance.sessions,
         items_key="participants",
         page_size=page_size,
         next_page_token=next_page_token,
+        render=row,
     )
     return call.reply(body)
 
