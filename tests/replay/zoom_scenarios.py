@@ -241,19 +241,24 @@ async def _saga_outcome(client: Client, workflow_id: str) -> str:
         return str(cause.type) if isinstance(cause, ApplicationError) else repr(cause)
 
 
+def _contact(db_engine: Engine, email: str, last_name: str, webinar: int) -> int:
+    """A contact whose ``webinar_id`` property names ``webinar`` (``replay-register`` reads it)."""
+    with Session(db_engine) as session:
+        contact = create_contact(
+            session, email=email, first_name="Replay", last_name=last_name, properties={"webinar_id": str(webinar)}
+        )
+        session.commit()
+        assert contact.id is not None
+        return contact.id
+
+
 async def record_sagas(client: Client, db_engine: Engine, task_queue: str) -> dict[str, str]:
     """Each scenario enrolls one contact into ``replay-register``; the history is the child's (and,
     for the scenarios of ``PARENT_HISTORIES``, the enrollment's as well)."""
     service = EnrollmentService(db_engine, client, task_queue=task_queue)
     recorded: dict[str, str] = {}
     for name, email, webinar, failpoint, expected in SAGAS:
-        with Session(db_engine) as session:
-            contact = create_contact(
-                session, email=email, first_name="Replay", last_name="Saga", properties={"webinar_id": str(webinar)}
-            )
-            session.commit()
-            assert contact.id is not None
-            contact_id = contact.id
+        contact_id = _contact(db_engine, email, "Saga", webinar)
         if failpoint:
             failpoints.arm(failpoint, failpoints.FailpointAction.PERMANENT_ERROR, times=1)
         started = await service.enroll("replay-register", ContactIn(contact_id=contact_id))
@@ -272,13 +277,7 @@ async def record_quick_registrations(client: Client, db_engine: Engine, task_que
     service = EnrollmentService(db_engine, client, task_queue=task_queue)
     recorded: dict[str, str] = {}
     for name, email, expected in (("warm-up", QUICK_WARM_UP, "REGISTERED"), *QUICK):
-        with Session(db_engine) as session:
-            contact = create_contact(
-                session, email=email, first_name="Replay", last_name="Quick", properties={"webinar_id": str(W_OPEN)}
-            )
-            session.commit()
-            assert contact.id is not None
-            contact_id = contact.id
+        contact_id = _contact(db_engine, email, "Quick", W_OPEN)
         started = await service.enroll("replay-register", ContactIn(contact_id=contact_id))
         await client.get_workflow_handle(started.workflow_id).result()
         with Session(db_engine) as session:
