@@ -66,8 +66,10 @@ def build_worker(
     # One Zoom client per connection for the whole worker: the action and the sync share each
     # account's rate limiter, itself shared with every worker through the CRM store (#16.2).
     pool = ZoomClientPool(zoom_settings, budgets=StoreRateBudgets(db_engine))
-    zoom_registration = ZoomRegistrationActivities(db_engine, pool=pool, webinar_cache_ttl=WEBINAR_CACHE_TTL)
     settings = settings or Settings()
+    zoom_registration = ZoomRegistrationActivities(
+        db_engine, pool=pool, webinar_cache_ttl=WEBINAR_CACHE_TTL, quick_path=settings.registration_quick_path
+    )
     # One enrollment service for the worker: `enroll` steps, event triggers and the repair enroll
     # and start runs on this client and task queue (concurrent admissions commit together).
     enrollments = EnrollmentService(db_engine, client, task_queue=task_queue)

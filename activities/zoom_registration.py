@@ -175,6 +175,17 @@ class RegistrationOutcome(BaseModel):
     store_refusal: StoreRefusal | None = None
 
 
+class QuickRegistration(BaseModel):
+    """``register_quickly``'s answer: the pre-flight and, when it let the contact register, what
+    register-and-record did; or ``saga``: nothing decided here, the enrollment runs the saga."""
+
+    preflight: PreflightResult | None = None
+    outcome: RegistrationOutcome | None = None
+    #: Why the saga must decide (the worker does not know the webinar yet, the contact is gone, a
+    #: Zoom or store failure, a store refusal to compensate).
+    saga: str | None = None
+
+
 class CancelInput(BaseModel):
     webinar_id: str
     connection: str
@@ -285,6 +296,7 @@ class ZoomRegistrationActivities:
         pool: ZoomClientPool | None = None,
         webinar_cache_ttl: timedelta = timedelta(0),
         store_patience: timedelta = STORE_PATIENCE,
+        quick_path: bool = True,
     ) -> None:
         """Zoom clients come from ``pool`` — the worker's, shared with the webinar sync, so both
         draw on one rate limiter per Zoom account. Without one, a pool of their own is made from
@@ -294,7 +306,10 @@ class ZoomRegistrationActivities:
 
         ``webinar_cache_ttl``: how long Zoom's answers about a webinar are kept (``build_worker``
         gives ``WEBINAR_CACHE_TTL``; zero, the default, asks Zoom every time). ``store_patience``:
-        how long a store failure that may pass is retried after Zoom accepted a registration."""
+        how long a store failure that may pass is retried after Zoom accepted a registration.
+        ``quick_path``: ``register_quickly`` may register (``ROLLCALL_REGISTRATION_QUICK_PATH``);
+        off, it always answers ``saga``."""
+        self._quick_path = quick_path
         self._engine = db_engine
         self._store_patience = store_patience.total_seconds()
         self._owns_pool = pool is None
@@ -310,6 +325,7 @@ class ZoomRegistrationActivities:
             self.preflight_from_cache,
             self.preflight_registration,
             self.register_and_record,
+            self.register_quickly,
             self.cancel_registration,
             *self._before_preflight.activities(),
         ]
@@ -385,6 +401,33 @@ class ZoomRegistrationActivities:
     @activity.defn
     async def register_and_record(self, input: RegisterAndRecordInput) -> RegistrationOutcome:
         return _counted(await self._register_and_record(input))
+
+    @activity.defn
+    async def register_quickly(self, input: PreflightInput) -> QuickRegistration:
+        """The whole registration as one local activity of the enrollment, when the worker's cache
+        knows the webinar and its form and nothing goes wrong: the pre-flight from the store, then
+        add-registrant and the store write. Anything else (a cache miss, a deleted contact, any
+        failure, a store refusal to compensate) returns ``saga``: the enrollment then runs the
+        ``AddContactToWebinar`` saga, whose steps are idempotent (Zoom answers the same e-mail with
+        the same registrant, the store write is keyed by webinar and contact)."""
+        if not self._quick_path:
+            return QuickRegistration(saga="the quick path is off (ROLLCALL_REGISTRATION_QUICK_PATH)")
+        checked = await self.preflight_from_cache(input)
+        if checked.needs_zoom:
+            return QuickRegistration(saga="the worker does not know the webinar yet")
+        if checked.refusal is not None or checked.webinar is None:
+            return QuickRegistration(preflight=checked)
+        if not checked.contact_found:
+            return QuickRegistration(saga="the contact was not found")
+        try:
+            outcome = await self._register_and_record(
+                RegisterAndRecordInput(contact_id=input.contact_id, webinar=checked.webinar, retry=input.retry)
+            )
+        except Exception as error:  # the saga retries durably, with the step's retry policy
+            return QuickRegistration(saga=f"registration failed: {type(error).__name__}")
+        if outcome.store_refusal is not None:
+            return QuickRegistration(saga="the store refused the registration")
+        return QuickRegistration(preflight=checked, outcome=outcome)
 
     async def _register_and_record(self, input: RegisterAndRecordInput) -> RegistrationOutcome:
         """R-ADD-1 then R-ADD-7: add the contact as a registrant, then write every effect to the

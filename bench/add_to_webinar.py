@@ -398,19 +398,24 @@ async def bare_starts(client: Client, admissions: list[Admission], concurrency: 
 
 
 async def events_of_one_registration(client: Client, engine: Engine) -> dict[str, int]:
-    """History events of the first benchmarked enrollment and of the saga it started."""
+    """History events of the last benchmarked enrollment (the worker knows the webinar by then) and
+    of its saga, if it ran one (0 when the quick path registered the contact); how many sagas ran."""
     with engine.connect() as connection:
         workflow_id = connection.execute(
-            sa.select(ENROLLMENTS.c.workflow_id).where(ENROLLMENTS.c.definition_key == KEY).limit(1)
+            sa.select(ENROLLMENTS.c.workflow_id)
+            .where(ENROLLMENTS.c.definition_key == KEY)
+            .order_by(ENROLLMENTS.c.id.desc())
+            .limit(1)
         ).scalar_one()
     enrollment = await client.get_workflow_handle(workflow_id).fetch_history()
-    [child_id] = [
+    children = [
         event.start_child_workflow_execution_initiated_event_attributes.workflow_id
         for event in enrollment.events
         if event.HasField("start_child_workflow_execution_initiated_event_attributes")
     ]
-    saga = await client.get_workflow_handle(child_id).fetch_history()
-    return {"enrollment": len(enrollment.events), "saga": len(saga.events)}
+    saga = len((await client.get_workflow_handle(children[0]).fetch_history()).events) if children else 0
+    sagas = (await client.count_workflows("WorkflowType = 'AddContactToWebinar'")).count
+    return {"enrollment": len(enrollment.events), "saga": saga, "sagas_run": sagas}
 
 
 def load_average() -> float:
@@ -604,7 +609,10 @@ def report(options: argparse.Namespace, measured: Measured) -> None:
     print("CPU seconds while enrolling: " + ", ".join(f"{name} {seconds:.0f}" for name, seconds in m.cpu.items()))
     per_registration = {name: round(seconds * 1000 / count, 1) for name, seconds in m.cpu.items()}
     print("CPU ms per registration:     " + ", ".join(f"{name} {ms:.0f}" for name, ms in per_registration.items()))
-    print(f"history events of one registration: enrollment {m.events['enrollment']}, saga {m.events['saga']}")
+    print(
+        f"history events of one registration: enrollment {m.events['enrollment']}, saga {m.events['saga']} "
+        f"(sagas run: {m.events['sagas_run']})"
+    )
     print(f"machine: {os.cpu_count()} cores, load average (1 min) {m.load[0]} before, {m.load[1]} after enrolling")
     figures = {
         "bench": "add_to_webinar",

@@ -104,6 +104,11 @@ class Settings(BaseSettings):
     #: (bench/add_to_webinar.py: 122 → 74 ms) and only the replay tests guard determinism (README,
     #: "At scale").
     workflow_sandbox: bool = True
+    #: An add-to-webinar step first tries the whole registration as one local activity of the
+    #: enrollment when the worker's cache knows the webinar (``quick-registration``, #16.1): no
+    #: child run, a fifth of the Temporal server's work. Off, every registration is its own
+    #: ``AddContactToWebinar`` saga run, as before.
+    registration_quick_path: bool = True
 
     log_format: LogFormat = LogFormat.CONSOLE
     log_level: str = "INFO"

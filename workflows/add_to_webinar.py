@@ -67,6 +67,7 @@ with workflow.unsafe.imports_passed_through():
         CancelResult,
         PreflightInput,
         PreflightResult,
+        QuickRegistration,
         RegisterAndRecordInput,
         RegistrationOutcome,
         ZoomRegistrationActivities,
@@ -204,6 +205,73 @@ def result_from_failure(error: BaseException | None) -> AddToWebinarResult | Non
     return None
 
 
+def _result_of(
+    webinar_id: str,
+    facts: WebinarFacts | None,
+    code: StepOutcomeCode,
+    message: str,
+    details: dict[str, Any] | None = None,
+    **fields: Any,
+) -> AddToWebinarResult:
+    return AddToWebinarResult(
+        code=code,
+        message=message,
+        webinar_id=webinar_id or None,
+        webinar_start_time=facts.start_time if facts else None,
+        webinar_end_time=facts.end_time if facts else None,
+        connection=facts.connection if facts else None,
+        details=details or {},
+        **fields,
+    )
+
+
+def _registered_result(
+    contact_id: int,
+    webinar_id: str,
+    facts: WebinarFacts | None,
+    registrant_id: str,
+    approval: Approval,
+    new_registration: bool,
+    registration_count: int,
+) -> AddToWebinarResult:
+    """``REGISTERED``, as the saga and the quick path (``quick_result``) report it."""
+    return _result_of(
+        webinar_id,
+        facts,
+        StepOutcomeCode.REGISTERED,
+        f"Contact {contact_id} is registered to webinar {webinar_id} ({approval})"
+        + ("" if new_registration else " — already registered before"),
+        {"repeat": not new_registration, "registration_count": registration_count},
+        registrant_id=registrant_id,
+        approval=approval,
+    )
+
+
+def quick_result(quick: QuickRegistration, contact_id: int, webinar_id: str) -> AddToWebinarResult | None:
+    """The step's result from ``register_quickly``, as the saga would have returned it: a
+    refusal of the pre-flight or of Zoom, or ``REGISTERED``; None when the saga must decide."""
+    checked = quick.preflight
+    if quick.saga is not None or checked is None:
+        return None
+    facts = checked.webinar
+    outcome = quick.outcome
+    refusal = checked.refusal if outcome is None else outcome.refusal
+    if refusal is not None:
+        return _result_of(webinar_id, facts, refusal.code, refusal.message, refusal.details)
+    if outcome is None or outcome.registrant_id is None or outcome.approval is None or outcome.recorded is None:
+        return None
+    recorded = outcome.recorded
+    return _registered_result(
+        contact_id,
+        webinar_id,
+        facts,
+        outcome.registrant_id,
+        outcome.approval,
+        recorded.new_registration,
+        recorded.registration_count,
+    )
+
+
 def _cause(error: BaseException) -> str:
     cause = error.cause if isinstance(error, ActivityError | ChildWorkflowError) and error.cause else error
     return str(cause) or type(cause).__name__
@@ -322,16 +390,21 @@ class AddContactToWebinarWorkflow:
     def _registered(
         self, registrant_id: str, approval: Approval, new_registration: bool, registration_count: int
     ) -> AddToWebinarResult:
-        details: dict[str, Any] = {"repeat": not new_registration, "registration_count": registration_count}
+        registered = _registered_result(
+            self._input.contact_id,
+            self._webinar_id,
+            self._facts,
+            registrant_id,
+            approval,
+            new_registration,
+            registration_count,
+        )
         if self._cancel_requested:
-            details["cancel_requested"] = "after the registration was sent to Zoom; the registration was completed"
+            registered.details["cancel_requested"] = (
+                "after the registration was sent to Zoom; the registration was completed"
+            )
         return self._finish(
-            StepOutcomeCode.REGISTERED,
-            f"Contact {self._input.contact_id} is registered to webinar {self._webinar_id} ({approval})"
-            + ("" if new_registration else " — already registered before"),
-            details,
-            registrant_id=registrant_id,
-            approval=approval,
+            registered.code, registered.message, registered.details, registrant_id=registrant_id, approval=approval
         )
 
     # --- 4. compensation (R-ADD-8) ------------------------------------------------------------------
@@ -503,17 +576,7 @@ class AddContactToWebinarWorkflow:
     def _result(
         self, code: StepOutcomeCode, message: str, details: dict[str, Any] | None = None, **fields: Any
     ) -> AddToWebinarResult:
-        facts = self._facts
-        return AddToWebinarResult(
-            code=code,
-            message=message,
-            webinar_id=self._webinar_id or None,
-            webinar_start_time=facts.start_time if facts else None,
-            webinar_end_time=facts.end_time if facts else None,
-            connection=facts.connection if facts else None,
-            details=details or {},
-            **fields,
-        )
+        return _result_of(self._webinar_id, self._facts, code, message, details, **fields)
 
     def _finish(
         self, code: StepOutcomeCode, message: str, details: dict[str, Any] | None = None, **fields: Any

@@ -18,6 +18,8 @@ Changing this interpreter while enrollments are running: put the new behaviour b
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -40,6 +42,7 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from activities.enrollment import EnrollmentActivities
     from activities.failures import FailureType, failure_message
+    from activities.zoom_registration import PreflightInput, QuickRegistration, ZoomRegistrationActivities
     from engine.dsl.delays import remaining
     from engine.dsl.models import (
         FALLIBLE_STEPS,
@@ -76,8 +79,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows.add_to_webinar import (
         AddContactToWebinarWorkflow,
         AddToWebinarInput,
+        AddToWebinarResult,
         add_to_webinar_summary,
         add_to_webinar_workflow_id,
+        quick_result,
         result_from_failure,
     )
     from workflows.policies import STORE_RETRY, step_retry
@@ -89,6 +94,10 @@ _R = TypeVar("_R")
 
 #: ``workflow.patched`` id: store-only activities run as local activities (``_store``).
 LOCAL_STORE_STEPS = "local-store-steps"
+#: ``workflow.patched`` id: an add-to-webinar step first tries the whole registration as one local
+#: activity (``register_quickly``), and starts the saga only when that cannot decide (#16.1).
+QUICK_REGISTRATION = "quick-registration"
+QUICK_REGISTRATION_TIMEOUT = timedelta(seconds=20)
 #: ``workflow.patched`` id: a local activity's failure (a template of ``set_property``, ``delay``
 #: or ``branch`` that cannot be rendered, #13.5) is a step failure that ``on_error`` decides.
 #: It arrives as the bare failure, not wrapped in an ActivityError, and used to fail the run.
@@ -375,6 +384,10 @@ class EnrollmentWorkflow:
             return prepared  # left the workflow, or INVALID_WEBINAR_ID (already recorded)
         webinar_id = prepared.root.webinar_id
         registration_attributes = self._note_webinar(webinar_id, ctx.contact_id)
+        if workflow.patched(QUICK_REGISTRATION):
+            quick = await self._register_quickly(ctx, step, webinar_id)
+            if quick is not None:
+                return await self._registration_done(ctx, step, quick)
         child_id = add_to_webinar_workflow_id(webinar_id, ctx.contact_id)
         for attempt in range(1, 1000):
             try:
@@ -400,10 +413,42 @@ class EnrollmentWorkflow:
                 # it (Zoom answers the same registrant), then run the saga for this enrollment.
                 workflow.set_current_details(f"{step.id}: waiting for another registration of this contact")
                 await workflow.sleep(timedelta(seconds=min(60, 5 * attempt)), summary="wait for the other registration")
+        return await self._registration_done(ctx, step, registered)
+
+    async def _registration_done(
+        self, ctx: StepContext, step: AddContactToZoomWebinarStep, registered: AddToWebinarResult
+    ) -> StepResult:
         code, message, output = registered.code, registered.message, registered.outputs()
         note = OutcomeNote(sequence=ctx.sequence, step_id=step.id, outcome=code, message=message, data=output)
         await self._record_notes(ctx.enrollment_id, [note], step.id)
         return StepResult.done(code, message=message, output=output)
+
+    async def _register_quickly(
+        self, ctx: StepContext, step: AddContactToZoomWebinarStep, webinar_id: str
+    ) -> AddToWebinarResult | None:
+        """Since ``QUICK_REGISTRATION``: the registration as one local activity when nothing goes
+        wrong; None when the saga must run (``register_quickly`` says why)."""
+        call = asyncio.ensure_future(
+            workflow.execute_local_activity_method(
+                ZoomRegistrationActivities.register_quickly,
+                PreflightInput(contact_id=ctx.contact_id, webinar_id=webinar_id, retry=step.retry),
+                start_to_close_timeout=QUICK_REGISTRATION_TIMEOUT,
+                retry_policy=RetryPolicy(maximum_attempts=1),
+                summary=f"{step.id}: register contact {ctx.contact_id} to webinar {webinar_id} (quick path)",
+            )
+        )
+        try:
+            quick: QuickRegistration = await asyncio.shield(call)
+        except asyncio.CancelledError:
+            # As the saga does (R-ADD-8): what was sent to Zoom is recorded before the run ends, so a
+            # cancel never leaves Zoom and the store disagreeing. Then the run is cancelled.
+            if not call.done():
+                with contextlib.suppress(Exception):
+                    await call
+            raise
+        except (ActivityError, ApplicationError, TemporalTimeoutError):
+            return None  # the saga decides
+        return quick_result(quick, ctx.contact_id, webinar_id)
 
     @staticmethod
     def _note_webinar(webinar_id: str, contact_id: int) -> TypedSearchAttributes | None:

@@ -1,15 +1,19 @@
 """Record the histories the replay test checks (run after a deliberate workflow change).
 
-    .venv/bin/python tests/replay/record_histories.py [--tag CHANGE_ID] [--only enrollment,saga,sync] [--codec]
+    .venv/bin/python tests/replay/record_histories.py [--tag CHANGE_ID] [--only enrollment,saga,quick,sync] [--codec]
 
 With ``--tag`` the files are ``histories/<scenario>@<CHANGE_ID>.json``: record a new set under
 the ``workflow.patched`` id of each change and keep the older sets, so both the old and the new
-paths stay guarded. ``--only`` records some groups of scenarios (default: all three):
+paths stay guarded. ``--only`` records some groups of scenarios (default: all four):
 
 - ``enrollment`` — the interpreter (``Enrollment``): every step type it runs, each ``on_error``
   mode, branches on outcomes and on segments, the goal exit and an unenroll mid-delay;
 - ``saga`` — ``AddContactToWebinar`` registered, refused (host, business unit) and compensated,
-  and the enrollment that started the registered one (``enrollment-register-step``);
+  and the enrollment that started the registered one (``enrollment-register-step``), on a worker
+  whose quick path is off (``ROLLCALL_REGISTRATION_QUICK_PATH=false``), so each registration is a
+  saga run;
+- ``quick`` — enrollments whose add-to-webinar step took the quick path (#16.1): registered, and
+  refused (an alternative host), once a first registration taught the worker the webinar;
 - ``sync`` — ``WebinarSync`` completed, and one that waits for a transcript (``zoom_scenarios.py``).
 
 With ``--codec`` the payloads are encrypted (``engine.codec``, #17.4) with the test key in
@@ -64,7 +68,7 @@ CODEC_HISTORIES = HISTORIES / "codec"
 CODEC_TEST_KEY = CODEC_HISTORIES / "payload-test-key"
 TASK_QUEUE = "replay-recording"
 #: Scenario groups, selectable with ``--only``: the enrollment interpreter, the Zoom saga, the sync.
-GROUPS = ("enrollment", "saga", "sync")
+GROUPS = ("enrollment", "saga", "quick", "sync")
 
 STEPS = """
 key: every-step
@@ -246,26 +250,37 @@ async def record(
     (workflow id, run id) for one run of a workflow that continued as new}."""
     scenarios: dict[str, str | tuple[str, str]] = {}
     receiver = serve_webhooks()
-    # Webhooks reach the loopback receiver only when allowed (#12.3).
-    settings = Settings(database_url="sqlite://", webhook_allow=[receiver.removeprefix("http://")])
-    with ThreadPoolExecutor(8) as executor:
-        worker = build_worker(
-            client,
-            db_engine,
-            task_queue=TASK_QUEUE,
-            executor=executor,
-            settings=settings,
-            zoom_settings=zoom_scenarios.zoom_settings(zoom),
+    if groups & {"saga", "quick", "sync"}:
+        zoom_scenarios.prepare_store(db_engine)
+    # The saga's scenarios want a saga run for every registration: the quick path is off there.
+    for quick_path in (False, True):
+        # Webhooks reach the loopback receiver only when allowed (#12.3).
+        settings = Settings(
+            database_url="sqlite://",
+            webhook_allow=[receiver.removeprefix("http://")],
+            registration_quick_path=quick_path,
         )
-        async with worker:
-            if "enrollment" in groups:
-                scenarios |= await record_enrollments(client, db_engine, receiver)
-            if groups & {"saga", "sync"}:
-                zoom_scenarios.prepare_store(db_engine)
-            if "saga" in groups:
-                scenarios |= await zoom_scenarios.record_sagas(client, db_engine, TASK_QUEUE)
-            if "sync" in groups:
-                scenarios |= await zoom_scenarios.record_syncs(client, zoom.base_url, TASK_QUEUE)
+        with ThreadPoolExecutor(8) as executor:
+            worker = build_worker(
+                client,
+                db_engine,
+                task_queue=TASK_QUEUE,
+                executor=executor,
+                settings=settings,
+                zoom_settings=zoom_scenarios.zoom_settings(zoom),
+            )
+            async with worker:
+                if quick_path and "quick" in groups:
+                    scenarios |= await zoom_scenarios.record_quick_registrations(client, db_engine, TASK_QUEUE)
+                    continue
+                if quick_path:
+                    continue
+                if "enrollment" in groups:
+                    scenarios |= await record_enrollments(client, db_engine, receiver)
+                if "saga" in groups:
+                    scenarios |= await zoom_scenarios.record_sagas(client, db_engine, TASK_QUEUE)
+                if "sync" in groups:
+                    scenarios |= await zoom_scenarios.record_syncs(client, zoom.base_url, TASK_QUEUE)
     return scenarios
 
 

@@ -431,3 +431,41 @@ def test_operator_view_histories_fail_failed_enrollments_and_carry_the_new_attri
     for name in ("every-step", "on-error-continue", "exits-goal", "exits-unenroll"):
         assert _ending(tagged[name])[0] == "COMPLETED", name
     assert "RollcallStatus" in _upserted(tagged["on-error-fail"])
+
+
+# --- the quick path (#16.1, ``quick-registration``) ------------------------------------------------------
+
+QUICK = "quick-registration"
+#: The enrollments of ``record_histories.py --only quick``: the step's outcome, and the contact's e-mail.
+QUICK_SCENARIOS = {
+    "enrollment-quick-registered": ("REGISTERED", "dee@customers.example"),
+    "enrollment-quick-refused-alternative-host": ("HOST_CANNOT_REGISTER", "alt.host@rollcall.example"),
+}
+
+
+def test_since_quick_registration_a_known_webinar_is_registered_in_one_local_activity() -> None:
+    """Recorded after the patch, with the worker knowing the webinar: the step is the patch marker,
+    ``prepare_registration``, ``register_quickly`` and the action log (``record_outcomes``) as local
+    activities, then the end — no child workflow, no activity task, no e-mail (the contact's or the alternative
+    host's) and no join link in any payload. A registration is 17 events in all, where the saga
+    took the enrollment's 18 and the child's 16 to 23."""
+    tagged = {path.stem.removesuffix(f"@{QUICK}"): path for path in ENROLLMENT if path.stem.endswith(f"@{QUICK}")}
+    assert set(tagged) == set(QUICK_SCENARIOS)
+    for stem, (outcome, email) in QUICK_SCENARIOS.items():
+        path = tagged[stem]
+        events = _events(path)
+        assert ("MARKER_RECORDED", "core_patch") in events, path.name
+        assert [name for _, name in events if name.startswith("local:")] == [
+            "local:prepare_registration",
+            "local:register_quickly",
+            "local:record_outcomes",
+            "local:finish",
+        ], path.name
+        assert not [kind for kind, _ in events if kind.startswith(("START_CHILD", "ACTIVITY_TASK"))], path.name
+        assert _ending(path) == ("COMPLETED", "completed"), path.name
+        assert len(events) <= 18, path.name
+        text = path.read_text()
+        payloads = "\n".join(_decoded_payloads(json.loads(text)))
+        assert f'"outcomes":{{"register":"{outcome}"}}' in payloads.replace(" ", ""), path.name
+        assert email not in payloads.lower() and not EMAIL.findall(text), path.name
+        assert "tk=" not in payloads and not JOIN_TOKEN.findall(text), path.name

@@ -27,6 +27,7 @@ from temporalio.exceptions import ApplicationError
 from engine import failpoints
 from engine.crm.accounts import create_business_unit, create_zoom_connection
 from engine.crm.contacts import create_contact
+from engine.crm.enrollments import step_history
 from engine.crm.sync_settings import SyncSettingsValues, put_sync_settings
 from engine.enrollment.definitions import put_definition_text
 from engine.enrollment.service import ContactIn, EnrollmentService
@@ -87,6 +88,14 @@ SAGAS = (
         "ZOOM_REGISTRATION_COMPENSATED",
     ),
 )
+#: Enrollments whose add-to-webinar step takes the quick path (#16.1), once a first registration
+#: (``QUICK_WARM_UP``, not recorded) taught the worker the webinar: (history name, contact email,
+#: the step's outcome).
+QUICK = (
+    ("enrollment-quick-registered", "dee@customers.example", "REGISTERED"),
+    ("enrollment-quick-refused-alternative-host", ALT_HOST, "HOST_CANNOT_REGISTER"),
+)
+QUICK_WARM_UP = "eve@customers.example"
 #: Saga scenarios whose parent enrollment's history is recorded too, under this name: the
 #: interpreter's side of the ``add_contact_to_zoom_webinar`` step (prepare, child, action log).
 PARENT_HISTORIES = {"add-to-webinar-registered": "enrollment-register-step"}
@@ -256,19 +265,24 @@ async def _saga_outcome(client: Client, workflow_id: str) -> str:
         return str(cause.type) if isinstance(cause, ApplicationError) else repr(cause)
 
 
+def _contact(db_engine: Engine, email: str, last_name: str, webinar: int) -> int:
+    """A contact whose ``webinar_id`` property names ``webinar`` (``replay-register`` reads it)."""
+    with Session(db_engine) as session:
+        contact = create_contact(
+            session, email=email, first_name="Replay", last_name=last_name, properties={"webinar_id": str(webinar)}
+        )
+        session.commit()
+        assert contact.id is not None
+        return contact.id
+
+
 async def record_sagas(client: Client, db_engine: Engine, task_queue: str) -> dict[str, str]:
     """Each scenario enrolls one contact into ``replay-register``; the history is the child's (and,
     for the scenarios of ``PARENT_HISTORIES``, the enrollment's as well)."""
     service = EnrollmentService(db_engine, client, task_queue=task_queue)
     recorded: dict[str, str] = {}
     for name, email, webinar, failpoint, expected in SAGAS:
-        with Session(db_engine) as session:
-            contact = create_contact(
-                session, email=email, first_name="Replay", last_name="Saga", properties={"webinar_id": str(webinar)}
-            )
-            session.commit()
-            assert contact.id is not None
-            contact_id = contact.id
+        contact_id = _contact(db_engine, email, "Saga", webinar)
         if failpoint:
             failpoints.arm(failpoint, failpoints.FailpointAction.PERMANENT_ERROR, times=1)
         started = await service.enroll("replay-register", ContactIn(contact_id=contact_id))
@@ -278,6 +292,28 @@ async def record_sagas(client: Client, db_engine: Engine, task_queue: str) -> di
         _expect(name, await _saga_outcome(client, recorded[name]), expected)
         if name in PARENT_HISTORIES:
             recorded[PARENT_HISTORIES[name]] = started.workflow_id
+    return recorded
+
+
+async def record_quick_registrations(client: Client, db_engine: Engine, task_queue: str) -> dict[str, str]:
+    """Each scenario of ``QUICK`` enrolls one contact into ``replay-register`` for ``W_OPEN``, after
+    a first registration through the saga: the step decides in one local activity, no saga runs."""
+    service = EnrollmentService(db_engine, client, task_queue=task_queue)
+    recorded: dict[str, str] = {}
+    for name, email, expected in (("warm-up", QUICK_WARM_UP, "REGISTERED"), *QUICK):
+        contact_id = _contact(db_engine, email, "Quick", W_OPEN)
+        started = await service.enroll("replay-register", ContactIn(contact_id=contact_id))
+        await client.get_workflow_handle(started.workflow_id).result()
+        with Session(db_engine) as session:
+            [row] = [row for row in step_history(session, started.enrollment_id) if row.step_id == "register"]
+        _expect(name, row.outcome, expected)
+        history = await client.get_workflow_handle(started.workflow_id).fetch_history()
+        children = [
+            e for e in history.events if e.HasField("start_child_workflow_execution_initiated_event_attributes")
+        ]
+        _expect(name, "a saga run" if children else "no saga run", "a saga run" if name == "warm-up" else "no saga run")
+        if name != "warm-up":
+            recorded[name] = started.workflow_id
     return recorded
 
 

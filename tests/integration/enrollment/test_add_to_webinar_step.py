@@ -26,6 +26,7 @@ from sqlmodel import Session
 from support.emulator import seeded_admin
 from support.history import readable
 from support.http import allow_entry, serve
+from support.waiting import eventually
 from support.zoom import emulator_connection
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
@@ -139,6 +140,7 @@ def zoom_worker(
     webhook_url: str,
     *,
     workflow_sandbox: bool = True,
+    quick_path: bool = True,
 ) -> Worker:
     """The production worker (``build_worker``) with both Zoom connections pointed at the emulator,
     its webhooks allowed to reach ``webhook_url``'s loopback server."""
@@ -153,6 +155,7 @@ def zoom_worker(
         database_url="sqlite://",
         webhook_allow=[allow_entry(webhook_url)],
         workflow_sandbox=workflow_sandbox,
+        registration_quick_path=quick_path,
     )
     return build_worker(
         client, db_engine, task_queue=task_queue, executor=executor, settings=settings, zoom_settings=zoom
@@ -216,8 +219,15 @@ def workflow_sandbox(request: pytest.FixtureRequest) -> bool:
 
 
 @pytest.fixture
+def quick_path(request: pytest.FixtureRequest) -> bool:
+    """``ROLLCALL_REGISTRATION_QUICK_PATH`` of the world's worker: on unless a test parametrises it."""
+    return bool(getattr(request, "param", True))
+
+
+@pytest.fixture
 async def world(
     workflow_sandbox: bool,
+    quick_path: bool,
     temporal_client: Client,
     db_engine: Engine,
     task_queue: str,
@@ -241,6 +251,7 @@ async def world(
             secrets,
             receiver.url,
             workflow_sandbox=workflow_sandbox,
+            quick_path=quick_path,
         ):
             yield World(temporal_client, db_engine, zoom_admin, service, definitions, receiver)
     finally:
@@ -919,3 +930,166 @@ async def test_registration_runs_are_found_by_kind_webinar_and_contact(world: Wo
         str(W_OPEN),
     )
     assert child.typed_search_attributes.get(SearchAttribute.CONTACT_ID) == str(contact_id)
+
+
+# --- the quick path (#16.1, ``quick-registration``) -------------------------------------------------------
+
+
+async def started_children(world: World, key: str, contact_id: int) -> list[str]:
+    history = await world.client.get_workflow_handle(enrollment_workflow_id(key, contact_id)).fetch_history()
+    return [
+        e.start_child_workflow_execution_initiated_event_attributes.workflow_id
+        for e in history.events
+        if e.HasField("start_child_workflow_execution_initiated_event_attributes")
+    ]
+
+
+async def registered_through_the_saga(world: World, key: str, email: str) -> EnrollmentStepOutcome:
+    """A first registration: the worker does not know the webinar yet, so the saga runs (and the
+    worker's cache then knows the webinar and its form)."""
+    contact_id = world.contact(email)
+    enrollment_id, result = await world.enroll_and_finish(key, contact_id)
+    assert result["status"] == "completed"
+    assert await started_children(world, key, contact_id) == [f"add-to-webinar:{W_OPEN}:{contact_id}"]
+    return row_of(world.log(enrollment_id), "register")
+
+
+async def test_once_the_worker_knows_the_webinar_a_registration_is_one_local_activity_16(world: World) -> None:
+    """#16.1 (R-ADD-1, R-ADD-7): the second registration to a webinar the worker knows runs no
+    saga. The action log's row has the saga's outcome, message and outputs; Zoom has one
+    registrant; the store has the participation with the personal join link, which the next step
+    reads; the enrollment's history holds the registration as one local activity, with no e-mail
+    and no join link."""
+    key = register_then_branch(world, str(W_OPEN))
+    by_saga = await registered_through_the_saga(world, key, "first@customers.example")
+    contact_id = world.contact("quick@customers.example")
+
+    enrollment_id, result = await world.enroll_and_finish(key, contact_id)
+
+    assert (result["status"], result["reason"]) == ("completed", "end_step")
+    rows = world.log(enrollment_id)
+    assert outcomes(rows) == [
+        ("register", "REGISTERED"),
+        ("check", "COMPLETED"),
+        ("welcome", "DELIVERED"),
+        ("done", "COMPLETED"),
+    ]
+    assert await started_children(world, key, contact_id) == []
+    [registrant] = await world.registrants("quick@customers.example")
+    register = row_of(rows, "register")
+    assert set(register.data) == set(by_saga.data)
+    assert (register.data["code"], register.data["registrant_id"]) == ("REGISTERED", registrant["id"])
+    assert (register.data["webinar_id"], register.data["connection"]) == (str(W_OPEN), PRIMARY_CONNECTION)
+    assert register.data["approval"] == "approved" and register.data["details"]["repeat"] is False
+    assert register.data["webinar_end_time"] == by_saga.data["webinar_end_time"]
+    assert register.message == f"Contact {contact_id} is registered to webinar {W_OPEN} (approved)"
+    [participation] = world.participations(contact_id)
+    assert (participation.state, participation.registrant_id) == ("registered", registrant["id"])
+    assert participation.join_link == registrant["join_url"]
+    request = world.receiver.requests[-1]
+    assert request.path == f"/registered/{contact_id}"
+    assert request.body["join_url"] == registrant["join_url"]
+    history = await world.client.get_workflow_handle(enrollment_workflow_id(key, contact_id)).fetch_history()
+    text = readable(history)
+    assert "register_quickly" in text and "quick-registration" in text
+    assert registrant["join_url"] not in text and "tk=" not in text
+    assert "quick@customers.example" not in text and HOST_EMAIL not in text and CONNECTOR_EMAIL not in text
+
+
+async def test_a_refusal_on_the_quick_path_is_the_sagas_and_sends_nothing_to_zoom_16(world: World) -> None:
+    """R-ADD-4 on the quick path: the host is refused before any call to add-registrant, with the
+    saga's code, message and details; no saga runs."""
+    key = register_then_branch(world, str(W_OPEN))
+    await registered_through_the_saga(world, key, "first@customers.example")
+    adds_before = (await world.zoom_requests()).get("add_registrant", 0)
+    host = world.contact(HOST_EMAIL.upper())
+
+    enrollment_id, _ = await world.enroll_and_finish(key, host)
+
+    register = row_of(world.log(enrollment_id), "register")
+    assert register.outcome == "HOST_CANNOT_REGISTER"
+    assert register.message == HOST_CANNOT_REGISTER_MESSAGE
+    assert register.data["details"] == {"role": "host", "detected_by": "rollcall"}
+    assert await started_children(world, key, host) == []
+    assert (await world.zoom_requests()).get("add_registrant", 0) == adds_before
+
+
+async def test_a_zoom_failure_on_the_quick_path_hands_the_registration_to_the_saga_16(world: World) -> None:
+    """R-ADD-6: add-registrant answers 503 once: the quick path does not retry — the saga does,
+    durably, and registers the contact once."""
+    key = register_then_branch(world, str(W_OPEN))
+    await registered_through_the_saga(world, key, "first@customers.example")
+    await world.admin.add_fault(FaultRule(operation="add_registrant", kind=FaultKind.ERROR, times=1))
+    contact_id = world.contact("retried@customers.example")
+
+    enrollment_id, _ = await world.enroll_and_finish(key, contact_id)
+
+    assert row_of(world.log(enrollment_id), "register").outcome == "REGISTERED"
+    assert await started_children(world, key, contact_id) == [f"add-to-webinar:{W_OPEN}:{contact_id}"]
+    assert len(await world.registrants("retried@customers.example")) == 1
+    assert len(world.participations(contact_id)) == 1
+
+
+async def test_a_store_refusal_on_the_quick_path_is_compensated_by_the_saga_16(world: World) -> None:
+    """R-ADD-8 on the quick path: Zoom accepted and the store refused for good. The quick path
+    leaves it to the saga, which asks Zoom again (the same registrant), meets the same refusal and
+    cancels the registrant: Zoom and the store agree, and the step is FAILED, compensated."""
+    key = register_then_branch(world, str(W_OPEN))
+    await registered_through_the_saga(world, key, "first@customers.example")
+    failpoints.arm("zoom_registration.before_commit", "permanent-error")
+    contact_id = world.contact("refused@customers.example")
+
+    enrollment_id, _ = await world.enroll_and_finish(key, contact_id)
+
+    register = row_of(world.log(enrollment_id), "register")
+    assert register.outcome == "FAILED"
+    assert register.data["details"]["compensated"] is True
+    assert await started_children(world, key, contact_id) == [f"add-to-webinar:{W_OPEN}:{contact_id}"]
+    [registrant] = await world.registrants("refused@customers.example")
+    assert registrant["cancelled"] is True and registrant["id"] == register.data["details"]["registrant_id"]
+    assert world.participations(contact_id) == []
+
+
+@pytest.mark.parametrize("quick_path", [False], ids=["quick-path-off"], indirect=True)
+async def test_with_the_quick_path_off_every_registration_is_a_saga_run_16(world: World) -> None:
+    """``ROLLCALL_REGISTRATION_QUICK_PATH=false``: a webinar the worker knows still gets a saga run."""
+    key = register_then_branch(world, str(W_OPEN))
+    await registered_through_the_saga(world, key, "first@customers.example")
+    contact_id = world.contact("second@customers.example")
+
+    enrollment_id, _ = await world.enroll_and_finish(key, contact_id)
+
+    assert row_of(world.log(enrollment_id), "register").outcome == "REGISTERED"
+    assert await started_children(world, key, contact_id) == [f"add-to-webinar:{W_OPEN}:{contact_id}"]
+
+
+async def test_a_cancel_during_a_quick_registration_lets_it_finish_first_16(world: World) -> None:
+    """R-ADD-8 with a cancel: the enrollment is cancelled while Zoom holds its add-registrant call
+    for 12 s — longer than the workflow task that runs the local activity lasts before the server
+    delivers the cancel (its heartbeat, at 8 of its 10 s). The registration Zoom accepts is still
+    recorded in the store before the run ends cancelled, so Zoom and the store agree (as the
+    saga's shield does). Unshielded, the cancel interrupted the local activity and the run went
+    on to the saga, not cancelled."""
+    key = register_then_branch(world, str(W_OPEN))
+    await registered_through_the_saga(world, key, "first@customers.example")
+    adds_before = (await world.zoom_requests()).get("add_registrant", 0)
+    await world.admin.add_fault(
+        FaultRule(operation="add_registrant", kind=FaultKind.LATENCY, latency_ms=12000, times=1)
+    )
+    contact_id = world.contact("cancelled@customers.example")
+    started = await world.service.enroll(key, ContactIn(contact_id=contact_id))
+
+    async def zoom_holds_the_call() -> bool:
+        return (await world.zoom_requests()).get("add_registrant", 0) > adds_before
+
+    await eventually(zoom_holds_the_call, "add-registrant reached Zoom", within=30)
+    handle = world.client.get_workflow_handle(started.workflow_id, run_id=started.run_id)
+    await handle.cancel()
+    with pytest.raises(WorkflowFailureError):
+        await asyncio.wait_for(handle.result(), timeout=60)
+
+    assert (await handle.describe()).status == WorkflowExecutionStatus.CANCELED
+    [registrant] = await world.registrants("cancelled@customers.example")
+    [participation] = world.participations(contact_id)
+    assert (participation.state, participation.registrant_id) == ("registered", registrant["id"])
+    assert await started_children(world, key, contact_id) == []
