@@ -27,7 +27,8 @@ from engine.enrollment.egress import EgressPolicy, check_webhook_settings
 from engine.enrollment.repair import ensure_repair_schedule
 from engine.enrollment.service import EnrollmentService
 from engine.known_secrets import api_key_values
-from engine.metrics import free_loopback_port, serve_worker_metrics
+from engine.metrics import serve_worker_metrics
+from engine.ports import free_loopback_port
 from engine.sync.schedule import ensure_reconcile_schedule
 from engine.temporal import TaskQueue, connect, prometheus_runtime, register_search_attributes
 from engine.zoom.pool import ZoomClientPool

@@ -51,7 +51,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -80,6 +79,7 @@ from engine.crm.tables import Enrollment, EnrollmentStepOutcome, table_of
 from engine.enrollment.contracts import WORKFLOW_TYPE
 from engine.enrollment.definitions import put_definition_text
 from engine.enrollment.service import Admission, ContactIn, EnrollmentService, admit, start_arguments
+from engine.ports import free_loopback_port
 from engine.temporal import DATA_CONVERTER, SearchAttribute
 from engine.zoom import ZoomClient
 from engine.zoom.models import NewRegistrant
@@ -105,13 +105,6 @@ TARGET_RATE = 40.0
 
 OUTCOMES = table_of(EnrollmentStepOutcome)
 ENROLLMENTS = table_of(Enrollment)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def seed(now: datetime) -> SeedDocument:
@@ -424,7 +417,7 @@ def load_average() -> float:
 
 async def start_emulator(workdir: Path) -> tuple[Child, str, ZoomConnectionConfig]:
     """The Zoom emulator as its own process (rate limits off): the child, its URL, the connection."""
-    port = free_port()
+    port = free_loopback_port()
     seed_file = workdir / "seed.json"
     seed_file.write_text(seed(datetime.now(UTC).replace(microsecond=0)).model_dump_json())
     emulator = Child(

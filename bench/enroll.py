@@ -44,7 +44,6 @@ import asyncio
 import json
 import os
 import secrets
-import socket
 import sys
 import tempfile
 import time
@@ -67,6 +66,7 @@ from engine.config import Settings
 from engine.crm.db import create_db_engine, upgrade_database
 from engine.enrollment.contracts import WORKFLOW_TYPE
 from engine.enrollment.service import Admission, ContactIn, admit, start_arguments
+from engine.ports import free_loopback_port
 from engine.temporal import connect, dev_server_search_attribute_args
 
 TASK_QUEUE = "rollcall-bench"
@@ -91,13 +91,6 @@ steps:
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @dataclass
 class Stack:
     supervisor: Supervisor
@@ -108,7 +101,7 @@ class Stack:
 
 
 def start_stack(workdir: Path, enrollment_concurrency: int) -> Stack:
-    temporal_port, api_port = free_port(), free_port()
+    temporal_port, api_port = free_loopback_port(), free_loopback_port()
     database_url = f"sqlite:///{workdir / 'rollcall.db'}"
     engine = create_db_engine(database_url)
     upgrade_database(engine)

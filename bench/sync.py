@@ -39,7 +39,6 @@ import asyncio
 import hashlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -71,6 +70,7 @@ from engine.crm.participations import MarketingEventUpsert, RecordingUpsert, ups
 from engine.crm.sync_settings import SyncSettingsValues, get_sync_settings, put_sync_settings
 from engine.crm.tables import AttendanceSession, Contact, Participation, TimelineEvent, TranscriptCue, TranscriptStatus
 from engine.crm.transcripts import TranscriptWrite, store_transcript, transcripts_to_fetch
+from engine.ports import free_loopback_port
 from engine.sync.audit_run import close_run, open_run
 from engine.sync.contracts import SyncResult
 from engine.sync.transcripts import MAX_TRANSCRIPT_BYTES, parse_transcript
@@ -82,16 +82,7 @@ from engine.zoom.models import Recording
 from engine.zoom.settings import ZoomConnectionConfig, ZoomSettings
 from worker import build_worker
 from zoom_emulator import EmulatorAdmin, RateLimitMode, SeedDocument
-from zoom_emulator.core.seeds import (
-    AccountSeed,
-    GenerateRegistrants,
-    GenerateSessions,
-    InstanceSeed,
-    RecordingFileSeed,
-    RecordingSeed,
-    UserSeed,
-    WebinarSeed,
-)
+from zoom_emulator.core.seeds import RecordingFileSeed, RecordingSeed, generated_webinar_seed
 
 ACCOUNT = "bench-sync-account"
 CONNECTION = "bench"
@@ -144,60 +135,33 @@ def seed(
     transcript_bytes: int = TRANSCRIPT_BYTES,
 ) -> SeedDocument:
     """The benchmark's webinar (a 2 MB transcript by default) and a small one for the warm-up (20 KB)."""
-    return SeedDocument(
+
+    def recording(transcript: int) -> RecordingSeed:
+        return RecordingSeed(
+            files=[
+                RecordingFileSeed(file_type="MP4", file_extension="MP4"),
+                RecordingFileSeed(
+                    file_type="TRANSCRIPT",
+                    file_extension="VTT",
+                    recording_type="audio_transcript",
+                    file_size=transcript,
+                ),
+            ]
+        )
+
+    return generated_webinar_seed(
         clock=START + timedelta(days=1),
-        accounts=[
-            AccountSeed(
-                id=ACCOUNT,
-                client_id="bench",
-                client_secret="bench",
-                users=[UserSeed(id="u-bench", email="host@bench-host.example")],
-                webinars=[
-                    WebinarSeed(
-                        id=number,
-                        host_id="u-bench",
-                        topic="Bench all hands",
-                        start_time=START,
-                        duration=120,
-                        generate_registrants=GenerateRegistrants(count=count),
-                        instances=[
-                            InstanceSeed(
-                                uuid=f"{INSTANCE}{number}",
-                                start_time=START,
-                                generate_sessions=GenerateSessions(attendees=people, rejoin_every=2),
-                                recording=RecordingSeed(
-                                    files=[
-                                        RecordingFileSeed(file_type="MP4", file_extension="MP4"),
-                                        RecordingFileSeed(
-                                            file_type="TRANSCRIPT",
-                                            file_extension="VTT",
-                                            recording_type="audio_transcript",
-                                            file_size=transcript,
-                                        ),
-                                    ]
-                                ),
-                            )
-                        ],
-                    )
-                    # the benchmark's webinar, and a small one for the warm-up
-                    for number, count, people, transcript in (
-                        (webinar, registrants, attendees, transcript_bytes),
-                        (webinar + 1, 300, 200, 20_000),
-                    )
-                ],
-            )
+        account_id=ACCOUNT,
+        host_email="host@bench-host.example",
+        topic="Bench all hands",
+        webinars=[
+            (webinar, f"{INSTANCE}{webinar}", registrants, attendees, 2, recording(transcript_bytes)),
+            (webinar + 1, f"{INSTANCE}{webinar + 1}", 300, 200, 2, recording(20_000)),
         ],
     )
 
 
 # --- the processes around the worker ---------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextmanager
@@ -206,7 +170,7 @@ def emulator_process(directory: Path, transcript_bytes: int, scale: Scale) -> It
     path = directory / "seed.json"
     document = seed(registrants=scale.registrants, attendees=scale.attendees, transcript_bytes=transcript_bytes)
     path.write_text(document.model_dump_json())
-    port = _free_port()
+    port = free_loopback_port()
     process = subprocess.Popen(
         [
             sys.executable,

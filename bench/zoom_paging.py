@@ -20,14 +20,7 @@ from engine.zoom import RegistrantStatus, ZoomClient, collect
 from engine.zoom.settings import ZoomConnectionConfig
 from engine.zoom.uuids import encode_path_id
 from zoom_emulator import EmulatorAdmin, EmulatorServer, RateLimitMode, SeedDocument
-from zoom_emulator.core.seeds import (
-    AccountSeed,
-    GenerateRegistrants,
-    GenerateSessions,
-    InstanceSeed,
-    UserSeed,
-    WebinarSeed,
-)
+from zoom_emulator.core.seeds import generated_webinar_seed
 
 ACCOUNT = "bench-account"
 WEBINAR = 93000000001
@@ -39,33 +32,11 @@ ROUNDS = 3
 
 
 def seed() -> SeedDocument:
-    return SeedDocument(
+    return generated_webinar_seed(
         clock=START + timedelta(days=1),
-        accounts=[
-            AccountSeed(
-                id=ACCOUNT,
-                client_id="bench",
-                client_secret="bench",
-                users=[UserSeed(id="u-bench", email="bench@rollcall.example")],
-                webinars=[
-                    WebinarSeed(
-                        id=WEBINAR,
-                        host_id="u-bench",
-                        topic="Bench",
-                        start_time=START,
-                        duration=120,
-                        generate_registrants=GenerateRegistrants(count=REGISTRANTS),
-                        instances=[
-                            InstanceSeed(
-                                uuid=INSTANCE,
-                                start_time=START,
-                                generate_sessions=GenerateSessions(attendees=REGISTRANTS, rejoin_every=5),
-                            )
-                        ],
-                    )
-                ],
-            )
-        ],
+        account_id=ACCOUNT,
+        host_email="bench@rollcall.example",
+        webinars=[(WEBINAR, INSTANCE, REGISTRANTS, REGISTRANTS, 5, None)],
     )
 
 

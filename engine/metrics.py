@@ -18,7 +18,6 @@ has both. The API serves ``GET /metrics`` (``engine.api.routers.metrics``).
 from __future__ import annotations
 
 import re
-import socket
 import threading
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
@@ -196,13 +195,6 @@ def rollcall_metrics_text() -> bytes:
 
 
 # --- the worker's port ---------------------------------------------------------------------------
-
-
-def free_loopback_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _fetch(url: str) -> bytes:

@@ -12,7 +12,6 @@ import asyncio
 import json
 import os
 import secrets
-import socket
 import sys
 import urllib.request
 from dataclasses import dataclass, field
@@ -47,6 +46,7 @@ from engine.enrollment.egress import WEBHOOK_ALLOW_SETTING, check_webhook_settin
 from engine.errors import ConfigurationError
 from engine.known_secrets import zoom_secret_values
 from engine.logging import redact_text, register_secret_values
+from engine.ports import free_loopback_port
 from engine.temporal import connect, dev_server_search_attribute_args, register_search_attributes
 from engine.tracing import otlp_endpoint
 from engine.zoom.settings import ZoomConfigError, ZoomConnectionConfig, load_zoom_connections
@@ -146,13 +146,6 @@ def _http_ok(url: str) -> bool:
             return bool(response.status == 200)
     except OSError:
         return False
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _load_zoom_connections() -> dict[str, ZoomConnectionConfig]:
@@ -269,7 +262,7 @@ class _Up:
         revision = current_revision(db_engine)
         self.banner.say(f"store: {store} at revision {revision}", "store migrated", store=store, revision=revision)
         if not self.zoom_connections:
-            self.emulator_port = _free_port()
+            self.emulator_port = free_loopback_port()
             self.demo = demo_zoom_connections(load_seed(DEMO_SEED_PATH), self.emulator_url)
             register_secret_values(zoom_secret_values(link.config for link in self.demo))
             self.demo_links = register_demo_zoom_connections(db_engine, self.demo)
@@ -345,7 +338,7 @@ class _Up:
         stand_ins = unconfigured_demo_secrets(self.settings)
         if not stand_ins:
             return
-        port = _free_port()
+        port = free_loopback_port()
         url = self.inbox_url = f"http://127.0.0.1:{port}"
         supervisor.start(Child(name="webhook-inbox", argv=[*ROLLCALL, "webhook-inbox", "--port", str(port)]))
         supervisor.wait_until("the webhook inbox", lambda: _http_ok(f"{url}/healthz"), 60)

@@ -21,6 +21,7 @@ occurrences attended of each union's share of the webinar's duration, capped at 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -79,53 +80,10 @@ def upsert_marketing_events(session: Session, events: Sequence[MarketingEventUps
     """Create or update one marketing event per webinar (R-SYNC-3); returns webinar id → event id."""
     if not events:
         return {}
-    connection = connection_of(session)
     now = utcnow()
-    rows = [
-        {
-            "zoom_webinar_id": event.zoom_webinar_id,
-            "business_unit_id": event.business_unit_id,
-            "connection_id": event.connection_id,
-            "topic": event.topic,
-            "start_time": event.start_time,
-            "end_time": event.end_time,
-            "duration_minutes": event.duration_minutes,
-            "host_email": event.host_email,
-            "join_url": event.join_url,
-            "is_zoom_event": event.is_zoom_event,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for event in {event.zoom_webinar_id: event for event in events}.values()
-    ]
-    excluded = excluded_of(connection, EVENTS)
-    changing = {
-        name: excluded[name]
-        for name in (
-            "business_unit_id",
-            "connection_id",
-            "topic",
-            "start_time",
-            "end_time",
-            "duration_minutes",
-            "host_email",
-            "join_url",
-            "is_zoom_event",
-        )
-    }
-    upsert(
-        connection,
-        EVENTS,
-        rows,
-        key=["zoom_webinar_id"],
-        update={**changing, "updated_at": excluded.updated_at},
-        update_where=any_changed(EVENTS, changing),
+    return _upsert_ids(
+        connection_of(session), EVENTS, events, "zoom_webinar_id", stamps={"created_at": now, "updated_at": now}
     )
-    ids = [row["zoom_webinar_id"] for row in rows]
-    found = connection.execute(
-        sa.select(EVENTS.c.zoom_webinar_id, EVENTS.c.id).where(EVENTS.c.zoom_webinar_id.in_(ids))
-    )
-    return {row.zoom_webinar_id: row.id for row in found}
 
 
 @dataclass(frozen=True)
@@ -402,51 +360,45 @@ def upsert_recordings(session: Session, recordings: Sequence[RecordingUpsert]) -
     """Create or update recordings and transcripts by Zoom file id (R-SYNC-5); returns file id → id."""
     if not recordings:
         return {}
-    connection = connection_of(session)
-    now = utcnow()
+    return _upsert_ids(
+        connection_of(session),
+        RECORDINGS,
+        recordings,
+        "zoom_file_id",
+        stamps={"updated_at": utcnow()},
+        fixed=("marketing_event_id",),
+    )
+
+
+def _upsert_ids(
+    connection: sa.Connection,
+    table: sa.Table,
+    items: Sequence[Any],
+    key: str,
+    *,
+    stamps: dict[str, Any],
+    fixed: tuple[str, ...] = (),
+) -> dict[Any, int]:
+    """Upsert ``items`` (dataclasses, the last one of each ``key`` winning) with ``stamps``: every
+    field but ``key`` and ``fixed`` is updated, with ``updated_at``, when one of them differs. Then
+    {key: id} of every item."""
+    names = [item.name for item in dataclasses.fields(items[0])]
     rows = [
-        {
-            "zoom_file_id": r.zoom_file_id,
-            "marketing_event_id": r.marketing_event_id,
-            "file_type": r.file_type,
-            "status": r.status,
-            "topic": r.topic,
-            "play_url": r.play_url,
-            "download_url": r.download_url,
-            "start_time": r.start_time,
-            "end_time": r.end_time,
-            "file_size": r.file_size,
-            "updated_at": now,
-        }
-        for r in {r.zoom_file_id: r for r in recordings}.values()
+        {name: getattr(item, name) for name in names} | stamps for item in {getattr(i, key): i for i in items}.values()
     ]
-    excluded = excluded_of(connection, RECORDINGS)
-    changing = {
-        name: excluded[name]
-        for name in (
-            "file_type",
-            "status",
-            "topic",
-            "play_url",
-            "download_url",
-            "start_time",
-            "end_time",
-            "file_size",
-        )
-    }
+    excluded = excluded_of(connection, table)
+    updates = {name: excluded[name] for name in names if name != key and name not in fixed}
     upsert(
         connection,
-        RECORDINGS,
+        table,
         rows,
-        key=["zoom_file_id"],
-        update={**changing, "updated_at": excluded.updated_at},
-        update_where=any_changed(RECORDINGS, changing),
+        key=[key],
+        update={**updates, "updated_at": excluded.updated_at},
+        update_where=any_changed(table, updates),
     )
-    ids = [row["zoom_file_id"] for row in rows]
-    found = connection.execute(
-        sa.select(RECORDINGS.c.zoom_file_id, RECORDINGS.c.id).where(RECORDINGS.c.zoom_file_id.in_(ids))
-    )
-    return {row.zoom_file_id: row.id for row in found}
+    ids = [row[key] for row in rows]
+    found = connection.execute(sa.select(table.c[key], table.c.id).where(table.c[key].in_(ids)))
+    return {row[0]: row[1] for row in found}
 
 
 def timeline_key(kind: TimelineEventKind, *parts: object) -> str:

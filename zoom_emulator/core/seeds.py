@@ -219,6 +219,50 @@ class SeedDocument(SeedModel):
     accounts: list[AccountSeed] = Field(default_factory=list)
 
 
+def generated_webinar_seed(
+    *,
+    clock: datetime,
+    account_id: str,
+    host_email: str,
+    webinars: list[tuple[int, str, int, int, int, RecordingSeed | None]],
+    topic: str = "Bench",
+) -> SeedDocument:
+    """One account and its host (user ``u-bench``), with large generated webinars that ended a day
+    before ``clock``: per webinar (id, instance uuid, registrants, attendees, every how many
+    attendees one rejoins, its recording). The benchmarks' world."""
+    start = clock - timedelta(days=1)
+    return SeedDocument(
+        clock=clock,
+        accounts=[
+            AccountSeed(
+                id=account_id,
+                client_id="bench",
+                client_secret="bench",
+                users=[UserSeed(id="u-bench", email=host_email)],
+                webinars=[
+                    WebinarSeed(
+                        id=number,
+                        host_id="u-bench",
+                        topic=topic,
+                        start_time=start,
+                        duration=120,
+                        generate_registrants=GenerateRegistrants(count=registrants),
+                        instances=[
+                            InstanceSeed(
+                                uuid=uuid,
+                                start_time=start,
+                                generate_sessions=GenerateSessions(attendees=attendees, rejoin_every=rejoin_every),
+                                recording=recording,
+                            )
+                        ],
+                    )
+                    for number, uuid, registrants, attendees, rejoin_every, recording in webinars
+                ],
+            )
+        ],
+    )
+
+
 def seed_now(data: Any, now: datetime | None = None) -> datetime:
     """The now relative seed times are read from: an absolute ``clock``, else ``now`` (or the wall clock)."""
     base = _whole_second(now or datetime.now(UTC))

@@ -61,6 +61,18 @@ def _answer(payloads: Payloads) -> JSONResponse:
     return JSONResponse(MessageToDict(payloads))
 
 
+async def _work(request: Request) -> tuple[Payloads, EncryptionCodec] | JSONResponse:
+    """The request's payloads and the codec to apply; or the answer already: an error for a body
+    that is not payloads, the payloads unchanged when no key is configured."""
+    parsed = await _payloads(request)
+    if isinstance(parsed, JSONResponse):
+        return parsed
+    codec = _codec(request)
+    if codec is None:
+        return _answer(parsed)
+    return parsed, codec
+
+
 @router.post(
     "/decode",
     summary="Decrypt payloads (Temporal remote-codec protocol)",
@@ -69,12 +81,10 @@ def _answer(payloads: Payloads) -> JSONResponse:
 async def decode(request: Request) -> JSONResponse:
     """Payloads encrypted with a configured key come back decrypted; others (and any whose key is not
     configured, or that does not authenticate) come back as they were."""
-    parsed = await _payloads(request)
-    if isinstance(parsed, JSONResponse):
-        return parsed
-    codec = _codec(request)
-    if codec is None:
-        return _answer(parsed)
+    work = await _work(request)
+    if isinstance(work, JSONResponse):
+        return work
+    parsed, codec = work
     answer = Payloads()
     undecodable = 0
     for payload in parsed.payloads:
@@ -95,12 +105,10 @@ async def decode(request: Request) -> JSONResponse:
 )
 async def encode(request: Request) -> JSONResponse:
     """Payloads come back encrypted with the first configured key (unchanged when there is none)."""
-    parsed = await _payloads(request)
-    if isinstance(parsed, JSONResponse):
-        return parsed
-    codec = _codec(request)
-    if codec is None:
-        return _answer(parsed)
+    work = await _work(request)
+    if isinstance(work, JSONResponse):
+        return work
+    parsed, codec = work
     answer = Payloads()
     answer.payloads.extend(codec.encrypt(payload) for payload in parsed.payloads)
     return _answer(answer)
