@@ -703,8 +703,9 @@ async def closed_runs(client: Client, query_text: str, expected: int) -> list[An
 
 
 async def check_runs(temporal: str, enrollments: dict[int, Any], registered: int) -> None:
-    """Exactly one run per enrollment (the one its row names), completed; one registration run per
-    registered contact, completed."""
+    """Exactly one run per enrollment (the one its row names), completed; at most one saga run per
+    registered contact, completed (the others registered on the quick path, #16.1: Zoom and the
+    store hold each registration once, ``check_zoom``)."""
     client = await connect(Settings(temporal_address=temporal, temporal_namespace=NAMESPACE), target=temporal)
     runs = await closed_runs(client, f'RollcallWorkflowKey="{KEY}" AND RollcallKind="enrollment"', len(enrollments))
     twice = [workflow_id for workflow_id, count in Counter(run.id for run in runs).items() if count > 1]
@@ -712,9 +713,9 @@ async def check_runs(temporal: str, enrollments: dict[int, Any], registered: int
     assert {(run.id, run.run_id) for run in runs} == {(row.workflow_id, row.run_id) for row in enrollments.values()}
     not_completed = [(run.id, run.status) for run in runs if run.status != WorkflowExecutionStatus.COMPLETED]
     assert not not_completed, first(not_completed)
-    registrations = await closed_runs(client, 'RollcallKind="registration"', registered)
-    assert len({run.id for run in registrations}) == len(registrations) == registered
-    assert {run.status for run in registrations} == {WorkflowExecutionStatus.COMPLETED}
+    registrations = await closed_runs(client, 'RollcallKind="registration"', 0)
+    assert len({run.id for run in registrations}) == len(registrations) <= registered
+    assert {run.status for run in registrations} <= {WorkflowExecutionStatus.COMPLETED}
 
 
 def check_webhooks(receiver: Receiver, admitted: set[int]) -> int:
