@@ -180,10 +180,6 @@ class _Cursor:
         )
 
 
-#: The pause between two page writes of a pass on SQLite (``_leave_the_write_lock_free``).
-SQLITE_PAGE_GAP_SECONDS = 0.02
-
-
 async def _read_ahead(pages: AsyncIterator[T], limit: int) -> AsyncGenerator[T, None]:
     """At most ``limit`` of ``pages``, the next one asked of Zoom while the caller writes the one it
     has (Zoom and the store work at the same time, #16.4): no page is asked for beyond ``limit``,
@@ -425,7 +421,6 @@ class WebinarSyncActivities:
                     self._commit_page, request.plan, listing, cursor.phase, page, cursor.listing
                 )
                 failpoint(page_written)
-                await self._leave_the_write_lock_free()
                 _add(cursor.counts, result, listing.prefix)
                 cursor.token = page.next_page_token or None
                 cursor.pages += 1
@@ -435,14 +430,6 @@ class WebinarSyncActivities:
                 if cursor.pages >= request.max_pages:
                     return False
         return True
-
-    async def _leave_the_write_lock_free(self) -> None:
-        """On SQLite, a short pause between two page writes: with the next page already read ahead,
-        the writes would follow each other with no gap, and another process's writer (the API
-        admitting enrollments) — whose busy handler polls SQLite's lock every 100 ms at worst —
-        could miss it for the whole pass, past its 30 s busy timeout."""
-        if self._engine.dialect.name == "sqlite":
-            await asyncio.sleep(SQLITE_PAGE_GAP_SECONDS)
 
     def _commit_page(
         self, plan: SyncPlan, listing: _PagedListing[T], phase: int, page: Page[T], before: Listing

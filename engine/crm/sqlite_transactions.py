@@ -7,8 +7,10 @@ busy timeout. So, on every SQLite engine of ``engine.crm.db``:
 
 - pysqlite's own BEGIN is taken over (``isolation_level = None``, SQLAlchemy's documented recipe
   for pysqlite), and every transaction begins ``IMMEDIATE``: it takes the write lock at its start,
-  after the writers of this process that asked before it (``WriteTurns``), and waits up to the
-  busy timeout for another process's writer;
+  after the writers of this process that asked before it (``WriteTurns``) and, across processes,
+  after taking the database's lock file (``LockFile``: the kernel wakes a waiting process the
+  moment the holder lets go, where SQLite's busy handler sleeps up to 100 ms and can miss a lock
+  that is free only between two back-to-back transactions); it waits up to the busy timeout;
 - transactions that only read use ``read_only(engine)``: they begin deferred and never wait (WAL);
 - a writer that waits more than a few seconds is logged with the thread that holds the lock, and
   one that waits in an event loop thread (which may stop the holder from finishing) as an error.
@@ -17,8 +19,11 @@ busy timeout. So, on every SQLite engine of ``engine.crm.db``:
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import sqlite3
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -44,20 +49,103 @@ def _take_over_begin(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
 
 
+class LockFile:
+    """Writers of several processes on one SQLite file, in turn: an exclusive ``flock`` on
+    ``<database>.writelock``, taken by one writer of this process at a time (its ``WriteTurns``
+    holder) before ``BEGIN IMMEDIATE``.
+
+    A writer that must wait first says so — a shared lock on ``<database>.writelock-queue`` — and
+    blocks in the kernel, which wakes it as soon as the holder lets go. A writer that finds others
+    waiting lets them go first (it takes the queue file exclusively, which it gets only when no
+    one waits), so a worker that writes page after page with no pause (a sync pass, the next page
+    read ahead) can no longer keep another process's writer out for its whole run, as it could
+    under SQLite's busy handler alone (#16.4). Waits are bounded: they happen in a helper thread,
+    and a wait given up lets the locks go as soon as it gets them. The kernel drops the locks of a
+    process that dies.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.queue_path = f"{path}-queue"
+        self._held: int | None = None
+
+    def _open(self, path: str) -> int:
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+    def acquire(self, timeout: float) -> bool:
+        lock, queue = self._open(self.path), self._open(self.queue_path)
+        try:
+            if self._try(queue, fcntl.LOCK_EX) and self._try(lock, fcntl.LOCK_EX):
+                os.close(queue)  # no one waited and the lock was free
+                self._held = lock
+                return True
+        except BaseException:
+            os.close(lock)
+            os.close(queue)
+            raise
+        return self._wait(lock, queue, timeout)
+
+    @staticmethod
+    def _try(fd: int, operation: int) -> bool:
+        try:
+            fcntl.flock(fd, operation | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def _wait(self, lock: int, queue: int, timeout: float) -> bool:
+        mutex = threading.Lock()
+        got = threading.Event()
+        given_up = False
+
+        def wait() -> None:
+            try:
+                fcntl.flock(queue, fcntl.LOCK_EX)  # the writers already waiting go first
+                fcntl.flock(queue, fcntl.LOCK_SH)  # then this one waits, saying so
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                with mutex:
+                    if not given_up:
+                        got.set()
+            except OSError:
+                pass
+            finally:
+                os.close(queue)
+                if not got.is_set():
+                    os.close(lock)  # given up (or a flock failed): the lock, if taken, goes with it
+
+        threading.Thread(target=wait, name="sqlite-lock-file", daemon=True).start()
+        try:
+            got.wait(timeout)
+        finally:
+            with mutex:
+                taken = got.is_set()
+                given_up = not taken
+        if taken:
+            self._held = lock
+        return taken
+
+    def release(self) -> None:
+        fd, self._held = self._held, None
+        if fd is not None:
+            os.close(fd)  # closing the only descriptor of the open file lets the flock go
+
+
 class WriteTurns:
     """SQLite's one write lock, handed to this process's writers in the order they asked.
 
     SQLite's own busy handler polls (every 100 ms at worst) and is not fair: a writer that
     commits and begins again at once — the enrollment group commit under load — can win the lock
     over and over while another one (a definition PUT) waits for seconds. Queueing in the process
-    first makes every writer wait at most for the ones ahead of it; SQLite's lock still guards
-    against other processes.
+    first makes every writer wait at most for the ones ahead of it; the turn's holder then takes
+    the database's ``LockFile`` (if there is one) against other processes' writers, and SQLite's
+    lock still guards against writers that take no lock file.
     """
 
     #: A wait longer than this is logged (with the thread that holds the lock).
     SLOW_SECONDS = 5.0
 
-    def __init__(self) -> None:
+    def __init__(self, lock_file: LockFile | None = None) -> None:
+        self._lock_file = lock_file
         self._mutex = threading.Lock()
         self._waiting: deque[threading.Event] = deque()
         self._taken = False
@@ -65,6 +153,22 @@ class WriteTurns:
         self._holder_name = ""
 
     def acquire(self, timeout: float) -> bool:
+        """This process's turn, then the lock file: False if either takes longer than ``timeout``."""
+        deadline = time.monotonic() + timeout
+        if not self._acquire_turn(timeout):
+            return False
+        if self._lock_file is None:
+            return True
+        try:
+            taken = self._lock_file.acquire(max(0.0, deadline - time.monotonic()))
+        except BaseException:
+            self._hand_over()
+            raise
+        if not taken:
+            self._hand_over()
+        return taken
+
+    def _acquire_turn(self, timeout: float) -> bool:
         with self._mutex:
             if not self._taken:
                 self._take()
@@ -110,13 +214,19 @@ class WriteTurns:
             if not handed:
                 self._waiting.remove(turn)
         if handed:
-            self.release()
+            self._hand_over()
 
     def _take(self) -> None:
         self._taken = True
         self._holder_name = threading.current_thread().name
 
     def release(self) -> None:
+        """Let the lock file go, then hand the turn to the next writer of this process."""
+        if self._lock_file is not None:
+            self._lock_file.release()
+        self._hand_over()
+
+    def _hand_over(self) -> None:
         with self._mutex:
             self._holder_name = ""
             if self._waiting:
@@ -138,10 +248,15 @@ _turns_by_file: dict[str, WriteTurns] = {}
 
 
 def _turns_for(database: str) -> WriteTurns:
-    """One queue per database file in this process (engines on the same file share it)."""
-    path = database if database in ("", ":memory:") else str(Path(database).resolve())
+    """One queue per database file in this process (engines on the same file share it), with the
+    file's ``LockFile`` (an in-memory database has none)."""
+    in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
+    path = database if in_memory else str(Path(database).resolve())
     with _turns_lock:
-        return _turns_by_file.setdefault(path, WriteTurns())
+        turns = _turns_by_file.get(path)
+        if turns is None:
+            turns = _turns_by_file[path] = WriteTurns(None if in_memory else LockFile(f"{path}.writelock"))
+        return turns
 
 
 def _sqlite_begin(turns: WriteTurns) -> Callable[[Connection], None]:

@@ -1,10 +1,15 @@
 """#13.4 — SQLite holds concurrent writers: transactions begin IMMEDIATE (a read-then-write
 transaction can no longer fail to upgrade its lock), writers of one process take the write lock
-in the order they asked, and read-only sessions never wait for a writer."""
+in the order they asked, and read-only sessions never wait for a writer. #16.4 — writers of
+several processes take turns too (the lock file beside the database)."""
 
 from __future__ import annotations
 
 import ctypes
+import fcntl
+import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -16,7 +21,7 @@ from sqlmodel import Session
 
 from engine.crm.contacts import create_contact, update_contact
 from engine.crm.db import create_db_engine
-from engine.crm.sqlite_transactions import WriteTurns, read_only
+from engine.crm.sqlite_transactions import LockFile, WriteTurns, read_only
 from engine.crm.tables import Contact
 
 pytestmark = pytest.mark.timeout(60)
@@ -197,3 +202,128 @@ def test_a_waiter_interrupted_before_its_turn_leaves_the_queue_16() -> None:
     assert len(turns._waiting) == 0
     turns.release()
     assert turns.acquire(0.05) is True
+
+
+def _queue_is_announced(lock_file: LockFile) -> bool:
+    """Whether some writer has said it waits (a shared lock on the queue file)."""
+    fd = os.open(lock_file.queue_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def test_a_writer_that_finds_another_waiting_lets_it_go_first_16_4(tmp_path: Path) -> None:
+    """#16.4: the lock file across processes (two ``LockFile``s on one path stand for two
+    processes: flock locks belong to open files). A holds the lock; B waits; A lets go and asks
+    again at once: B writes before A's second turn — the sync pass writing page after page can no
+    longer keep the API out."""
+    path = str(tmp_path / "store.db.writelock")
+    a, b = LockFile(path), LockFile(path)
+    assert a.acquire(1)
+    order: list[str] = []
+
+    def writer_b() -> None:
+        assert b.acquire(10)
+        order.append("B")
+        time.sleep(0.05)
+        b.release()
+
+    thread = threading.Thread(target=writer_b)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not _queue_is_announced(a) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert _queue_is_announced(a), "B never said it waits"
+    a.release()
+    assert a.acquire(10)  # at once: B, waiting, goes first
+    order.append("A")
+    a.release()
+    thread.join(10)
+    assert order == ["B", "A"]
+
+
+def test_a_lock_file_wait_given_up_lets_the_lock_go_when_it_comes_16_4(tmp_path: Path) -> None:
+    """A wait past its timeout is refused (the caller says "database is locked", as SQLite's busy
+    timeout would) and the helper thread still blocked in the kernel releases the lock as soon as
+    it gets it, so the next writer is not locked out by a wait nobody wants any more."""
+    path = str(tmp_path / "store.db.writelock")
+    holder, late, next_one = LockFile(path), LockFile(path), LockFile(path)
+    assert holder.acquire(1)
+    assert late.acquire(0.05) is False
+    holder.release()
+    assert next_one.acquire(10) is True
+    next_one.release()
+
+
+def test_writers_of_one_process_take_the_lock_file_in_their_turn_16_4(tmp_path: Path) -> None:
+    """The turn's holder takes the lock file: a turn refused for the lock file is handed on."""
+    path = str(tmp_path / "store.db.writelock")
+    other_process = LockFile(path)
+    turns = WriteTurns(LockFile(path))
+    assert other_process.acquire(1)
+    assert turns.acquire(0.05) is False  # the other process writes
+    assert len(turns._waiting) == 0 and turns._taken is False
+    other_process.release()
+    assert turns.acquire(5) is True
+    turns.release()
+
+
+_HOG = """
+import sys
+import sqlalchemy as sa
+from engine.crm.db import create_db_engine
+
+engine = create_db_engine(sys.argv[1])
+with engine.begin() as connection:
+    connection.execute(sa.text("CREATE TABLE IF NOT EXISTS hog (who TEXT)"))
+print("writing", flush=True)
+for _ in range(1_000_000):  # one transaction after another, with no pause between them
+    with engine.begin() as connection:
+        connection.execute(sa.text("INSERT INTO hog VALUES ('hog')"))
+        stop = connection.execute(sa.text("SELECT count(*) FROM hog WHERE who = 'stop'")).scalar()
+    if stop:
+        print("stopped", flush=True)
+        break
+"""
+
+
+@sqlite_only
+def test_a_process_writing_back_to_back_leaves_another_process_its_turns_16_4(database_url: str) -> None:
+    """#16.4: another process commits and begins again with no pause, as a sync pass with the next
+    page read ahead does; this process still writes its ten rows while that one runs, and then
+    tells it to stop. Under SQLite's busy handler alone (it sleeps up to 100 ms between tries) the
+    writes here waited until the other process had ended: it never heard "stop" (pytest's timeout)."""
+    hog = subprocess.Popen(
+        [sys.executable, "-c", _HOG, database_url],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[3],
+    )
+    engine = create_db_engine(database_url)
+    try:
+        assert hog.stdout is not None and hog.stdout.readline().strip() == "writing"
+        for _ in range(10):
+            with engine.begin() as connection:
+                connection.execute(sa.text("INSERT INTO hog VALUES ('here')"))
+        with engine.begin() as connection:
+            connection.execute(sa.text("INSERT INTO hog VALUES ('stop')"))
+        assert hog.stdout.readline().strip() == "stopped"
+        assert hog.wait(30) == 0
+        with engine.connect() as connection:
+            rows = connection.execute(sa.text("SELECT who FROM hog ORDER BY rowid")).scalars().all()
+    finally:
+        if hog.poll() is None:
+            hog.kill()
+            hog.wait()
+        engine.dispose()
+    mine = [index for index, who in enumerate(rows) if who == "here"]
+    assert len(mine) == 10
+    # Each write here waited for at most the other process's transaction under way (and one more
+    # begun as this one said it waits): a handful of its rows between this one's first and last.
+    between = rows[mine[0] : mine[-1]].count("hog")
+    print(f"the other process's rows between this one's first and last: {between}")
+    assert between <= 2 * 9, between

@@ -514,9 +514,10 @@ async def fail_killed_attempts(client: Client, handle: WorkflowHandle[Any, Any])
 
 def _count(db_engine: Engine, table: type[Any]) -> int:
     """Rows of ``table`` for the big webinar. On SQLite the transaction takes the write lock, as
-    another process's writer would: the kills by progress below also check that a pass leaves
-    other processes their turn between its page writes (``SQLITE_PAGE_GAP_SECONDS``). Without the
-    gap this count waited until the pass had ended and the kill point was missed."""
+    another process's writer would: the kills by progress below also check that a pass, writing
+    its pages back to back (the next one read ahead), leaves other processes their turn between
+    them (the lock file of ``engine.crm.sqlite_transactions``). Under SQLite's busy handler alone
+    this count waited until the pass had ended and the kill point was missed."""
     with Session(db_engine) as session:
         query = (
             sa.select(sa.func.count())
