@@ -43,6 +43,18 @@ class TtlCache(Generic[K, V]):
             return None
         return value
 
+    @property
+    def ttl(self) -> float:
+        return self._ttl
+
+    def expires_in(self, key: K) -> float | None:
+        """Seconds until ``key``'s entry expires; None when there is none (or it has expired)."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        left = entry[0] - self._clock()
+        return left if left > 0 else None
+
     def put(self, key: K, value: V) -> None:
         if self._ttl <= 0:
             return
