@@ -30,6 +30,7 @@ from activities.failures import zoom_config_failure, zoom_failure
 from engine.crm.enrollments import list_definitions
 from engine.crm.participations import MarketingEventUpsert, RecordingUpsert, upsert_marketing_events
 from engine.crm.segments import Condition, EventFilter, EventKind, Operator, search_contacts
+from engine.crm.statistics import StatisticsKeeper
 from engine.crm.sync_settings import get_sync_settings
 from engine.crm.tables import (
     AuditWarningCode,
@@ -209,6 +210,8 @@ async def _read_ahead(pages: AsyncIterator[T], limit: int) -> AsyncGenerator[T, 
 class WebinarSyncActivities:
     def __init__(self, db_engine: Engine, pool: ZoomClientPool, *, enrollments: EnrollmentService) -> None:
         self._engine = db_engine
+        #: PostgreSQL's statistics refreshed as a webinar's rows are written (#16.3).
+        self._statistics = StatisticsKeeper(db_engine)
         self._pool = pool
         #: The worker's (``build_worker``): event-triggered enrollments (``publish_events``).
         self._enrollments = enrollments
@@ -454,7 +457,8 @@ class WebinarSyncActivities:
                 created_ids=result.created_ids,
             )
             session.commit()
-            return result, after, snapshot
+        self._statistics.wrote(plan.webinar_id, result.rows)
+        return result, after, snapshot
 
     @activity.defn
     async def sync_registrants(self, request: ChunkInput) -> ChunkResult:
