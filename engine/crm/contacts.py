@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from engine.crm.bulk import MAX_ROWS_PER_STATEMENT, chunked, connection_of, upsert
+from engine.crm.bulk import MAX_ROWS_PER_STATEMENT, chunked, connection_of, one_of, upsert
 from engine.crm.emails import domain_is_excluded, normalise_email, try_normalise_email
 from engine.crm.errors import ContactDeleted, ContactExists, ContactNotFound, InvalidProperty, NotDeleted
 from engine.crm.numbers import number_problem
@@ -83,31 +83,47 @@ def _in_chunks(session: Session, column: sa.Column[Any], values: Sequence[str], 
     rows: list[Any] = []
     connection = connection_of(session)
     for chunk in chunked(values, MAX_ROWS_PER_STATEMENT):
-        rows.extend(connection.execute(sa.select(*columns).where(column.in_(chunk))).all())
+        rows.extend(connection.execute(sa.select(*columns).where(one_of(connection, column, chunk))).all())
     return rows
 
 
 _EMAILS: sa.BindParameter[str] = sa.bindparam("emails", expanding=True)
 _NO_ID = sa.null().cast(sa.Integer)
-#: What the store knows of a list of emails, in one statement: (kind, email, contact id) rows.
-#: Built once: a prebuilt statement keeps its cache key, the hot paths skip rebuilding it.
-_KNOWN_EMAILS = sa.union_all(
-    sa.select(sa.literal("account_user"), ACCOUNT_USERS.c.email, _NO_ID).where(ACCOUNT_USERS.c.email.in_(_EMAILS)),
-    sa.select(sa.literal("contact"), CONTACTS.c.email, CONTACTS.c.id).where(CONTACTS.c.email.in_(_EMAILS)),
-    sa.select(sa.literal("secondary"), SECONDARY_EMAILS.c.email, _NO_ID).where(SECONDARY_EMAILS.c.email.in_(_EMAILS)),
-    sa.select(sa.literal("deleted"), TOMBSTONES.c.email, _NO_ID).where(TOMBSTONES.c.email.in_(_EMAILS)),
-)
-#: R-EXC-5 against a concurrent delete (see ``upsert_contacts``).
-_UNDO_RECREATED = (
-    sa.delete(CONTACTS)
-    .where(CONTACTS.c.email.in_(_EMAILS), sa.exists().where(TOMBSTONES.c.email == CONTACTS.c.email))
-    .returning(CONTACTS.c.email)
-)
+
+
+@functools.cache
+def _known_emails(dialect: str) -> sa.CompoundSelect[Any]:
+    """What the store knows of a list of emails, in one statement: (kind, email, contact id) rows.
+    Built once per dialect: a prebuilt statement keeps its cache key, the hot paths skip rebuilding it."""
+    return sa.union_all(
+        sa.select(sa.literal("account_user"), ACCOUNT_USERS.c.email, _NO_ID).where(
+            one_of(dialect, ACCOUNT_USERS.c.email, _EMAILS)
+        ),
+        sa.select(sa.literal("contact"), CONTACTS.c.email, CONTACTS.c.id).where(
+            one_of(dialect, CONTACTS.c.email, _EMAILS)
+        ),
+        sa.select(sa.literal("secondary"), SECONDARY_EMAILS.c.email, _NO_ID).where(
+            one_of(dialect, SECONDARY_EMAILS.c.email, _EMAILS)
+        ),
+        sa.select(sa.literal("deleted"), TOMBSTONES.c.email, _NO_ID).where(
+            one_of(dialect, TOMBSTONES.c.email, _EMAILS)
+        ),
+    )
+
+
+@functools.cache
+def _undo_recreated(dialect: str) -> Any:
+    """R-EXC-5 against a concurrent delete (see ``upsert_contacts``)."""
+    return (
+        sa.delete(CONTACTS)
+        .where(one_of(dialect, CONTACTS.c.email, _EMAILS), sa.exists().where(TOMBSTONES.c.email == CONTACTS.c.email))
+        .returning(CONTACTS.c.email)
+    )
 
 
 @dataclass
 class _Known:
-    """What the store knows of some normalised emails, by kind (``_KNOWN_EMAILS``)."""
+    """What the store knows of some normalised emails, by kind (``_known_emails``)."""
 
     account_users: set[str] = field(default_factory=set)
     contacts: dict[str, int] = field(default_factory=dict)
@@ -116,7 +132,7 @@ class _Known:
 
     def read(self, connection: sa.Connection, emails: Iterable[str]) -> None:
         for chunk in chunked(sorted(emails), MAX_ROWS_PER_STATEMENT // 4):
-            for row in connection.execute(_KNOWN_EMAILS, {"emails": list(chunk)}):
+            for row in connection.execute(_known_emails(connection.dialect.name), {"emails": list(chunk)}):
                 kind, email, contact_id = str(row[0]), str(row[1]), row[2]
                 if kind == "account_user":
                     self.account_users.add(email)
@@ -257,7 +273,7 @@ def upsert_contacts(
     # tombstone is visible now (the insert waited on the deleted row's lock), so undo the recreation.
     undone: set[str] = set()
     for chunk in chunked(written, MAX_ROWS_PER_STATEMENT):
-        undone.update(connection.execute(_UNDO_RECREATED, {"emails": list(chunk)}).scalars())
+        undone.update(connection.execute(_undo_recreated(connection.dialect.name), {"emails": list(chunk)}).scalars())
     ids = {email: contact_id for email, (contact_id, _) in returned.items() if email not in undone}
     unchanged = [email for email in written if email not in returned and email not in undone]
     ids.update(

@@ -38,6 +38,7 @@ from engine.crm.bulk import (
     dialect_insert,
     excluded_of,
     insert_missing,
+    one_of,
     upsert,
 )
 from engine.crm.cursors import decode_position, encode_position
@@ -268,7 +269,7 @@ def _refresh_attendance(
 ) -> None:
     stored = connection.execute(
         sa.select(SESSIONS.c.contact_id, SESSIONS.c.occurrence, SESSIONS.c.join_time, SESSIONS.c.leave_time).where(
-            SESSIONS.c.marketing_event_id == marketing_event_id, SESSIONS.c.contact_id.in_(contact_ids)
+            SESSIONS.c.marketing_event_id == marketing_event_id, one_of(connection, SESSIONS.c.contact_id, contact_ids)
         )
     )
     by_contact: dict[int, list[tuple[str | None, datetime, datetime | None]]] = {}
@@ -338,7 +339,7 @@ def recompute_rollups(session: Session, contact_ids: Iterable[int]) -> None:
         .scalar_subquery(),
     }
     for chunk in chunked(sorted(set(contact_ids)), MAX_ROWS_PER_STATEMENT):
-        connection.execute(sa.update(CONTACTS).where(CONTACTS.c.id.in_(chunk)).values(values))
+        connection.execute(sa.update(CONTACTS).where(one_of(connection, CONTACTS.c.id, chunk)).values(values))
 
 
 @dataclass(frozen=True)
@@ -397,7 +398,7 @@ def _upsert_ids(
         update_where=any_changed(table, updates),
     )
     ids = [row[key] for row in rows]
-    found = connection.execute(sa.select(table.c[key], table.c.id).where(table.c[key].in_(ids)))
+    found = connection.execute(sa.select(table.c[key], table.c.id).where(one_of(connection, table.c[key], ids)))
     return {row[0]: row[1] for row in found}
 
 
