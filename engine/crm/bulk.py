@@ -200,17 +200,17 @@ def _upsert_postgresql(
     instead of one statement per row. One statement may not touch a row twice, so a batch ends
     where a key comes again: rows still apply in order, as one by one."""
     names = list(rows[0])
-    selected = dialect_insert(connection, table).from_select(names, _unnest_select(table, names))
+    selected = dialect_insert(connection, table).from_select(names, unnest_select(table, names))
     upserting = _on_conflict(selected, key, values, update_where)
     for batch in _batches_without_repeated_keys(rows, key):
-        connection.execute(upserting, _unnest_params(table, names, batch))
+        connection.execute(upserting, unnest_params(table, names, batch))
 
 
 def _is_json(table: Table, name: str) -> bool:
     return isinstance(table.c[name].type, sa.JSON)
 
 
-def _unnest_select(table: Table, names: Sequence[str]) -> sa.Select[Any]:
+def unnest_select(table: Table, names: Sequence[str]) -> sa.Select[Any]:
     """``SELECT unnest(CAST(:unnest_0 AS type[])), …``: rows passed as one array per column. JSON
     columns travel as text (an array of JSON arrays would read as a 2-D array) and are cast back."""
     selected: list[Any] = []
@@ -226,7 +226,7 @@ def _unnest_select(table: Table, names: Sequence[str]) -> sa.Select[Any]:
     return sa.select(*selected)
 
 
-def _unnest_params(table: Table, names: Sequence[str], rows: Sequence[Row]) -> dict[str, list[Any]]:
+def unnest_params(table: Table, names: Sequence[str], rows: Sequence[Row]) -> dict[str, list[Any]]:
     return {
         f"unnest_{i}": [json_dumps(row[name]) for row in rows] if _is_json(table, name) else [row[name] for row in rows]
         for i, name in enumerate(names)
@@ -254,10 +254,10 @@ def insert_missing(connection: Connection, table: Table, rows: Sequence[Row], *,
     if connection.dialect.name == "postgresql":
         # One unnest statement per chunk (#16.3); RETURNING counts what was inserted.
         names = list(rows[0])
-        selected = dialect_insert(connection, table).from_select(names, _unnest_select(table, names))
+        selected = dialect_insert(connection, table).from_select(names, unnest_select(table, names))
         counting = selected.on_conflict_do_nothing(index_elements=list(key)).returning(*(table.c[name] for name in key))
         return sum(
-            len(connection.execute(counting, _unnest_params(table, names, chunk)).all())
+            len(connection.execute(counting, unnest_params(table, names, chunk)).all())
             for chunk in chunked(rows, MAX_ROWS_PER_STATEMENT)
         )
     # SQLite's driver counts the rows an executemany inserted (a conflict changes none).

@@ -24,7 +24,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from engine.crm.bulk import MAX_ROWS_PER_STATEMENT, chunked, connection_of, one_of, upsert
+from engine.crm.bulk import (
+    MAX_ROWS_PER_STATEMENT,
+    chunked,
+    connection_of,
+    one_of,
+    unnest_params,
+    unnest_select,
+    upsert,
+)
 from engine.crm.emails import domain_is_excluded, normalise_email, try_normalise_email
 from engine.crm.errors import ContactDeleted, ContactExists, ContactNotFound, InvalidProperty, NotDeleted
 from engine.crm.numbers import number_problem
@@ -221,12 +229,35 @@ def _business_unit_link(dialect: str) -> Any:
     return statement.on_conflict_do_nothing(index_elements=["contact_id", "business_unit_id"])
 
 
+#: The columns ``_new_contact_row`` fills.
+_NEW_CONTACT_COLUMNS = (
+    "email",
+    "first_name",
+    "last_name",
+    "properties",
+    "zoom_webinar_registration_count",
+    "zoom_webinar_attendance_count",
+    "created_at",
+    "updated_at",
+)
+
+
 @functools.cache
 def _contact_upsert(dialect: str) -> Any:
     """Insert contacts by email; an existing one only gets its blank names filled (never
     overwritten), and only a real change writes, so re-applying a batch leaves ``updated_at`` as
-    it was. Returns (id, email, created_at) of the rows inserted or changed. Built once per dialect."""
-    statement = sqlite.insert(CONTACTS) if dialect == "sqlite" else postgresql.insert(CONTACTS)
+    it was. Returns (id, email, created_at) of the rows inserted or changed. Built once per dialect.
+
+    On PostgreSQL the rows come as one array per column (``unnest_params``): a short statement
+    psycopg converts once, where SQLAlchemy's multi-row VALUES for RETURNING made one of tens of
+    kilobytes, parsed again for every page of a sync (#16.3)."""
+    statement: sqlite.Insert | postgresql.Insert
+    if dialect == "sqlite":
+        statement = sqlite.insert(CONTACTS)
+    else:
+        statement = postgresql.insert(CONTACTS).from_select(
+            _NEW_CONTACT_COLUMNS, unnest_select(CONTACTS, _NEW_CONTACT_COLUMNS)
+        )
     excluded = statement.excluded
     first = sa.func.coalesce(CONTACTS.c.first_name, excluded.first_name)
     last = sa.func.coalesce(CONTACTS.c.last_name, excluded.last_name)
@@ -267,7 +298,10 @@ def upsert_contacts(
     returned: dict[str, tuple[int, datetime]] = {}
     statement = _contact_upsert(connection.dialect.name)
     for batch in chunked([_new_contact_row(by_email[email], now) for email in written], MAX_ROWS_PER_STATEMENT):
-        for row in connection.execute(statement, list(batch)):
+        parameters: Any = (
+            list(batch) if connection.dialect.name == "sqlite" else unnest_params(CONTACTS, _NEW_CONTACT_COLUMNS, batch)
+        )
+        for row in connection.execute(statement, parameters):
             returned[row.email] = (row.id, row.created_at)
     # R-EXC-5 against a concurrent delete: if one committed between our check and our insert, its
     # tombstone is visible now (the insert waited on the deleted row's lock), so undo the recreation.
