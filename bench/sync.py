@@ -67,6 +67,7 @@ from engine.cli.supervisor import installed_binary
 from engine.crm.accounts import create_zoom_connection
 from engine.crm.db import create_db_engine, upgrade_database
 from engine.crm.participations import MarketingEventUpsert, RecordingUpsert, upsert_marketing_events
+from engine.crm.statistics import StatisticsKeeper
 from engine.crm.sync_settings import SyncSettingsValues, get_sync_settings, put_sync_settings
 from engine.crm.tables import AttendanceSession, Contact, Participation, TimelineEvent, TranscriptCue, TranscriptStatus
 from engine.crm.transcripts import TranscriptWrite, store_transcript, transcripts_to_fetch
@@ -450,6 +451,7 @@ class PlainRun:
     engine: Engine
     client: ZoomClient
     webinar: int
+    statistics: StatisticsKeeper
     event_id: int = 0
     topic: str = ""
     excluded: list[str] = field(default_factory=list)
@@ -460,7 +462,7 @@ async def plain_sync(engine: Engine, zoom: ZoomConnectionConfig, webinar: int) -
     started = time.perf_counter()
     run_key = f"plain:{uuid.uuid4().hex}"
     async with ZoomClient(zoom, rate_limit=False) as client:
-        run = PlainRun(engine, client, webinar)
+        run = PlainRun(engine, client, webinar, StatisticsKeeper(engine))
         instances = await plain_open(run, run_key)
         rows = await plain_registrants(run)
         files: list[RecordingUpsert] = []
@@ -530,6 +532,7 @@ async def plain_registrants(run: PlainRun) -> int:
                     seen_at=datetime.now(UTC),
                 )
                 session.commit()
+            run.statistics.wrote(str(run.webinar), len(registrants.items))  # as the sync does (#16.3)
             rows += len(registrants.items)
     return rows
 
@@ -548,6 +551,7 @@ async def plain_sessions(run: PlainRun, instance: str) -> int:
                 webinar_topic=run.topic,
             )
             session.commit()
+        run.statistics.wrote(str(run.webinar), len(page.items))
         rows += len(page.items)
     return rows
 

@@ -220,13 +220,20 @@ class ContactUpsertResult:
     refused: frozenset[str]
 
 
+_LINK = ("contact_id", "business_unit_id")
+
+
 @functools.cache
 def _business_unit_link(dialect: str) -> Any:
     """Link contacts to a business unit (R-BU-1); an existing link is left alone. Built once per dialect."""
-    statement = (
-        sqlite.insert(CONTACT_BUSINESS_UNITS) if dialect == "sqlite" else postgresql.insert(CONTACT_BUSINESS_UNITS)
-    )
-    return statement.on_conflict_do_nothing(index_elements=["contact_id", "business_unit_id"])
+    statement: sqlite.Insert | postgresql.Insert
+    if dialect == "sqlite":
+        statement = sqlite.insert(CONTACT_BUSINESS_UNITS)
+    else:  # rows as one array per column (#16.3)
+        statement = postgresql.insert(CONTACT_BUSINESS_UNITS).from_select(
+            _LINK, unnest_select(CONTACT_BUSINESS_UNITS, _LINK)
+        )
+    return statement.on_conflict_do_nothing(index_elements=list(_LINK))
 
 
 #: The columns ``_new_contact_row`` fills.
@@ -315,7 +322,10 @@ def upsert_contacts(
     )
     links = [{"contact_id": contact_id, "business_unit_id": business_unit_id} for contact_id in ids.values()]
     for batch in chunked(links, MAX_ROWS_PER_STATEMENT):
-        connection.execute(_business_unit_link(connection.dialect.name), list(batch))
+        if connection.dialect.name == "sqlite":
+            connection.execute(_business_unit_link("sqlite"), list(batch))
+        else:  # one statement per batch, not one per row
+            connection.execute(_business_unit_link("postgresql"), unnest_params(CONTACT_BUSINESS_UNITS, _LINK, batch))
     return ContactUpsertResult(
         ids=ids,
         created=frozenset(email for email, (_, created_at) in returned.items() if email in ids and created_at == now),
