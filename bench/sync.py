@@ -99,6 +99,8 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 #: Targets by ``--scale`` (the first-sync target is SQLite's): the 10k webinar (issue 7, #15
 #: acceptance 5) and the 100k one (#16.4, which sets no ratio to the plain script).
+#: Issue #16 point 3: PostgreSQL's first sync and re-sync at most this many times SQLite's, same run.
+POSTGRESQL_OVER_SQLITE = 1.5
 TARGETS: dict[int, dict[str, float]] = {
     1: {"first": 10.0, "resync": 5.0, "events": 200, "rss_mb": 300.0, "ratio": 1.5},
     10: {"first": 60.0, "resync": 45.0, "events": 200, "rss_mb": 300.0},
@@ -823,9 +825,24 @@ def report(measured: dict[str, dict[str, Any]], rounds: int, transcript_bytes: i
         "cores": os.cpu_count(),
         "load_average": [round(value, 2) for value in os.getloadavg()],
         **{backend: result["figures"] for backend, result in measured.items()},
-        "targets": scale.targets,
+        "targets": {**scale.targets, "postgresql_over_sqlite": POSTGRESQL_OVER_SQLITE},
         "holds": {backend: result["holds"] for backend, result in measured.items()},
     }
+    if "sqlite" in measured and "postgresql" in measured:
+        sqlite_figures, postgresql_figures = measured["sqlite"]["figures"], measured["postgresql"]["figures"]
+        ratios = {
+            name: round(postgresql_figures[key] / sqlite_figures[key], 2)
+            for name, key in (("first", "first_sync_s"), ("resync", "resync_s"))
+            if sqlite_figures.get(key)
+        }
+        line["postgresql_over_sqlite"] = ratios
+        line["holds"]["postgresql_over_sqlite"] = {
+            name: ratio <= POSTGRESQL_OVER_SQLITE for name, ratio in ratios.items()
+        }
+        print(
+            "\nPostgreSQL / SQLite (#16.3, target ≤ "
+            f"{POSTGRESQL_OVER_SQLITE}): " + ", ".join(f"{name} {ratio:.2f}" for name, ratio in ratios.items())
+        )
     print("BENCH " + json.dumps(line, sort_keys=True))
 
 
