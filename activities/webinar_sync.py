@@ -30,6 +30,7 @@ from activities.failures import zoom_config_failure, zoom_failure
 from engine.crm.enrollments import list_definitions
 from engine.crm.participations import MarketingEventUpsert, RecordingUpsert, upsert_marketing_events
 from engine.crm.segments import Condition, EventFilter, EventKind, Operator, search_contacts
+from engine.crm.sqlite_transactions import polite
 from engine.crm.statistics import StatisticsKeeper
 from engine.crm.sync_settings import get_sync_settings
 from engine.crm.tables import (
@@ -437,8 +438,9 @@ class WebinarSyncActivities:
     def _commit_page(
         self, plan: SyncPlan, listing: _PagedListing[T], phase: int, page: Page[T], before: Listing
     ) -> tuple[PageResult, Listing, dict[str, int]]:
-        """One page's rows, its exclusions and the audit entry's counts, in one transaction."""
-        with Session(self._engine) as session:
+        """One page's rows, its exclusions and the audit entry's counts, in one transaction (polite
+        on SQLite: the pages follow each other with no pause, other processes' writers go between)."""
+        with Session(polite(self._engine)) as session:
             result = listing.write(session, phase, page.items)
             self._excluded(session, plan, result)
             after = before.with_page(

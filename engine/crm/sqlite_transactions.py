@@ -40,8 +40,11 @@ log = structlog.get_logger("rollcall.store")
 SQLITE_BUSY_SECONDS = 30.0
 #: Execution option of ``read_only``: the transaction begins deferred and takes no write turn.
 READ_ONLY = "rollcall_read_only"
+#: Execution option of ``polite``: the transaction lets other processes' waiting writers go first.
+POLITE = "rollcall_polite_writer"
 _TURN = "rollcall_write_turn"
 _READ_ONLY_ENGINE = "_rollcall_read_only_engine"
+_POLITE_ENGINE = "_rollcall_polite_engine"
 
 
 def _take_over_begin(dbapi_connection: Any, _record: Any) -> None:
@@ -55,11 +58,13 @@ class LockFile:
     holder) before ``BEGIN IMMEDIATE``.
 
     A writer that must wait first says so — a shared lock on ``<database>.writelock-queue`` — and
-    blocks in the kernel, which wakes it as soon as the holder lets go. A writer that finds others
-    waiting lets them go first (it takes the queue file exclusively, which it gets only when no
-    one waits), so a worker that writes page after page with no pause (a sync pass, the next page
-    read ahead) can no longer keep another process's writer out for its whole run, as it could
-    under SQLite's busy handler alone (#16.4). Waits are bounded: they happen in a helper thread,
+    blocks in the kernel, which wakes it as soon as the holder lets go. A polite writer (``polite``)
+    that finds others waiting lets them go first (it takes the queue file exclusively, which it
+    gets only when no one waits), so a worker that writes page after page with no pause (a sync
+    pass, the next page read ahead) can no longer keep another process's writer out for its whole
+    run, as it could under SQLite's busy handler alone (#16.4). Other writers take the lock when it
+    is free: making the API's group commit wait for every waiting worker write cost it a fifth of
+    its enrollments per second (``bench/enroll.py``). Waits are bounded: they happen in a helper thread,
     and a wait given up lets the locks go as soon as it gets them. The kernel drops the locks of a
     process that dies.
     """
@@ -72,10 +77,13 @@ class LockFile:
     def _open(self, path: str) -> int:
         return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
 
-    def acquire(self, timeout: float) -> bool:
+    def acquire(self, timeout: float, *, polite: bool = True) -> bool:
+        """The lock within ``timeout``. ``polite``: first let the writers already waiting go (a
+        writer that writes again and again: a sync pass); otherwise take the lock if it is free
+        (the API's group commit, the worker's action logs: they write once per request)."""
         lock, queue = self._open(self.path), self._open(self.queue_path)
         try:
-            if self._try(queue, fcntl.LOCK_EX) and self._try(lock, fcntl.LOCK_EX):
+            if (not polite or self._try(queue, fcntl.LOCK_EX)) and self._try(lock, fcntl.LOCK_EX):
                 os.close(queue)  # no one waited and the lock was free
                 self._held = lock
                 return True
@@ -83,7 +91,7 @@ class LockFile:
             os.close(lock)
             os.close(queue)
             raise
-        return self._wait(lock, queue, timeout)
+        return self._wait(lock, queue, timeout, polite)
 
     @staticmethod
     def _try(fd: int, operation: int) -> bool:
@@ -93,14 +101,15 @@ class LockFile:
             return False
         return True
 
-    def _wait(self, lock: int, queue: int, timeout: float) -> bool:
+    def _wait(self, lock: int, queue: int, timeout: float, polite: bool) -> bool:
         mutex = threading.Lock()
         got = threading.Event()
         given_up = False
 
         def wait() -> None:
             try:
-                fcntl.flock(queue, fcntl.LOCK_EX)  # the writers already waiting go first
+                if polite:
+                    fcntl.flock(queue, fcntl.LOCK_EX)  # the writers already waiting go first
                 fcntl.flock(queue, fcntl.LOCK_SH)  # then this one waits, saying so
                 fcntl.flock(lock, fcntl.LOCK_EX)
                 with mutex:
@@ -152,15 +161,16 @@ class WriteTurns:
         #: The name of the thread that took the turn (for the slow-wait warning).
         self._holder_name = ""
 
-    def acquire(self, timeout: float) -> bool:
-        """This process's turn, then the lock file: False if either takes longer than ``timeout``."""
+    def acquire(self, timeout: float, *, polite: bool = False) -> bool:
+        """This process's turn, then the lock file: False if either takes longer than ``timeout``.
+        ``polite``: see ``LockFile.acquire``."""
         deadline = time.monotonic() + timeout
         if not self._acquire_turn(timeout):
             return False
         if self._lock_file is None:
             return True
         try:
-            taken = self._lock_file.acquire(max(0.0, deadline - time.monotonic()))
+            taken = self._lock_file.acquire(max(0.0, deadline - time.monotonic()), polite=polite)
         except BaseException:
             self._hand_over()
             raise
@@ -271,7 +281,7 @@ def _sqlite_begin(turns: WriteTurns) -> Callable[[Connection], None]:
         if options.get(READ_ONLY):
             connection.exec_driver_sql("BEGIN")  # a read: deferred, it never waits for a writer
             return
-        if not turns.acquire(SQLITE_BUSY_SECONDS):
+        if not turns.acquire(SQLITE_BUSY_SECONDS, polite=bool(options.get(POLITE))):
             raise sa_exc.OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked"))
         try:
             connection.info[_TURN] = turns  # from here the connection's end (or its return) releases it
@@ -310,6 +320,20 @@ def is_database_locked(exc: BaseException) -> bool:
     """SQLite's "database is locked" (SQLITE_BUSY after the busy timeout)."""
     cause = getattr(exc, "orig", None) or exc
     return isinstance(cause, sqlite3.OperationalError) and "database is locked" in str(cause)
+
+
+def polite(engine: Engine) -> Engine:
+    """``engine`` for a writer that writes transaction after transaction with no pause (a sync
+    pass's pages): on SQLite each of its transactions first lets the writers of other processes
+    that wait go (``LockFile``), so it cannot keep them out for its whole run; a writer that
+    writes once per request does not wait for others that way (the API's throughput would pay
+    for it). Elsewhere nothing changes."""
+    if engine.get_execution_options().get(POLITE):
+        return engine
+    found: Engine | None = engine.__dict__.get(_POLITE_ENGINE)
+    if found is None:
+        found = engine.__dict__[_POLITE_ENGINE] = engine.execution_options(**{POLITE: True})
+    return found
 
 
 def read_only(engine: Engine) -> Engine:

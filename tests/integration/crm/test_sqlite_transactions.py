@@ -278,8 +278,9 @@ import sys
 import time
 import sqlalchemy as sa
 from engine.crm.db import create_db_engine
+from engine.crm.sqlite_transactions import polite
 
-engine = create_db_engine(sys.argv[1])
+engine = polite(create_db_engine(sys.argv[1]))  # as a sync pass writes its pages
 with engine.begin() as connection:
     connection.execute(sa.text("CREATE TABLE IF NOT EXISTS hog (who TEXT)"))
 print("writing", flush=True)
@@ -299,7 +300,7 @@ else:
 @sqlite_only
 def test_a_process_writing_back_to_back_leaves_another_process_its_turns_16_4(database_url: str) -> None:
     """#16.4: another process writes 20 ms transactions one after another with no pause, as a
-    sync pass does with the next page read ahead; this process still writes its ten rows while
+    sync pass does with the next page read ahead (a ``polite`` writer); this process still writes its ten rows while
     that one runs, each after at most a transaction or two of the other, then tells it to stop.
     Under SQLite's busy handler alone (it sleeps up to 100 ms between tries and finds the lock
     taken each time) the writes here waited until the other process had written its 500
