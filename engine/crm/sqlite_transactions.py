@@ -43,8 +43,6 @@ READ_ONLY = "rollcall_read_only"
 #: Execution option of ``polite``: the transaction lets other processes' waiting writers go first.
 POLITE = "rollcall_polite_writer"
 _TURN = "rollcall_write_turn"
-_READ_ONLY_ENGINE = "_rollcall_read_only_engine"
-_POLITE_ENGINE = "_rollcall_polite_engine"
 
 
 def _take_over_begin(dbapi_connection: Any, _record: Any) -> None:
@@ -328,22 +326,23 @@ def polite(engine: Engine) -> Engine:
     that wait go (``LockFile``), so it cannot keep them out for its whole run; a writer that
     writes once per request does not wait for others that way (the API's throughput would pay
     for it). Elsewhere nothing changes."""
-    if engine.get_execution_options().get(POLITE):
-        return engine
-    found: Engine | None = engine.__dict__.get(_POLITE_ENGINE)
-    if found is None:
-        found = engine.__dict__[_POLITE_ENGINE] = engine.execution_options(**{POLITE: True})
-    return found
+    return _with_option(engine, POLITE)
 
 
 def read_only(engine: Engine) -> Engine:
     """``engine`` for transactions that only read: on SQLite they begin deferred and never wait
     for a writer (WAL); elsewhere nothing changes. A write in such a transaction may fail with
     "database is locked" on SQLite — use it for reads only."""
-    if engine.get_execution_options().get(READ_ONLY):
+    return _with_option(engine, READ_ONLY)
+
+
+def _with_option(engine: Engine, option: str) -> Engine:
+    """``engine`` with the execution option ``option`` set. Made once per engine and kept on it
+    (building one costs ~70 µs; read paths are hot)."""
+    if engine.get_execution_options().get(option):
         return engine
-    # Made once per engine and kept on it (building one costs ~70 µs; read paths are hot).
-    found: Engine | None = engine.__dict__.get(_READ_ONLY_ENGINE)
+    kept = f"_rollcall_{option}_engine"
+    found: Engine | None = engine.__dict__.get(kept)
     if found is None:
-        found = engine.__dict__[_READ_ONLY_ENGINE] = engine.execution_options(**{READ_ONLY: True})
+        found = engine.__dict__[kept] = engine.execution_options(**{option: True})
     return found
