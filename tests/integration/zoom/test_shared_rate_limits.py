@@ -94,7 +94,7 @@ async def test_a_store_without_the_table_falls_back_to_pacing_alone(tmp_path: Pa
     started = time.monotonic()
     for _ in range(3):
         await limiter.acquire(RateLabel.LIGHT)
-    # A burst of one, then one call every 1 / (4 × 0.9) s.
+    # A burst of one, then one call every 1 / (4 × SAFETY_FACTOR) s.
     assert time.monotonic() - started >= 2 / (FREE_LIGHT * SAFETY_FACTOR) - 0.05
     registry.close()
     engine.dispose()
