@@ -17,6 +17,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.enrollment import EnrollmentActivities
 from activities.enrollment_repair import EnrollmentRepairActivities
 from activities.reconcile import ReconcileActivities
+from activities.registration_step import RegistrationStepActivities
 from activities.system import SystemActivities
 from activities.webinar_sync import WebinarSyncActivities
 from activities.zoom_registration import WEBINAR_CACHE_TTL, ZoomRegistrationActivities
@@ -75,6 +76,7 @@ def build_worker(
     # and start runs on this client and task queue (concurrent admissions commit together).
     enrollments = EnrollmentService(db_engine, client, task_queue=task_queue)
     enrollment = _enrollment_activities(db_engine, enrollments, settings)
+    registration_step = RegistrationStepActivities(enrollment, zoom_registration)
     sync = WebinarSyncActivities(db_engine, pool, enrollments=enrollments)
     reconcile = ReconcileActivities(db_engine, pool, task_queue=task_queue)
     repair = EnrollmentRepairActivities(enrollments)
@@ -87,6 +89,7 @@ def build_worker(
             system.check_store,
             *enrollment.all(),
             *zoom_registration.activities(),
+            *registration_step.all(),
             *sync.all(),
             reconcile.reconcile_webinars,
             repair.repair_enrollments,

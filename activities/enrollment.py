@@ -48,6 +48,7 @@ from engine.dsl.templates import (
     secret_names,
 )
 from engine.dsl.webinar_ids import InvalidWebinarId, normalise_webinar_id
+from engine.enrollment.branches import choose, outcome_holds
 from engine.enrollment.context import Secrets, SecretsFileError, template_context
 from engine.enrollment.contracts import (
     ExitReason,
@@ -197,19 +198,13 @@ class EnrollmentActivities:
                 session.commit()
                 return StepResult.left(contact)
             context = template_context(contact, ctx)
-            chosen: str | None = step.else_
-            case_number: int | None = None
-            for number, case in enumerate(step.cases):
-                condition = case.if_
+
+            def holds(number: int, condition: Any) -> bool:
                 if isinstance(condition, OutcomeCondition):
-                    holds = ctx.outcomes.get(condition.outcome_of, StepOutcomeCode.SKIPPED) in condition.is_
-                else:
-                    holds = self._matches(session, condition, context, f"branch {step.id!r}, case {number + 1}")
-                if holds:
-                    chosen, case_number = case.then, number
-                    break
-            data = {"case": case_number, "next": chosen}
-            message = f"case {case_number + 1} → {chosen}" if case_number is not None else f"else → {chosen or 'next'}"
+                    return outcome_holds(condition, ctx.outcomes)
+                return self._matches(session, condition, context, f"branch {step.id!r}, case {number + 1}")
+
+            chosen, message, data = choose(step, holds)
             self._outcome(session, ctx, step.id, StepOutcomeCode.COMPLETED, message=message, data=data)
             session.commit()
             return StepResult.done(StepOutcomeCode.COMPLETED, message=message, output=data, next_step=chosen)
@@ -237,6 +232,12 @@ class EnrollmentActivities:
     @activity.defn(no_thread_cancel_exception=True)
     def prepare_registration(self, ctx: StepContext, step: AddContactToZoomWebinarStep) -> StepResult:
         """Render and normalise the webinar id (R-ADD-2); an invalid one is the step's outcome."""
+        return self.prepare(ctx, step)
+
+    def prepare(self, ctx: StepContext, step: AddContactToZoomWebinarStep) -> StepResult:
+        """``prepare_registration``'s work, also the first part of ``register_to_webinar``
+        (``activities/registration_step.py``): the contact leaves, the webinar id is invalid (the
+        step's outcome, recorded) or the rendered, normalised id."""
         with Session(self._engine) as session:
             contact = self._begin(session, ctx, step.id)
             if isinstance(contact, ExitReason):

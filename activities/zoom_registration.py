@@ -396,20 +396,24 @@ class ZoomRegistrationActivities:
         return _counted_preflight(await self._preflight(input))
 
     async def _preflight(self, input: PreflightInput) -> PreflightResult:
+        return (await self._checked(input))[0]
+
+    async def _checked(self, input: PreflightInput) -> tuple[PreflightResult, ContactIdentity | None]:
+        """The pre-flight, and the contact it read (the quick path registers it without reading it again)."""
         view = await asyncio.to_thread(self.read_store_view, input.webinar_id, input.contact_id)
         found = await self.find_owner(input.webinar_id, view.remembered, input.retry)
         if isinstance(found, Refusal):
-            return PreflightResult(refusal=found)
+            return PreflightResult(refusal=found), view.contact
         self._runs.put(_this_run(), found)
         owner = view.owners.get(found.connection)
         facts = found.facts(owner)
         refusal = business_unit_refusal(facts)
         if refusal is not None:
-            return PreflightResult(webinar=facts, refusal=refusal)
+            return PreflightResult(webinar=facts, refusal=refusal), view.contact
         if view.contact is None:
-            return PreflightResult(webinar=facts, contact_found=False)
+            return PreflightResult(webinar=facts, contact_found=False), None
         refusal = await self._contact_refusal(found, facts, owner, view.contact, input.retry)
-        return PreflightResult(webinar=facts, refusal=refusal)
+        return PreflightResult(webinar=facts, refusal=refusal), view.contact
 
     async def _contact_refusal(
         self,
@@ -449,24 +453,30 @@ class ZoomRegistrationActivities:
         the same registrant, the store write is keyed by webinar and contact)."""
         if not self._quick_path:
             return QuickRegistration(saga="the quick path is off (ROLLCALL_REGISTRATION_QUICK_PATH)")
-        checked = await self.preflight_from_cache(input)
-        if checked.needs_zoom:
+        cached = self._cached_webinar(input.webinar_id)
+        if cached is None or self._forms.get((cached.connection, input.webinar_id)) is None:
             return QuickRegistration(saga="the worker does not know the webinar yet")
+        self._refresh_ahead(cached)
+        checked, contact = await self._checked(input)
+        _counted_preflight(checked)
         if checked.refusal is not None or checked.webinar is None:
             return QuickRegistration(preflight=checked)
-        if not checked.contact_found:
+        if not checked.contact_found or contact is None:
             return QuickRegistration(saga="the contact was not found")
         try:
             outcome = await self._register_and_record(
-                RegisterAndRecordInput(contact_id=input.contact_id, webinar=checked.webinar, retry=input.retry)
+                RegisterAndRecordInput(contact_id=input.contact_id, webinar=checked.webinar, retry=input.retry),
+                contact,
             )
         except Exception as error:  # the saga retries durably, with the step's retry policy
             return QuickRegistration(saga=f"registration failed: {type(error).__name__}")
         if outcome.store_refusal is not None:
             return QuickRegistration(saga="the store refused the registration")
-        return QuickRegistration(preflight=checked, outcome=outcome)
+        return QuickRegistration(preflight=checked, outcome=_counted(outcome))
 
-    async def _register_and_record(self, input: RegisterAndRecordInput) -> RegistrationOutcome:
+    async def _register_and_record(
+        self, input: RegisterAndRecordInput, contact: ContactIdentity | None = None
+    ) -> RegistrationOutcome:
         """R-ADD-1 then R-ADD-7: add the contact as a registrant, then write every effect to the
         store in one transaction — the personal join link goes from Zoom's answer to the store
         without entering workflow history. A store that refuses for good (or stays unavailable for
@@ -480,7 +490,8 @@ class ZoomRegistrationActivities:
         """
         webinar = input.webinar
         business_unit_id = self.business_unit_of(webinar)
-        contact = await self.read_contact_for_zoom(input.contact_id)
+        if contact is None:  # the quick path read it a moment ago, in its pre-flight
+            contact = await self.read_contact_for_zoom(input.contact_id)
         # The marketing event's host and link (not in history): known before Zoom registers anyone.
         found = await self._webinar_of(webinar.connection, webinar.webinar_id, input.retry)
         if isinstance(found, Refusal):

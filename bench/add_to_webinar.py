@@ -536,7 +536,11 @@ async def main(options: argparse.Namespace) -> None:
             await enroll(service, engine, WARMUP_KEY, "warmup", WARMUP, children)
 
             direct = await direct_calls(connection, count, concurrency)
-            bare = await bare_starts(env.client, admit_bare(engine, count), concurrency)
+            admitted = admit_bare(engine, count)
+            before_bare = cpu_seconds(children)
+            bare = await bare_starts(env.client, admitted, concurrency)
+            server = "temporal dev server"
+            bare_server_ms = (cpu_seconds(children)[server] - before_bare[server]) * 1000 / count
             load_before = load_average()
             before = cpu_seconds(children)
             starts, registered, seen, completed = await enroll(
@@ -555,7 +559,9 @@ async def main(options: argparse.Namespace) -> None:
 
     report(
         options,
-        Measured(starts, registered, seen, completed, direct, bare, cpu, events, (load_before, load_after)),
+        Measured(
+            starts, registered, seen, completed, direct, bare, cpu, events, (load_before, load_after), bare_server_ms
+        ),
     )
 
 
@@ -573,6 +579,8 @@ class Measured:
     cpu: dict[str, float]
     events: dict[str, int]
     load: tuple[float, float]
+    #: The Temporal server's CPU per bare start (ms): what a registration costs it beyond a start.
+    bare_server_ms: float
 
 
 def report(options: argparse.Namespace, measured: Measured) -> None:
@@ -602,6 +610,7 @@ def report(options: argparse.Namespace, measured: Measured) -> None:
     print("CPU seconds while enrolling: " + ", ".join(f"{name} {seconds:.0f}" for name, seconds in m.cpu.items()))
     per_registration = {name: round(seconds * 1000 / count, 1) for name, seconds in m.cpu.items()}
     print("CPU ms per registration:     " + ", ".join(f"{name} {ms:.0f}" for name, ms in per_registration.items()))
+    print(f"CPU ms per bare start:       temporal dev server {m.bare_server_ms:.1f}")
     print(
         f"history events of one registration: enrollment {m.events['enrollment']}, saga {m.events['saga']} "
         f"(sagas run: {m.events['sagas_run']})"
@@ -620,6 +629,7 @@ def report(options: argparse.Namespace, measured: Measured) -> None:
         "ratio_to_direct": round(enrolled_rate / direct_rate, 3),
         "ratio_to_bare_starts": round(enrolled_rate / bare_rate, 3),
         "cpu_ms_per_registration": per_registration,
+        "server_cpu_ms_per_bare_start": round(m.bare_server_ms, 1),
         "history_events_per_registration": m.events,
         "load_average_1m": {"before": m.load[0], "after": m.load[1]},
         "cores": os.cpu_count(),

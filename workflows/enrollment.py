@@ -1,8 +1,10 @@
 """EnrollmentWorkflow: one workflow type interprets any definition revision (issue 5).
 
 The run's input holds the frozen revision, so editing the YAML never changes a running
-enrollment. Each step is one activity (a child workflow for ``add_contact_to_zoom_webinar``;
-store-only steps are local activities since the ``local-store-steps`` patch, see ``_store``);
+enrollment. Each step is one activity (``add_contact_to_zoom_webinar``: one local activity that
+registers the quick way, else a child workflow; store-only steps are local activities since the
+``local-store-steps`` patch, see ``_store``; a branch on earlier outcomes only is decided by the
+workflow itself since ``outcome-branches``);
 every step activity first checks the contact still exists and that the goal is not met and the
 suppression list does not hold it, and writes the step's outcome to the store's action log in the
 same transaction. Outcomes the workflow decides itself (a delay that ended, a failure handled by
@@ -42,6 +44,7 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from activities.enrollment import EnrollmentActivities
     from activities.failures import FailureType, failure_message
+    from activities.registration_step import RegistrationStep, RegistrationStepActivities
     from activities.zoom_registration import PreflightInput, QuickRegistration, ZoomRegistrationActivities
     from engine.dsl.delays import remaining
     from engine.dsl.models import (
@@ -53,11 +56,13 @@ with workflow.unsafe.imports_passed_through():
         EndStep,
         EnrollStep,
         GotoOnError,
+        OutcomeCondition,
         SetPropertyStep,
         Step,
         WebhookStep,
     )
     from engine.dsl.outcomes import StepOutcomeCode
+    from engine.enrollment.branches import choose, outcome_holds
     from engine.enrollment.contracts import (
         WORKFLOW_TYPE,
         DelayPlanned,
@@ -98,11 +103,26 @@ LOCAL_STORE_STEPS = "local-store-steps"
 #: activity (``register_quickly``), and starts the saga only when that cannot decide (#16.1).
 QUICK_REGISTRATION = "quick-registration"
 QUICK_REGISTRATION_TIMEOUT = timedelta(seconds=20)
+#: ``workflow.patched`` id (#16.1): an add-to-webinar step is one local activity
+#: (``register_to_webinar``: the step's checks, the webinar id and the quick registration), its
+#: outcome written with the next activity; the saga runs only when that cannot decide.
+REGISTRATION_STEP = "registration-step"
+#: ``workflow.patched`` id (#16.1): a branch whose cases all test earlier outcomes (``outcome_of``)
+#: is decided by the workflow itself — it reads nothing from the store — and its outcome is written
+#: with the next activity, which also makes the checks of the next step (deleted, goal, suppression).
+OUTCOME_BRANCHES = "outcome-branches"
 #: ``workflow.patched`` id: a local activity's failure (a template of ``set_property``, ``delay``
 #: or ``branch`` that cannot be rendered, #13.5) is a step failure that ``on_error`` decides.
 #: It arrives as the bare failure, not wrapped in an ActivityError, and used to fail the run.
 #: The outcomes a failed step carried are sent again with its failure.
 LOCAL_STEP_FAILURES = "local-step-failures"
+#: ``workflow.patched`` id (#16.1): a run that starts with it takes every change of ``_IN_GENERATION``
+#: without asking ``workflow.patched`` about each. Each ``patched`` of a new run records a marker and
+#: upserts the ``TemporalChangeVersion`` search attribute (two history events and a visibility
+#: update on the Temporal server): six changes cost a registration twelve events. Runs started
+#: before keep asking about each change, so their histories replay unchanged. A later change gets a
+#: ``patched`` of its own (README, "Changing the interpreter").
+GENERATION = "interpreter-generation-2"
 # ``OPERATOR_VIEW`` (``workflow.patched`` id "operator-view", #14.1, #14.3): an enrollment that ends
 # ``failed`` fails its run (a non-retryable ApplicationError whose type is the failing step's code,
 # after the store is written), and a run upserts ``RollcallWebinarId`` once a step has resolved it
@@ -184,6 +204,8 @@ class EnrollmentWorkflow:
         self._index: dict[str, int] = {}
         #: The step failure that ends the enrollment (``on_error: fail``), for the run's end.
         self._failure: _StepFailure | None = None
+        #: This run started with ``GENERATION`` (set first thing in ``run``).
+        self._generation = False
 
     @workflow.signal
     def unenroll(self) -> None:
@@ -204,6 +226,7 @@ class EnrollmentWorkflow:
     @workflow.run
     async def run(self, params: EnrollmentInput) -> EnrollmentResult:
         """The interpreter loop: one step at a time until the steps, a step or a signal end it."""
+        self._generation = workflow.patched(GENERATION)
         self._steps = steps = list(params.definition.steps)
         self._index = {step.id: number for number, step in enumerate(steps)}
         state = self._state = params.state or InterpreterState()
@@ -223,6 +246,12 @@ class EnrollmentWorkflow:
             ending = await self._run_one(ctx, step, pending)
             if ending is not None:
                 return await self._finish(params, *ending)
+
+    def _patched(self, change: str) -> bool:
+        """``workflow.patched(change)``, answered without a marker for a run of ``GENERATION``."""
+        if self._generation and change in _IN_GENERATION:
+            return True
+        return workflow.patched(change)
 
     def _context(self, params: EnrollmentInput, pending: list[OutcomeNote]) -> StepContext:
         """What the next step's activity gets (``pending``: the outcomes it writes first)."""
@@ -255,11 +284,11 @@ class EnrollmentWorkflow:
             note = OutcomeNote(sequence=ctx.sequence, step_id=step.id, outcome=StepOutcomeCode.COMPLETED)
             return ExitReason.END_STEP, [*ctx.pending, note]
         try:
-            result = await self._run_step(ctx, step)
+            result = await self._run_step(ctx, step, pending)
         except (ActivityError, ChildWorkflowError) as error:
             return self._on_error(ctx, step, error, pending)
         except FailureError as error:
-            if isinstance(error, CancelledError) or not workflow.patched(LOCAL_STEP_FAILURES):
+            if isinstance(error, CancelledError) or not self._patched(LOCAL_STEP_FAILURES):
                 raise
             return self._on_error(ctx, step, error, pending)
         kind = result.root
@@ -284,7 +313,7 @@ class EnrollmentWorkflow:
     ) -> _Ending | None:
         """A failed step: noted FAILED, then its ``on_error`` ends the run or says where it goes."""
         assert isinstance(step, FALLIBLE_STEPS)
-        if workflow.patched(LOCAL_STEP_FAILURES):
+        if self._patched(LOCAL_STEP_FAILURES):
             # The outcomes the failed activity carried were not written if it failed before
             # committing them (a local step, a goal that cannot be rendered): send them
             # again with the failure (rows are keyed by sequence: never written twice).
@@ -338,11 +367,15 @@ class EnrollmentWorkflow:
             data={**data, "on_error": step.on_error if isinstance(step.on_error, str) else "goto"},
         )
 
-    async def _run_step(self, ctx: StepContext, step: Step) -> StepResult:
+    async def _run_step(self, ctx: StepContext, step: Step, pending: list[OutcomeNote]) -> StepResult:
+        """Run ``step``; an outcome decided without writing it goes to ``pending`` (with the
+        notes of ``ctx`` it did not write either), for the next activity to write."""
         summary = _describe(step)
         if isinstance(step, DelayStep):
             return await self._store(EnrollmentActivities.plan_delay, [ctx, step], summary=summary)
         if isinstance(step, BranchStep):
+            if _on_outcomes_only(step) and self._patched(OUTCOME_BRANCHES):
+                return self._branch_on_outcomes(ctx, step, pending)
             return await self._store(EnrollmentActivities.evaluate_branch, [ctx, step], summary=summary)
         assert isinstance(step, CallOutStep)
         retry = step_retry(step.retry)
@@ -374,7 +407,54 @@ class EnrollmentWorkflow:
                 summary=summary,
             )
         assert isinstance(step, AddContactToZoomWebinarStep)
+        if self._patched(REGISTRATION_STEP):
+            return await self._register(ctx, step, pending)
         return await self._add_to_webinar(ctx, step)
+
+    @staticmethod
+    def _branch_on_outcomes(ctx: StepContext, step: BranchStep, pending: list[OutcomeNote]) -> StepResult:
+        """Since ``OUTCOME_BRANCHES``: the branch decided here, as ``evaluate_branch`` would."""
+        chosen, message, data = choose(step, lambda _, condition: outcome_holds(condition, ctx.outcomes))
+        pending.extend(ctx.pending)
+        pending.append(
+            OutcomeNote(
+                sequence=ctx.sequence, step_id=step.id, outcome=StepOutcomeCode.COMPLETED, message=message, data=data
+            )
+        )
+        return StepResult.done(StepOutcomeCode.COMPLETED, message=message, output=data, next_step=chosen)
+
+    async def _register(
+        self, ctx: StepContext, step: AddContactToZoomWebinarStep, pending: list[OutcomeNote]
+    ) -> StepResult:
+        """Since ``REGISTRATION_STEP``: ``register_to_webinar``, then the saga if it could not
+        decide; the outcome goes to ``pending`` (the action log gets it with the next activity)."""
+        call = asyncio.ensure_future(
+            workflow.execute_local_activity_method(
+                RegistrationStepActivities.register_to_webinar,
+                args=[ctx, step],
+                start_to_close_timeout=_STORE_TIMEOUT,
+                retry_policy=STORE_RETRY,
+                summary=f"{step.id}: register contact {ctx.contact_id} to the webinar",
+            )
+        )
+        try:
+            answer: RegistrationStep = await asyncio.shield(call)
+        except asyncio.CancelledError:
+            # As the saga does (R-ADD-8): what was sent to Zoom is recorded before the run ends.
+            if not call.done():
+                with contextlib.suppress(Exception):
+                    await call
+            raise
+        if answer.step is not None or answer.webinar_id is None:
+            assert answer.step is not None
+            return answer.step  # left the workflow, or INVALID_WEBINAR_ID (already recorded)
+        attributes = self._note_webinar(answer.webinar_id, ctx.contact_id)
+        registered = quick_result(answer.quick, ctx.contact_id, answer.webinar_id) if answer.quick else None
+        if registered is None:
+            registered = await self._saga(ctx, step, answer.webinar_id, attributes)
+        code, message, output = registered.code, registered.message, registered.outputs()
+        pending.append(OutcomeNote(sequence=ctx.sequence, step_id=step.id, outcome=code, message=message, data=output))
+        return StepResult.done(code, message=message, output=output)
 
     async def _add_to_webinar(self, ctx: StepContext, step: AddContactToZoomWebinarStep) -> StepResult:
         prepared: StepResult = await self._store(
@@ -384,10 +464,21 @@ class EnrollmentWorkflow:
             return prepared  # left the workflow, or INVALID_WEBINAR_ID (already recorded)
         webinar_id = prepared.root.webinar_id
         registration_attributes = self._note_webinar(webinar_id, ctx.contact_id)
-        if workflow.patched(QUICK_REGISTRATION):
+        if self._patched(QUICK_REGISTRATION):
             quick = await self._register_quickly(ctx, step, webinar_id)
             if quick is not None:
                 return await self._registration_done(ctx, step, quick)
+        registered = await self._saga(ctx, step, webinar_id, registration_attributes)
+        return await self._registration_done(ctx, step, registered)
+
+    async def _saga(
+        self,
+        ctx: StepContext,
+        step: AddContactToZoomWebinarStep,
+        webinar_id: str,
+        registration_attributes: TypedSearchAttributes | None,
+    ) -> AddToWebinarResult:
+        """The ``AddContactToWebinar`` child run; its failure (a ``ChildWorkflowError``) is the step's."""
         child_id = add_to_webinar_workflow_id(webinar_id, ctx.contact_id)
         for attempt in range(1, 1000):
             try:
@@ -413,7 +504,7 @@ class EnrollmentWorkflow:
                 # it (Zoom answers the same registrant), then run the saga for this enrollment.
                 workflow.set_current_details(f"{step.id}: waiting for another registration of this contact")
                 await workflow.sleep(timedelta(seconds=min(60, 5 * attempt)), summary="wait for the other registration")
-        return await self._registration_done(ctx, step, registered)
+        return registered
 
     async def _registration_done(
         self, ctx: StepContext, step: AddContactToZoomWebinarStep, registered: AddToWebinarResult
@@ -450,12 +541,11 @@ class EnrollmentWorkflow:
             return None  # the saga decides
         return quick_result(quick, ctx.contact_id, webinar_id)
 
-    @staticmethod
-    def _note_webinar(webinar_id: str, contact_id: int) -> TypedSearchAttributes | None:
+    def _note_webinar(self, webinar_id: str, contact_id: int) -> TypedSearchAttributes | None:
         """The run is found by the webinar it registers the contact to (``RollcallWebinarId``), and
         its add-to-webinar child starts as a ``registration`` run (``RollcallKind``): the attributes
         the child starts with (None before ``operator-view``)."""
-        if not workflow.patched(OPERATOR_VIEW):
+        if not self._patched(OPERATOR_VIEW):
             return None
         workflow.upsert_search_attributes([SearchAttribute.WEBINAR_ID.value_set(webinar_id)])
         return TypedSearchAttributes(
@@ -502,7 +592,7 @@ class EnrollmentWorkflow:
         the worker's workflow task, so it costs no activity task and no second workflow task —
         the Temporal server's work per step roughly halves (bench/enroll.py). Runs started
         before that change replay their (regular) activities unchanged."""
-        if workflow.patched(LOCAL_STORE_STEPS):
+        if self._patched(LOCAL_STORE_STEPS):
             return await workflow.execute_local_activity_method(
                 method,
                 args=args,
@@ -549,7 +639,7 @@ class EnrollmentWorkflow:
             outcomes=dict(self._state.outcomes),
         )
         failure = self._failure
-        if reason == ExitReason.STEP_FAILED and failure is not None and workflow.patched(OPERATOR_VIEW):
+        if reason == ExitReason.STEP_FAILED and failure is not None and self._patched(OPERATOR_VIEW):
             # The store says ``failed`` already: the run says so too (the Web UI's Failed list and
             # ``ExecutionStatus="Failed"`` find it), without a retry.
             raise ApplicationError(ending, result.model_dump(mode="json"), type=failure.code, non_retryable=True)
@@ -571,3 +661,14 @@ class EnrollmentWorkflow:
             ExitReason.CONTACT_DELETED: f"cancelled: contact deleted, found at {at}",
         }
         return endings.get(reason, f"{_STATUS_BY_EXIT[reason]}: {reason.value.replace('_', ' ')}")
+
+
+def _on_outcomes_only(step: BranchStep) -> bool:
+    """Whether every case of the branch tests earlier outcomes only (nothing the store holds)."""
+    return all(isinstance(case.if_, OutcomeCondition) for case in step.cases)
+
+
+#: The changes a run of ``GENERATION`` takes without asking (every change of the interpreter so far).
+_IN_GENERATION = frozenset(
+    {LOCAL_STORE_STEPS, QUICK_REGISTRATION, REGISTRATION_STEP, OUTCOME_BRANCHES, LOCAL_STEP_FAILURES, OPERATOR_VIEW}
+)

@@ -22,6 +22,7 @@ occurrences attended of each union's share of the webinar's duration, capped at 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -317,6 +318,16 @@ def recompute_rollups(session: Session, contact_ids: Iterable[int]) -> None:
     - R-PROP-2 join link: the personal join link of the most recent non-cancelled registration.
     """
     connection = connection_of(session)
+    statement = _rollup_update(connection.dialect.name)
+    for chunk in chunked(sorted(set(contact_ids)), MAX_ROWS_PER_STATEMENT):
+        connection.execute(statement, {"ids": list(chunk)})
+
+
+@functools.cache
+def _rollup_update(dialect: str) -> sa.Update:
+    """``recompute_rollups``' statement, built once per dialect: building it (an alias, four
+    correlated subqueries) and deriving its cache key cost more than running it for one contact
+    (a registration's store write, #16.1)."""
     p = PARTICIPATIONS.alias("p")
     mine = p.c.contact_id == CONTACTS.c.id
     registered = sa.and_(mine, p.c.registered_at.is_not(None), p.c.state != ParticipationState.CANCELLED.value)
@@ -338,8 +349,8 @@ def recompute_rollups(session: Session, contact_ids: Iterable[int]) -> None:
         .limit(1)
         .scalar_subquery(),
     }
-    for chunk in chunked(sorted(set(contact_ids)), MAX_ROWS_PER_STATEMENT):
-        connection.execute(sa.update(CONTACTS).where(one_of(connection, CONTACTS.c.id, chunk)).values(values))
+    ids: sa.BindParameter[list[int]] = sa.bindparam("ids", expanding=True)
+    return sa.update(CONTACTS).where(one_of(dialect, CONTACTS.c.id, ids)).values(values)
 
 
 @dataclass(frozen=True)

@@ -469,3 +469,88 @@ def test_since_quick_registration_a_known_webinar_is_registered_in_one_local_act
         assert f'"outcomes":{{"register":"{outcome}"}}' in payloads.replace(" ", ""), path.name
         assert email not in payloads.lower() and not EMAIL.findall(text), path.name
         assert "tk=" not in payloads and not JOIN_TOKEN.findall(text), path.name
+
+
+# --- one patch marker per run, the registration in one local activity (#16.1, ``interpreter-generation-2``) ---
+
+GENERATION = "interpreter-generation-2"
+
+
+def _generation_histories() -> dict[str, Path]:
+    return {
+        path.stem.removesuffix(f"@{GENERATION}"): path for path in ENROLLMENT if path.stem.endswith(f"@{GENERATION}")
+    }
+
+
+def test_since_interpreter_generation_2_a_run_records_one_patch_marker() -> None:
+    """A run of the generation asks ``workflow.patched`` once: one marker and one
+    ``TemporalChangeVersion`` upsert, where a registration had four of each (every change asked
+    on its own). The histories recorded before replay through the changes one by one."""
+    tagged = _generation_histories()
+    assert set(tagged) >= {"every-step", "on-error-fail", "render-error", REGISTER_STEP, *QUICK_SCENARIOS}
+    for path in tagged.values():
+        assert [name for _, name in _events(path) if name == "core_patch"] == ["core_patch"], path.name
+
+
+def test_since_interpreter_generation_2_a_known_webinar_is_registered_in_one_local_activity() -> None:
+    """The add-to-webinar step is ``register_to_webinar`` (the step's checks, the webinar id and the
+    quick registration in one local activity); its outcome reaches the action log with the next
+    activity (here the enrollment's close; the recorder checks the log): 11 events in all (17
+    before), no child, no activity task, no e-mail and no join link in any payload."""
+    tagged = _generation_histories()
+    for stem, (outcome, email) in QUICK_SCENARIOS.items():
+        path = tagged[stem]
+        events = _events(path)
+        assert [name for _, name in events if name.startswith("local:")] == [
+            "local:register_to_webinar",
+            "local:finish",
+        ], path.name
+        assert not [kind for kind, _ in events if kind.startswith(("START_CHILD", "ACTIVITY_TASK"))], path.name
+        assert _ending(path) == ("COMPLETED", "completed"), path.name
+        assert len(events) <= 11, path.name
+        text = path.read_text()
+        payloads = "\n".join(_decoded_payloads(json.loads(text))).replace(" ", "")
+        assert f'"outcomes":{{"register":"{outcome}"}}' in payloads, path.name
+        # The local activity's answer: what the quick way did (the workflow reads the outcome from it).
+        assert '"quick":{"preflight":{"webinar":{"webinar_id":"94000000001"' in payloads, path.name
+        assert email not in payloads.lower() and not EMAIL.findall(text), path.name
+        assert "tk=" not in payloads and not JOIN_TOKEN.findall(text), path.name
+
+
+def test_since_interpreter_generation_2_the_saga_runs_when_the_quick_way_cannot_decide() -> None:
+    """Quick path off (the recorder's saga group): ``register_to_webinar`` says so and the
+    enrollment starts the ``AddContactToWebinar`` child, whose REGISTERED goes to the action log
+    with the close (the recorder checks the log)."""
+    path = _generation_histories()[REGISTER_STEP]
+    events = _events(path)
+    assert [name for _, name in events if name.startswith("local:")] == ["local:register_to_webinar", "local:finish"]
+    workflow_type, workflow_id = _child_started(path)
+    assert (workflow_type, workflow_id.startswith("add-to-webinar:94000000001:")) == ("AddContactToWebinar", True)
+    payloads = "\n".join(_decoded_payloads(json.loads(path.read_text()))).replace(" ", "")
+    assert '"quick":{"preflight":null,"outcome":null,"saga":"thequickpathisoff' in payloads
+    assert '{"code":"REGISTERED"' in payloads
+    assert _ending(path) == ("COMPLETED", "completed")
+
+
+def test_since_interpreter_generation_2_a_branch_on_outcomes_is_decided_by_the_workflow() -> None:
+    """``every-step``: the branch on the contact's data (``route``) is still a local activity that
+    reads the store; the branch on an earlier outcome (``after_notify``) is decided by the workflow,
+    its COMPLETED note written by the next activity (``enroll_contact``)."""
+    path = _generation_histories()["every-step"]
+    events = _events(path)
+    assert [name for _, name in events if name == "local:evaluate_branch"] == ["local:evaluate_branch"]
+    assert [name for kind, name in events if kind == "ACTIVITY_TASK_SCHEDULED"] == ["call_webhook", "enroll_contact"]
+    scheduled = [
+        event["activityTaskScheduledEventAttributes"]
+        for event in json.loads(path.read_text())["events"]
+        if "activityTaskScheduledEventAttributes" in event
+    ]
+    [enroll] = [attributes for attributes in scheduled if attributes["activityType"]["name"] == "enroll_contact"]
+    [context, _] = [json.loads(base64.b64decode(payload["data"])) for payload in enroll["input"]["payloads"]]
+    [note] = context["pending"]
+    assert (note["step_id"], note["outcome"], note["data"]) == (
+        "after_notify",
+        "COMPLETED",
+        {"case": 0, "next": "follow"},
+    )
+    assert _ending(path) == ("COMPLETED", "completed")

@@ -991,7 +991,7 @@ async def test_once_the_worker_knows_the_webinar_a_registration_is_one_local_act
     assert request.body["join_url"] == registrant["join_url"]
     history = await world.client.get_workflow_handle(enrollment_workflow_id(key, contact_id)).fetch_history()
     text = readable(history)
-    assert "register_quickly" in text and "quick-registration" in text
+    assert "register_to_webinar" in text and "interpreter-generation-2" in text
     assert registrant["join_url"] not in text and "tk=" not in text
     assert "quick@customers.example" not in text and HOST_EMAIL not in text and CONNECTOR_EMAIL not in text
 
