@@ -1,6 +1,6 @@
 """Benchmark: 1,000 contacts enrolled into webinar-invite (delay shortened) against the Zoom emulator.
 
-Run: ``.venv/bin/python bench/add_to_webinar.py [--contacts 1000] [--concurrency 32] [--full] [--eager]
+Run: ``.venv/bin/python bench/add_to_webinar.py [--contacts 1000] [--concurrency 32] [--full] [--eager] [--workers 1]
 [--no-sandbox] [--deadline 300]``. Not a test. A few minutes on a quiet 2-core machine; on a loaded one raise
 ``--deadline`` (seconds to wait for all registrations). ``--eager`` turns on the dev server's eager
 activity execution (an activity scheduled by a workflow task goes straight back to the worker that
@@ -529,7 +529,9 @@ async def main(options: argparse.Namespace) -> None:
             # One worker process, as `rollcall worker` runs it.
             environment = worker_environment(env.client, database_url, secrets_file, connection, hooks_url)
             environment["ROLLCALL_WORKFLOW_SANDBOX"] = str(options.sandbox).lower()
-            children.append(Child("worker", [sys.executable, "-m", "engine.cli", "worker"], environment, workdir))
+            for number in range(1, options.workers + 1):
+                name = "worker" if number == 1 else f"worker {number}"
+                children.append(Child(name, [sys.executable, "-m", "engine.cli", "worker"], environment, workdir))
 
             service = EnrollmentService(engine, env.client, task_queue=TASK_QUEUE, concurrency=concurrency)
             # Warm-up: worker polling, workflow caches, the worker's Zoom token and connections.
@@ -548,6 +550,10 @@ async def main(options: argparse.Namespace) -> None:
                 verbose=True, until_completed=not park, deadline=deadline,
             )  # fmt: skip
             cpu = {name: seconds - before.get(name, 0.0) for name, seconds in cpu_seconds(children).items()}
+            # With --workers N: "worker" is all of them.
+            cpu = {name: seconds for name, seconds in cpu.items() if not name.startswith("worker ")} | {
+                "worker": sum(seconds for name, seconds in cpu.items() if name.startswith("worker"))
+            }
             load_after = load_average()
             events = await events_of_one_registration(env.client, engine)
 
@@ -623,6 +629,7 @@ def report(options: argparse.Namespace, measured: Measured) -> None:
         "full": options.full,
         "eager_activities": options.eager,
         "workflow_sandbox": options.sandbox,
+        "workers": options.workers,
         "registrations_per_s": round(enrolled_rate, 1),
         "direct_add_registrant_per_s": round(direct_rate, 1),
         "bare_starts_per_s": round(bare_rate, 1),
@@ -659,6 +666,12 @@ if __name__ == "__main__":
         "--eager",
         action="store_true",
         help="let the dev server hand activities straight to the worker (system.enableActivityEagerExecution)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes (a registration's CPU per process is then the sum over all of them)",
     )
     parser.add_argument(
         "--no-sandbox",
