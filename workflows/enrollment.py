@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -428,7 +428,7 @@ class EnrollmentWorkflow:
     ) -> StepResult:
         """Since ``REGISTRATION_STEP``: ``register_to_webinar``, then the saga if it could not
         decide; the outcome goes to ``pending`` (the action log gets it with the next activity)."""
-        call = asyncio.ensure_future(
+        answer: RegistrationStep = await _finished_before_cancel(
             workflow.execute_local_activity_method(
                 RegistrationStepActivities.register_to_webinar,
                 args=[ctx, step],
@@ -437,14 +437,6 @@ class EnrollmentWorkflow:
                 summary=f"{step.id}: register contact {ctx.contact_id} to the webinar",
             )
         )
-        try:
-            answer: RegistrationStep = await asyncio.shield(call)
-        except asyncio.CancelledError:
-            # As the saga does (R-ADD-8): what was sent to Zoom is recorded before the run ends.
-            if not call.done():
-                with contextlib.suppress(Exception):
-                    await call
-            raise
         if answer.step is not None or answer.webinar_id is None:
             assert answer.step is not None
             return answer.step  # left the workflow, or INVALID_WEBINAR_ID (already recorded)
@@ -519,24 +511,16 @@ class EnrollmentWorkflow:
     ) -> AddToWebinarResult | None:
         """Since ``QUICK_REGISTRATION``: the registration as one local activity when nothing goes
         wrong; None when the saga must run (``register_quickly`` says why)."""
-        call = asyncio.ensure_future(
-            workflow.execute_local_activity_method(
-                ZoomRegistrationActivities.register_quickly,
-                PreflightInput(contact_id=ctx.contact_id, webinar_id=webinar_id, retry=step.retry),
-                start_to_close_timeout=QUICK_REGISTRATION_TIMEOUT,
-                retry_policy=RetryPolicy(maximum_attempts=1),
-                summary=f"{step.id}: register contact {ctx.contact_id} to webinar {webinar_id} (quick path)",
-            )
-        )
         try:
-            quick: QuickRegistration = await asyncio.shield(call)
-        except asyncio.CancelledError:
-            # As the saga does (R-ADD-8): what was sent to Zoom is recorded before the run ends, so a
-            # cancel never leaves Zoom and the store disagreeing. Then the run is cancelled.
-            if not call.done():
-                with contextlib.suppress(Exception):
-                    await call
-            raise
+            quick: QuickRegistration = await _finished_before_cancel(
+                workflow.execute_local_activity_method(
+                    ZoomRegistrationActivities.register_quickly,
+                    PreflightInput(contact_id=ctx.contact_id, webinar_id=webinar_id, retry=step.retry),
+                    start_to_close_timeout=QUICK_REGISTRATION_TIMEOUT,
+                    retry_policy=RetryPolicy(maximum_attempts=1),
+                    summary=f"{step.id}: register contact {ctx.contact_id} to webinar {webinar_id} (quick path)",
+                )
+            )
         except (ActivityError, ApplicationError, TemporalTimeoutError):
             return None  # the saga decides
         return quick_result(quick, ctx.contact_id, webinar_id)
@@ -672,3 +656,17 @@ def _on_outcomes_only(step: BranchStep) -> bool:
 _IN_GENERATION = frozenset(
     {LOCAL_STORE_STEPS, QUICK_REGISTRATION, REGISTRATION_STEP, OUTCOME_BRANCHES, LOCAL_STEP_FAILURES, OPERATOR_VIEW}
 )
+
+
+async def _finished_before_cancel(local_activity: Awaitable[_R]) -> _R:
+    """Await a local activity that may send to Zoom. As the saga does (R-ADD-8), a cancel of the
+    run lets it finish first — what was sent to Zoom is recorded, so Zoom and the store never
+    disagree — and then cancels the run."""
+    call = asyncio.ensure_future(local_activity)
+    try:
+        return await asyncio.shield(call)
+    except asyncio.CancelledError:
+        if not call.done():
+            with contextlib.suppress(Exception):
+                await call
+        raise
