@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import sqlalchemy as sa
+from prometheus_client import REGISTRY
 from sqlalchemy import Engine
 from sqlmodel import Session
 from support.emulator import seeded_admin
@@ -944,6 +945,11 @@ async def started_children(world: World, key: str, contact_id: int) -> list[str]
     ]
 
 
+def _registrations_counted() -> float:
+    """``rollcall_registrations_total{outcome="registered"}`` of this process (the test's worker)."""
+    return REGISTRY.get_sample_value("rollcall_registrations_total", {"outcome": "registered", "code": ""}) or 0.0
+
+
 async def registered_through_the_saga(world: World, key: str, email: str) -> EnrollmentStepOutcome:
     """A first registration: the worker does not know the webinar yet, so the saga runs (and the
     worker's cache then knows the webinar and its form)."""
@@ -963,10 +969,13 @@ async def test_once_the_worker_knows_the_webinar_a_registration_is_one_local_act
     key = register_then_branch(world, str(W_OPEN))
     by_saga = await registered_through_the_saga(world, key, "first@customers.example")
     contact_id = world.contact("quick@customers.example")
+    counted_before = _registrations_counted()
 
     enrollment_id, result = await world.enroll_and_finish(key, contact_id)
 
     assert (result["status"], result["reason"]) == ("completed", "end_step")
+    # #17.1: the quick path counts its registration, as the saga does (it used not to).
+    assert _registrations_counted() == counted_before + 1
     rows = world.log(enrollment_id)
     assert outcomes(rows) == [
         ("register", "REGISTERED"),

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
+from support.history import readable
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
@@ -298,6 +299,72 @@ async def test_goal_and_suppression_end_an_enrollment_midway(
     assert enrollment_row(db_engine, started.enrollment_id) == (status, reason)
     with Session(db_engine) as session:
         assert get_contact(session, contact_id).properties["step"] == "first"
+
+
+OUTCOME_BRANCH = """
+key: "{key}"
+name: A branch on an earlier outcome after a delay
+enrollment:
+  triggers: [{type: api}]
+  suppression: {type: condition, field: properties.unsubscribed, op: eq, value: true}
+steps:
+  - id: first
+    type: set_property
+    property: step
+    value: first
+  - id: wait
+    type: delay
+    for: 2s
+  - id: route
+    type: branch
+    cases:
+      - if: {outcome_of: wait, is: COMPLETED}
+        then: second
+    else: second
+  - id: second
+    type: set_property
+    property: step
+    value: second
+"""
+
+
+async def test_a_branch_on_outcomes_is_decided_by_the_workflow_and_the_next_step_checks_16(
+    worker: Any,
+    service: EnrollmentService,
+    definitions: Definitions,
+    db_engine: Engine,
+    temporal_client: Client,
+) -> None:
+    """#16.1 (``outcome-branches``): a branch that tests earlier outcomes only reads nothing from
+    the store, so the workflow decides it (no local activity) and its row reaches the action log
+    with the next step's activity — which checks the contact first: a contact unsubscribed during
+    the delay leaves at ``second``, after the branch's row, and ``second`` changes nothing."""
+    definitions.put("outcome-branch", OUTCOME_BRANCH)
+    key = definitions.key("outcome-branch")
+    contact_id = new_contact(db_engine, "branch@example.com")
+    started = await service.enroll(key, ContactIn(contact_id=contact_id))
+    handle = temporal_client.get_workflow_handle(started.workflow_id)
+    for _ in range(100):  # until it waits in the delay
+        view = await service.view(key, contact_id)
+        if view.progress is not None and view.progress.waiting_until is not None:
+            break
+        await asyncio.sleep(0.1)
+    with Session(db_engine) as session:
+        update_contact(session, contact_id, properties={"unsubscribed": True})
+        session.commit()
+
+    result = await asyncio.wait_for(handle.result(), timeout=60)
+
+    assert (result["status"], result["reason"]) == ("cancelled", "suppressed")
+    assert history(db_engine, started.enrollment_id) == [
+        ("first", "COMPLETED"),
+        ("wait", "COMPLETED"),
+        ("route", "COMPLETED"),
+    ]
+    with Session(db_engine) as session:
+        assert get_contact(session, contact_id).properties["step"] == "first"
+    text = readable(await handle.fetch_history())
+    assert "evaluate_branch" not in text and "set_property" in text
 
 
 LONG_DELAY = """
