@@ -243,6 +243,16 @@ async def test_a_rejected_webhook_is_not_retried(
     assert enrollment_row(db_engine, started.enrollment_id) == ("failed", "step_failed")
 
 
+async def waiting_in_the_delay(service: EnrollmentService, key: str, contact_id: int) -> None:
+    """Until the enrollment waits in its delay: a change made then comes after the delay's own check."""
+    for _ in range(100):
+        view = await service.view(key, contact_id)
+        if view.progress is not None and view.progress.waiting_until is not None:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the enrollment of contact {contact_id} in {key} never waited in its delay")
+
+
 GOAL = """
 key: "{key}"
 name: Goal and suppression
@@ -283,11 +293,7 @@ async def test_goal_and_suppression_end_an_enrollment_midway(
     contact_id = new_contact(db_engine, "goal@example.com")
     started = await service.enroll(key, ContactIn(contact_id=contact_id))
     handle = temporal_client.get_workflow_handle(started.workflow_id)
-    for _ in range(100):  # until it waits in the delay: the change must come after the delay's own check
-        view = await service.view(key, contact_id)
-        if view.progress is not None and view.progress.waiting_until is not None:
-            break
-        await asyncio.sleep(0.1)
+    await waiting_in_the_delay(service, key, contact_id)
     with Session(db_engine) as session:
         update_contact(session, contact_id, properties={change: True})
         session.commit()
@@ -344,11 +350,7 @@ async def test_a_branch_on_outcomes_is_decided_by_the_workflow_and_the_next_step
     contact_id = new_contact(db_engine, "branch@example.com")
     started = await service.enroll(key, ContactIn(contact_id=contact_id))
     handle = temporal_client.get_workflow_handle(started.workflow_id)
-    for _ in range(100):  # until it waits in the delay
-        view = await service.view(key, contact_id)
-        if view.progress is not None and view.progress.waiting_until is not None:
-            break
-        await asyncio.sleep(0.1)
+    await waiting_in_the_delay(service, key, contact_id)
     with Session(db_engine) as session:
         update_contact(session, contact_id, properties={"unsubscribed": True})
         session.commit()
