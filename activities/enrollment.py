@@ -174,20 +174,31 @@ class EnrollmentActivities:
             session.commit()
             if isinstance(contact, ExitReason):
                 return StepResult.left(contact)
-            until = None
-            if step.until is not None and is_template(step.until):
-                try:
-                    until = render(step.until, template_context(contact, ctx))
-                except TemplateRenderError as exc:
-                    raise _failed(FailureType.TEMPLATE_ERROR, step, exc) from None
+            return StepResult.delay(self._deadline(ctx, step, contact))
+
+    def plan_delay_within(self, session: Session, ctx: StepContext, step: DelayStep) -> StepResult:
+        """``plan_delay`` in the caller's transaction, which commits it (``register_to_webinar``'s
+        look-ahead, #16.1); it raises what ``plan_delay`` raises, with its writes not yet committed."""
+        left = self._begin(session, ctx, step.id)
+        if isinstance(left, ExitReason):
+            return StepResult.left(left)
+        return StepResult.delay(self._deadline(ctx, step, left))
+
+    @staticmethod
+    def _deadline(ctx: StepContext, step: DelayStep, contact: Contact) -> datetime | None:
+        until = None
+        if step.until is not None and is_template(step.until):
             try:
-                deadline = delay_deadline(step, ctx.now, until)
-            except ValueError:
-                raise _permanent(
-                    FailureType.INVALID_DATETIME,
-                    f"delay {step.id!r}: 'until' gave {until!r}, which is not an ISO 8601 date-time",
-                ) from None
-            return StepResult.delay(deadline)
+                until = render(step.until, template_context(contact, ctx))
+            except TemplateRenderError as exc:
+                raise _failed(FailureType.TEMPLATE_ERROR, step, exc) from None
+        try:
+            return delay_deadline(step, ctx.now, until)
+        except ValueError:
+            raise _permanent(
+                FailureType.INVALID_DATETIME,
+                f"delay {step.id!r}: 'until' gave {until!r}, which is not an ISO 8601 date-time",
+            ) from None
 
     @activity.defn(no_thread_cancel_exception=True)
     def evaluate_branch(self, ctx: StepContext, step: BranchStep) -> StepResult:

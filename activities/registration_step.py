@@ -20,16 +20,27 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
+from sqlmodel import Session
 from temporalio import activity
 
 from activities.enrollment import EnrollmentActivities
-from activities.zoom_registration import PreflightInput, QuickRegistration, ZoomRegistrationActivities
+from activities.registration_result import AddToWebinarResult, quick_result, registered_result
+from activities.zoom_registration import (
+    AfterWrite,
+    PreflightInput,
+    QuickRegistration,
+    RegistrationOutcome,
+    ZoomRegistrationActivities,
+)
 from engine.dsl.models import AddContactToZoomWebinarStep
+from engine.dsl.outcomes import StepOutcomeCode
 from engine.enrollment.contracts import RegistrationPrepared, StepContext, StepResult
+from engine.enrollment.look_ahead import LookAhead, PlannedAhead, context_digest, reach_delay
+from engine.enrollment.registration import WebinarFacts
 
 #: The quick registration's time (its Zoom calls and the store write); past it the saga decides,
 #: as when the quick path's own local activity timed out (``QUICK_REGISTRATION_TIMEOUT``).
@@ -48,6 +59,9 @@ class RegistrationStep(BaseModel):
     step: StepResult | None = None
     webinar_id: str | None = None
     quick: QuickRegistration | None = None
+    #: Since ``registration-look-ahead``: the delay the run reaches next through branches on
+    #: outcomes, planned here (its notes written), when the workflow asked and the quick way decided.
+    planned: PlannedAhead | None = None
 
 
 class RegistrationStepActivities:
@@ -59,24 +73,106 @@ class RegistrationStepActivities:
         self._zoom = zoom
 
     @activity.defn
-    async def register_to_webinar(self, ctx: StepContext, step: AddContactToZoomWebinarStep) -> RegistrationStep:
+    async def register_to_webinar(
+        self, ctx: StepContext, step: AddContactToZoomWebinarStep, ahead: LookAhead | None = None
+    ) -> RegistrationStep:
         """Prelude and webinar id (a store failure here fails the attempt, which is retried: nothing
         was sent to Zoom yet), then the quick registration, which never raises: anything it cannot
-        decide is the saga's."""
+        decide is the saga's. With ``ahead`` (``registration-look-ahead``), a decided registration
+        is followed by the planning of the delay the run reaches next (``_plan_ahead``)."""
         prepared = await asyncio.to_thread(self._enrollment.prepare, ctx, step)
         if not isinstance(prepared.root, RegistrationPrepared):
             return RegistrationStep(step=prepared)
         webinar_id = prepared.root.webinar_id
+        plans: list[PlannedAhead] = []
+        after_write = self._planner(ahead, ctx, step, webinar_id, plans) if ahead is not None else None
         try:
             quick = await asyncio.wait_for(
-                self._zoom.register_quickly(
-                    PreflightInput(contact_id=ctx.contact_id, webinar_id=webinar_id, retry=step.retry)
+                self._zoom.register_quickly_then(
+                    PreflightInput(contact_id=ctx.contact_id, webinar_id=webinar_id, retry=step.retry), after_write
                 ),
                 QUICK_BUDGET.total_seconds(),
             )
         except Exception as error:  # the saga's steps are idempotent and retried durably
             quick = QuickRegistration(saga=f"the quick path failed: {type(error).__name__}")
-        return RegistrationStep(webinar_id=webinar_id, quick=quick)
+        return RegistrationStep(
+            webinar_id=webinar_id, quick=quick, planned=_kept(plans, ahead, ctx, step, webinar_id, quick)
+        )
+
+    def _planner(
+        self,
+        ahead: LookAhead,
+        ctx: StepContext,
+        step: AddContactToZoomWebinarStep,
+        webinar_id: str,
+        plans: list[PlannedAhead],
+    ) -> AfterWrite:
+        """What runs in the registration's store transaction: the delay the run reaches after
+        REGISTERED through branches on outcomes, planned as ``plan_delay`` plans it (the step's
+        and the branches' outcomes written, the contact's checks, the deadline) for the context
+        the workflow will give it, in a savepoint. Nothing when the run reaches another kind of
+        step first; nothing either (the savepoint undone, the registration kept) when the planning
+        fails: the workflow then plans the delay itself and meets the same failure, which its
+        ``on_error`` handles."""
+
+        def plan(session: Session, facts: WebinarFacts, outcome: RegistrationOutcome) -> None:
+            plans.clear()  # a retried write plans again
+            registered = _registered(ctx, webinar_id, facts, outcome)
+            reached = reach_delay(ahead, ctx, step.id, registered.code, registered.message, registered.outputs())
+            if reached is None:
+                return
+            delay_ctx, delay = reached
+            # The delay counts from now, a moment before the workflow moves on (``PlannedAhead.now``).
+            delay_ctx = delay_ctx.model_copy(update={"now": datetime.now(UTC)})
+            try:
+                with session.begin_nested():
+                    result = self._enrollment.plan_delay_within(session, delay_ctx, delay)
+            except Exception:  # planned again by the workflow (its notes are keyed by sequence)
+                return
+            plans.append(
+                PlannedAhead(step_id=delay.id, digest=context_digest(delay_ctx), now=delay_ctx.now, result=result)
+            )
+
+        return plan
 
     def all(self) -> list[Callable[..., Any]]:
         return [self.register_to_webinar]
+
+
+def _registered(
+    ctx: StepContext, webinar_id: str, facts: WebinarFacts, outcome: RegistrationOutcome
+) -> AddToWebinarResult:
+    """REGISTERED, as ``quick_result`` reads it from the quick registration once it is returned."""
+    assert outcome.registrant_id is not None and outcome.approval is not None and outcome.recorded is not None
+    recorded = outcome.recorded
+    return registered_result(
+        ctx.contact_id,
+        webinar_id,
+        facts,
+        outcome.registrant_id,
+        outcome.approval,
+        recorded.new_registration,
+        recorded.registration_count,
+    )
+
+
+def _kept(
+    plans: list[PlannedAhead],
+    ahead: LookAhead | None,
+    ctx: StepContext,
+    step: AddContactToZoomWebinarStep,
+    webinar_id: str,
+    quick: QuickRegistration,
+) -> PlannedAhead | None:
+    """The plan made in the registration's transaction, when the registration's result as the
+    workflow will read it leads to the very context it was made for (the write committed)."""
+    if not plans or ahead is None:
+        return None
+    registered = quick_result(quick, ctx.contact_id, webinar_id)
+    if registered is None or registered.code != StepOutcomeCode.REGISTERED:
+        return None
+    reached = reach_delay(ahead, ctx, step.id, registered.code, registered.message, registered.outputs())
+    [planned] = plans
+    if reached is None or context_digest(reached[0]) != planned.digest:
+        return None
+    return planned

@@ -181,6 +181,12 @@ class RegistrationOutcome(BaseModel):
     store_refusal: StoreRefusal | None = None
 
 
+#: Run in the registration's store transaction once it is written (``register_to_webinar``'s
+#: look-ahead, #16.1): the session, the webinar's facts and the outcome with what was recorded.
+#: It must not raise for what it cannot do (a savepoint keeps the registration's write).
+AfterWrite = Callable[[Session, WebinarFacts, RegistrationOutcome], None]
+
+
 class QuickRegistration(BaseModel):
     """``register_quickly``'s answer: the pre-flight and, when it let the contact register, what
     register-and-record did; or ``saga``: nothing decided here, the enrollment runs the saga."""
@@ -270,6 +276,20 @@ class StoreView:
     #: The connection of the webinar's marketing event, if the store has one.
     remembered: str | None
     contact: ContactIdentity | None
+
+
+def _then(
+    after_write: AfterWrite | None, webinar: WebinarFacts, outcome: RegistrationOutcome
+) -> Callable[[Session, RecordedRegistration], None] | None:
+    """``after_write`` as ``write`` calls it: with the outcome and what the write recorded."""
+    if after_write is None:
+        return None
+
+    def then(session: Session, stored: RecordedRegistration) -> None:
+        recorded = RecordedFacts(new_registration=stored.new_registration, registration_count=stored.registration_count)
+        after_write(session, webinar, outcome.model_copy(update={"recorded": recorded}))
+
+    return then
 
 
 def _first_line(error: BaseException) -> str:
@@ -451,6 +471,12 @@ class ZoomRegistrationActivities:
         failure, a store refusal to compensate) returns ``saga``: the enrollment then runs the
         ``AddContactToWebinar`` saga, whose steps are idempotent (Zoom answers the same e-mail with
         the same registrant, the store write is keyed by webinar and contact)."""
+        return await self.register_quickly_then(input)
+
+    async def register_quickly_then(
+        self, input: PreflightInput, after_write: AfterWrite | None = None
+    ) -> QuickRegistration:
+        """``register_quickly``, with ``after_write`` run in the registration's store transaction."""
         if not self._quick_path:
             return QuickRegistration(saga="the quick path is off (ROLLCALL_REGISTRATION_QUICK_PATH)")
         cached = self._cached_webinar(input.webinar_id)
@@ -467,6 +493,7 @@ class ZoomRegistrationActivities:
             outcome = await self._register_and_record(
                 RegisterAndRecordInput(contact_id=input.contact_id, webinar=checked.webinar, retry=input.retry),
                 contact,
+                after_write,
             )
         except Exception as error:  # the saga retries durably, with the step's retry policy
             return QuickRegistration(saga=f"registration failed: {type(error).__name__}")
@@ -475,7 +502,10 @@ class ZoomRegistrationActivities:
         return QuickRegistration(preflight=checked, outcome=_counted(outcome))
 
     async def _register_and_record(
-        self, input: RegisterAndRecordInput, contact: ContactIdentity | None = None
+        self,
+        input: RegisterAndRecordInput,
+        contact: ContactIdentity | None = None,
+        after_write: AfterWrite | None = None,
     ) -> RegistrationOutcome:
         """R-ADD-1 then R-ADD-7: add the contact as a registrant, then write every effect to the
         store in one transaction — the personal join link goes from Zoom's answer to the store
@@ -518,14 +548,18 @@ class ZoomRegistrationActivities:
             host_email=found.host_email,
             webinar_join_url=found.webinar.join_url,
         )
-        stored = await self._record(registration)
         outcome = RegistrationOutcome(registrant_id=created.registrant_id, approval=approval)
+        stored = await self._record(registration, _then(after_write, webinar, outcome))
         if isinstance(stored, StoreRefusal):
             return outcome.model_copy(update={"store_refusal": stored})
         recorded = RecordedFacts(new_registration=stored.new_registration, registration_count=stored.registration_count)
         return outcome.model_copy(update={"recorded": recorded})
 
-    async def _record(self, registration: ActionRegistration) -> RecordedRegistration | StoreRefusal:
+    async def _record(
+        self,
+        registration: ActionRegistration,
+        then: Callable[[Session, RecordedRegistration], None] | None = None,
+    ) -> RecordedRegistration | StoreRefusal:
         """``write``, retried with backoff (heartbeating) for the store's patience while its failure
         may pass; a ``StoreRefusal`` once it is permanent or patience runs out."""
         give_up_at = time.monotonic() + self._store_patience
@@ -533,7 +567,7 @@ class ZoomRegistrationActivities:
         async with heartbeating():
             while True:
                 try:
-                    return await asyncio.to_thread(self.write, registration)
+                    return await asyncio.to_thread(self.write, registration, then)
                 except ApplicationError as exc:
                     if exc.non_retryable:
                         return StoreRefusal(type=exc.type or FailureType.STORE_REJECTED, message=exc.message)
@@ -734,13 +768,20 @@ class ZoomRegistrationActivities:
             )
         return webinar.business_unit_id
 
-    def write(self, registration: ActionRegistration) -> RecordedRegistration:
-        """R-ADD-7 in one transaction. A deleted contact or a row the database refuses is a
-        permanent failure (a non-retryable ``ApplicationError``); other errors may pass."""
+    def write(
+        self,
+        registration: ActionRegistration,
+        then: Callable[[Session, RecordedRegistration], None] | None = None,
+    ) -> RecordedRegistration:
+        """R-ADD-7 in one transaction (and ``then``, which writes in a savepoint of it). A deleted
+        contact or a row the database refuses is a permanent failure (a non-retryable
+        ``ApplicationError``); other errors may pass."""
         try:
             with Session(self._engine) as session, session.begin():
                 recorded = record_action_registration(session, registration)
                 failpoint("zoom_registration.before_commit")
+                if then is not None:
+                    then(session, recorded)
                 return recorded
         except FailpointError as exc:
             raise ApplicationError(str(exc), type=FailureType.FAILPOINT, non_retryable=exc.permanent) from exc

@@ -55,19 +55,25 @@ from collections.abc import Awaitable, Coroutine
 from datetime import datetime, timedelta
 from typing import Any, NoReturn, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from activities.failures import FailureType
+    from activities.registration_result import (
+        AddToWebinarResult as AddToWebinarResult,  # also imported from here
+    )
+    from activities.registration_result import (
+        registered_result,
+        result_of,
+    )
     from activities.zoom_registration import (
         CancelInput,
         CancelResult,
         PreflightInput,
         PreflightResult,
-        QuickRegistration,
         RegisterAndRecordInput,
         RegistrationOutcome,
         ZoomRegistrationActivities,
@@ -126,27 +132,6 @@ class AddToWebinarInput(BaseModel):
     retry: StepRetry = StepRetry()
 
 
-class AddToWebinarResult(BaseModel):
-    code: StepOutcomeCode
-    message: str
-    webinar_id: str | None = None
-    registrant_id: str | None = None
-    #: Only in results of runs that ended before ``PREFLIGHT``: the personal join link is in the CRM
-    #: store since (``participations.join_link``, the contact's ``zoom_webinar_joinlink``).
-    join_url: str | None = None
-    approval: Approval | None = None
-    webinar_start_time: datetime | None = None
-    #: start + duration; definitions read it as ``steps.<id>.webinar_end_time``.
-    webinar_end_time: datetime | None = None
-    connection: str | None = None
-    details: dict[str, Any] = Field(default_factory=dict)
-
-    def outputs(self) -> dict[str, Any]:
-        """What templates read as ``steps.<id>.<field>``: JSON values, date-times in ISO 8601
-        (``join_url`` only where an old result carries one)."""
-        return self.model_dump(mode="json", exclude=None if self.join_url else {"join_url"})
-
-
 class Compensation(BaseModel):
     """Step 4's result: the registrant Zoom accepted and the store refused, and what its
     cancellation in Zoom did."""
@@ -203,73 +188,6 @@ def result_from_failure(error: BaseException | None) -> AddToWebinarResult | Non
                 return AddToWebinarResult.model_validate(detail)
         error = getattr(error, "cause", None) or error.__cause__
     return None
-
-
-def _result_of(
-    webinar_id: str,
-    facts: WebinarFacts | None,
-    code: StepOutcomeCode,
-    message: str,
-    details: dict[str, Any] | None = None,
-    **fields: Any,
-) -> AddToWebinarResult:
-    return AddToWebinarResult(
-        code=code,
-        message=message,
-        webinar_id=webinar_id or None,
-        webinar_start_time=facts.start_time if facts else None,
-        webinar_end_time=facts.end_time if facts else None,
-        connection=facts.connection if facts else None,
-        details=details or {},
-        **fields,
-    )
-
-
-def _registered_result(
-    contact_id: int,
-    webinar_id: str,
-    facts: WebinarFacts | None,
-    registrant_id: str,
-    approval: Approval,
-    new_registration: bool,
-    registration_count: int,
-) -> AddToWebinarResult:
-    """``REGISTERED``, as the saga and the quick path (``quick_result``) report it."""
-    return _result_of(
-        webinar_id,
-        facts,
-        StepOutcomeCode.REGISTERED,
-        f"Contact {contact_id} is registered to webinar {webinar_id} ({approval})"
-        + ("" if new_registration else " — already registered before"),
-        {"repeat": not new_registration, "registration_count": registration_count},
-        registrant_id=registrant_id,
-        approval=approval,
-    )
-
-
-def quick_result(quick: QuickRegistration, contact_id: int, webinar_id: str) -> AddToWebinarResult | None:
-    """The step's result from ``register_quickly``, as the saga would have returned it: a
-    refusal of the pre-flight or of Zoom, or ``REGISTERED``; None when the saga must decide."""
-    checked = quick.preflight
-    if quick.saga is not None or checked is None:
-        return None
-    facts = checked.webinar
-    outcome = quick.outcome
-    refusal = checked.refusal if outcome is None else outcome.refusal
-    if refusal is not None:
-        return _result_of(webinar_id, facts, refusal.code, refusal.message, refusal.details)
-    if outcome is None or outcome.registrant_id is None or outcome.approval is None or outcome.recorded is None:
-        return None
-    recorded = outcome.recorded
-    return _registered_result(
-        contact_id,
-        webinar_id,
-        facts,
-        outcome.registrant_id,
-        outcome.approval,
-        recorded.new_registration,
-        recorded.registration_count,
-    )
 
 
 def _cause(error: BaseException) -> str:
@@ -390,7 +308,7 @@ class AddContactToWebinarWorkflow:
     def _registered(
         self, registrant_id: str, approval: Approval, new_registration: bool, registration_count: int
     ) -> AddToWebinarResult:
-        registered = _registered_result(
+        registered = registered_result(
             self._input.contact_id,
             self._webinar_id,
             self._facts,
@@ -576,7 +494,7 @@ class AddContactToWebinarWorkflow:
     def _result(
         self, code: StepOutcomeCode, message: str, details: dict[str, Any] | None = None, **fields: Any
     ) -> AddToWebinarResult:
-        return _result_of(self._webinar_id, self._facts, code, message, details, **fields)
+        return result_of(self._webinar_id, self._facts, code, message, details, **fields)
 
     def _finish(
         self, code: StepOutcomeCode, message: str, details: dict[str, Any] | None = None, **fields: Any

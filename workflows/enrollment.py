@@ -44,6 +44,7 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from activities.enrollment import EnrollmentActivities
     from activities.failures import FailureType, failure_message
+    from activities.registration_result import quick_result
     from activities.registration_step import RegistrationStep, RegistrationStepActivities
     from activities.zoom_registration import PreflightInput, QuickRegistration, ZoomRegistrationActivities
     from engine.dsl.delays import remaining
@@ -56,7 +57,6 @@ with workflow.unsafe.imports_passed_through():
         EndStep,
         EnrollStep,
         GotoOnError,
-        OutcomeCondition,
         SetPropertyStep,
         Step,
         WebhookStep,
@@ -80,6 +80,7 @@ with workflow.unsafe.imports_passed_through():
         StepLeft,
         StepResult,
     )
+    from engine.enrollment.look_ahead import PlannedAhead, look_ahead, on_outcomes_only
     from engine.temporal import OPERATOR_VIEW, RunKind, SearchAttribute
     from workflows.add_to_webinar import (
         AddContactToWebinarWorkflow,
@@ -87,7 +88,6 @@ with workflow.unsafe.imports_passed_through():
         AddToWebinarResult,
         add_to_webinar_summary,
         add_to_webinar_workflow_id,
-        quick_result,
         result_from_failure,
     )
     from workflows.policies import STORE_RETRY, step_retry
@@ -123,6 +123,14 @@ LOCAL_STEP_FAILURES = "local-step-failures"
 #: before keep asking about each change, so their histories replay unchanged. A later change gets a
 #: ``patched`` of its own (README, "Changing the interpreter").
 GENERATION = "interpreter-generation-2"
+#: ``workflow.patched`` id (#16.1): ``register_to_webinar`` is handed the steps the run can reach
+#: after the registration without the store (branches on outcomes) and, when they lead to a delay,
+#: plans that delay in the same local activity (``engine/enrollment/look_ahead.py``); the workflow
+#: takes the plan when the delay's context is the one it was planned for, and plans it otherwise.
+LOOK_AHEAD = "registration-look-ahead"
+#: ``workflow.patched`` id (#16.1): ``GENERATION`` and ``LOOK_AHEAD`` with one marker
+#: (``_IN_GENERATION_3``). Runs of ``GENERATION`` keep asking about ``LOOK_AHEAD``.
+GENERATION_3 = "interpreter-generation-3"
 # ``OPERATOR_VIEW`` (``workflow.patched`` id "operator-view", #14.1, #14.3): an enrollment that ends
 # ``failed`` fails its run (a non-retryable ApplicationError whose type is the failing step's code,
 # after the store is written), and a run upserts ``RollcallWebinarId`` once a step has resolved it
@@ -204,8 +212,10 @@ class EnrollmentWorkflow:
         self._index: dict[str, int] = {}
         #: The step failure that ends the enrollment (``on_error: fail``), for the run's end.
         self._failure: _StepFailure | None = None
-        #: This run started with ``GENERATION`` (set first thing in ``run``).
-        self._generation = False
+        #: The changes this run takes without asking (its generation's, set first thing in ``run``).
+        self._generation: frozenset[str] = frozenset()
+        #: The delay ``register_to_webinar`` planned ahead (``LOOK_AHEAD``), until a delay step runs.
+        self._planned: PlannedAhead | None = None
 
     @workflow.signal
     def unenroll(self) -> None:
@@ -226,7 +236,10 @@ class EnrollmentWorkflow:
     @workflow.run
     async def run(self, params: EnrollmentInput) -> EnrollmentResult:
         """The interpreter loop: one step at a time until the steps, a step or a signal end it."""
-        self._generation = workflow.patched(GENERATION)
+        if workflow.patched(GENERATION_3):
+            self._generation = _IN_GENERATION_3
+        elif workflow.patched(GENERATION):
+            self._generation = _IN_GENERATION
         self._steps = steps = list(params.definition.steps)
         self._index = {step.id: number for number, step in enumerate(steps)}
         state = self._state = params.state or InterpreterState()
@@ -248,10 +261,8 @@ class EnrollmentWorkflow:
                 return await self._finish(params, *ending)
 
     def _patched(self, change: str) -> bool:
-        """``workflow.patched(change)``, answered without a marker for a run of ``GENERATION``."""
-        if self._generation and change in _IN_GENERATION:
-            return True
-        return workflow.patched(change)
+        """``workflow.patched(change)``, answered without a marker for a change of the run's generation."""
+        return change in self._generation or workflow.patched(change)
 
     def _context(self, params: EnrollmentInput, pending: list[OutcomeNote]) -> StepContext:
         """What the next step's activity gets (``pending``: the outcomes it writes first)."""
@@ -372,9 +383,12 @@ class EnrollmentWorkflow:
         notes of ``ctx`` it did not write either), for the next activity to write."""
         summary = _describe(step)
         if isinstance(step, DelayStep):
+            planned, self._planned = self._planned, None
+            if planned is not None and planned.holds_for(step.id, ctx):
+                return planned.result  # planned by ``register_to_webinar``, its notes written (``LOOK_AHEAD``)
             return await self._store(EnrollmentActivities.plan_delay, [ctx, step], summary=summary)
         if isinstance(step, BranchStep):
-            if _on_outcomes_only(step) and self._patched(OUTCOME_BRANCHES):
+            if on_outcomes_only(step) and self._patched(OUTCOME_BRANCHES):
                 return self._branch_on_outcomes(ctx, step, pending)
             return await self._store(EnrollmentActivities.evaluate_branch, [ctx, step], summary=summary)
         assert isinstance(step, CallOutStep)
@@ -427,11 +441,13 @@ class EnrollmentWorkflow:
         self, ctx: StepContext, step: AddContactToZoomWebinarStep, pending: list[OutcomeNote]
     ) -> StepResult:
         """Since ``REGISTRATION_STEP``: ``register_to_webinar``, then the saga if it could not
-        decide; the outcome goes to ``pending`` (the action log gets it with the next activity)."""
+        decide; the outcome goes to ``pending`` (the action log gets it with the next activity).
+        Since ``LOOK_AHEAD`` the activity may plan the delay the run reaches next (``_planned``)."""
+        ahead = look_ahead(self._steps, self._index, self._state.position) if self._patched(LOOK_AHEAD) else None
         answer: RegistrationStep = await _finished_before_cancel(
             workflow.execute_local_activity_method(
                 RegistrationStepActivities.register_to_webinar,
-                args=[ctx, step],
+                args=[ctx, step, ahead],  # three, also None: the activity's types are read from all three
                 start_to_close_timeout=_STORE_TIMEOUT,
                 retry_policy=STORE_RETRY,
                 summary=f"{step.id}: register contact {ctx.contact_id} to the webinar",
@@ -442,6 +458,7 @@ class EnrollmentWorkflow:
             return answer.step  # left the workflow, or INVALID_WEBINAR_ID (already recorded)
         attributes = self._note_webinar(answer.webinar_id, ctx.contact_id)
         registered = quick_result(answer.quick, ctx.contact_id, answer.webinar_id) if answer.quick else None
+        self._planned = answer.planned
         if registered is None:
             registered = await self._saga(ctx, step, answer.webinar_id, attributes)
         code, message, output = registered.code, registered.message, registered.outputs()
@@ -647,15 +664,12 @@ class EnrollmentWorkflow:
         return endings.get(reason, f"{_STATUS_BY_EXIT[reason]}: {reason.value.replace('_', ' ')}")
 
 
-def _on_outcomes_only(step: BranchStep) -> bool:
-    """Whether every case of the branch tests earlier outcomes only (nothing the store holds)."""
-    return all(isinstance(case.if_, OutcomeCondition) for case in step.cases)
-
-
 #: The changes a run of ``GENERATION`` takes without asking (every change of the interpreter so far).
 _IN_GENERATION = frozenset(
     {LOCAL_STORE_STEPS, QUICK_REGISTRATION, REGISTRATION_STEP, OUTCOME_BRANCHES, LOCAL_STEP_FAILURES, OPERATOR_VIEW}
 )
+#: The changes a run of ``GENERATION_3`` takes without asking.
+_IN_GENERATION_3 = _IN_GENERATION | {LOOK_AHEAD}
 
 
 async def _finished_before_cancel(local_activity: Awaitable[_R]) -> _R:

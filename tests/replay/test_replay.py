@@ -554,3 +554,50 @@ def test_since_interpreter_generation_2_a_branch_on_outcomes_is_decided_by_the_w
         {"case": 0, "next": "follow"},
     )
     assert _ending(path) == ("COMPLETED", "completed")
+
+
+# --- the registration plans the delay after it (#16.1, ``interpreter-generation-3``) ---
+
+GENERATION_3 = "interpreter-generation-3"
+
+
+def _generation_3_histories() -> dict[str, Path]:
+    return {
+        path.stem.removesuffix(f"@{GENERATION_3}"): path
+        for path in ENROLLMENT
+        if path.stem.endswith(f"@{GENERATION_3}")
+    }
+
+
+def test_since_interpreter_generation_3_a_run_still_records_one_patch_marker() -> None:
+    """Generation 3 (generation 2 and ``registration-look-ahead``) is asked once too; generation 2's
+    histories replay through generation 2 (``test_recorded_history_replays``)."""
+    tagged = _generation_3_histories()
+    assert set(tagged) >= {
+        "every-step",
+        "on-error-fail",
+        "render-error",
+        "enrollment-quick-look-ahead",
+        *QUICK_SCENARIOS,
+    }
+    for path in tagged.values():
+        assert [name for _, name in _events(path) if name == "core_patch"] == ["core_patch"], path.name
+        payloads = "\n".join(_decoded_payloads(json.loads(path.read_text())))
+        assert GENERATION_3 in payloads and "registration-look-ahead" not in payloads, path.name
+
+
+def test_since_interpreter_generation_3_the_registration_plans_the_delay_after_it() -> None:
+    """register → branch on REGISTERED → a 1 s delay: ``register_to_webinar`` also writes the
+    registration's and the branch's outcomes and plans the delay (the recorder checks the action
+    log: register, check, wait, done). The first workflow task is the patch, the one local
+    activity and the timer — no ``plan_delay`` — and the answer carries the plan."""
+    path = _generation_3_histories()["enrollment-quick-look-ahead"]
+    events = _events(path)
+    assert [name for _, name in events if name.startswith("local:")] == ["local:register_to_webinar", "local:finish"]
+    first_task = [kind for kind, _ in events[: events.index(("TIMER_STARTED", "")) + 1]]
+    assert first_task.count("WORKFLOW_TASK_COMPLETED") == 1 and "TIMER_STARTED" in first_task
+    assert not [kind for kind, _ in events if kind.startswith(("START_CHILD", "ACTIVITY_TASK"))]
+    payloads = "\n".join(_decoded_payloads(json.loads(path.read_text()))).replace(" ", "")
+    assert '"planned":{"step_id":"wait"' in payloads
+    assert _ending(path) == ("COMPLETED", "completed")
+    assert len(events) <= 16

@@ -74,6 +74,31 @@ steps:
     retry: {max_attempts: 3, initial_interval: 1s}
     on_error: continue
 """
+#: Register, branch on the outcome, wait (``registration-look-ahead``, #16.1: the registration's
+#: local activity plans the delay too).
+REGISTER_WAIT = """
+key: replay-register-wait
+name: Register to a webinar, then wait
+enrollment:
+  triggers: [{type: api}]
+steps:
+  - id: register
+    type: add_contact_to_zoom_webinar
+    webinar_id: "{{ contact.properties.webinar_id }}"
+    retry: {max_attempts: 3, initial_interval: 1s}
+    on_error: continue
+  - id: check
+    type: branch
+    cases:
+      - if: {outcome_of: register, is: REGISTERED}
+        then: wait
+    else: done
+  - id: wait
+    type: delay
+    for: 1s
+  - id: done
+    type: end
+"""
 
 #: (history name, contact email, webinar, failpoint armed once, how the saga must end)
 SAGAS = (
@@ -96,6 +121,9 @@ QUICK = (
     ("enrollment-quick-refused-alternative-host", ALT_HOST, "HOST_CANNOT_REGISTER"),
 )
 QUICK_WARM_UP = "eve@customers.example"
+#: Quick registrations into ``replay-register-wait`` (recorded since ``interpreter-generation-3``).
+QUICK_WAITING = (("enrollment-quick-look-ahead", "fay@customers.example", "REGISTERED"),)
+WAITED = [("check", "COMPLETED"), ("wait", "COMPLETED"), ("done", "COMPLETED")]
 #: Saga scenarios whose parent enrollment's history is recorded too, under this name: the
 #: interpreter's side of the ``add_contact_to_zoom_webinar`` step (prepare, child, action log).
 PARENT_HISTORIES = {"add-to-webinar-registered": "enrollment-register-step"}
@@ -247,6 +275,7 @@ def prepare_store(db_engine: Engine) -> None:
             )
         put_sync_settings(session, SyncSettingsValues(sync_enabled=True), admin=True)
         put_definition_text(session, "replay-register", REGISTER)
+        put_definition_text(session, "replay-register-wait", REGISTER_WAIT)
         session.commit()
 
 
@@ -296,17 +325,24 @@ async def record_sagas(client: Client, db_engine: Engine, task_queue: str) -> di
 
 
 async def record_quick_registrations(client: Client, db_engine: Engine, task_queue: str) -> dict[str, str]:
-    """Each scenario of ``QUICK`` enrolls one contact into ``replay-register`` for ``W_OPEN``, after
-    a first registration through the saga: the step decides in one local activity, no saga runs."""
+    """Each scenario of ``QUICK`` enrolls one contact into ``replay-register`` for ``W_OPEN``, and
+    of ``QUICK_WAITING`` into ``replay-register-wait`` (its action log checked), after a first
+    registration through the saga: the step decides in one local activity, no saga runs."""
     service = EnrollmentService(db_engine, client, task_queue=task_queue)
     recorded: dict[str, str] = {}
-    for name, email, expected in (("warm-up", QUICK_WARM_UP, "REGISTERED"), *QUICK):
+    scenarios = [(*scenario, "replay-register") for scenario in (("warm-up", QUICK_WARM_UP, "REGISTERED"), *QUICK)]
+    scenarios += [(*scenario, "replay-register-wait") for scenario in QUICK_WAITING]
+    for name, email, expected, key in scenarios:
         contact_id = _contact(db_engine, email, "Quick", W_OPEN)
-        started = await service.enroll("replay-register", ContactIn(contact_id=contact_id))
+        started = await service.enroll(key, ContactIn(contact_id=contact_id))
         await client.get_workflow_handle(started.workflow_id).result()
         with Session(db_engine) as session:
-            [row] = [row for row in step_history(session, started.enrollment_id) if row.step_id == "register"]
+            log = step_history(session, started.enrollment_id)
+        [row] = [row for row in log if row.step_id == "register"]
         _expect(name, row.outcome, expected)
+        if key == "replay-register-wait":
+            steps = [(row.step_id, row.outcome) for row in log]
+            _expect(name, str(steps), str([("register", expected), *WAITED]))
         history = await client.get_workflow_handle(started.workflow_id).fetch_history()
         children = [
             e for e in history.events if e.HasField("start_child_workflow_execution_initiated_event_attributes")

@@ -1000,7 +1000,7 @@ async def test_once_the_worker_knows_the_webinar_a_registration_is_one_local_act
     assert request.body["join_url"] == registrant["join_url"]
     history = await world.client.get_workflow_handle(enrollment_workflow_id(key, contact_id)).fetch_history()
     text = readable(history)
-    assert "register_to_webinar" in text and "interpreter-generation-2" in text
+    assert "register_to_webinar" in text and "interpreter-generation-3" in text
     assert registrant["join_url"] not in text and "tk=" not in text
     assert "quick@customers.example" not in text and HOST_EMAIL not in text and CONNECTOR_EMAIL not in text
 
@@ -1102,3 +1102,67 @@ async def test_a_cancel_during_a_quick_registration_lets_it_finish_first_16(worl
     [participation] = world.participations(contact_id)
     assert (participation.state, participation.registrant_id) == ("registered", registrant["id"])
     assert await started_children(world, key, contact_id) == []
+
+
+REGISTER_THEN_WAIT = """
+key: "{key}"
+name: Register, branch on the outcome, wait
+enrollment:
+  triggers: [{type: api}]
+steps:
+  - id: register
+    type: add_contact_to_zoom_webinar
+    webinar_id: "WEBINAR"
+    on_error: continue
+  - id: check
+    type: branch
+    cases:
+      - if: {outcome_of: register, is: REGISTERED}
+        then: wait
+    else: not_registered
+  - id: not_registered
+    type: webhook
+    url: "RECEIVER/not-registered/{{ contact.id }}"
+    body: {contact_id: "{{ contact.id }}"}
+    next: done
+  - id: wait
+    type: delay
+    until: "{{ steps.register.webinar_start_time }}"
+    offset: -8d
+  - id: done
+    type: end
+"""
+
+
+async def test_the_delay_after_a_registration_is_planned_by_the_registration_itself_16(world: World) -> None:
+    """#16.1 (``registration-look-ahead``): register → branch on REGISTERED → delay. The local
+    activity that registers also writes the registration's and the branch's outcomes and plans the
+    delay (its ``until`` reads the registration's output): the run's only local activities are
+    ``register_to_webinar`` and the close, its deadline is the one ``plan_delay`` computes, the
+    action log is complete and in order, and the delay's row says until when it waited."""
+    key = register_then_branch(world, str(W_OPEN))
+    await registered_through_the_saga(world, key, "first@customers.example")
+    text = REGISTER_THEN_WAIT.replace("WEBINAR", str(W_OPEN)).replace("RECEIVER", world.receiver.url)
+    world.definitions.put("register-wait", text)
+    wait_key = world.definitions.key("register-wait")
+    contact_id = world.contact("ahead@customers.example")
+
+    enrollment_id, result = await world.enroll_and_finish(wait_key, contact_id)
+
+    assert (result["status"], result["reason"]) == ("completed", "end_step")
+    rows = world.log(enrollment_id)
+    assert outcomes(rows) == [
+        ("register", "REGISTERED"),
+        ("check", "COMPLETED"),
+        ("wait", "COMPLETED"),
+        ("done", "COMPLETED"),
+    ]
+    assert [row.sequence for row in rows] == [1, 2, 3, 4]
+    start = datetime.fromisoformat(row_of(rows, "register").data["webinar_start_time"])
+    assert datetime.fromisoformat(row_of(rows, "wait").data["until"]) == start - timedelta(days=8)
+    assert row_of(rows, "check").data == {"case": 0, "next": "wait"}
+    history = await world.client.get_workflow_handle(enrollment_workflow_id(wait_key, contact_id)).fetch_history()
+    names = readable(history)
+    assert "interpreter-generation-3" in names and "registration-look-ahead" not in names
+    assert "plan_delay" not in names and "register_to_webinar" in names
+    assert await started_children(world, wait_key, contact_id) == []
