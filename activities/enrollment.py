@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -65,6 +66,7 @@ from engine.metrics import WEBHOOK_CALLS
 from engine.retry_after import parse_retry_after
 
 #: Responses worth retrying: the receiver is busy or broken right now.
+_T = TypeVar("_T")
 _RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 #: A webhook's JSON answer is kept as the step's output (``save_response: true``) up to this size.
 _MAX_RESPONSE_OUTPUT = 4096
@@ -178,7 +180,10 @@ class EnrollmentActivities:
 
     def plan_delay_within(self, session: Session, ctx: StepContext, step: DelayStep) -> StepResult:
         """``plan_delay`` in the caller's transaction, which commits it (``register_to_webinar``'s
-        look-ahead, #16.1); it raises what ``plan_delay`` raises, with its writes not yet committed."""
+        look-ahead, #16.1); it raises what ``plan_delay`` raises, with its writes not yet committed.
+        The contact is read again: the registration just changed its rollups (join link, count),
+        which the delay's templates read as ``plan_delay`` would, committed."""
+        session.expire_all()
         left = self._begin(session, ctx, step.id)
         if isinstance(left, ExitReason):
             return StepResult.left(left)
@@ -249,11 +254,18 @@ class EnrollmentActivities:
         """``prepare_registration``'s work, also the first part of ``register_to_webinar``
         (``activities/registration_step.py``): the contact leaves, the webinar id is invalid (the
         step's outcome, recorded) or the rendered, normalised id."""
+        return self.prepare_then(ctx, step, None)[0]
+
+    def prepare_then(
+        self, ctx: StepContext, step: AddContactToZoomWebinarStep, then: Callable[[Session, str], _T] | None
+    ) -> tuple[StepResult, _T | None]:
+        """``prepare``, and ``then(session, webinar_id)`` in its transaction once the webinar id is
+        known (``register_to_webinar`` reads what the registration needs from the store there)."""
         with Session(self._engine) as session:
             contact = self._begin(session, ctx, step.id)
             if isinstance(contact, ExitReason):
                 session.commit()
-                return StepResult.left(contact)
+                return StepResult.left(contact), None
             raw = step.webinar_id
             try:
                 if is_template(raw):
@@ -263,9 +275,10 @@ class EnrollmentActivities:
                 message = f"the webinar id {raw!r} is not valid: {exc}"
                 self._outcome(session, ctx, step.id, StepOutcomeCode.INVALID_WEBINAR_ID, message=message)
                 session.commit()
-                return StepResult.done(StepOutcomeCode.INVALID_WEBINAR_ID, message=message)
+                return StepResult.done(StepOutcomeCode.INVALID_WEBINAR_ID, message=message), None
+            read = then(session, webinar_id) if then is not None else None
             session.commit()
-            return StepResult.prepared(webinar_id)
+            return StepResult.prepared(webinar_id), read
 
     @activity.defn
     async def call_webhook(self, ctx: StepContext, step: WebhookStep) -> StepResult:

@@ -35,6 +35,7 @@ from activities.zoom_registration import (
     QuickRegistration,
     RegistrationOutcome,
     ZoomRegistrationActivities,
+    store_view,
 )
 from engine.dsl.models import AddContactToZoomWebinarStep
 from engine.dsl.outcomes import StepOutcomeCode
@@ -76,11 +77,17 @@ class RegistrationStepActivities:
     async def register_to_webinar(
         self, ctx: StepContext, step: AddContactToZoomWebinarStep, ahead: LookAhead | None = None
     ) -> RegistrationStep:
-        """Prelude and webinar id (a store failure here fails the attempt, which is retried: nothing
-        was sent to Zoom yet), then the quick registration, which never raises: anything it cannot
-        decide is the saga's. With ``ahead`` (``registration-look-ahead``), a decided registration
-        is followed by the planning of the delay the run reaches next (``_plan_ahead``)."""
-        prepared = await asyncio.to_thread(self._enrollment.prepare, ctx, step)
+        """Prelude and webinar id, and what the pre-flight reads from the store, in one transaction
+        (a store failure here fails the attempt, which is retried: nothing was sent to Zoom yet),
+        then the quick registration, which never raises: anything it cannot decide is the saga's.
+        With ``ahead`` (``registration-look-ahead``), a registration also plans the delay the run
+        reaches next, in its own store transaction (``_planner``)."""
+        prepared, view = await asyncio.to_thread(
+            self._enrollment.prepare_then,
+            ctx,
+            step,
+            lambda session, webinar: store_view(session, webinar, ctx.contact_id),
+        )
         if not isinstance(prepared.root, RegistrationPrepared):
             return RegistrationStep(step=prepared)
         webinar_id = prepared.root.webinar_id
@@ -89,7 +96,9 @@ class RegistrationStepActivities:
         try:
             quick = await asyncio.wait_for(
                 self._zoom.register_quickly_then(
-                    PreflightInput(contact_id=ctx.contact_id, webinar_id=webinar_id, retry=step.retry), after_write
+                    PreflightInput(contact_id=ctx.contact_id, webinar_id=webinar_id, retry=step.retry),
+                    after_write,
+                    view,
                 ),
                 QUICK_BUDGET.total_seconds(),
             )

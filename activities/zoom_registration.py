@@ -71,6 +71,7 @@ from engine.crm.registrations import (
     known_webinar_connection,
     record_action_registration,
 )
+from engine.crm.sqlite_transactions import read_only
 from engine.dsl.models import StepRetry
 from engine.dsl.outcomes import StepOutcomeCode
 from engine.enrollment.registration import (
@@ -292,6 +293,16 @@ def _then(
     return then
 
 
+def store_view(session: Session, webinar_id: str, contact_id: int | None) -> StoreView:
+    """What the pre-flight reads from the store: the connections' owners, the webinar's last known
+    connection, the contact's identity."""
+    return StoreView(
+        connection_owners(session),
+        known_webinar_connection(session, webinar_id),
+        contact_identity(session, contact_id) if contact_id is not None else None,
+    )
+
+
 def _first_line(error: BaseException) -> str:
     cause = getattr(error, "orig", None) or error
     text = str(cause).strip().splitlines()
@@ -418,9 +429,13 @@ class ZoomRegistrationActivities:
     async def _preflight(self, input: PreflightInput) -> PreflightResult:
         return (await self._checked(input))[0]
 
-    async def _checked(self, input: PreflightInput) -> tuple[PreflightResult, ContactIdentity | None]:
-        """The pre-flight, and the contact it read (the quick path registers it without reading it again)."""
-        view = await asyncio.to_thread(self.read_store_view, input.webinar_id, input.contact_id)
+    async def _checked(
+        self, input: PreflightInput, view: StoreView | None = None
+    ) -> tuple[PreflightResult, ContactIdentity | None]:
+        """The pre-flight, and the contact it read (the quick path registers it without reading it
+        again); ``view``: the store's part, when the caller read it already."""
+        if view is None:
+            view = await asyncio.to_thread(self.read_store_view, input.webinar_id, input.contact_id)
         found = await self.find_owner(input.webinar_id, view.remembered, input.retry)
         if isinstance(found, Refusal):
             return PreflightResult(refusal=found), view.contact
@@ -474,16 +489,17 @@ class ZoomRegistrationActivities:
         return await self.register_quickly_then(input)
 
     async def register_quickly_then(
-        self, input: PreflightInput, after_write: AfterWrite | None = None
+        self, input: PreflightInput, after_write: AfterWrite | None = None, view: StoreView | None = None
     ) -> QuickRegistration:
-        """``register_quickly``, with ``after_write`` run in the registration's store transaction."""
+        """``register_quickly``, with ``after_write`` run in the registration's store transaction;
+        ``view``: what the pre-flight reads from the store (``store_view``), read by the caller."""
         if not self._quick_path:
             return QuickRegistration(saga="the quick path is off (ROLLCALL_REGISTRATION_QUICK_PATH)")
         cached = self._cached_webinar(input.webinar_id)
         if cached is None or self._forms.get((cached.connection, input.webinar_id)) is None:
             return QuickRegistration(saga="the worker does not know the webinar yet")
         self._refresh_ahead(cached)
-        checked, contact = await self._checked(input)
+        checked, contact = await self._checked(input, view)
         _counted_preflight(checked)
         if checked.refusal is not None or checked.webinar is None:
             return QuickRegistration(preflight=checked)
@@ -739,15 +755,11 @@ class ZoomRegistrationActivities:
     # --- the store ------------------------------------------------------------------------------------
 
     def read_store_view(self, webinar_id: str, contact_id: int | None) -> StoreView:
-        with Session(self._engine) as session:
-            return StoreView(
-                connection_owners(session),
-                known_webinar_connection(session, webinar_id),
-                contact_identity(session, contact_id) if contact_id is not None else None,
-            )
+        with Session(read_only(self._engine)) as session:
+            return store_view(session, webinar_id, contact_id)
 
     def read_contact(self, contact_id: int) -> ContactIdentity | None:
-        with Session(self._engine) as session:
+        with Session(read_only(self._engine)) as session:
             return contact_identity(session, contact_id)
 
     async def read_contact_for_zoom(self, contact_id: int) -> ContactIdentity:

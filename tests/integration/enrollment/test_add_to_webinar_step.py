@@ -1127,7 +1127,7 @@ steps:
     next: done
   - id: wait
     type: delay
-    until: "{{ steps.register.webinar_start_time }}"
+    until: "{{ steps.register.webinar_start_time if contact.zoom_webinar_joinlink else 'no join link yet' }}"
     offset: -8d
   - id: done
     type: end
@@ -1138,8 +1138,9 @@ async def test_the_delay_after_a_registration_is_planned_by_the_registration_its
     """#16.1 (``registration-look-ahead``): register → branch on REGISTERED → delay. The local
     activity that registers also writes the registration's and the branch's outcomes and plans the
     delay (its ``until`` reads the registration's output): the run's only local activities are
-    ``register_to_webinar`` and the close, its deadline is the one ``plan_delay`` computes, the
-    action log is complete and in order, and the delay's row says until when it waited."""
+    ``register_to_webinar`` and the close, its deadline is the one ``plan_delay`` computes — from
+    the contact as the registration left it (its join link, R-PROP-2), not as it was read before —
+    the action log is complete and in order, and the delay's row says until when it waited."""
     key = register_then_branch(world, str(W_OPEN))
     await registered_through_the_saga(world, key, "first@customers.example")
     text = REGISTER_THEN_WAIT.replace("WEBINAR", str(W_OPEN)).replace("RECEIVER", world.receiver.url)
