@@ -25,7 +25,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.failures import FailureType
 from engine.crm.contacts import update_contact
-from engine.crm.enrollments import StepOutcomeRecord, finish_enrollment, record_step_outcomes
+from engine.crm.enrollments import StepOutcomeRecord, StepOwner, finish_enrollment, record_step_outcomes
 from engine.crm.errors import WorkflowNotFound
 from engine.crm.segments import SegmentFilter, contact_matches
 from engine.crm.tables import Contact, EnrollmentStatus
@@ -89,6 +89,10 @@ def _records(notes: list[OutcomeNote]) -> list[StepOutcomeRecord]:
     ]
 
 
+def _owner(ctx: StepContext) -> StepOwner:
+    return StepOwner(ctx.contact_id, ctx.definition_key, ctx.version)
+
+
 def _run_id() -> str | None:
     try:
         return activity.info().workflow_run_id
@@ -132,7 +136,9 @@ class EnrollmentActivities:
     def _begin(self, session: Session, ctx: StepContext, step_id: str) -> Contact | ExitReason:
         """Write pending outcomes, then decide whether the contact leaves before this step: the
         contact, or why it leaves."""
-        record_step_outcomes(session, ctx.enrollment_id, _records(ctx.pending), current_step=step_id, run_id=_run_id())
+        record_step_outcomes(
+            session, ctx.enrollment_id, _records(ctx.pending), current_step=step_id, run_id=_run_id(), owner=_owner(ctx)
+        )
         contact = session.get(Contact, ctx.contact_id)
         if contact is None:
             return ExitReason.CONTACT_DELETED
@@ -164,7 +170,7 @@ class EnrollmentActivities:
         data: dict[str, Any] | None = None,
     ) -> None:
         record = StepOutcomeRecord(ctx.sequence, step_id, outcome, message, data)
-        record_step_outcomes(session, ctx.enrollment_id, [record], current_step=step_id)
+        record_step_outcomes(session, ctx.enrollment_id, [record], current_step=step_id, owner=_owner(ctx))
 
     # --- steps ------------------------------------------------------------------------------------
 

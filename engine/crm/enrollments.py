@@ -269,52 +269,59 @@ def record_step_outcomes(
     *,
     current_step: str | None = None,
     run_id: str | None = None,
+    owner: StepOwner | None = None,
 ) -> None:
     """Append rows of an enrollment's history; an (enrollment, sequence) already there is left as is.
     A failed step also goes on the contact's timeline. An enrollment deleted with its contact
-    (ON DELETE CASCADE) records nothing: there is no one left to record it for."""
+    (ON DELETE CASCADE) records nothing: there is no one left to record it for. ``owner``: the
+    enrollment's contact and definition when the caller knows them (a step's context), else read."""
     now = utcnow()
-    if outcomes:
-        owner = _owner(session, enrollment_id)
-        if owner is None:
-            return
-        inserted = insert_missing(
-            connection_of(session),
-            OUTCOMES,
-            [
-                {
-                    "enrollment_id": enrollment_id,
-                    "sequence": outcome.sequence,
-                    "step_id": outcome.step_id,
-                    "outcome": outcome.outcome,
-                    "message": outcome.message,
-                    "data": outcome.data or {},
-                    "started_at": outcome.started_at,
-                    "finished_at": outcome.finished_at or now,
-                }
-                for outcome in outcomes
-            ],
-            key=["enrollment_id", "sequence"],
-        )
-        _log_outcomes(enrollment_id, outcomes, inserted)
-        _count_outcomes(session, owner, outcomes, inserted)
-        _step_failed_events(session, enrollment_id, owner, [o for o in outcomes if o.outcome == "FAILED"], now)
     values: dict[str, Any] = {"updated_at": now}
     if current_step is not None:
         values["current_step"] = current_step
     if run_id is not None:
         values["run_id"] = run_id
-    session.execute(sa.update(ENROLLMENTS).where(ENROLLMENTS.c.id == enrollment_id).values(**values))
+    updated = connection_of(session).execute(
+        sa.update(ENROLLMENTS).where(ENROLLMENTS.c.id == enrollment_id).values(**values)
+    )
+    if not outcomes or not updated.rowcount:
+        return
+    owner = owner or _owner(session, enrollment_id)
+    if owner is None:
+        return
+    inserted = insert_missing(
+        connection_of(session),
+        OUTCOMES,
+        [
+            {
+                "enrollment_id": enrollment_id,
+                "sequence": outcome.sequence,
+                "step_id": outcome.step_id,
+                "outcome": outcome.outcome,
+                "message": outcome.message,
+                "data": outcome.data or {},
+                "started_at": outcome.started_at,
+                "finished_at": outcome.finished_at or now,
+            }
+            for outcome in outcomes
+        ],
+        key=["enrollment_id", "sequence"],
+    )
+    _log_outcomes(enrollment_id, outcomes, inserted)
+    _count_outcomes(session, owner, outcomes, inserted)
+    _step_failed_events(session, enrollment_id, owner, [o for o in outcomes if o.outcome == "FAILED"], now)
 
 
 @dataclass(frozen=True)
-class _Owner:
+class StepOwner:
+    """Whose history an enrollment's outcomes are: its contact, its definition and version."""
+
     contact_id: int
     definition_key: str
     definition_version: int
 
 
-def _owner(session: Session, enrollment_id: int) -> _Owner | None:
+def _owner(session: Session, enrollment_id: int) -> StepOwner | None:
     row = (
         connection_of(session)
         .execute(
@@ -324,7 +331,7 @@ def _owner(session: Session, enrollment_id: int) -> _Owner | None:
         )
         .first()
     )
-    return None if row is None else _Owner(row.contact_id, row.definition_key, row.definition_version)
+    return None if row is None else StepOwner(row.contact_id, row.definition_key, row.definition_version)
 
 
 # --- the contact's timeline (#14.2) ----------------------------------------------------------------
@@ -355,7 +362,7 @@ def add_enrolled_events(session: Session, enrollments: Sequence[Enrollment]) -> 
 
 
 def _step_failed_events(
-    session: Session, enrollment_id: int, owner: _Owner, failed: Sequence[StepOutcomeRecord], now: datetime
+    session: Session, enrollment_id: int, owner: StepOwner, failed: Sequence[StepOutcomeRecord], now: datetime
 ) -> None:
     add_timeline_events(
         session,
@@ -439,7 +446,7 @@ def _step_types(session: Session, key: str, version: int) -> dict[str, str]:
     return found
 
 
-def _count_outcomes(session: Session, owner: _Owner, outcomes: Sequence[StepOutcomeRecord], inserted: int) -> None:
+def _count_outcomes(session: Session, owner: StepOwner, outcomes: Sequence[StepOutcomeRecord], inserted: int) -> None:
     """#17.1: each newly recorded outcome by workflow key, step type and code, once committed."""
     if inserted <= 0:
         return
