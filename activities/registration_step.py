@@ -126,14 +126,14 @@ class RegistrationStepActivities:
 
         def plan(session: Session, facts: WebinarFacts, outcome: RegistrationOutcome) -> None:
             plans.clear()  # a retried write plans again
-            registered = _registered(ctx, webinar_id, facts, outcome)
-            reached = reach_delay(ahead, ctx, step.id, registered.code, registered.message, registered.outputs())
-            if reached is None:
-                return
-            delay_ctx, delay = reached
-            # The delay counts from now, a moment before the workflow moves on (``PlannedAhead.now``).
-            delay_ctx = delay_ctx.model_copy(update={"now": datetime.now(UTC)})
-            try:
+            try:  # never the registration's failure: whatever goes wrong, the workflow plans the delay
+                registered = _registered(ctx, webinar_id, facts, outcome)
+                reached = reach_delay(ahead, ctx, step.id, registered.code, registered.message, registered.outputs())
+                if reached is None:
+                    return
+                delay_ctx, delay = reached
+                # The delay counts from now, a moment before the workflow moves on (``PlannedAhead.now``).
+                delay_ctx = delay_ctx.model_copy(update={"now": datetime.now(UTC)})
                 with session.begin_nested():
                     result = self._enrollment.plan_delay_within(session, delay_ctx, delay)
             except Exception:  # planned again by the workflow (its notes are keyed by sequence)

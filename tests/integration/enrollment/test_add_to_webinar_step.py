@@ -1167,3 +1167,40 @@ async def test_the_delay_after_a_registration_is_planned_by_the_registration_its
     assert "interpreter-generation-3" in names and "registration-look-ahead" not in names
     assert "plan_delay" not in names and "register_to_webinar" in names
     assert await started_children(world, wait_key, contact_id) == []
+
+
+async def test_a_delay_the_registration_cannot_plan_is_planned_by_the_workflow_and_the_registration_kept_16(
+    world: World,
+) -> None:
+    """#16.1: the delay after the registration gives no date-time. The registration's planning is
+    undone (its savepoint) and the registration kept — Zoom's registrant and the store's
+    participation agree, nothing is compensated —; the workflow then plans the delay itself
+    (``plan_delay``), which fails with INVALID_DATETIME for the delay's ``on_error``."""
+    key = register_then_branch(world, str(W_OPEN))
+    await registered_through_the_saga(world, key, "first@customers.example")
+    text = REGISTER_THEN_WAIT.replace("WEBINAR", str(W_OPEN)).replace("RECEIVER", world.receiver.url)
+    text = text.replace("    offset: -8d\n", "    offset: -8d\n    on_error: continue\n").replace(
+        "steps.register.webinar_start_time if", "'next thursday' if"
+    )
+    world.definitions.put("register-bad-wait", text)
+    bad_key = world.definitions.key("register-bad-wait")
+    contact_id = world.contact("unplanned@customers.example")
+
+    enrollment_id, result = await world.enroll_and_finish(bad_key, contact_id)
+
+    assert (result["status"], result["reason"]) == ("completed", "end_step")
+    rows = world.log(enrollment_id)
+    assert outcomes(rows) == [
+        ("register", "REGISTERED"),
+        ("check", "COMPLETED"),
+        ("wait", "FAILED"),
+        ("done", "COMPLETED"),
+    ]
+    assert "not an ISO 8601 date-time" in (row_of(rows, "wait").message or "")
+    [registrant] = await world.registrants("unplanned@customers.example")
+    [participation] = world.participations(contact_id)
+    assert (participation.state, participation.registrant_id) == ("registered", registrant["id"])
+    history = await world.client.get_workflow_handle(enrollment_workflow_id(bad_key, contact_id)).fetch_history()
+    names = readable(history)
+    assert "plan_delay" in names and "register_to_webinar" in names
+    assert await started_children(world, bad_key, contact_id) == []
