@@ -12,14 +12,13 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import yaml
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
-from engine.codec import configured_keys
 from engine.config import Settings
-from engine.enrollment.context import Secrets
 from engine.errors import ConfigurationError
 from engine.zoom.settings import ZoomConfigError, ZoomConnectionConfig, load_zoom_connections
+
+# Every command loads the settings: the modules below (Temporal's SDK for the payload codec, the
+# store's tables for the secrets file, SQLAlchemy for the database URL) load only when configured.
 
 #: ``ROLLCALL_*`` variables holding secrets (comma-separated lists, ``name:role:key`` entries too),
 #: whatever settings read them; paths and file names (``…_PATH``, ``…_FILE``) are not secrets.
@@ -43,6 +42,10 @@ def configured_secret_values(settings: Settings) -> list[str]:
 
 def _payload_key_values(settings: Settings) -> list[str]:
     """The payload keys (#17.4) as configured, and their base64 alone."""
+    if not settings.payload_keys and settings.payload_keys_file is None:
+        return []
+    from engine.codec import configured_keys
+
     try:
         keys = configured_keys(settings)
     except ConfigurationError:
@@ -71,6 +74,10 @@ def _environment_values() -> Iterator[str]:
 
 
 def _secrets_file_values(path: Path | None) -> list[str]:
+    if path is None:
+        return []
+    from engine.enrollment.context import Secrets
+
     secrets = Secrets(path)
     try:
         return [secrets[name] for name in secrets]
@@ -105,6 +112,11 @@ def zoom_secret_values(configs: Iterable[ZoomConnectionConfig]) -> list[str]:
 
 
 def _database_password(url: str) -> list[str]:
+    if "@" not in url:  # no credentials in it (the SQLite default)
+        return []
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     try:
         password = make_url(url).password
     except ArgumentError:

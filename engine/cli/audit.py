@@ -10,7 +10,6 @@ from rich.table import Table
 
 from engine.cli.errors import UsageProblem, command
 from engine.cli.store import store_session
-from engine.crm.audit import list_audit_entries
 from engine.dsl.webinar_ids import InvalidWebinarId, normalise_webinar_id
 
 
@@ -21,6 +20,8 @@ def audit(
     cursor: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """The audit log of a webinar's syncs, newest first."""
+    from engine.crm.audit import list_audit_entries
+
     try:
         webinar = normalise_webinar_id(webinar_id)
     except InvalidWebinarId as exc:

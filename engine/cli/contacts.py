@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
@@ -12,10 +12,10 @@ from rich.table import Table
 
 from engine.cli.errors import command
 from engine.cli.store import describe_invalid, store_session
-from engine.crm import contacts as contact_repo
-from engine.crm.segments import parse_filter, search_contacts
-from engine.crm.tables import Contact
 from engine.errors import InvalidInput
+
+if TYPE_CHECKING:  # the store's modules load when a command runs, not with the CLI
+    from engine.crm.tables import Contact
 
 contacts_app = typer.Typer(help="Contacts in the CRM store.", no_args_is_help=True, pretty_exceptions_show_locals=False)
 out = Console()
@@ -57,6 +57,8 @@ def list_contacts(
     cursor: Annotated[str | None, typer.Option(help="next_cursor of the previous page")] = None,
 ) -> None:
     """List contacts in id order."""
+    from engine.crm.segments import search_contacts
+
     with store_session() as session:
         page = search_contacts(session, None, cursor=cursor, limit=limit)
         _print_page(page.contacts, page.next_cursor, "Contacts")
@@ -72,6 +74,8 @@ def search(
     cursor: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """Contacts matching a segment filter."""
+    from engine.crm.segments import parse_filter, search_contacts
+
     try:
         node = parse_filter(filter_json)
     except ValidationError as exc:
@@ -85,6 +89,8 @@ def search(
 @command
 def show(contact_id: int) -> None:
     """One contact with its properties, secondary emails and rollups."""
+    from engine.crm import contacts as contact_repo
+
     with store_session() as session:
         contact = contact_repo.get_contact(session, contact_id)
         table = Table(title=f"Contact {contact_id}", show_header=False)
@@ -103,6 +109,8 @@ def create(
     last_name: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """Create a contact (refused for an existing or deleted contact's email)."""
+    from engine.crm import contacts as contact_repo
+
     with store_session() as session:
         contact = contact_repo.create_contact(session, email=email, first_name=first_name, last_name=last_name)
         session.commit()
@@ -113,6 +121,8 @@ def create(
 @command
 def delete(contact_id: int) -> None:
     """Delete a contact; its email is tombstoned so no sync recreates it."""
+    from engine.crm import contacts as contact_repo
+
     with store_session() as session:
         email = contact_repo.delete_contact(session, contact_id)
         session.commit()
@@ -123,6 +133,8 @@ def delete(contact_id: int) -> None:
 @command
 def restore(email: str) -> None:
     """Bring back a deleted contact's email as a new contact."""
+    from engine.crm import contacts as contact_repo
+
     with store_session() as session:
         contact = contact_repo.restore_contact(session, email=email)
         session.commit()

@@ -32,12 +32,15 @@ def up(
 def worker() -> None:
     """Run a worker on Rollcall's task queue until SIGINT/SIGTERM."""
     from engine.api.auth import load_keyring
+
+    # A configuration that cannot work is reported before the worker's modules load (a second).
+    settings = load_settings("worker")
+    load_keyring(settings)  # #12.7: a key configuration that cannot work stops every server process alike
+    configure_tracing(settings, "worker")
+
     from engine.crm.db import check_database, create_db_engine
     from worker import run_worker
 
-    settings = load_settings("worker")
-    configure_tracing(settings, "worker")
-    load_keyring(settings)  # #12.7: a key configuration that cannot work stops every server process alike
     db_engine = create_db_engine(
         settings.database_url, pool_size=settings.database_pool_size, max_overflow=settings.database_max_overflow
     )
@@ -51,12 +54,16 @@ def api(
     port: Annotated[int | None, typer.Option(help="Port (default ROLLCALL_API_PORT).")] = None,
 ) -> None:
     """Serve the HTTP API with uvicorn."""
+    from engine.api.auth import load_keyring
+
+    settings = load_settings("api")  # a configuration that cannot work is reported before the API loads
+    load_keyring(settings)
+    configure_tracing(settings, "api")
+
     import uvicorn
 
     from engine.api.app import create_app
 
-    settings = load_settings("api")
-    configure_tracing(settings, "api")
     uvicorn.run(
         create_app(settings),
         host=host or settings.api_host,

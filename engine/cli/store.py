@@ -9,17 +9,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-from pydantic import ValidationError
-from sqlmodel import Session
+from typing import TYPE_CHECKING
 
 from engine.cli.config import load_settings
-from engine.crm.db import create_db_engine
+
+if TYPE_CHECKING:  # SQLAlchemy and the store load when a command opens it, not with the CLI
+    from pydantic import ValidationError
+    from sqlmodel import Session
 
 
 @contextmanager
 def store_session() -> Iterator[Session]:
     """A session on the configured store (``ROLLCALL_DATABASE_URL``)."""
+    from sqlmodel import Session
+
+    from engine.crm.db import create_db_engine
+
     engine = create_db_engine(load_settings().database_url)
     try:
         with Session(engine) as session:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -11,8 +11,10 @@ from rich.table import Table
 
 from engine.cli.errors import command
 from engine.cli.store import describe_invalid, store_session
-from engine.crm import sync_settings as settings_repo
 from engine.errors import InvalidInput
+
+if TYPE_CHECKING:  # the store's modules load when a command runs, not with the CLI
+    from engine.crm import sync_settings as settings_repo
 
 settings_app = typer.Typer(
     help="Sync settings: what is synced, from whom, and what is excluded.",
@@ -21,9 +23,12 @@ settings_app = typer.Typer(
 )
 out = Console()
 
-_SETTINGS_LISTS = {
-    name for name, info in settings_repo.SyncSettingsValues.model_fields.items() if "list" in str(info.annotation)
-}
+
+def _settings_lists() -> set[str]:
+    """The settings that hold lists (given comma separated)."""
+    from engine.crm.sync_settings import SyncSettingsValues
+
+    return {name for name, info in SyncSettingsValues.model_fields.items() if "list" in str(info.annotation)}
 
 
 class UnknownSetting(InvalidInput):
@@ -42,6 +47,8 @@ def _print_settings(values: settings_repo.SyncSettingsValues) -> None:
 @settings_app.command("show")
 @command
 def show_settings() -> None:
+    from engine.crm import sync_settings as settings_repo
+
     with store_session() as session:
         _print_settings(settings_repo.settings_values(settings_repo.get_sync_settings(session)))
 
@@ -53,11 +60,14 @@ def set_setting(
     value: Annotated[str, typer.Argument(help="true/false, a scope, or a comma-separated list")],
 ) -> None:
     """Change one setting. Lists are given comma separated (an empty string clears them)."""
+    from engine.crm import sync_settings as settings_repo
+
     with store_session() as session:
         current = settings_repo.settings_values(settings_repo.get_sync_settings(session)).model_dump(mode="json")
         if name not in current:
             raise UnknownSetting(f"{name!r}; settings: {', '.join(current)}")
-        parsed: Any = [item.strip() for item in value.split(",") if item.strip()] if name in _SETTINGS_LISTS else value
+        listed = name in _settings_lists()
+        parsed: Any = [item.strip() for item in value.split(",") if item.strip()] if listed else value
         try:
             values = settings_repo.SyncSettingsValues.model_validate(current | {name: parsed})
         except ValidationError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import httpx
+from support.databases import on_store
 from support.rollcall import RunningStack
 
 OPEN_PATHS = {"/healthz", "/readyz"}
@@ -16,6 +17,7 @@ def _concrete(path: str) -> str:
     return re.sub(r"\{[^}]+\}", "1", path)
 
 
+@on_store("sqlite")
 def test_every_non_health_endpoint_answers_401_json_without_a_valid_key(stack: RunningStack) -> None:
     spec = httpx.get(f"{stack.api_url}/openapi.json").json()
     checked = []
@@ -42,6 +44,7 @@ def test_every_non_health_endpoint_answers_401_json_without_a_valid_key(stack: R
     assert ("post", "/v1/system/checks") in checked
 
 
+@on_store("postgresql")
 def test_health_endpoints_need_no_key_and_readyz_reports_each_dependency(stack: RunningStack) -> None:
     assert httpx.get(f"{stack.api_url}/healthz").json() == {"status": "ok"}
     ready = httpx.get(f"{stack.api_url}/readyz")
@@ -49,6 +52,7 @@ def test_health_endpoints_need_no_key_and_readyz_reports_each_dependency(stack: 
     assert ready.json() == {"ready": True, "checks": {"database": {"ok": True}, "temporal": {"ok": True}}}
 
 
+@on_store("postgresql")
 def test_errors_are_json_with_a_stable_code(stack: RunningStack) -> None:
     headers = {"Authorization": f"Bearer {stack.api_key}"}
     missing = httpx.get(f"{stack.api_url}/v1/system/checks/system-check:nope", headers=headers)

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from support.databases import on_store
 from support.rollcall import RunningStack
 
 from engine.cli.stack_file import StackInfo, record_stack
@@ -130,6 +131,7 @@ def _contacts_csv(path: Path) -> None:
 
 
 # long: one CSV through the CLI, then every row's report and run checked in the order a reader follows them
+@on_store("postgresql")
 def test_enroll_csv_reports_every_row_and_starts_each_enrollment(stack: RunningStack, cli: Cli, tmp_path: Path) -> None:
     key = _key("cli-csv")
     _push(cli, tmp_path, key, DELAYED)
@@ -206,6 +208,7 @@ def test_enroll_csv_reports_every_row_and_starts_each_enrollment(stack: RunningS
         assert (ended["status"], ended["ended_reason"]) == ("cancelled", "unenrolled"), ended
 
 
+@on_store("sqlite")
 def test_enroll_one_contact_and_the_workflows_commands(stack: RunningStack, cli: Cli, tmp_path: Path) -> None:
     key = _key("cli-one")
     _push(cli, tmp_path, key, DELAYED)
@@ -248,6 +251,7 @@ def test_enroll_one_contact_and_the_workflows_commands(stack: RunningStack, cli:
         assert ended.status_code == 200 and ended.json()["ended_reason"] == "unenrolled", ended.text
 
 
+@on_store("sqlite")
 def test_usage_and_connection_problems_are_one_line_and_exit_2(stack: RunningStack, cli: Cli, tmp_path: Path) -> None:
     key = _key("cli-usage")
     _push(cli, tmp_path, key)
@@ -321,6 +325,7 @@ def test_csv_rows_keep_their_line_numbers_and_local_problems(tmp_path: Path) -> 
             read_contacts_csv(path)
 
 
+@on_store("postgresql")
 def test_the_operators_view_in_a_terminal_finds_the_stack_and_keeps_keys_whole(
     stack: RunningStack, tmp_path: Path
 ) -> None:

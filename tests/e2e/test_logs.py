@@ -24,6 +24,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from support.databases import on_store
 from support.http import serve
 from support.rollcall import RollcallUp, up_env
 from support.waiting import wait_until
@@ -248,6 +249,7 @@ def _assert_no_canary(canaries: Canaries, lines: list[str]) -> None:
     assert leaks == [], "\n".join(f"{canary}: {line[:500]}" for canary, line in leaks[:20])
 
 
+@on_store("postgresql")
 @pytest.mark.timeout(300)
 def test_json_logs_of_a_demo_run_hold_no_canary_and_every_line_is_json(
     tmp_path: Path, receiver: tuple[_Receiver, str], database_url: str

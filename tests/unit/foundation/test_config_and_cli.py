@@ -164,3 +164,27 @@ def test_bad_configuration_exits_2_with_one_line_naming_the_setting(command: str
     assert (result.returncode, len(lines)) == (2, 1), output
     assert lines[0].startswith(expected), lines[0]
     assert CANARY not in output and "superuser" not in output
+
+
+def test_the_cli_starts_without_the_store_the_templates_or_temporal() -> None:
+    """An operator's command starts in a fraction of a second: building the ``rollcall`` app (what
+    ``--help`` and every command pay) imports neither SQLAlchemy, Jinja2, Temporal's SDK nor
+    FastAPI — the commands that need them import them when they run."""
+    probe = (
+        "import sys; from engine.cli.app import app; print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    loaded = set(result.stdout.split())
+    assert "typer" in loaded and "engine" in loaded
+    assert loaded.isdisjoint({"sqlalchemy", "sqlmodel", "jinja2", "temporalio", "fastapi", "alembic"}), loaded
+
+
+def test_every_name_of_the_definition_language_package_resolves() -> None:
+    """``engine.dsl`` loads its names on first use; each one it lists is there."""
+    import engine.dsl
+
+    for name in engine.dsl.__all__:
+        assert getattr(engine.dsl, name) is not None, name
+    with pytest.raises(AttributeError):
+        engine.dsl.no_such_name  # noqa: B018
