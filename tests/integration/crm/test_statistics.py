@@ -21,6 +21,7 @@ def _analyzed(engine: Engine) -> dict[str, int]:
         return {name: int(count) for name, count in rows}
 
 
+@pytest.mark.new_database  # counts ANALYZEs: none of autovacuum's on a reused, emptied database
 def test_the_statistics_are_refreshed_each_time_a_webinars_rows_double_16_3(db_engine: Engine) -> None:
     keeper = StatisticsKeeper(db_engine)
     if db_engine.dialect.name == "sqlite":
