@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 import uvicorn
@@ -112,7 +113,13 @@ async def test_failed_delivery_is_redelivered_with_the_same_dedup_key(
     receiver.fail_next = 2
     await admin.emit_webhook(MAIN, "webinar.started", {"id": str(W_OPEN), "uuid": "abc==", "topic": "T"})
     await eventually(lambda: receiver.received, "a delivery", within=3, every=0.02)
-    deliveries = await admin.webhook_deliveries()
+
+    async def three_recorded() -> list[dict[str, Any]] | None:
+        # The emulator records an attempt once the receiver's answer is back: a moment after it arrived.
+        deliveries: list[dict[str, Any]] = await admin.webhook_deliveries()
+        return deliveries if len(deliveries) >= 3 else None
+
+    deliveries = await eventually(three_recorded, "the third attempt recorded", within=3, every=0.02)
     assert [(d["attempt"], d["status_code"]) for d in deliveries] == [(1, 500), (2, 500), (3, 200)]
     assert [event for event, _ in receiver.received] == ["webinar.started"]
     assert len(receiver.attempts) == 3
