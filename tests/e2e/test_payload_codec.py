@@ -149,12 +149,13 @@ def _bearer(key: str) -> dict[str, str]:
 
 def _wait_completed(api: str, headers: dict[str, str], contact_id: int) -> None:
     deadline = time.monotonic() + 60
-    while True:
-        answer = httpx.get(f"{api}/v1/workflows/codec-demo/enrollments/{contact_id}", headers=headers)
-        if answer.status_code == 200 and answer.json()["status"] == "completed":
-            return
-        assert time.monotonic() < deadline, answer.text
-        time.sleep(0.3)
+    with httpx.Client(headers=headers) as client:  # one client for the polls (``httpx.get`` builds one per call)
+        while True:
+            answer = client.get(f"{api}/v1/workflows/codec-demo/enrollments/{contact_id}")
+            if answer.status_code == 200 and answer.json()["status"] == "completed":
+                return
+            assert time.monotonic() < deadline, answer.text
+            time.sleep(0.3)
 
 
 def _check_the_web_ui_decodes(api: str, ui: str, workflow_id: str) -> None:

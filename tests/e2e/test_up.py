@@ -56,12 +56,13 @@ def test_up_starts_everything_stops_cleanly_and_keeps_history(tmp_path: Path) ->
         started = httpx.post(f"{api}/v1/system/checks", headers=headers)
         assert started.status_code == 202
         workflow_id = started.json()["workflow_id"]
-        wait_until(
-            lambda: httpx.get(f"{api}/v1/system/checks/{workflow_id}", headers=headers).json()["status"],
-            lambda status: status == "completed",
-            "the system check to complete",
-            within=30,
-        )
+        with httpx.Client(headers=headers) as client:  # one client for the polls (``httpx.get`` builds one per call)
+            wait_until(
+                lambda: client.get(f"{api}/v1/system/checks/{workflow_id}").json()["status"],
+                lambda status: status == "completed",
+                "the system check to complete",
+                within=30,
+            )
 
         _check_demo_zoom(up, api, headers, tmp_path / ".rollcall" / "rollcall.db")
         _check_demo_inbox(up, api, headers)
@@ -236,13 +237,14 @@ def _check_demo_inbox(up: RollcallUp, api: str, headers: dict[str, str]) -> None
         headers=headers,
     )
     assert enrolled.status_code == 202, enrolled.text
-    received = wait_until(
-        lambda: httpx.get(f"{inbox}/_inbox").json()["requests"],
-        bool,
-        "the webhook to reach the demo inbox",
-        within=30,
-        every=0.2,
-    )
+    with httpx.Client() as client:  # one client for the polls (``httpx.get`` builds one per call)
+        received = wait_until(
+            lambda: client.get(f"{inbox}/_inbox").json()["requests"],
+            bool,
+            "the webhook to reach the demo inbox",
+            within=30,
+            every=0.2,
+        )
     [request] = received
     assert (request["method"], request["path"]) == ("POST", "/hooks/ops-alerts")
     assert request["headers"]["authorization"] == "Bearer …"
