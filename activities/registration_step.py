@@ -23,6 +23,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import structlog
 from pydantic import BaseModel
 from sqlmodel import Session
 from temporalio import activity
@@ -42,6 +43,8 @@ from engine.dsl.outcomes import StepOutcomeCode
 from engine.enrollment.contracts import RegistrationPrepared, StepContext, StepResult
 from engine.enrollment.look_ahead import LookAhead, PlannedAhead, context_digest, reach_delay
 from engine.enrollment.registration import WebinarFacts
+
+log = structlog.get_logger("rollcall.registration_step")
 
 #: The quick registration's time (its Zoom calls and the store write); past it the saga decides,
 #: as when the quick path's own local activity timed out (``QUICK_REGISTRATION_TIMEOUT``).
@@ -104,6 +107,9 @@ class RegistrationStepActivities:
             )
         except Exception as error:  # the saga's steps are idempotent and retried durably
             quick = QuickRegistration(saga=f"the quick path failed: {type(error).__name__}")
+        if quick.saga is not None:
+            # Ids only (no e-mail): an operator sees why registrations take the slower, durable way.
+            log.info("registration goes to the saga", webinar_id=webinar_id, contact_id=ctx.contact_id, why=quick.saga)
         return RegistrationStep(
             webinar_id=webinar_id, quick=quick, planned=_kept(plans, ahead, ctx, step, webinar_id, quick)
         )

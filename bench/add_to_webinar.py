@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
 import os
 import subprocess
@@ -390,7 +391,7 @@ async def bare_starts(client: Client, admissions: list[Admission], concurrency: 
     return time.perf_counter() - started
 
 
-async def events_of_one_registration(client: Client, engine: Engine) -> dict[str, int]:
+async def events_of_one_registration(client: Client, engine: Engine) -> dict[str, Any]:
     """History events of the last benchmarked enrollment (the worker knows the webinar by then) and
     of its saga, if it ran one (0 when the quick path registered the contact); how many sagas ran."""
     with engine.connect() as connection:
@@ -409,6 +410,19 @@ async def events_of_one_registration(client: Client, engine: Engine) -> dict[str
     saga = len((await client.get_workflow_handle(children[0]).fetch_history()).events) if children else 0
     sagas = (await client.count_workflows("WorkflowType = 'AddContactToWebinar'")).count
     return {"enrollment": len(enrollment.events), "saga": saga, "sagas_run": sagas}
+
+
+def saga_reasons(children: list[Child]) -> dict[str, int]:
+    """Why registrations went to the saga, counted from the workers' logs (``--log-level INFO``;
+    empty at the default WARNING)."""
+    reasons: collections.Counter[str] = collections.Counter()
+    for child in children:
+        if not child.name.startswith("worker"):
+            continue
+        for line in child.log_path.read_text(errors="replace").splitlines():
+            if "registration goes to the saga" in line and line.startswith("{"):
+                reasons[json.loads(line).get("why", "?")] += 1
+    return dict(reasons)
 
 
 def load_average() -> float:
@@ -467,6 +481,7 @@ def worker_environment(
         ),
         "ROLLCALL_ZOOM_RATE_LIMIT_ENABLED": "false",
         "ROLLCALL_LOG_LEVEL": "WARNING",
+        "ROLLCALL_LOG_FORMAT": "json",
     }
 
 
@@ -529,6 +544,7 @@ async def main(options: argparse.Namespace) -> None:
             # One worker process, as `rollcall worker` runs it.
             environment = worker_environment(env.client, database_url, secrets_file, connection, hooks_url)
             environment["ROLLCALL_WORKFLOW_SANDBOX"] = str(options.sandbox).lower()
+            environment["ROLLCALL_LOG_LEVEL"] = options.log_level
             for number in range(1, options.workers + 1):
                 name = "worker" if number == 1 else f"worker {number}"
                 children.append(Child(name, [sys.executable, "-m", "engine.cli", "worker"], environment, workdir))
@@ -562,6 +578,12 @@ async def main(options: argparse.Namespace) -> None:
             for child in reversed(children):
                 child.stop()
             await env.shutdown()
+        # The workers' output reaches their log files when they stop.
+        events["saga_reasons"] = saga_reasons(children)
+        if os.environ.get("KEEPLOGS"):  # TEMP
+            import shutil
+
+            shutil.copytree(workdir, os.environ["KEEPLOGS"], ignore=shutil.ignore_patterns("*.db*"), dirs_exist_ok=True)
 
     report(
         options,
@@ -583,7 +605,7 @@ class Measured:
     direct: float
     bare: float
     cpu: dict[str, float]
-    events: dict[str, int]
+    events: dict[str, Any]
     load: tuple[float, float]
     #: The Temporal server's CPU per bare start (ms): what a registration costs it beyond a start.
     bare_server_ms: float
@@ -621,6 +643,8 @@ def report(options: argparse.Namespace, measured: Measured) -> None:
         f"history events of one registration: enrollment {m.events['enrollment']}, saga {m.events['saga']} "
         f"(sagas run: {m.events['sagas_run']})"
     )
+    if m.events["saga_reasons"]:
+        print(f"why the sagas ran (worker logs): {m.events['saga_reasons']}")
     print(f"machine: {os.cpu_count()} cores, load average (1 min) {m.load[0]} before, {m.load[1]} after enrolling")
     figures = {
         "bench": "add_to_webinar",
@@ -678,6 +702,11 @@ if __name__ == "__main__":
         dest="sandbox",
         action="store_false",
         help="run the worker with ROLLCALL_WORKFLOW_SANDBOX=false (workflow code outside the SDK's sandbox)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        help="the workers' ROLLCALL_LOG_LEVEL; with INFO the output counts why registrations went to the saga",
     )
     arguments = parser.parse_args()
     asyncio.run(main(arguments))

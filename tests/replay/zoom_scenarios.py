@@ -327,7 +327,8 @@ async def record_sagas(client: Client, db_engine: Engine, task_queue: str) -> di
 async def record_quick_registrations(client: Client, db_engine: Engine, task_queue: str) -> dict[str, str]:
     """Each scenario of ``QUICK`` enrolls one contact into ``replay-register`` for ``W_OPEN``, and
     of ``QUICK_WAITING`` into ``replay-register-wait`` (its action log checked), after a first
-    registration through the saga: the step decides in one local activity, no saga runs."""
+    registration (``warm-up``, not kept): the step decides in one local activity, no saga runs
+    (since the worker asks Zoom about a webinar it does not know itself, the warm-up runs none either)."""
     service = EnrollmentService(db_engine, client, task_queue=task_queue)
     recorded: dict[str, str] = {}
     scenarios = [(*scenario, "replay-register") for scenario in (("warm-up", QUICK_WARM_UP, "REGISTERED"), *QUICK)]
@@ -347,7 +348,7 @@ async def record_quick_registrations(client: Client, db_engine: Engine, task_que
         children = [
             e for e in history.events if e.HasField("start_child_workflow_execution_initiated_event_attributes")
         ]
-        _expect(name, "a saga run" if children else "no saga run", "a saga run" if name == "warm-up" else "no saga run")
+        _expect(name, "a saga run" if children else "no saga run", "no saga run")
         if name != "warm-up":
             recorded[name] = started.workflow_id
     return recorded
