@@ -524,6 +524,31 @@ def write_secrets(workdir: Path, hooks_url: str) -> Path:
     return secrets_file
 
 
+def start_workers(options: argparse.Namespace, environment: dict[str, str], workdir: Path) -> list[Child]:
+    """``--workers`` processes, each as ``rollcall worker`` runs it."""
+    environment = environment | {
+        "ROLLCALL_WORKFLOW_SANDBOX": str(options.sandbox).lower(),
+        "ROLLCALL_LOG_LEVEL": options.log_level,
+    }
+    return [
+        Child(
+            "worker" if number == 1 else f"worker {number}",
+            [sys.executable, "-m", "engine.cli", "worker"],
+            environment,
+            workdir,
+        )
+        for number in range(1, options.workers + 1)
+    ]
+
+
+def cpu_since(before: dict[str, float], children: list[Child]) -> dict[str, float]:
+    """CPU seconds by process since ``before``; with ``--workers N``, "worker" is all of them."""
+    cpu = {name: seconds - before.get(name, 0.0) for name, seconds in cpu_seconds(children).items()}
+    return {name: seconds for name, seconds in cpu.items() if not name.startswith("worker ")} | {
+        "worker": sum(seconds for name, seconds in cpu.items() if name.startswith("worker"))
+    }
+
+
 async def main(options: argparse.Namespace) -> None:
     count, concurrency, full, deadline = options.contacts, options.concurrency, options.full, options.deadline
     park = not full
@@ -541,13 +566,8 @@ async def main(options: argparse.Namespace) -> None:
             save_definitions(engine, hooks_url, "1h" if park else "1s")
             secrets_file = write_secrets(workdir, hooks_url)
 
-            # One worker process, as `rollcall worker` runs it.
             environment = worker_environment(env.client, database_url, secrets_file, connection, hooks_url)
-            environment["ROLLCALL_WORKFLOW_SANDBOX"] = str(options.sandbox).lower()
-            environment["ROLLCALL_LOG_LEVEL"] = options.log_level
-            for number in range(1, options.workers + 1):
-                name = "worker" if number == 1 else f"worker {number}"
-                children.append(Child(name, [sys.executable, "-m", "engine.cli", "worker"], environment, workdir))
+            children += start_workers(options, environment, workdir)
 
             service = EnrollmentService(engine, env.client, task_queue=TASK_QUEUE, concurrency=concurrency)
             # Warm-up: worker polling, workflow caches, the worker's Zoom token and connections.
@@ -565,11 +585,7 @@ async def main(options: argparse.Namespace) -> None:
                 service, engine, KEY, "contact", count, children,
                 verbose=True, until_completed=not park, deadline=deadline,
             )  # fmt: skip
-            cpu = {name: seconds - before.get(name, 0.0) for name, seconds in cpu_seconds(children).items()}
-            # With --workers N: "worker" is all of them.
-            cpu = {name: seconds for name, seconds in cpu.items() if not name.startswith("worker ")} | {
-                "worker": sum(seconds for name, seconds in cpu.items() if name.startswith("worker"))
-            }
+            cpu = cpu_since(before, children)
             load_after = load_average()
             events = await events_of_one_registration(env.client, engine)
 
@@ -580,10 +596,6 @@ async def main(options: argparse.Namespace) -> None:
             await env.shutdown()
         # The workers' output reaches their log files when they stop.
         events["saga_reasons"] = saga_reasons(children)
-        if os.environ.get("KEEPLOGS"):  # TEMP
-            import shutil
-
-            shutil.copytree(workdir, os.environ["KEEPLOGS"], ignore=shutil.ignore_patterns("*.db*"), dirs_exist_ok=True)
 
     report(
         options,
