@@ -912,9 +912,11 @@ async def test_nurture_after_webinar_as_shipped_runs_to_its_end_in_the_demo_setu
 async def test_registration_runs_are_found_by_kind_webinar_and_contact(world: World) -> None:
     """#14.3: once the step has read its webinar id, the enrollment carries ``RollcallWebinarId``;
     its add-to-webinar child starts as a ``registration`` run (``RollcallKind``) with the contact
-    and the webinar, so `RollcallWebinarId="…"` finds both and a saved view can tell them apart."""
+    and the webinar, so `RollcallWebinarId="…"` finds both and a saved view can tell them apart.
+    (The quick path's lookup of the webinar fails once, so the saga decides this registration.)"""
     key = register_then_branch(world, W_OPEN_DASHED)
     contact_id = world.contact("kind@customers.example")
+    await world.admin.add_fault(FaultRule(operation="get_webinar", kind=FaultKind.ERROR, times=1))
     await world.enroll_and_finish(key, contact_id)
     parent = await world.client.get_workflow_handle(enrollment_workflow_id(key, contact_id)).describe()
     child = await world.client.get_workflow_handle(f"add-to-webinar:{W_OPEN}:{contact_id}").describe()
