@@ -195,7 +195,7 @@ class QuickRegistration(BaseModel):
 
     preflight: PreflightResult | None = None
     outcome: RegistrationOutcome | None = None
-    #: Why the saga must decide (the worker does not know the webinar yet, the contact is gone, a
+    #: Why the saga must decide (Zoom did not say what the webinar is, the contact is gone, a
     #: Zoom or store failure, a store refusal to compensate).
     saga: str | None = None
 
@@ -538,7 +538,7 @@ class ZoomRegistrationActivities:
                 view = await asyncio.to_thread(self.read_store_view, input.webinar_id, input.contact_id)
             cached = await self._learned(input.webinar_id, view.remembered)
             if cached is None:
-                return QuickRegistration(saga="the worker does not know the webinar yet")
+                return QuickRegistration(saga="Zoom did not say what the webinar is (the saga asks again)")
         self._refresh_ahead(cached)
         checked, contact = await self._checked(input, view)
         _counted_preflight(checked)
