@@ -27,6 +27,7 @@ from sqlmodel import Session
 from temporalio import activity
 
 from activities.failures import zoom_config_failure, zoom_failure
+from engine.crm.db import prefer_generic_plans
 from engine.crm.enrollments import list_definitions
 from engine.crm.participations import MarketingEventUpsert, RecordingUpsert, upsert_marketing_events
 from engine.crm.segments import Condition, EventFilter, EventKind, Operator, search_contacts
@@ -439,8 +440,10 @@ class WebinarSyncActivities:
         self, plan: SyncPlan, listing: _PagedListing[T], phase: int, page: Page[T], before: Listing
     ) -> tuple[PageResult, Listing, dict[str, int]]:
         """One page's rows, its exclusions and the audit entry's counts, in one transaction (polite
-        on SQLite: the pages follow each other with no pause, other processes' writers go between)."""
+        on SQLite: the pages follow each other with no pause, other processes' writers go between;
+        on PostgreSQL its statements are planned once, ``prefer_generic_plans``)."""
         with Session(polite(self._engine)) as session:
+            prefer_generic_plans(session)
             result = listing.write(session, phase, page.items)
             self._excluded(session, plan, result)
             after = before.with_page(
@@ -723,6 +726,7 @@ class WebinarSyncActivities:
             detail=detail,
         )
         with Session(self._engine) as session:
+            prefer_generic_plans(session)
             if store_transcript(session, write, cues) is None:
                 return None
             if detail is not None:

@@ -19,8 +19,9 @@ Each side runs ``--rounds`` times on fresh stores (best time kept; default 2, 1 
 scale), alternating, after a warm-up. Prints wall times, rows/s, the ratio, the longest run's
 history and how many runs a sync took, the peak RSS of this process (the worker) while the
 Temporal sync runs (the emulator and the Temporal server are other processes), and the CPU seconds
-the worker, the emulator and the Temporal server spent on each Temporal sync — unlike wall times,
-those hardly move when other work shares the machine. Not a test: never collected by pytest.
+the worker, the emulator, the Temporal server and PostgreSQL (on SQLite the store's work is the
+worker's) spent on each Temporal sync — unlike wall times, those hardly move when other work
+shares the machine. Not a test: never collected by pytest.
 
     .venv/bin/python bench/sync.py [--scale 10] [--rounds 2] [--skip-postgres]
 
@@ -65,7 +66,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.webinar_sync import REGISTRANT_STATUSES
 from engine.cli.supervisor import installed_binary
 from engine.crm.accounts import create_zoom_connection
-from engine.crm.db import create_db_engine, upgrade_database
+from engine.crm.db import create_db_engine, prefer_generic_plans, upgrade_database
 from engine.crm.participations import MarketingEventUpsert, RecordingUpsert, upsert_marketing_events
 from engine.crm.statistics import StatisticsKeeper
 from engine.crm.sync_settings import SyncSettingsValues, get_sync_settings, put_sync_settings
@@ -359,7 +360,9 @@ class Timing:
 
 
 class CpuMeter:
-    """CPU seconds (user + system) of this process, the emulator and the dev server over a block."""
+    """CPU seconds (user + system) of this process, the emulator, the dev server and PostgreSQL's
+    processes (every ``postgres`` process of the machine: a backend that ends within the block
+    loses its share) over a block."""
 
     def __init__(self) -> None:
         me = psutil.Process()
@@ -370,6 +373,7 @@ class CpuMeter:
             "server": next((p for p in children if p.name().startswith("temporal")), None),
         }
         self._start = self._now()
+        self._postgres_start = self._postgres()
         self.used: dict[str, float] = {}
 
     def _now(self) -> dict[str, float]:
@@ -380,12 +384,26 @@ class CpuMeter:
                 found[name] = times.user + times.system
         return found
 
+    @staticmethod
+    def _postgres() -> dict[int, float]:
+        found: dict[int, float] = {}
+        for process in psutil.process_iter(["name", "cpu_times"]):
+            times = process.info["cpu_times"]
+            if process.info["name"] == "postgres" and times is not None:
+                found[process.pid] = times.user + times.system
+        return found
+
     def __enter__(self) -> CpuMeter:
         self._start = self._now()
+        self._postgres_start = self._postgres()
         return self
 
     def __exit__(self, *_: object) -> None:
         self.used = {name: round(value - self._start[name], 1) for name, value in self._now().items()}
+        postgres = self._postgres()
+        if postgres:
+            spent = sum(value - self._postgres_start.get(pid, 0.0) for pid, value in postgres.items())
+            self.used["postgres"] = round(spent, 1)
 
 
 class RssSampler:
@@ -524,6 +542,7 @@ async def plain_registrants(run: PlainRun) -> int:
     for status in REGISTRANT_STATUSES:
         async for registrants in run.client.registrant_pages(run.webinar, status):
             with Session(run.engine) as session:
+                prefer_generic_plans(session)  # as the sync's pages do (#16.3)
                 write_registrants(
                     session,
                     marketing_event_id=run.event_id,
@@ -543,6 +562,7 @@ async def plain_sessions(run: PlainRun, instance: str) -> int:
     rows = 0
     async for page in run.client.participant_report_pages(instance):
         with Session(run.engine) as session:
+            prefer_generic_plans(session)
             write_sessions(
                 session,
                 marketing_event_id=run.event_id,
@@ -600,6 +620,7 @@ async def plain_transcripts(
 
         def store(write: TranscriptWrite = write, cues: list[Any] = cues) -> None:
             with Session(engine) as session:
+                prefer_generic_plans(session)
                 store_transcript(session, write, cues)
                 session.commit()
 

@@ -119,3 +119,18 @@ def upgrade_database(engine: Engine, revision: str = "head") -> None:
 def current_revision(engine: Engine) -> str | None:
     with read_only(engine).connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
+
+
+def prefer_generic_plans(session: Any) -> None:
+    """Let PostgreSQL plan each of this transaction's prepared statements once (#16.3).
+
+    A sync writes page after page with the same statements, their rows passed as arrays
+    (``= ANY(:ids)``, ``unnest``); psycopg prepares a statement after five uses, but under
+    PostgreSQL's default ``plan_cache_mode`` (``auto``) a statement whose generic plan looks
+    dearer than its custom ones is planned again at every execution — 5–9 % of the server's time
+    in a 10k sync, whose pages run the same few statements hundreds of times. ``SET LOCAL`` ends
+    with the transaction: the connection goes back to the pool with the default, and the API and
+    registration paths keep it. Plans are made again when ANALYZE changes a table's statistics
+    (``engine.crm.statistics``). Nothing to do on SQLite, which has no plan cache of this kind."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
