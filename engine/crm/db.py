@@ -131,6 +131,10 @@ def prefer_generic_plans(session: Any) -> None:
     in a 10k sync, whose pages run the same few statements hundreds of times. ``SET LOCAL`` ends
     with the transaction: the connection goes back to the pool with the default, and the API and
     registration paths keep it. Plans are made again when ANALYZE changes a table's statistics
-    (``engine.crm.statistics``). Nothing to do on SQLite, which has no plan cache of this kind."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
+    (``engine.crm.statistics``). Nothing to do on SQLite, which has no plan cache of this kind,
+    nor before PostgreSQL 12, which has no such setting."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    connection = session.connection()  # connected: the dialect knows the server's version
+    if (connection.dialect.server_version_info or (0,)) >= (12,):
+        connection.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))

@@ -120,3 +120,21 @@ async def test_the_syncs_page_and_transcript_transactions_ask_for_generic_plans_
         assert all(t[0] == SET_GENERIC for t in writes), [t[:2] for t in writes]
     else:
         assert not any(SET_GENERIC in s for t in transactions for s in t)
+
+
+def test_a_postgresql_without_the_setting_gets_no_statement_16_3(db_engine: Engine) -> None:
+    """``plan_cache_mode`` came with PostgreSQL 12: before it, the sync's pages send nothing (the
+    statement would fail every page)."""
+    if db_engine.dialect.name == "sqlite":
+        return
+    with Session(db_engine) as session:
+        session.connection()
+        real = db_engine.dialect.server_version_info
+        db_engine.dialect.server_version_info = (11, 22)
+        try:
+            prefer_generic_plans(session)
+            assert session.execute(sa.text("SHOW plan_cache_mode")).scalar_one() == "auto"
+        finally:
+            db_engine.dialect.server_version_info = real
+        prefer_generic_plans(session)
+        assert session.execute(sa.text("SHOW plan_cache_mode")).scalar_one() == "force_generic_plan"
