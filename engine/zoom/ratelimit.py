@@ -75,12 +75,13 @@ def per_second_limits(plan: ZoomPlan, overrides: RateLimitOverrides | None = Non
 
 
 #: Zoom counts in fixed one-second windows; a bucket refilling at the full limit could still put
-#: limit + 1 calls in one window, so Rollcall keeps a 15 % margin and a burst of one. Evenly
-#: spaced at 85 % of the limit, a window holds room for two calls more than its share, so calls
-#: that arrive late or bunched (a busy event loop, the network, a stalled receiver) stay under the
-#: limit. At 90 %, three workers pacing an account of 15 Light calls a second together got two
-#: per-second 429s on a busy machine (tests/integration/zoom/test_shared_rate_limits_workers.py).
-SAFETY_FACTOR = 0.85
+#: limit + 1 calls in one window, so Rollcall keeps a 20 % margin and a burst of one. Evenly
+#: spaced at 80 % of the limit, a window of 15 holds room for three calls more than its share, so
+#: calls that arrive late or bunched (a busy event loop, the store's answer coming late, the
+#: network, a stalled receiver) stay under the limit. Three workers pacing an account of 15 Light
+#: calls a second together got two per-second 429s on a busy machine at 90 %, and again at 85 % in
+#: a CI run of 2026-12-05 (tests/integration/zoom/test_shared_rate_limits_workers.py).
+SAFETY_FACTOR = 0.8
 #: A wait for a token shorter than this is the lock's hand-over, not the limiter holding a call back.
 MIN_COUNTED_WAIT = 0.005
 #: The longest shared backoff one per-second 429 starts (a bogus ``Retry-After`` stops no account).

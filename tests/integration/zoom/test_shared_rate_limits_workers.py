@@ -1,7 +1,7 @@
 """#16.2's acceptance: three ``rollcall worker`` processes register 600 contacts into one webinar on
 the emulator with its rate limits on. The account's Light limit is set to 15 calls a second (as
 Zoom may set an account's limits; the connection says so in ``rate_limits``), below what three
-workers ask for on this machine: each worker alone would pace at 12.75 a second (85 %), together three
+workers ask for on this machine: each worker alone would pace at 12 a second (80 %), together three
 times that. Taking turns through the CRM store, they get not one per-second 429, and every
 registration completes: REGISTERED in the store, one registrant per contact in Zoom."""
 

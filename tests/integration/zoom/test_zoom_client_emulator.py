@@ -444,7 +444,7 @@ async def test_per_second_limit_is_qps_429_with_headers(emulator_server: Emulato
 async def test_client_rate_limiter_keeps_under_the_per_second_limit(
     emulator_server: EmulatorServer, admin: EmulatorAdmin
 ) -> None:
-    """The same two calls as above succeed when Rollcall's own bucket (0.85/s here) spaces them."""
+    """The same two calls as above succeed when Rollcall's own bucket (0.8/s here) spaces them."""
     await admin.set_clock(NOW, frozen=False)
     async with ZoomClient(emulator_connection(emulator_server, FREE)) as client:
         started = asyncio.get_running_loop().time()
